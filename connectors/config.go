@@ -1,0 +1,87 @@
+package connectors
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is one system's section of the config file, handed to its
+// connector's Factory undecoded so the connector owns its own options.
+type Config struct {
+	Name string     // the system's name: the key under systems:
+	Type string     // the connector type
+	File string     // the config file, for error messages
+	Node *yaml.Node // the mapping node of the section (already ${ENV}-expanded)
+}
+
+// ConfigError is an error in a config file, naming file, line and key.
+type ConfigError struct {
+	File string
+	Line int
+	Key  string // dotted path from the top of the file
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Msg)
+}
+
+// Errorf returns a ConfigError for key (relative to this system's section),
+// at the line of that key when present, else at the section's line.
+func (c Config) Errorf(key, format string, args ...any) error {
+	line := 0
+	if c.Node != nil {
+		line = c.Node.Line
+		if v := lookup(c.Node, key); v != nil {
+			line = v.Line
+		}
+	}
+	return &ConfigError{File: c.File, Line: line, Key: "systems." + c.Name + "." + key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Decode decodes the section into v, a pointer to a struct with yaml tags.
+// Keys the struct does not know are errors, and so are keys named in
+// required that are missing or empty. The "type" key is always allowed.
+func (c Config) Decode(v any, required ...string) error {
+	if c.Node == nil || c.Node.Kind != yaml.MappingNode {
+		return &ConfigError{File: c.File, Key: "systems." + c.Name, Msg: "must be a mapping"}
+	}
+	known := map[string]bool{"type": true}
+	t := reflect.TypeOf(v).Elem()
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			known[name] = true
+		}
+	}
+	for i := 0; i+1 < len(c.Node.Content); i += 2 {
+		k := c.Node.Content[i]
+		if !known[k.Value] {
+			return &ConfigError{File: c.File, Line: k.Line, Key: "systems." + c.Name + "." + k.Value, Msg: "unknown key"}
+		}
+	}
+	if err := c.Node.Decode(v); err != nil {
+		return &ConfigError{File: c.File, Line: c.Node.Line, Key: "systems." + c.Name, Msg: err.Error()}
+	}
+	for _, r := range required {
+		if n := lookup(c.Node, r); n == nil || n.Value == "" {
+			return c.Errorf(r, "required")
+		}
+	}
+	return nil
+}
+
+func lookup(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}

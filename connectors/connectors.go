@@ -1,0 +1,76 @@
+// Package connectors defines what a connector is (a Source and a Sink for one
+// configured system), keeps the registry of connector types, and holds what
+// every connector shares: strict decoding of its config section and the
+// resilient HTTP client.
+package connectors
+
+import (
+	"context"
+	"sort"
+	"sync"
+
+	"tandem"
+)
+
+// Source pulls changes after a cursor, oldest first, one page at a time. Each
+// page carries the cursor that resumes after it. If page returns an error,
+// Pull stops and returns it.
+type Source interface {
+	Pull(ctx context.Context, q tandem.Query, page func(tandem.Page) error) error
+}
+
+// Sink applies writes to one object. It returns one Result per write, in
+// order; the error is for a failure of the whole call. A Sink splits writes
+// into batches its API accepts.
+type Sink interface {
+	Apply(ctx context.Context, object string, writes []tandem.Write) ([]tandem.Result, error)
+}
+
+// Connector is one configured system.
+type Connector interface {
+	Source
+	Sink
+}
+
+// Factory opens a connector from its config section. It decodes and
+// validates the section itself (see Config.Decode).
+type Factory func(cfg Config) (Connector, error)
+
+var (
+	mu        sync.Mutex
+	factories = map[string]Factory{}
+)
+
+// Register makes a connector type available by name. Connector packages call
+// it from init.
+func Register(typ string, f Factory) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := factories[typ]; dup {
+		panic("connectors: type registered twice: " + typ)
+	}
+	factories[typ] = f
+}
+
+// Types lists the registered connector types.
+func Types() []string {
+	mu.Lock()
+	defer mu.Unlock()
+	var ts []string
+	for t := range factories {
+		ts = append(ts, t)
+	}
+	sort.Strings(ts)
+	return ts
+}
+
+// Open opens the system described by cfg with the factory of its type.
+func Open(cfg Config) (Connector, error) {
+	mu.Lock()
+	f, ok := factories[cfg.Type]
+	mu.Unlock()
+	if !ok {
+		return nil, cfg.Errorf("type", "unknown connector type %q (known: %v)", cfg.Type, Types())
+	}
+	return f(cfg)
+}

@@ -1,0 +1,122 @@
+// Package tandem holds the vocabulary every part of Tandem shares: records as
+// a system holds them, cursors and pages, writes and their results, and the
+// error type connectors use to say whether a failure is worth retrying.
+// It does no I/O.
+package tandem
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Cursor is an opaque position in one system's change stream. The zero value
+// means "from the beginning". Only the connector that produced it reads it.
+type Cursor string
+
+// Record is one record observed in a system.
+type Record struct {
+	ID       string          // the system's id for the record
+	Raw      json.RawMessage // the payload exactly as the API returned it
+	Modified time.Time       // the system's own last-modified time
+	Deleted  bool            // archived / deleted in the system
+}
+
+// Page is one page of changes, oldest first. Cursor resumes after the last
+// record of the page.
+type Page struct {
+	Records []Record
+	Cursor  Cursor
+}
+
+// Query asks a Source for the changes of one object after a cursor.
+type Query struct {
+	Object string
+	// Fields are the payload paths (gjson syntax) the caller will read; a
+	// connector derives from them which fields to ask its API for.
+	Fields []string
+	After  Cursor
+}
+
+// Op is the kind of a write.
+type Op string
+
+const (
+	OpCreate Op = "create"
+	OpUpdate Op = "update"
+	OpDelete Op = "delete"
+)
+
+// Write is one change Tandem asks a system to make.
+type Write struct {
+	Op Op
+	// ID is the system's record id; empty for a create.
+	ID string
+	// Key is stable across every retry of this write (the entity id). A
+	// connector uses it, or a match key in Payload, to make creates
+	// idempotent.
+	Key string
+	// Payload is the fields to set, shaped as the system's own record
+	// (HubSpot {"properties":{...}}, Salesforce {"Email":...}). An update
+	// carries only the fields that change.
+	Payload json.RawMessage
+}
+
+// Result is the outcome of one Write, in the order the writes were given.
+type Result struct {
+	// ID is the record's id in the system (the new id for a create).
+	ID string
+	// Record is the record as the system now holds it, when the API returns
+	// it; nil otherwise.
+	Record *Record
+	// Err is nil when the write is done. Otherwise IsRetryable tells whether
+	// to try again later or to set the write aside.
+	Err error
+}
+
+// Contract errors.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// Error is a failure reported by a system or by Tandem about one operation.
+type Error struct {
+	Op        string // what was being done: "pull contacts", "apply Contact"
+	System    string // the configured system name, when known
+	Status    int    // HTTP status, when there was one
+	Code      string // the API's own error code or category
+	Message   string
+	Retryable bool
+	Err       error
+}
+
+func (e *Error) Error() string {
+	msg := e.Op
+	if e.System != "" {
+		msg = e.System + ": " + msg
+	}
+	if e.Status != 0 {
+		msg += fmt.Sprintf(": HTTP %d", e.Status)
+	}
+	if e.Code != "" {
+		msg += ": " + e.Code
+	}
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// IsRetryable reports whether err, or an error it wraps, says the operation
+// may succeed if tried again later.
+func IsRetryable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Retryable
+}
