@@ -1,0 +1,269 @@
+// Package mapping reads Tandem's config file and compiles each entity's
+// field mappings: raw payload -> canonical view (gjson paths), canonical ->
+// payload (sjson paths), value tables, directions and match-key
+// normalisation.
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"go.yaml.in/yaml/v3"
+
+	"tandem/connectors"
+)
+
+// Config is a loaded, validated config file.
+type Config struct {
+	File     string
+	State    string // path of the SQLite state file, relative paths resolved against the working directory
+	Listen   string
+	Systems  []connectors.Config // in file order
+	Entities []*Entity           // in file order
+}
+
+// System returns the named system's section.
+func (c *Config) System(name string) (connectors.Config, bool) {
+	for _, s := range c.Systems {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return connectors.Config{}, false
+}
+
+// Entity returns the named entity.
+func (c *Config) Entity(name string) (*Entity, bool) {
+	for _, e := range c.Entities {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return nil, false
+}
+
+// Errors is every problem found in a config file, each naming file, line
+// and key.
+type Errors []*connectors.ConfigError
+
+func (es Errors) Error() string {
+	var b strings.Builder
+	for i, e := range es {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// Load reads and validates the config file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse validates a config file's contents. lookup resolves ${VAR}
+// references; a reference to an unset variable is an error.
+func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, Errors{{File: file, Line: yamlLine(err), Key: "(file)", Msg: err.Error()}}
+	}
+	p := &parser{file: file}
+	if len(doc.Content) == 0 {
+		p.errf(&doc, "(file)", "empty config")
+		return nil, p.errs
+	}
+	root := doc.Content[0]
+	p.expand(root, "", lookup)
+	cfg := &Config{File: file, State: "tandem.db"}
+	p.mapping(root, "", map[string]func(k string, v *yaml.Node){
+		"state":  func(k string, v *yaml.Node) { cfg.State = p.str(v, k) },
+		"listen": func(k string, v *yaml.Node) { cfg.Listen = p.str(v, k) },
+		"systems": func(k string, v *yaml.Node) {
+			p.each(v, k, func(name string, kn, sv *yaml.Node) {
+				typ := ""
+				if t := child(sv, "type"); t != nil {
+					typ = t.Value
+				} else {
+					p.errf(sv, k+"."+name+".type", "required")
+				}
+				cfg.Systems = append(cfg.Systems, connectors.Config{Name: name, Type: typ, File: file, Node: sv})
+			})
+		},
+		"entities": func(k string, v *yaml.Node) {
+			p.each(v, k, func(name string, kn, ev *yaml.Node) {
+				if e := p.entity(name, ev, cfg); e != nil {
+					cfg.Entities = append(cfg.Entities, e)
+				}
+			})
+		},
+	})
+	if len(cfg.Systems) == 0 {
+		p.errf(root, "systems", "no systems configured")
+	}
+	if len(cfg.Entities) == 0 {
+		p.errf(root, "entities", "no entities configured")
+	}
+	if len(p.errs) > 0 {
+		sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].Line < p.errs[j].Line })
+		return nil, p.errs
+	}
+	return cfg, nil
+}
+
+func yamlLine(err error) int {
+	if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(err.Error()); m != nil {
+		var n int
+		fmt.Sscan(m[1], &n)
+		return n
+	}
+	return 0
+}
+
+// parser walks the YAML tree, collecting every error instead of stopping
+// at the first.
+type parser struct {
+	file string
+	errs Errors
+}
+
+func (p *parser) errf(n *yaml.Node, key, format string, args ...any) {
+	p.errs = append(p.errs, &connectors.ConfigError{File: p.file, Line: n.Line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expand replaces ${VAR} in every scalar, keeping line numbers intact.
+func (p *parser) expand(n *yaml.Node, key string, lookup func(string) (string, bool)) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+			name := ref[2 : len(ref)-1]
+			v, ok := lookup(name)
+			if !ok {
+				p.errf(n, key, "environment variable %s is not set", name)
+			}
+			return v
+		})
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p.expand(n.Content[i+1], join(key, n.Content[i].Value), lookup)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p.expand(c, fmt.Sprintf("%s[%d]", key, i), lookup)
+		}
+	}
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}
+
+// mapping calls the handler of each key; unknown keys are errors.
+func (p *parser) mapping(n *yaml.Node, key string, handlers map[string]func(string, *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		p.errf(n, keyOr(key), "must be a mapping")
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		h, ok := handlers[k.Value]
+		if !ok {
+			p.errf(k, join(key, k.Value), "unknown key")
+			continue
+		}
+		h(join(key, k.Value), v)
+	}
+}
+
+func keyOr(k string) string {
+	if k == "" {
+		return "(file)"
+	}
+	return k
+}
+
+// each calls fn for every entry of a mapping whose keys are names.
+func (p *parser) each(n *yaml.Node, key string, fn func(name string, k, v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		p.errf(n, key, "must be a mapping")
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		fn(n.Content[i].Value, n.Content[i], n.Content[i+1])
+	}
+}
+
+func (p *parser) str(n *yaml.Node, key string) string {
+	if n.Kind != yaml.ScalarNode {
+		p.errf(n, key, "must be a string")
+		return ""
+	}
+	return n.Value
+}
+
+func (p *parser) strs(n *yaml.Node, key string) []string {
+	if n.Kind != yaml.SequenceNode {
+		p.errf(n, key, "must be a list")
+		return nil
+	}
+	var out []string
+	for i, c := range n.Content {
+		out = append(out, p.str(c, fmt.Sprintf("%s[%d]", key, i)))
+	}
+	return out
+}
+
+func (p *parser) duration(n *yaml.Node, key string) time.Duration {
+	s := p.str(n, key)
+	d, err := time.ParseDuration(s)
+	if err != nil && s != "" {
+		p.errf(n, key, "not a duration: %q", s)
+	}
+	return d
+}
+
+func child(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// cronSpec validates a standard five-field cron spec.
+func (p *parser) cronSpec(n *yaml.Node, key string) string {
+	s := p.str(n, key)
+	if _, err := cron.ParseStandard(s); err != nil {
+		p.errf(n, key, "bad cron spec %q: %v", s, err)
+	}
+	return s
+}
+
+// AsConfigErrors unwraps err into the config errors it holds, if any.
+func AsConfigErrors(err error) (Errors, bool) {
+	var es Errors
+	if errors.As(err, &es) {
+		return es, true
+	}
+	return nil, false
+}

@@ -1,0 +1,143 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// Intent is one pending row of the outbox: bring an entity's record in a
+// system's object up to date with the golden record.
+type Intent struct {
+	ID       int64
+	Entity   string
+	EntityID string
+	System   string
+	Object   string
+	Attempts int
+}
+
+// Enqueue adds an intent unless one is already pending for the same
+// entity and target; repeating it is harmless.
+func (t *Tx) Enqueue(ctx context.Context, entity, entityID, system, object string) error {
+	_, err := t.db.ExecContext(ctx, `INSERT INTO outbox (entity, entity_id, system, object, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (entity_id, system, object) WHERE status = 'pending' DO NOTHING`, entity, entityID, system, object, now(), now())
+	return err
+}
+
+// Pending returns up to limit pending intents for (system, object) with an
+// id above after, oldest first.
+func (q queries) Pending(ctx context.Context, system, object string, after int64, limit int) ([]Intent, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT id, entity, entity_id, system, object, attempts FROM outbox
+		WHERE system = ? AND object = ? AND status = 'pending' AND id > ? ORDER BY id LIMIT ?`, system, object, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Intent
+	for rows.Next() {
+		var in Intent
+		if err := rows.Scan(&in.ID, &in.Entity, &in.EntityID, &in.System, &in.Object, &in.Attempts); err != nil {
+			return nil, err
+		}
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+// Done removes a finished intent.
+func (t *Tx) Done(ctx context.Context, id int64) error {
+	_, err := t.db.ExecContext(ctx, `DELETE FROM outbox WHERE id = ?`, id)
+	return err
+}
+
+// Retry keeps an intent pending and notes why it failed this time.
+func (t *Tx) Retry(ctx context.Context, id int64, reason string) error {
+	_, err := t.db.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?`, reason, now(), id)
+	return err
+}
+
+// Dead sets an intent aside as a dead letter: it will not be tried again
+// until a person acts, and stays visible in status.
+func (t *Tx) Dead(ctx context.Context, id int64, reason string) error {
+	_, err := t.db.ExecContext(ctx, `UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?`,
+		reason, now(), id)
+	return err
+}
+
+// Run is one pass over one (system, object).
+type Run struct {
+	Pass     string
+	Entity   string
+	System   string
+	Object   string
+	Started  time.Time
+	Finished time.Time
+	Pulled   int
+	Written  int
+	Failed   int
+	Error    string
+}
+
+// AddRun records a finished pass.
+func (s *Store) AddRun(ctx context.Context, r Run) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO runs (pass, entity, system, object, started_at, finished_at, pulled, written, failed, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Pass, r.Entity, r.System, r.Object, ts(r.Started), ts(r.Finished),
+		r.Pulled, r.Written, r.Failed, nullable(r.Error))
+	return err
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// ObjectStatus is what `tandem status` shows for one (system, object).
+type ObjectStatus struct {
+	System      string `json:"system"`
+	Object      string `json:"object"`
+	Cursor      string `json:"cursor"`
+	Linked      int    `json:"linked_records"`
+	Outbox      int    `json:"outbox_depth"`
+	DeadLetters int    `json:"dead_letters"`
+	LastPass    *Run   `json:"last_pass,omitempty"`
+}
+
+// Status reports on (system, object).
+func (q queries) Status(ctx context.Context, system, object string) (ObjectStatus, error) {
+	st := ObjectStatus{System: system, Object: object}
+	c, err := q.Cursor(ctx, system, object)
+	if err != nil {
+		return st, err
+	}
+	st.Cursor = string(c)
+	for _, c := range []struct {
+		dst   *int
+		query string
+	}{
+		{&st.Linked, `SELECT COUNT(*) FROM links WHERE system = ? AND object = ?`},
+		{&st.Outbox, `SELECT COUNT(*) FROM outbox WHERE system = ? AND object = ? AND status = 'pending'`},
+		{&st.DeadLetters, `SELECT (SELECT COUNT(*) FROM outbox WHERE system = ?1 AND object = ?2 AND status = 'dead')
+			+ (SELECT COUNT(*) FROM dead_letters WHERE system = ?1 AND object = ?2)`},
+	} {
+		if err := q.db.QueryRowContext(ctx, c.query, system, object).Scan(c.dst); err != nil {
+			return st, err
+		}
+	}
+	var r Run
+	var started, finished, errStr sql.NullString
+	err = q.db.QueryRowContext(ctx, `SELECT pass, entity, system, object, started_at, finished_at, pulled, written, failed, error
+		FROM runs WHERE system = ? AND object = ? ORDER BY id DESC LIMIT 1`, system, object).
+		Scan(&r.Pass, &r.Entity, &r.System, &r.Object, &started, &finished, &r.Pulled, &r.Written, &r.Failed, &errStr)
+	switch {
+	case err == sql.ErrNoRows:
+	case err != nil:
+		return st, err
+	default:
+		r.Started, r.Finished, r.Error = parseTS(started), parseTS(finished), errStr.String
+		st.LastPass = &r
+	}
+	return st, nil
+}

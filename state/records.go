@@ -1,0 +1,203 @@
+package state
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"tandem"
+)
+
+// Cursor returns where (system, object) resumes; "" before the first pull.
+func (q queries) Cursor(ctx context.Context, system, object string) (tandem.Cursor, error) {
+	var c string
+	err := q.db.QueryRowContext(ctx, `SELECT cursor FROM cursors WHERE system = ? AND object = ?`, system, object).Scan(&c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return tandem.Cursor(c), err
+}
+
+// SetCursor records where (system, object) resumes.
+func (t *Tx) SetCursor(ctx context.Context, system, object string, c tandem.Cursor) error {
+	_, err := t.db.ExecContext(ctx, `INSERT INTO cursors (system, object, cursor, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (system, object) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
+		system, object, string(c), now())
+	return err
+}
+
+const linkCols = `entity_id, system, object, external_id, snapshot, raw, modified_at`
+
+func scanLink(row interface{ Scan(...any) error }) (*tandem.Link, error) {
+	var l tandem.Link
+	var snap string
+	var mod sql.NullString
+	if err := row.Scan(&l.EntityID, &l.System, &l.Object, &l.ExternalID, &snap, &l.Raw, &mod); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(snap), &l.Snapshot); err != nil {
+		return nil, fmt.Errorf("state: link %s/%s/%s: bad snapshot: %w", l.System, l.Object, l.ExternalID, err)
+	}
+	l.Modified = parseTS(mod)
+	return &l, nil
+}
+
+// Link returns the link of a system's record, or nil if it has none.
+func (q queries) Link(ctx context.Context, system, object, externalID string) (*tandem.Link, error) {
+	return scanLink(q.db.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE system = ? AND object = ? AND external_id = ?`,
+		system, object, externalID))
+}
+
+// LinkOf returns an entity's link to a system's object, or nil.
+func (q queries) LinkOf(ctx context.Context, entityID, system, object string) (*tandem.Link, error) {
+	return scanLink(q.db.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE entity_id = ? AND system = ? AND object = ?`,
+		entityID, system, object))
+}
+
+// PutLink creates or replaces a link and its snapshot.
+func (t *Tx) PutLink(ctx context.Context, l *tandem.Link) error {
+	snap, err := json.Marshal(l.Snapshot)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(snap)
+	_, err = t.db.ExecContext(ctx, `INSERT INTO links (`+linkCols+`, hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (system, object, external_id) DO UPDATE SET entity_id = excluded.entity_id, snapshot = excluded.snapshot,
+		raw = excluded.raw, modified_at = excluded.modified_at, hash = excluded.hash, updated_at = excluded.updated_at`,
+		l.EntityID, l.System, l.Object, l.ExternalID, string(snap), []byte(l.Raw), ts(l.Modified), hex.EncodeToString(sum[:]), now())
+	return err
+}
+
+// Golden returns an entity's golden record.
+func (q queries) Golden(ctx context.Context, entityID string) (tandem.Golden, error) {
+	var g string
+	if err := q.db.QueryRowContext(ctx, `SELECT golden FROM entities WHERE id = ?`, entityID).Scan(&g); err != nil {
+		return nil, fmt.Errorf("state: entity %s: %w", entityID, err)
+	}
+	var out tandem.Golden
+	if err := json.Unmarshal([]byte(g), &out); err != nil {
+		return nil, fmt.Errorf("state: entity %s: bad golden record: %w", entityID, err)
+	}
+	return out, nil
+}
+
+// NewEntity creates an entity with a fresh random id (random, so a state
+// file rebuilt from scratch never reuses an id a system still holds).
+func (t *Tx) NewEntity(ctx context.Context, entity string, g tandem.Golden, keys map[string]string) (string, error) {
+	id := uuid.NewString()
+	if _, err := t.db.ExecContext(ctx, `INSERT INTO entities (id, entity, golden, created_at, updated_at) VALUES (?, ?, '{}', ?, ?)`,
+		id, entity, now(), now()); err != nil {
+		return "", err
+	}
+	return id, t.PutGolden(ctx, entity, id, g, keys)
+}
+
+// PutGolden replaces an entity's golden record and its match keys.
+func (t *Tx) PutGolden(ctx context.Context, entity, id string, g tandem.Golden, keys map[string]string) error {
+	b, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	if _, err := t.db.ExecContext(ctx, `UPDATE entities SET golden = ?, updated_at = ? WHERE id = ?`, string(b), now(), id); err != nil {
+		return err
+	}
+	if _, err := t.db.ExecContext(ctx, `DELETE FROM match_keys WHERE entity_id = ?`, id); err != nil {
+		return err
+	}
+	for name, v := range keys {
+		if _, err := t.db.ExecContext(ctx, `INSERT INTO match_keys (entity, name, value, entity_id) VALUES (?, ?, ?, ?)`,
+			entity, name, v, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Candidates returns the entities whose match keys equal any of keys.
+func (q queries) Candidates(ctx context.Context, entity string, keys map[string]string) ([]string, error) {
+	seen := map[string]bool{}
+	var ids []string
+	for name, v := range keys {
+		rows, err := q.db.QueryContext(ctx, `SELECT entity_id FROM match_keys WHERE entity = ? AND name = ? AND value = ? ORDER BY entity_id`,
+			entity, name, v)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// AddDeadLetter sets aside a record that could not be read.
+func (t *Tx) AddDeadLetter(ctx context.Context, system, object, externalID string, raw []byte, reason string) error {
+	_, err := t.db.ExecContext(ctx, `INSERT INTO dead_letters (system, object, external_id, raw, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		system, object, externalID, raw, reason, now())
+	return err
+}
+
+// AddConflict records a conflict and its decision.
+func (t *Tx) AddConflict(ctx context.Context, c *tandem.Conflict) error {
+	base, err := json.Marshal(c.Base)
+	if err != nil {
+		return err
+	}
+	sides, err := json.Marshal(c.Values)
+	if err != nil {
+		return err
+	}
+	_, err = t.db.ExecContext(ctx, `INSERT INTO conflicts (entity, entity_id, kind, field, base, sides, policy, status, decided, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Entity, c.EntityID, c.Kind, c.Field, string(base), string(sides), c.Policy, c.Status, c.Decided, now())
+	return err
+}
+
+// Conflicts lists recorded conflicts, oldest first.
+func (q queries) Conflicts(ctx context.Context) ([]tandem.Conflict, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT id, entity, COALESCE(entity_id, ''), kind, COALESCE(field, ''), COALESCE(base, 'null'), sides,
+		policy, status, COALESCE(decided, ''), created_at FROM conflicts ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []tandem.Conflict
+	for rows.Next() {
+		var c tandem.Conflict
+		var base, sides string
+		var created sql.NullString
+		if err := rows.Scan(&c.ID, &c.Entity, &c.EntityID, &c.Kind, &c.Field, &base, &sides, &c.Policy, &c.Status, &c.Decided, &created); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(base), &c.Base); err != nil {
+			return nil, fmt.Errorf("state: conflict %d: %w", c.ID, err)
+		}
+		if err := json.Unmarshal([]byte(sides), &c.Values); err != nil {
+			return nil, fmt.Errorf("state: conflict %d: %w", c.ID, err)
+		}
+		c.Created = parseTS(created)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,173 @@
+// Package state is Tandem's memory: one SQLite file holding cursors, links
+// with their snapshots, golden records, the outbox, conflicts, dead letters
+// and the history of passes. Everything that must change together changes
+// in one transaction.
+package state
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the state file: one writer connection and a pool of readers.
+type Store struct {
+	queries
+	w *sql.DB
+	r *sql.DB
+}
+
+// Open opens (creating if needed) the state file at path and brings its
+// schema up to date. It refuses a file written by a newer Tandem.
+func Open(path string) (*Store, error) {
+	dsn := func(mode string) string {
+		v := url.Values{}
+		v.Set("_journal_mode", "WAL")
+		v.Set("_synchronous", "NORMAL")
+		v.Set("_busy_timeout", "5000")
+		v.Set("_foreign_keys", "1")
+		v.Set("_txlock", "immediate")
+		if mode != "" {
+			v.Set("mode", mode)
+		}
+		return "file:" + path + "?" + v.Encode()
+	}
+	w, err := sql.Open("sqlite3", dsn(""))
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	if err := migrate(w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite3", dsn("ro"))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	return &Store{queries: queries{r}, w: w, r: r}, nil
+}
+
+// Close closes the state file.
+func (s *Store) Close() error {
+	err := s.r.Close()
+	if werr := s.w.Close(); err == nil {
+		err = werr
+	}
+	return err
+}
+
+func migrate(db *sql.DB) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	var have int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&have); err != nil {
+		return err
+	}
+	if have > len(names) {
+		return fmt.Errorf("schema version %d is newer than this binary knows (%d): upgrade Tandem", have, len(names))
+	}
+	for i := have; i < len(names); i++ {
+		n, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(names[i], "migrations/"), "_", 2)[0])
+		if err != nil || n != i+1 {
+			return fmt.Errorf("migration %s is out of sequence", names[i])
+		}
+		body, err := migrations.ReadFile(names[i])
+		if err != nil {
+			return err
+		}
+		tx, err := db.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Tx is one write transaction.
+type Tx struct {
+	queries
+	tx *sql.Tx
+}
+
+// Begin starts a write transaction (BEGIN IMMEDIATE: it holds the write
+// lock from the start, so it never fails half-way on a busy database).
+func (s *Store) Begin(ctx context.Context) (*Tx, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("state: begin: %w", err)
+	}
+	return &Tx{queries: queries{tx}, tx: tx}, nil
+}
+
+// Commit makes the transaction durable.
+func (t *Tx) Commit() error { return t.tx.Commit() }
+
+// Rollback abandons the transaction; after Commit it does nothing.
+func (t *Tx) Rollback() error { return t.tx.Rollback() }
+
+// Update runs fn in a write transaction and commits it if fn succeeds.
+func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// db is what both a pool and a transaction can do.
+type db interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// queries are the statements shared by Store (reads) and Tx (reads and
+// writes).
+type queries struct{ db db }
+
+func now() string { return ts(time.Now()) }
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func parseTS(s sql.NullString) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s.String)
+	return t
+}
