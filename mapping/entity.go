@@ -60,6 +60,7 @@ func (p *parser) entity(name string, n *yaml.Node, cfg *Config) *Entity {
 	key := "entities." + name
 	e := &Entity{Name: name, Types: map[string]string{}, Policy: Policy{Default: "newest"}}
 	var systemsNode *yaml.Node
+	policyNodes := map[string]*yaml.Node{} // key -> node, checked once systems are known
 	p.mapping(n, key, map[string]func(string, *yaml.Node){
 		"match": func(k string, v *yaml.Node) { e.Match = p.strs(v, k) },
 		"fields": func(k string, v *yaml.Node) {
@@ -73,7 +74,7 @@ func (p *parser) entity(name string, n *yaml.Node, cfg *Config) *Entity {
 			})
 		},
 		"systems":   func(k string, v *yaml.Node) { systemsNode = v },
-		"conflict":  func(k string, v *yaml.Node) { p.policy(&e.Policy, v, k) },
+		"conflict":  func(k string, v *yaml.Node) { p.policy(&e.Policy, v, k, policyNodes) },
 		"schedule":  func(k string, v *yaml.Node) { e.Schedule = p.cronSpec(v, k) },
 		"reconcile": func(k string, v *yaml.Node) { p.cronSpec(v, k) },
 	})
@@ -97,23 +98,30 @@ func (p *parser) entity(name string, n *yaml.Node, cfg *Config) *Entity {
 			e.Systems = append(e.Systems, s)
 		}
 	})
-	for f, pol := range e.Policy.Fields {
-		if _, ok := e.Types[f]; !ok {
-			p.errf(n, key+".conflict.fields."+f, "%q is not a declared field", f)
+	for k, pn := range policyNodes {
+		if f, isField := strings.CutPrefix(k, key+".conflict.fields."); isField {
+			if _, ok := e.Types[f]; !ok {
+				p.errf(pn, k, "%q is not a declared field", f)
+			}
 		}
-		p.checkPolicy(n, key+".conflict.fields."+f, pol, e)
+		p.checkPolicy(pn, k, pn.Value, e)
 	}
-	p.checkPolicy(n, key+".conflict.policy", e.Policy.Default, e)
 	return e
 }
 
-func (p *parser) policy(pol *Policy, n *yaml.Node, key string) {
+func (p *parser) policy(pol *Policy, n *yaml.Node, key string, nodes map[string]*yaml.Node) {
 	p.mapping(n, key, map[string]func(string, *yaml.Node){
-		"policy":          func(k string, v *yaml.Node) { pol.Default = p.str(v, k) },
+		"policy": func(k string, v *yaml.Node) {
+			pol.Default = p.str(v, k)
+			nodes[k] = v
+		},
 		"clock_tolerance": func(k string, v *yaml.Node) { pol.ClockTolerance = p.duration(v, k) },
 		"fields": func(k string, v *yaml.Node) {
 			pol.Fields = map[string]string{}
-			p.each(v, k, func(f string, _, pv *yaml.Node) { pol.Fields[f] = p.str(pv, k+"."+f) })
+			p.each(v, k, func(f string, _, pv *yaml.Node) {
+				pol.Fields[f] = p.str(pv, k+"."+f)
+				nodes[k+"."+f] = pv
+			})
 		},
 	})
 }

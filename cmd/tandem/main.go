@@ -1,0 +1,96 @@
+// Command tandem keeps the same records in agreement across HubSpot,
+// Salesforce and other systems. This package only wires the others together.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	_ "tandem/connectors/hubspot"
+	_ "tandem/connectors/salesforce"
+)
+
+// Exit codes (DESIGN.md): 0 done, 1 failed, 2 plan found changes, 3 stopped
+// by a guard.
+const (
+	exitOK     = 0
+	exitFailed = 1
+)
+
+// stepHook is handed to the engine; only the crash tests set it.
+var stepHook func(point string)
+
+func main() {
+	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type globals struct {
+	config   string
+	logLevel string
+	stdout   io.Writer
+	stderr   io.Writer
+	log      *slog.Logger
+}
+
+func execute(args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "tandem",
+		Short: "Two-way sync of CRM records between HubSpot, Salesforce and more",
+		Long: `Tandem keeps the same records (contacts, companies ...) in agreement across
+systems that each hold their own copy. It pulls what changed, merges it field
+by field against what all sides last agreed on, writes the result to every
+other system, and remembers everything in one SQLite file.
+
+Try it without any account:  tandem sync --sandbox`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			opts := &slog.HandlerOptions{Level: level}
+			if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+				g.log = slog.New(slog.NewTextHandler(stderr, opts))
+			} else {
+				g.log = slog.New(slog.NewJSONHandler(stderr, opts))
+			}
+			return nil
+		},
+	}
+	def := os.Getenv("TANDEM_CONFIG")
+	if def == "" {
+		def = "tandem.yaml"
+	}
+	root.PersistentFlags().StringVar(&g.config, "config", def, "config file (default tandem.yaml, or $TANDEM_CONFIG)")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	root.AddCommand(syncCmd(g), statusCmd(g), sandboxCmd(g))
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(stderr, "tandem:", err)
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
+		return exitFailed
+	}
+	return exitOK
+}
+
+// exitError carries an exit code other than 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }

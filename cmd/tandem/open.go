@@ -1,0 +1,53 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"tandem/conflict"
+	"tandem/connectors"
+	"tandem/mapping"
+	"tandem/state"
+)
+
+// app is a loaded config with its state file and open connectors.
+type app struct {
+	cfg    *mapping.Config
+	store  *state.Store
+	engine *conflict.Engine
+}
+
+func (g *globals) open() (*app, error) {
+	cfg, err := mapping.Load(g.config)
+	if err != nil {
+		return nil, err
+	}
+	systems := map[string]connectors.Connector{}
+	var errs mapping.Errors
+	for _, sc := range cfg.Systems {
+		c, err := connectors.Open(sc)
+		if err != nil {
+			var ce *connectors.ConfigError
+			if errors.As(err, &ce) {
+				errs = append(errs, ce)
+				continue
+			}
+			return nil, fmt.Errorf("system %s: %w", sc.Name, err)
+		}
+		systems[sc.Name] = c
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	store, err := state.Open(cfg.State)
+	if err != nil {
+		return nil, err
+	}
+	return &app{cfg: cfg, store: store, engine: &conflict.Engine{
+		Store: store, Systems: systems, Log: g.log, Step: stepHook,
+	}}, nil
+}
+
+func (a *app) Close() error { return a.store.Close() }
+
+func loadConfig(g *globals) (*mapping.Config, error) { return mapping.Load(g.config) }

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"tandem/connectors/hubspot/hubspottest"
+	"tandem/connectors/salesforce/salesforcetest"
+)
+
+// The sandbox's fixed credentials: they open the emulators and nothing else.
+const (
+	sandboxToken        = "sandbox-hubspot-token"
+	sandboxClientID     = "sandbox-client-id"
+	sandboxClientSecret = "sandbox-client-secret"
+)
+
+func sandboxCmd(g *globals) *cobra.Command {
+	var writeConfig, state, hsAddr, sfAddr string
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Serve emulated HubSpot and Salesforce on loopback, seeded, until interrupted",
+		Long: `Start the HubSpot and Salesforce emulators on loopback ports, seeded with
+50 HubSpot and 50 Salesforce contacts, 20 of them the same people by email
+(some written with other capitalisation, some with other phone numbers).
+With --write-config, write a ready config pointing at them; then, in another
+terminal:  tandem sync --config FILE  and  tandem status --config FILE.
+Stays up until interrupted (Ctrl-C).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			sb, err := startSandbox(hsAddr, sfAddr)
+			if err != nil {
+				return err
+			}
+			defer sb.close()
+			fmt.Fprintf(g.stdout, "HubSpot emulator:    %s  (token %s)\n", sb.hsURL, sandboxToken)
+			fmt.Fprintf(g.stdout, "Salesforce emulator: %s  (client %s / %s)\n", sb.sfURL, sandboxClientID, sandboxClientSecret)
+			if writeConfig != "" {
+				if err := os.WriteFile(writeConfig, []byte(sb.config(state)), 0o600); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "Config written to %s; try: tandem sync --config %s\n", writeConfig, writeConfig)
+			}
+			fmt.Fprintln(g.stdout, "Serving until interrupted.")
+			<-ctx.Done()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&writeConfig, "write-config", "", "write a config for the sandbox to this file")
+	cmd.Flags().StringVar(&state, "state", "sandbox.db", "state file named in the written config")
+	cmd.Flags().StringVar(&hsAddr, "hubspot-addr", "127.0.0.1:0", "loopback address for the HubSpot emulator")
+	cmd.Flags().StringVar(&sfAddr, "salesforce-addr", "127.0.0.1:0", "loopback address for the Salesforce emulator")
+	return cmd
+}
+
+type sandbox struct {
+	hs           *hubspottest.Emulator
+	sf           *salesforcetest.Emulator
+	hsURL, sfURL string
+	servers      []*http.Server
+}
+
+func startSandbox(hsAddr, sfAddr string) (*sandbox, error) {
+	sb := &sandbox{
+		hs: hubspottest.New(hubspottest.Options{Token: sandboxToken}),
+		sf: salesforcetest.New(salesforcetest.Options{ClientID: sandboxClientID, ClientSecret: sandboxClientSecret}),
+	}
+	var err error
+	if sb.hsURL, err = sb.serve(hsAddr, sb.hs); err != nil {
+		return nil, err
+	}
+	if sb.sfURL, err = sb.serve(sfAddr, sb.sf); err != nil {
+		sb.close()
+		return nil, err
+	}
+	if err := sb.seed(); err != nil {
+		sb.close()
+		return nil, err
+	}
+	return sb, nil
+}
+
+func (sb *sandbox) serve(addr string, h http.Handler) (string, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "", fmt.Errorf("address %q: the sandbox listens on loopback only", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	sb.servers = append(sb.servers, srv)
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), nil
+}
+
+func (sb *sandbox) close() {
+	for _, s := range sb.servers {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s.Shutdown(ctx)
+		cancel()
+	}
+}
+
+var (
+	firstNames = []string{"Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "John"}
+	lastNames  = []string{"Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman", "Backus"}
+	stages     = []string{"lead", "customer", "opportunity"}
+)
+
+// seed puts people 0-49 in HubSpot and 30-79 in Salesforce: 20 shared,
+// every third shared one with a capitalised email in Salesforce and every
+// fourth with another phone number there.
+func (sb *sandbox) seed() error {
+	for i := 0; i < 80; i++ {
+		first, last := firstNames[i%10], lastNames[(i/10+i)%10]
+		email := fmt.Sprintf("%s.%s%d@example.com", strings.ToLower(first), strings.ToLower(last), i)
+		phone := fmt.Sprintf("+1555%07d", i)
+		if i < 50 {
+			if _, err := sb.hs.Create("contacts", map[string]any{
+				"email": email, "firstname": first, "lastname": last, "phone": phone, "lifecyclestage": stages[i%3],
+			}); err != nil {
+				return fmt.Errorf("seeding HubSpot: %w", err)
+			}
+		}
+		if i >= 30 {
+			if i < 50 && i%3 == 0 {
+				email = strings.ToUpper(email[:1]) + email[1:strings.Index(email, "@")] + "@Example.com"
+			}
+			if i < 50 && i%4 == 0 {
+				phone = fmt.Sprintf("+1666%07d", i)
+			}
+			if _, err := sb.sf.Create("Contact", map[string]any{
+				"Email": email, "FirstName": first, "LastName": last, "Phone": phone,
+			}); err != nil {
+				return fmt.Errorf("seeding Salesforce: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// config is a ready config for the sandbox. Real credentials come from the
+// environment (${HUBSPOT_TOKEN}); the sandbox's open only the emulators.
+func (sb *sandbox) config(state string) string {
+	if !filepath.IsAbs(state) {
+		state = filepath.ToSlash(state)
+	}
+	return fmt.Sprintf(`# Tandem config for the sandbox (tandem sandbox). The credentials below open
+# only the emulators; for real systems write ${HUBSPOT_TOKEN} and the like.
+state: %s
+systems:
+  hubspot:
+    type: hubspot
+    base_url: %s
+    token: %s
+  salesforce:
+    type: salesforce
+    instance_url: %s
+    client_id: %s
+    client_secret: %s
+entities:
+  contact:
+    match: [email]
+    fields:
+      email: email
+      first_name: string
+      last_name: string
+      phone: string
+      lifecycle: string
+    systems:
+      hubspot:
+        object: contacts
+        fields:
+          email: properties.email
+          first_name: properties.firstname
+          last_name: properties.lastname
+          phone: properties.phone
+          lifecycle:
+            path: properties.lifecyclestage
+            map: { lead: Lead, opportunity: Opportunity, customer: Customer }
+      salesforce:
+        object: Contact
+        fields:
+          email: Email
+          first_name: FirstName
+          last_name: LastName
+          phone: Phone
+          lifecycle: Lifecycle__c
+    conflict: { policy: newest }
+    schedule: "*/5 * * * *"
+`, state, sb.hsURL, sandboxToken, sb.sfURL, sandboxClientID, sandboxClientSecret)
+}

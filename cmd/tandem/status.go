@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"tandem/state"
+)
+
+func statusCmd(g *globals) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show cursors, links, outbox depth and the last pass of every system",
+		Long: `Show, per entity and per system object: the cursor, how many records are
+linked, how many writes wait in the outbox, how many were set aside as dead
+letters, and the last pass (when, how long, records read and written, errors).
+Reads the state file only; contacts no system.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "table" && format != "json" {
+				return fmt.Errorf("--format: want table or json, got %q", format)
+			}
+			cfg, err := loadConfig(g)
+			if err != nil {
+				return err
+			}
+			store, err := state.Open(cfg.State)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			type entityStatus struct {
+				Entity  string               `json:"entity"`
+				Systems []state.ObjectStatus `json:"systems"`
+			}
+			var out []entityStatus
+			for _, e := range cfg.Entities {
+				es := entityStatus{Entity: e.Name}
+				for _, sm := range e.Systems {
+					st, err := store.Status(cmd.Context(), sm.Name, sm.Object)
+					if err != nil {
+						return err
+					}
+					es.Systems = append(es.Systems, st)
+				}
+				out = append(out, es)
+			}
+			if format == "json" {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ENTITY\tSYSTEM\tOBJECT\tLINKED\tOUTBOX\tDEAD\tLAST PASS\tPULLED\tWRITTEN\tFAILED\tERROR")
+			for _, es := range out {
+				for _, s := range es.Systems {
+					last, pulled, written, failed, errStr := "never", "-", "-", "-", ""
+					if r := s.LastPass; r != nil {
+						last = fmt.Sprintf("%s (%s)", r.Finished.Local().Format(time.DateTime), r.Finished.Sub(r.Started).Round(time.Millisecond))
+						pulled, written, failed, errStr = fmt.Sprint(r.Pulled), fmt.Sprint(r.Written), fmt.Sprint(r.Failed), r.Error
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", es.Entity, s.System, s.Object,
+						s.Linked, s.Outbox, s.DeadLetters, last, pulled, written, failed, errStr)
+				}
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
+	return cmd
+}

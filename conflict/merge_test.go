@@ -1,0 +1,174 @@
+package conflict
+
+import (
+	"testing"
+	"time"
+
+	"tandem"
+	"tandem/mapping"
+)
+
+var (
+	t0 = time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	t1 = t0.Add(time.Minute)
+	t2 = t0.Add(2 * time.Minute)
+)
+
+func gold(fields map[string]tandem.Field) tandem.Golden { return tandem.Golden(fields) }
+
+func TestMerge(t *testing.T) {
+	newest := mapping.Policy{Default: "newest"}
+	tests := []struct {
+		name      string
+		golden    tandem.Golden
+		side      Side
+		pol       mapping.Policy
+		want      tandem.Values // golden values after
+		wantFrom  map[string]string
+		conflicts int
+		decided   string
+	}{
+		{
+			name:   "new entity takes every value",
+			golden: nil,
+			side:   Side{System: "hs", View: tandem.Values{"email": "a@x", "phone": "1"}, Modified: t1},
+			want:   tandem.Values{"email": "a@x", "phone": "1"}, wantFrom: map[string]string{"email": "hs", "phone": "hs"},
+		},
+		{
+			name:   "only this side changed: take it",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "1", Modified: t0, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1},
+			want:   tandem.Values{"phone": "2"}, wantFrom: map[string]string{"phone": "hs"},
+		},
+		{
+			name:   "golden moved, this side did not: keep golden (it will be written here)",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "1"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t2},
+			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
+		},
+		{
+			name:   "echo of our own write changes nothing",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "3"}, Snapshot: tandem.Values{"phone": "3"}, Modified: t2},
+			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
+		},
+		{
+			name:   "both changed to the same value: no conflict",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "3"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t2},
+			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
+		},
+		{
+			name:   "both changed, this side newer: newest takes it and records the conflict",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t2},
+			pol:    newest, want: tandem.Values{"phone": "2"}, wantFrom: map[string]string{"phone": "hs"},
+			conflicts: 1, decided: "hs",
+		},
+		{
+			name:   "both changed, golden newer: newest keeps golden and records the conflict",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t2, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1},
+			pol:    newest, want: tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
+			conflicts: 1, decided: "sf",
+		},
+		{
+			name:   "prefer overrides newest per field",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t2, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1},
+			pol:    mapping.Policy{Default: "newest", Fields: map[string]string{"phone": "prefer:hs,sf"}},
+			want:   tandem.Values{"phone": "2"}, wantFrom: map[string]string{"phone": "hs"},
+			conflicts: 1, decided: "hs",
+		},
+		{
+			name: "different fields changed on two sides are both kept",
+			golden: gold(map[string]tandem.Field{
+				"phone": {Value: "1", Modified: t0, Source: "hs"},
+				"title": {Value: "CTO", Modified: t1, Source: "sf"}, // sf changed title before
+			}),
+			side: Side{System: "hs", View: tandem.Values{"phone": "2", "title": "Eng"},
+				Snapshot: tandem.Values{"phone": "1", "title": "Eng"}, Modified: t2},
+			want:     tandem.Values{"phone": "2", "title": "CTO"},
+			wantFrom: map[string]string{"phone": "hs", "title": "sf"},
+		},
+		{
+			name:   "absent field leaves golden alone",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "1", Modified: t0, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{}, Snapshot: tandem.Values{"phone": "1"}, Modified: t2},
+			want:   tandem.Values{"phone": "1"}, wantFrom: map[string]string{"phone": "sf"},
+		},
+		{
+			name:   "cleared field is a change like any other",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "1", Modified: t0, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": nil}, Snapshot: tandem.Values{"phone": "1"}, Modified: t2},
+			want:   tandem.Values{"phone": nil}, wantFrom: map[string]string{"phone": "hs"},
+		},
+		{
+			name:   "newly linked record with another value: a conflict, newest decides",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "1", Modified: t0, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Modified: t1},
+			pol:    newest, want: tandem.Values{"phone": "2"}, wantFrom: map[string]string{"phone": "hs"},
+			conflicts: 1, decided: "hs",
+		},
+		{
+			name:   "newly linked record fills an empty golden field without conflict",
+			golden: gold(map[string]tandem.Field{"phone": {Value: nil, Modified: t2, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Modified: t1},
+			want:   tandem.Values{"phone": "2"}, wantFrom: map[string]string{"phone": "hs"},
+		},
+		{
+			name:   "newly linked record lacking a value keeps the golden one",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "1", Modified: t0, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": nil}, Modified: t2},
+			want:   tandem.Values{"phone": "1"}, wantFrom: map[string]string{"phone": "sf"},
+		},
+		{
+			name: "three systems: a third side's stale value loses to the newer golden one",
+			golden: gold(map[string]tandem.Field{
+				"phone": {Value: "from-sf", Modified: t2, Source: "sf"},
+			}),
+			side:   Side{System: "db", View: tandem.Values{"phone": "from-db"}, Snapshot: tandem.Values{"phone": "orig"}, Modified: t1},
+			pol:    newest, want: tandem.Values{"phone": "from-sf"}, wantFrom: map[string]string{"phone": "sf"},
+			conflicts: 1, decided: "sf",
+		},
+		{
+			name:   "exact tie keeps golden",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1},
+			pol:    newest, want: tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
+			conflicts: 1, decided: "sf",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fields := []string{"email", "phone", "title"}
+			before := tc.golden.Values()
+			out := Merge("contact", "e1", tc.golden, tc.side, fields, tc.pol)
+			got := out.Golden.Values()
+			if len(got) != len(tc.want) {
+				t.Fatalf("golden = %v, want %v", got, tc.want)
+			}
+			for f, v := range tc.want {
+				if gv, ok := got[f]; !ok || !tandem.Equal(gv, v) {
+					t.Errorf("golden[%s] = %v, want %v", f, gv, v)
+				}
+				if src := out.Golden[f].Source; src != tc.wantFrom[f] {
+					t.Errorf("golden[%s] from %q, want %q", f, src, tc.wantFrom[f])
+				}
+			}
+			if len(out.Conflicts) != tc.conflicts {
+				t.Fatalf("%d conflicts, want %d: %+v", len(out.Conflicts), tc.conflicts, out.Conflicts)
+			}
+			if tc.conflicts > 0 {
+				c := out.Conflicts[0]
+				if c.Decided != tc.decided || c.Kind != tandem.ConflictField || c.Status != tandem.ConflictAuto || len(c.Values) != 2 {
+					t.Errorf("conflict = %+v, want decided %s with both sides' values", c, tc.decided)
+				}
+			}
+			// Merge is pure: the input golden record is untouched.
+			if after := tc.golden.Values(); len(after) != len(before) {
+				t.Errorf("input golden modified: %v -> %v", before, after)
+			}
+		})
+	}
+}
