@@ -67,16 +67,16 @@ func (t *Tx) Dead(ctx context.Context, id int64, reason string) error {
 
 // Run is one pass over one (system, object).
 type Run struct {
-	Pass     string
-	Entity   string
-	System   string
-	Object   string
-	Started  time.Time
-	Finished time.Time
-	Pulled   int
-	Written  int
-	Failed   int
-	Error    string
+	Pass     string    `json:"pass"`
+	Entity   string    `json:"entity"`
+	System   string    `json:"system"`
+	Object   string    `json:"object"`
+	Started  time.Time `json:"started_at"`
+	Finished time.Time `json:"finished_at"`
+	Pulled   int       `json:"pulled"`
+	Written  int       `json:"written"`
+	Failed   int       `json:"failed"`
+	Error    string    `json:"error,omitempty"`
 }
 
 // AddRun records a finished pass.

@@ -1,0 +1,113 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"tandem"
+)
+
+func open(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestMigrationsAndNewerSchema(t *testing.T) {
+	s, path := open(t)
+	var v int
+	if err := s.r.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != 1 {
+		t.Fatalf("user_version = %d, %v", v, err)
+	}
+	var mode string
+	if err := s.w.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q, %v", mode, err)
+	}
+	s.Close()
+	// Reopening is a no-op.
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	// A file from a newer Tandem is refused, not touched.
+	db, _ := sql.Open("sqlite3", path)
+	db.Exec("PRAGMA user_version = 99")
+	db.Close()
+	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("want refusal of a newer schema, got %v", err)
+	}
+}
+
+func TestCursorLinkGoldenOutbox(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	if c, err := s.Cursor(ctx, "hs", "contacts"); err != nil || c != "" {
+		t.Fatalf("fresh cursor = %q, %v", c, err)
+	}
+	var id string
+	err := s.Update(ctx, func(tx *Tx) error {
+		var err error
+		g := tandem.Golden{"email": {Value: "a@b", Modified: time.Now(), Source: "hs"}}
+		if id, err = tx.NewEntity(ctx, "contact", g, map[string]string{"email": "a@b"}); err != nil {
+			return err
+		}
+		if err := tx.PutLink(ctx, &tandem.Link{EntityID: id, System: "hs", Object: "contacts", ExternalID: "1",
+			Snapshot: tandem.Values{"email": "a@b", "phone": nil}, Raw: []byte(`{"id":"1"}`)}); err != nil {
+			return err
+		}
+		for i := 0; i < 3; i++ { // repeated intents coalesce
+			if err := tx.Enqueue(ctx, "contact", id, "sf", "Contact"); err != nil {
+				return err
+			}
+		}
+		return tx.SetCursor(ctx, "hs", "contacts", "c1")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.Cursor(ctx, "hs", "contacts"); c != "c1" {
+		t.Errorf("cursor = %q", c)
+	}
+	l, err := s.Link(ctx, "hs", "contacts", "1")
+	if err != nil || l == nil || l.EntityID != id || l.Snapshot["email"] != "a@b" {
+		t.Fatalf("link = %+v, %v", l, err)
+	}
+	if v, ok := l.Snapshot["phone"]; !ok || v != nil {
+		t.Error("a cleared field must survive the round trip as present and nil")
+	}
+	if c, _ := s.Candidates(ctx, "contact", map[string]string{"email": "a@b"}); len(c) != 1 || c[0] != id {
+		t.Errorf("candidates = %v", c)
+	}
+	in, _ := s.Pending(ctx, "sf", "Contact", 0, 10)
+	if len(in) != 1 {
+		t.Fatalf("pending = %v, want one coalesced intent", in)
+	}
+	// A rolled-back transaction leaves nothing behind.
+	tx, _ := s.Begin(ctx)
+	tx.SetCursor(ctx, "hs", "contacts", "c2")
+	tx.Dead(ctx, in[0].ID, "boom")
+	tx.Rollback()
+	if c, _ := s.Cursor(ctx, "hs", "contacts"); c != "c1" {
+		t.Errorf("cursor after rollback = %q", c)
+	}
+	s.Update(ctx, func(tx *Tx) error { return tx.Dead(ctx, in[0].ID, "permanent: no LastName") })
+	st, err := s.Status(ctx, "sf", "Contact")
+	if err != nil || st.Outbox != 0 || st.DeadLetters != 1 {
+		t.Errorf("status = %+v, %v", st, err)
+	}
+	// A dead intent does not block a new one.
+	s.Update(ctx, func(tx *Tx) error { return tx.Enqueue(ctx, "contact", id, "sf", "Contact") })
+	if in, _ := s.Pending(ctx, "sf", "Contact", 0, 10); len(in) != 1 {
+		t.Errorf("pending after dead = %v", in)
+	}
+}
