@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"tandem/connectors/hubspot/hubspottest"
+	"tandem/connectors/salesforce/salesforcetest"
+	"tandem/state"
+)
+
+// world is the two emulators, seeded from testdata, and a config pointing
+// at them with a fresh state file.
+type world struct {
+	hs     *hubspottest.Server
+	sf     *salesforcetest.Server
+	config string
+	state  string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{
+		hs: hubspottest.NewServer(hubspottest.Options{Token: "hs-test-token"}),
+		sf: salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", BatchSize: 10}),
+	}
+	t.Cleanup(w.hs.Close)
+	t.Cleanup(w.sf.Close)
+	if err := w.hs.LoadSeed("../../testdata/seed/contacts-hubspot.json"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.sf.LoadSeed("../../testdata/seed/contacts-salesforce.json"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	w.config, w.state = filepath.Join(dir, "tandem.yaml"), filepath.Join(dir, "tandem.db")
+	cfg := fmt.Sprintf(`state: %s
+systems:
+  hubspot:
+    type: hubspot
+    base_url: %s
+    token: ${E2E_HS_TOKEN}
+    page_size: 10
+  salesforce:
+    type: salesforce
+    instance_url: %s
+    client_id: cid
+    client_secret: ${E2E_SF_SECRET}
+entities:
+  contact:
+    match: [email]
+    fields:
+      email: email
+      first_name: string
+      last_name: string
+      phone: string
+      lifecycle: string
+    systems:
+      hubspot:
+        object: contacts
+        fields:
+          email: properties.email
+          first_name: properties.firstname
+          last_name: properties.lastname
+          phone: properties.phone
+          lifecycle: { path: properties.lifecyclestage, map: { lead: Lead, customer: Customer, opportunity: Opportunity, subscriber: Subscriber } }
+      salesforce:
+        object: Contact
+        fields:
+          email: Email
+          first_name: FirstName
+          last_name: LastName
+          phone: Phone
+          lifecycle: Lifecycle__c
+    conflict: { policy: newest }
+`, w.state, w.hs.URL, w.sf.URL)
+	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("E2E_HS_TOKEN", "hs-test-token")
+	t.Setenv("E2E_SF_SECRET", "csecret")
+	return w
+}
+
+// sync runs `tandem sync` in this process and fails the test unless it exits 0.
+func (w *world) sync(t *testing.T) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := execute([]string{"sync", "--config", w.config}, &out, &errb); code != 0 {
+		t.Fatalf("tandem sync exited %d:\n%s\n%s", code, out.String(), errb.String())
+	}
+	return out.String()
+}
+
+func (w *world) writes() int { return w.hs.Writes() + w.sf.Writes() }
+
+type person struct{ first, last, phone, lifecycle string }
+
+// check asserts both sides hold the same people, one record per email on
+// each side, and returns them by lower-cased email.
+func (w *world) check(t *testing.T, want int) map[string]person {
+	t.Helper()
+	hs := map[string]person{}
+	for _, o := range w.hs.List("contacts") {
+		e := strings.ToLower(o.Properties["email"])
+		if _, dup := hs[e]; dup {
+			t.Errorf("HubSpot holds %s twice", e)
+		}
+		hs[e] = person{o.Properties["firstname"], o.Properties["lastname"], o.Properties["phone"], o.Properties["lifecyclestage"]}
+	}
+	sf := map[string]person{}
+	for _, r := range w.sf.List("Contact") {
+		e := strings.ToLower(str(r.Fields["Email"]))
+		if _, dup := sf[e]; dup {
+			t.Errorf("Salesforce holds %s twice", e)
+		}
+		sf[e] = person{str(r.Fields["FirstName"]), str(r.Fields["LastName"]), str(r.Fields["Phone"]), strings.ToLower(str(r.Fields["Lifecycle__c"]))}
+	}
+	if len(hs) != want || len(sf) != want {
+		t.Fatalf("HubSpot holds %d contacts, Salesforce %d; want %d each", len(hs), len(sf), want)
+	}
+	for e, p := range hs {
+		if q, ok := sf[e]; !ok {
+			t.Errorf("%s is in HubSpot only", e)
+		} else if p != q {
+			t.Errorf("%s differs: HubSpot %+v, Salesforce %+v", e, p, q)
+		}
+	}
+	return hs
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func (w *world) hsByEmail(t *testing.T, email string) hubspottest.Object {
+	for _, o := range w.hs.List("contacts") {
+		if strings.EqualFold(o.Properties["email"], email) {
+			return o
+		}
+	}
+	t.Fatalf("no HubSpot contact %s", email)
+	return hubspottest.Object{}
+}
+
+func (w *world) sfByEmail(t *testing.T, email string) salesforcetest.Record {
+	for _, r := range w.sf.List("Contact") {
+		if strings.EqualFold(str(r.Fields["Email"]), email) {
+			return r
+		}
+	}
+	t.Fatalf("no Salesforce contact %s", email)
+	return salesforcetest.Record{}
+}
+
+// tick lets the emulators' millisecond clocks move, so "newer" is real.
+func tick() { time.Sleep(5 * time.Millisecond) }
+
+func TestEndToEndTwoWaySync(t *testing.T) {
+	w := newWorld(t)
+
+	// 50 + 50 contacts, 20 the same people by email: 80 on each side.
+	w.sync(t)
+	w.check(t, 80)
+	st, err := state.Open(w.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, so := range [][2]string{{"hubspot", "contacts"}, {"salesforce", "Contact"}} {
+		s, err := st.Status(context.Background(), so[0], so[1])
+		if err != nil || s.Linked != 80 || s.Outbox != 0 || s.DeadLetters != 0 {
+			t.Errorf("%s status = %+v, %v; want 80 linked, empty outbox", so[0], s, err)
+		}
+	}
+	// The shared people whose phones differed were decided by newest:
+	// Salesforce was seeded after HubSpot, so its values are newer.
+	conflicts, err := st.Conflicts(context.Background())
+	st.Close()
+	if err != nil || len(conflicts) != 4 {
+		t.Fatalf("conflicts = %d (%v), want 4 (phones of people 30, 35, 40, 45)", len(conflicts), err)
+	}
+	for _, c := range conflicts {
+		if c.Field != "phone" || c.Decided != "salesforce" || c.Values["hubspot"].RecordID == "" || c.Values["salesforce"].RecordID == "" {
+			t.Errorf("conflict = %+v", c)
+		}
+	}
+	if p := w.hsByEmail(t, "sophie.turing.30@example.com"); p.Properties["phone"] != "+16660000030" {
+		t.Errorf("newest phone did not win: %v", p.Properties["phone"])
+	}
+
+	// A pass with no edits sends zero write requests.
+	before := w.writes()
+	w.sync(t)
+	if n := w.writes() - before; n != 0 {
+		t.Fatalf("a pass with no edits sent %d write requests", n)
+	}
+
+	// An edit on either side reaches the other on the next pass.
+	a, b := "ada.lovelace.0@example.com", "dennis.backus.31@example.com"
+	if err := w.hs.Update("contacts", w.hsByEmail(t, a).ID, map[string]any{"phone": "+15551230000"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.sf.Update("Contact", w.sfByEmail(t, b).ID, map[string]any{"FirstName": "Den"}); err != nil {
+		t.Fatal(err)
+	}
+	w.sync(t)
+	got := w.check(t, 80)
+	if got[a].phone != "+15551230000" || got[b].first != "Den" {
+		t.Fatalf("edits did not cross: %+v %+v", got[a], got[b])
+	}
+
+	// Different fields edited on both sides of one contact: both kept.
+	c := "sophie.turing.30@example.com"
+	w.hs.Update("contacts", w.hsByEmail(t, c).ID, map[string]any{"phone": "+15550009999"})
+	tick()
+	w.sf.Update("Contact", w.sfByEmail(t, c).ID, map[string]any{"LastName": "Turing-Hopper"})
+	w.sync(t)
+	if got := w.check(t, 80)[c]; got.phone != "+15550009999" || got.last != "Turing-Hopper" {
+		t.Fatalf("both edits must be kept: %+v", got)
+	}
+
+	// The same field edited on both sides: newest wins, either way round.
+	for _, order := range []string{"hubspot-then-salesforce", "salesforce-then-hubspot"} {
+		before := w.hs.Writes() + w.sf.Writes()
+		hsEdit := func() { w.hs.Update("contacts", w.hsByEmail(t, c).ID, map[string]any{"firstname": "From-HubSpot"}) }
+		sfEdit := func() { w.sf.Update("Contact", w.sfByEmail(t, c).ID, map[string]any{"FirstName": "From-Salesforce"}) }
+		want := "From-Salesforce"
+		if order == "hubspot-then-salesforce" {
+			hsEdit()
+			tick()
+			sfEdit()
+		} else {
+			sfEdit()
+			tick()
+			hsEdit()
+			want = "From-HubSpot"
+		}
+		w.sync(t)
+		if got := w.check(t, 80)[c]; got.first != want {
+			t.Fatalf("%s: first name = %q, want the newest %q", order, got.first, want)
+		}
+		if w.writes() == before {
+			t.Fatalf("%s: the loser was not overwritten", order)
+		}
+	}
+	st, _ = state.Open(w.state)
+	defer st.Close()
+	all, _ := st.Conflicts(context.Background())
+	if n := len(all) - len(conflicts); n != 2 {
+		t.Errorf("%d new conflicts recorded, want 2 (one per same-field edit)", n)
+	}
+	// And quiet again.
+	before = w.writes()
+	w.sync(t)
+	if n := w.writes() - before; n != 0 {
+		t.Fatalf("a quiet pass sent %d write requests", n)
+	}
+}
