@@ -85,7 +85,7 @@ func (w *world) edit(t *testing.T, round int) map[string]person {
 		p.phone = phone
 		want[email] = p
 	}
-	for i, email := range []string{"dennis.backus.31@example.com", "margaret.thompson.42@example.com", "john.lovelace.73@example.com"} {
+	for i, email := range []string{"dennis.backus.31@example.com", "margaret.allen.42@example.com", "john.ritchie.73@example.com"} {
 		r := w.sfByEmail(t, email)
 		last := fmt.Sprintf("Renamed-%d-%d", round, i)
 		if err := w.sf.Update("Contact", r.ID, map[string]any{"LastName": last}); err != nil {
