@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
 	"tandem/connectors"
+	"tandem/schedules"
 )
 
 // Config is a loaded, validated config file.
@@ -253,8 +253,8 @@ func child(n *yaml.Node, key string) *yaml.Node {
 // cronSpec validates a standard five-field cron spec.
 func (p *parser) cronSpec(n *yaml.Node, key string) string {
 	s := p.str(n, key)
-	if _, err := cron.ParseStandard(s); err != nil {
-		p.errf(n, key, "bad cron spec %q: %v", s, err)
+	if _, err := schedules.Parse(s); err != nil {
+		p.errf(n, key, "%v", err)
 	}
 	return s
 }
