@@ -127,8 +127,8 @@ func TestMerge(t *testing.T) {
 			golden: gold(map[string]tandem.Field{
 				"phone": {Value: "from-sf", Modified: t2, Source: "sf"},
 			}),
-			side:   Side{System: "db", View: tandem.Values{"phone": "from-db"}, Snapshot: tandem.Values{"phone": "orig"}, Modified: t1},
-			pol:    newest, want: tandem.Values{"phone": "from-sf"}, wantFrom: map[string]string{"phone": "sf"},
+			side: Side{System: "db", View: tandem.Values{"phone": "from-db"}, Snapshot: tandem.Values{"phone": "orig"}, Modified: t1},
+			pol:  newest, want: tandem.Values{"phone": "from-sf"}, wantFrom: map[string]string{"phone": "sf"},
 			conflicts: 1, decided: "sf",
 		},
 		{
