@@ -1,0 +1,61 @@
+package salesforce
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"tandem/connectors"
+)
+
+func TestConfig(t *testing.T) {
+	conn, err := connectors.Open(config(t, "type: salesforce\ninstance_url: https://acme.my.salesforce.com/\nclient_id: id\nclient_secret: s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := conn.(*Client)
+	if c.data != "https://acme.my.salesforce.com/services/data/v62.0" || c.extID != "Tandem_Id__c" || c.tokens.conf.TokenURL != "https://acme.my.salesforce.com/services/oauth2/token" {
+		t.Fatalf("defaults: data %s, ext %s, token %s", c.data, c.extID, c.tokens.conf.TokenURL)
+	}
+	if c.tokens.client.Timeout != 60*time.Second {
+		t.Fatalf("default timeout %v", c.tokens.client.Timeout)
+	}
+
+	full := "type: salesforce\ninstance_url: https://acme.my.salesforce.com\ntoken_url: https://login.example.com/token\nclient_id: id\nclient_secret: s\napi_version: v61.0\nexternal_id_field: Ext__c\ntimeout: 5s\n"
+	conn, err = New(config(t, full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = conn.(*Client)
+	if c.data != "https://acme.my.salesforce.com/services/data/v61.0" || c.extID != "Ext__c" || c.tokens.conf.TokenURL != "https://login.example.com/token" || c.tokens.client.Timeout != 5*time.Second {
+		t.Fatalf("options not applied: %+v", c)
+	}
+
+	base := "type: salesforce\ninstance_url: https://acme.my.salesforce.com\nclient_id: id\nclient_secret: s\n"
+	tests := []struct {
+		text, want string
+	}{
+		{"type: salesforce\nclient_id: id\nclient_secret: s\n", "tandem.yaml:1: systems.sf.instance_url: required"},
+		{"type: salesforce\ninstance_url: https://x\nclient_id: id\n", "systems.sf.client_secret: required"},
+		{base + "password: x\n", "tandem.yaml:5: systems.sf.password: unknown key"},
+		{base + "api_version: 62\n", "tandem.yaml:5: systems.sf.api_version: must look like v62.0"},
+		{base + "external_id_field: Email\n", "tandem.yaml:5: systems.sf.external_id_field: must be the API name of a custom External ID field"},
+		{base + "timeout: -1s\n", "systems.sf.timeout: must be positive"},
+		{base + "timeout: soon\n", "systems.sf"},
+		{base + "token_url: ftp://x\n", "systems.sf.token_url: must be an http(s) URL"},
+		{"type: salesforce\ninstance_url: acme.my.salesforce.com\nclient_id: id\nclient_secret: s\n", "tandem.yaml:2: systems.sf.instance_url: must be an http(s) URL"},
+		{"type: salesforce\ninstance_url: https://acme.my.salesforce.com/services/data\nclient_id: id\nclient_secret: s\n", "without a path"},
+	}
+	for _, tt := range tests {
+		_, err := New(config(t, tt.text))
+		var ce *connectors.ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: got %v, want a ConfigError containing %q", tt.text, err, tt.want)
+		}
+	}
+
+	if _, err := NewClient("sf", Options{InstanceURL: "https://x", ClientID: "id"}); err == nil || !strings.Contains(err.Error(), "client_secret: required") {
+		t.Errorf("NewClient without secret: %v", err)
+	}
+}

@@ -1,0 +1,154 @@
+package salesforcetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/tidwall/gjson"
+)
+
+// The test API acts as a user working in the Salesforce UI: changes are
+// validated and stamped like API writes, but they are not API requests and
+// do not appear in Requests or Writes.
+
+// Create creates a record of object with fields (API names; values as
+// JSON would carry them) and returns its 18-character id. Validation is the
+// API's: a missing required field fails with REQUIRED_FIELD_MISSING.
+func (e *Emulator) Create(object string, fields map[string]any) (string, error) {
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return "", fmt.Errorf("salesforcetest: create %s: %w", object, err)
+	}
+	return e.createJSON(object, gjson.ParseBytes(b))
+}
+
+func (e *Emulator) createJSON(object string, rec gjson.Result) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.table(object)
+	if t == nil {
+		return "", apiErr("INVALID_TYPE", "sObject type '"+object+"' is not supported.")
+	}
+	as, recErr, reqErr := parseFields(t.obj, rec, nil)
+	if reqErr != nil {
+		return "", reqErr
+	}
+	if recErr != nil {
+		return "", recErr
+	}
+	id, aerr := e.insert(&tx{now: e.now()}, t, as)
+	if aerr != nil {
+		return "", aerr
+	}
+	return id, nil
+}
+
+// Update sets fields of a live record; nil clears a field.
+func (e *Emulator) Update(object, id string, fields map[string]any) error {
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return fmt.Errorf("salesforcetest: update %s %s: %w", object, id, err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.table(object)
+	if t == nil {
+		return apiErr("INVALID_TYPE", "sObject type '"+object+"' is not supported.")
+	}
+	nid, ierr := resolveID(t.obj, id)
+	if ierr != nil {
+		return ierr
+	}
+	as, recErr, reqErr := parseFields(t.obj, gjson.ParseBytes(b), nil)
+	if reqErr != nil {
+		return reqErr
+	}
+	if recErr != nil {
+		return recErr
+	}
+	if uerr := e.update(&tx{now: e.now()}, t, nid, as); uerr != nil {
+		return uerr
+	}
+	return nil
+}
+
+// Delete moves a live record to the recycle bin (IsDeleted = true).
+func (e *Emulator) Delete(object, id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.table(object)
+	if t == nil {
+		return apiErr("INVALID_TYPE", "sObject type '"+object+"' is not supported.")
+	}
+	nid, ierr := resolveID(t.obj, id)
+	if ierr != nil {
+		return ierr
+	}
+	if rerr := e.remove(&tx{now: e.now()}, t, nid); rerr != nil {
+		return rerr
+	}
+	return nil
+}
+
+// Get returns a copy of the record with id (15 or 18 characters), deleted
+// ones included.
+func (e *Emulator) Get(object, id string) (Record, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.table(object)
+	nid, ok := NormalizeID(id)
+	if t == nil || !ok || t.rows[nid] == nil {
+		return Record{}, false
+	}
+	return t.rows[nid].clone(), true
+}
+
+// List returns copies of the live records of object, sorted by id.
+func (e *Emulator) List(object string) []Record {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.table(object)
+	if t == nil {
+		return nil
+	}
+	return t.sortedLive()
+}
+
+// LoadSeed creates the records of a JSON file shaped
+// {"Account": [{...}, ...], "Contact": [...]}, objects in file order.
+func (e *Emulator) LoadSeed(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("salesforcetest: seed: %w", err)
+	}
+	if !gjson.ValidBytes(b) || !gjson.ParseBytes(b).IsObject() {
+		return fmt.Errorf("salesforcetest: seed %s: not a JSON object", path)
+	}
+	var failure error
+	gjson.ParseBytes(b).ForEach(func(obj, recs gjson.Result) bool {
+		if !recs.IsArray() {
+			failure = fmt.Errorf("salesforcetest: seed %s: %s: not an array of records", path, obj.String())
+			return false
+		}
+		for i, rec := range recs.Array() {
+			if _, err := e.createJSON(obj.String(), rec); err != nil {
+				failure = fmt.Errorf("salesforcetest: seed %s: %s[%d]: %w", path, obj.String(), i, err)
+				return false
+			}
+		}
+		return true
+	})
+	return failure
+}
+
+// Objects lists the object types the emulator serves.
+func (e *Emulator) Objects() []string {
+	var names []string
+	for _, t := range e.tables {
+		names = append(names, t.obj.Name)
+	}
+	sort.Strings(names)
+	return names
+}
