@@ -1,0 +1,328 @@
+package hubspot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"tandem"
+	"tandem/connectors/hubspot/hubspottest"
+)
+
+func create(payload string) tandem.Write {
+	return tandem.Write{Op: tandem.OpCreate, Key: "entity", Payload: []byte(payload)}
+}
+
+func update(id, payload string) tandem.Write {
+	return tandem.Write{Op: tandem.OpUpdate, ID: id, Payload: []byte(payload)}
+}
+
+func apply(t *testing.T, c *Client, object string, writes ...tandem.Write) []tandem.Result {
+	t.Helper()
+	res, err := c.Apply(context.Background(), object, writes)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if len(res) != len(writes) {
+		t.Fatalf("%d results for %d writes", len(res), len(writes))
+	}
+	return res
+}
+
+func prop(r tandem.Result, name string) string {
+	if r.Record == nil {
+		return "<no record>"
+	}
+	return gjson.GetBytes(r.Record.Raw, "properties."+name).String()
+}
+
+// TestCreateRetryMakesNoDuplicate: the same creates sent twice, as after a
+// crash between HubSpot's answer and the checkpoint, leave one record each.
+func TestCreateRetryMakesNoDuplicate(t *testing.T) {
+	srv := hubspottest.NewServer(hubspottest.Options{})
+	defer srv.Close()
+	c := open(t, srv, "")
+	writes := []tandem.Write{
+		create(`{"properties":{"email":"Ann@Example.com","firstname":"Ann"}}`),
+		create(`{"properties":{"email":"bob@example.com","firstname":"Bob","lifecyclestage":"lead"}}`),
+		create(`{"properties":{"email":"cid@example.com","firstname":"Cid"}}`),
+	}
+	first := apply(t, c, "contacts", writes...)
+	second := apply(t, c, "contacts", writes...)
+	for i := range writes {
+		if first[i].Err != nil || second[i].Err != nil {
+			t.Fatalf("write %d: %v / %v", i, first[i].Err, second[i].Err)
+		}
+		if first[i].ID == "" || first[i].ID != second[i].ID {
+			t.Errorf("write %d: created %q, retry answered %q", i, first[i].ID, second[i].ID)
+		}
+		email := strings.ToLower(gjson.GetBytes(writes[i].Payload, "properties.email").String())
+		if prop(first[i], "email") != email || first[i].Record.ID != first[i].ID || first[i].Record.Modified.IsZero() {
+			t.Errorf("write %d (%s) got result %+v", i, email, first[i].Record)
+		}
+	}
+	if n := len(srv.List("contacts")); n != 3 {
+		t.Errorf("%d contacts after a repeated create, want 3", n)
+	}
+	for _, q := range srv.Requests() {
+		if q.Path != "/crm/v3/objects/contacts/batch/upsert" {
+			t.Errorf("a create used %s; only batch/upsert is safe to repeat", q.Path)
+		}
+	}
+}
+
+// TestCreateSameKeyTwice: two creates for one email in one call are one
+// input (HubSpot refuses duplicates in a batch) and share the result.
+func TestCreateSameKeyTwice(t *testing.T) {
+	srv := hubspottest.NewServer(hubspottest.Options{})
+	defer srv.Close()
+	c := open(t, srv, "")
+	res := apply(t, c, "contacts",
+		create(`{"properties":{"email":"dup@example.com","firstname":"One"}}`),
+		create(`{"properties":{"email":"other@example.com"}}`),
+		create(`{"properties":{"email":" DUP@example.com","lastname":"Two"}}`))
+	if res[0].Err != nil || res[0].ID != res[2].ID || res[0].ID == res[1].ID {
+		t.Fatalf("results %+v", res)
+	}
+	if prop(res[0], "firstname") != "One" || prop(res[0], "lastname") != "Two" {
+		t.Errorf("merged create: %s", res[0].Record.Raw)
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 1 || gjson.GetBytes(reqs[0].Body, "inputs.#").Int() != 2 {
+		t.Errorf("requests: %+v", reqs)
+	}
+}
+
+func TestCreateNeedsIDProperty(t *testing.T) {
+	srv := hubspottest.NewServer(hubspottest.Options{})
+	defer srv.Close()
+	c := open(t, srv, "")
+	res := apply(t, c, "companies", create(`{"properties":{"name":"Acme"}}`))
+	if err := res[0].Err; err == nil || tandem.IsRetryable(err) || !strings.Contains(err.Error(), "id_property") || !strings.Contains(err.Error(), "idempotent") {
+		t.Errorf("create without an id property configured: %v", err)
+	}
+	res = apply(t, c, "contacts", create(`{"properties":{"firstname":"No email"}}`), create(`{"properties":{"email":"ok@example.com"}}`))
+	if err := res[0].Err; err == nil || tandem.IsRetryable(err) || !strings.Contains(err.Error(), "properties.email") {
+		t.Errorf("create without its id property value: %v", err)
+	}
+	if res[1].Err != nil {
+		t.Errorf("the good create failed with its neighbour: %v", res[1].Err)
+	}
+	if srv.Writes() != 1 || len(srv.List("companies")) != 0 {
+		t.Errorf("%d write requests, want 1 (only the good create)", srv.Writes())
+	}
+
+	// With a unique property configured, companies can be created too.
+	srv2 := hubspottest.NewServer(hubspottest.Options{UniqueProperties: map[string][]string{"companies": {"tandem_key"}}})
+	defer srv2.Close()
+	c2 := open(t, srv2, "id_property: {companies: tandem_key}\n")
+	for i := 0; i < 2; i++ {
+		res = apply(t, c2, "companies", create(`{"properties":{"name":"Acme","tandem_key":"e-1","numberofemployees":12}}`))
+		if res[0].Err != nil || prop(res[0], "numberofemployees") != "12" {
+			t.Fatalf("round %d: %+v", i, res[0])
+		}
+	}
+	if n := len(srv2.List("companies")); n != 1 {
+		t.Errorf("%d companies, want 1", n)
+	}
+}
+
+// TestUpdates: a missing id fails alone and permanently; results are matched
+// by id although HubSpot (and the emulator) return them out of order;
+// batches hold at most 100.
+func TestUpdates(t *testing.T) {
+	srv := hubspottest.NewServer(hubspottest.Options{})
+	defer srv.Close()
+	c := open(t, srv, "")
+	var ids []string
+	for i := 0; i < 250; i++ {
+		id, err := srv.Create("contacts", map[string]any{"email": fmt.Sprintf("p%d@example.com", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	var writes []tandem.Write
+	for i, id := range ids {
+		writes = append(writes, update(id, fmt.Sprintf(`{"properties":{"firstname":"name-%d","phone":null,"numberish":null}}`, i)))
+		if i == 120 {
+			writes = append(writes, update("999999", `{"properties":{"firstname":"ghost"}}`))
+		}
+	}
+	// numberish is not a contact property: drop it from all but one batch.
+	for i := range writes {
+		if i != 5 {
+			writes[i].Payload = []byte(strings.Replace(string(writes[i].Payload), `,"numberish":null`, "", 1))
+		}
+	}
+	res, err := c.Apply(context.Background(), "contacts", writes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range writes {
+		r := res[i]
+		switch {
+		case w.ID == "999999":
+			var te *tandem.Error
+			if !errors.Is(r.Err, tandem.ErrNotFound) || tandem.IsRetryable(r.Err) || !errors.As(r.Err, &te) || te.Code != "OBJECT_NOT_FOUND" || !strings.Contains(te.Message, "999999") {
+				t.Errorf("update of a missing id: %v", r.Err)
+			}
+		case i < 100:
+			// The first batch held the unknown property: HubSpot refuses
+			// the whole batch, and every write in it carries that.
+			if r.Err == nil || tandem.IsRetryable(r.Err) || !strings.Contains(r.Err.Error(), "numberish") {
+				t.Errorf("write %d in the refused batch: %v", i, r.Err)
+			}
+		default:
+			want := gjson.GetBytes(w.Payload, "properties.firstname").String()
+			if r.Err != nil || r.ID != w.ID || r.Record == nil || r.Record.ID != w.ID || prop(r, "firstname") != want {
+				t.Fatalf("write %d to %s: got %+v (firstname %q, want %q)", i, w.ID, r, prop(r, "firstname"), want)
+			}
+		}
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 3 || reqs[1].Status != 207 {
+		t.Errorf("%d requests; want 3 batches of at most 100, the second a 207", len(reqs))
+	}
+	for _, q := range reqs {
+		if n := gjson.GetBytes(q.Body, "inputs.#").Int(); n > 100 {
+			t.Errorf("batch of %d", n)
+		}
+	}
+	if o, _ := srv.Get("contacts", ids[200]); o.Properties["firstname"] != "name-200" {
+		t.Errorf("not written: %v", o.Properties)
+	}
+}
+
+func TestPayloadConversion(t *testing.T) {
+	srv := hubspottest.NewServer(hubspottest.Options{})
+	defer srv.Close()
+	c := open(t, srv, "")
+	id, _ := srv.Create("companies", map[string]any{"name": "Acme", "city": "Oslo", "industry": "x"})
+	res := apply(t, c, "companies",
+		update(id, `{"properties":{"city":null,"numberofemployees":42,"annualrevenue":1.5e3,"industry":true}}`),
+		update(id, `{"properties":{"name":{"first":"A"}}}`),
+		update("", `{"properties":{}}`),
+		update(id, `{"name":"no properties object"}`),
+		tandem.Write{Op: "merge", ID: id})
+	if res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	o, _ := srv.Get("companies", id)
+	if _, set := o.Properties["city"]; set || o.Properties["numberofemployees"] != "42" || o.Properties["annualrevenue"] != "1.5e3" || o.Properties["industry"] != "true" {
+		t.Errorf("stored %v", o.Properties)
+	}
+	for i, want := range []string{"", "properties.name is {", "without a record id", `payload must be {"properties"`, `unknown write op "merge"`} {
+		if i == 0 {
+			continue
+		}
+		if err := res[i].Err; err == nil || tandem.IsRetryable(err) || !strings.Contains(err.Error(), want) {
+			t.Errorf("write %d: %v, want a permanent error with %q", i, err, want)
+		}
+	}
+	if srv.Writes() != 1 {
+		t.Errorf("%d write requests; bad writes should not be sent", srv.Writes())
+	}
+}
+
+// TestMixedWrites: kinds keep their order (create, update it, delete it)
+// and deletes of records already gone succeed.
+func TestMixedWrites(t *testing.T) {
+	srv := hubspottest.NewServer(hubspottest.Options{})
+	defer srv.Close()
+	c := open(t, srv, "")
+	gone, _ := srv.Create("contacts", map[string]any{"email": "gone@example.com"})
+	srv.Delete("contacts", gone)
+	keep, _ := srv.Create("contacts", map[string]any{"email": "keep@example.com"})
+	res := apply(t, c, "contacts", create(`{"properties":{"email":"new@example.com"}}`))
+	newID := res[0].ID
+	res = apply(t, c, "contacts",
+		update(newID, `{"properties":{"firstname":"Changed"}}`),
+		tandem.Write{Op: tandem.OpDelete, ID: newID},
+		tandem.Write{Op: tandem.OpDelete, ID: gone},
+		tandem.Write{Op: tandem.OpDelete, ID: newID},
+		update(keep, `{"properties":{"firstname":"Kept"}}`))
+	for i, r := range res {
+		if r.Err != nil {
+			t.Errorf("write %d: %v", i, r.Err)
+		}
+	}
+	if res[1].ID != newID || res[2].ID != gone {
+		t.Errorf("delete results %+v", res[1:4])
+	}
+	if o, _ := srv.Get("contacts", newID); !o.Archived || o.Properties["firstname"] != "Changed" {
+		t.Errorf("update then delete: %+v", o)
+	}
+	var paths []string
+	for _, q := range srv.Requests()[1:] {
+		paths = append(paths, q.Path[strings.LastIndex(q.Path, "/")+1:]+fmt.Sprint(gjson.GetBytes(q.Body, "inputs.#").Int()))
+	}
+	if strings.Join(paths, " ") != "update1 archive2 update1" {
+		t.Errorf("calls %v, want update1 archive2 update1", paths)
+	}
+}
+
+func TestApplyCancelled(t *testing.T) {
+	srv := hubspottest.NewServer(hubspottest.Options{})
+	defer srv.Close()
+	c := open(t, srv, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := c.Apply(ctx, "contacts", []tandem.Write{update("1", `{"properties":{}}`), {Op: tandem.OpDelete, ID: "2"}})
+	if err == nil || len(res) != 2 || res[0].Err == nil || res[1].Err == nil {
+		t.Errorf("cancelled apply: %v %+v", err, res)
+	}
+}
+
+// TestServerErrors: a 5xx that outlives the HTTP client's retries fails
+// its batch as retryable, and the Apply goes on; one that passes is retried.
+func TestServerErrors(t *testing.T) {
+	emu := hubspottest.New(hubspottest.Options{})
+	id, _ := emu.Create("contacts", map[string]any{"email": "a@x.com"})
+	failures := 0
+	var mu sync.Mutex
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fail := failures > 0
+		if fail {
+			failures--
+		}
+		mu.Unlock()
+		if fail {
+			w.WriteHeader(http.StatusBadGateway)
+			w.Write([]byte(`<html>bad gateway</html>`))
+			return
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	defer hs.Close()
+	c, err := newClient(config(t, "type: hubspot\ntoken: test-token\nbase_url: "+hs.URL+"\n"), connectorsTestHTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setFailures := func(n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		failures = n
+	}
+	setFailures(1) // the first attempt fails, the retry succeeds
+	res := apply(t, c, "contacts", update(id, `{"properties":{"firstname":"A"}}`))
+	if res[0].Err != nil || prop(res[0], "firstname") != "A" {
+		t.Errorf("after one 502: %+v", res[0])
+	}
+	setFailures(100) // every attempt fails
+	res = apply(t, c, "contacts", update(id, `{"properties":{"firstname":"B"}}`), tandem.Write{Op: tandem.OpDelete, ID: id})
+	for i, r := range res {
+		var te *tandem.Error
+		if !errors.As(r.Err, &te) || te.Status != 502 || !tandem.IsRetryable(r.Err) {
+			t.Errorf("write %d: %v, want a retryable 502", i, r.Err)
+		}
+	}
+}

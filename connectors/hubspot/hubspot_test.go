@@ -1,0 +1,155 @@
+package hubspot
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"tandem"
+	"tandem/connectors"
+	"tandem/connectors/hubspot/hubspottest"
+)
+
+// config parses a system section as the config loader hands it over.
+func config(t *testing.T, section string) connectors.Config {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(section), &doc); err != nil {
+		t.Fatal(err)
+	}
+	return connectors.Config{Name: "hs", Type: "hubspot", File: "tandem.yaml", Node: doc.Content[0]}
+}
+
+// connectorsTestHTTP retries fast, for tests.
+var connectorsTestHTTP = connectors.HTTPOptions{WaitMin: time.Millisecond, WaitMax: 5 * time.Millisecond}
+
+// open connects to an emulator with fast retries.
+func open(t *testing.T, srv *hubspottest.Server, extra string) *Client {
+	t.Helper()
+	c, err := newClient(config(t, "type: hubspot\nbase_url: "+srv.URL+"\ntoken: test-token\n"+extra),
+		connectorsTestHTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// stepClock moves one millisecond on every reading: each record the
+// emulator stamps gets its own time.
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newStepClock() *stepClock {
+	return &stepClock{t: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)}
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+
+// fixedClock returns whatever it was last set to.
+type fixedClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fixedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fixedClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+func TestConfig(t *testing.T) {
+	c, err := newClient(config(t, "type: hubspot\ntoken: pat-na1-xyz\n"), connectors.HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.base != defaultBaseURL || c.pageSize != 100 || c.idProp["contacts"] != "email" || c.searchCap != 10_000 {
+		t.Errorf("defaults: %+v", c)
+	}
+	c, err = newClient(config(t, "type: hubspot\ntoken: t\nbase_url: http://127.0.0.1:9/\npage_size: 200\ntimeout: 5s\nid_property: {companies: tandem_key, contacts: ''}\n"), connectors.HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.base != "http://127.0.0.1:9" || c.pageSize != 200 || c.idProp["companies"] != "tandem_key" || c.idProp["contacts"] != "" {
+		t.Errorf("overrides: %+v", c)
+	}
+	if conn, err := connectors.Open(config(t, "type: hubspot\ntoken: t\n")); err != nil {
+		t.Errorf("registered type: %v", err)
+	} else if _, ok := conn.(*Client); !ok {
+		t.Errorf("Open gave %T", conn)
+	}
+
+	for _, tc := range []struct{ section, want string }{
+		{"type: hubspot\n", "tandem.yaml:1: systems.hs.token: required"},
+		{"type: hubspot\ntoken: ''\n", "systems.hs.token: required"},
+		{"type: hubspot\ntoken: t\npagesize: 10\n", "tandem.yaml:3: systems.hs.pagesize: unknown key"},
+		{"type: hubspot\ntoken: t\npage_size: 201\n", "tandem.yaml:3: systems.hs.page_size: must be between 1 and 200"},
+		{"type: hubspot\ntoken: t\npage_size: 0\n", "systems.hs.page_size: must be between 1 and 200"},
+		{"type: hubspot\ntoken: t\ntimeout: soon\n", "systems.hs.timeout"},
+		{"type: hubspot\ntoken: t\ntimeout: -1s\n", "systems.hs.timeout"},
+		{"type: hubspot\ntoken: t\nbase_url: api.hubapi.com\n", "systems.hs.base_url"},
+		{"type: hubspot\ntoken: t\nid_property: email\n", "systems.hs"},
+		{"type: hubspot\ntoken: \"pat-secret value\"\n", "systems.hs.token: contains whitespace"},
+	} {
+		_, err := newClient(config(t, tc.section), connectors.HTTPOptions{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.section, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("config error shows the token: %v", err)
+		}
+	}
+}
+
+// TestBadToken: HubSpot's 401 is permanent, ends an Apply early, and the
+// token appears in no error.
+func TestBadToken(t *testing.T) {
+	srv := hubspottest.NewServer(hubspottest.Options{Token: "the-right-token"})
+	defer srv.Close()
+	c, err := newClient(config(t, "type: hubspot\nbase_url: "+srv.URL+"\ntoken: pat-na1-WRONG-TOKEN\n"), connectors.HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, err error) {
+		t.Helper()
+		var te *tandem.Error
+		if !errors.As(err, &te) || te.Status != 401 || te.Code != "INVALID_AUTHENTICATION" || tandem.IsRetryable(err) {
+			t.Errorf("%s: %#v, want a permanent 401 INVALID_AUTHENTICATION", what, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "WRONG-TOKEN") {
+			t.Errorf("%s: the token is in the error: %v", what, err)
+		}
+	}
+	pullErr := c.Pull(context.Background(), tandem.Query{Object: "contacts"}, func(tandem.Page) error { return nil })
+	check("pull", pullErr)
+
+	writes := []tandem.Write{
+		{Op: tandem.OpUpdate, ID: "1", Payload: []byte(`{"properties":{"firstname":"a"}}`)},
+		{Op: tandem.OpDelete, ID: "2"},
+	}
+	res, err := c.Apply(context.Background(), "contacts", writes)
+	check("apply", err)
+	for i, r := range res {
+		check("apply result "+string(writes[i].Op), r.Err)
+	}
+	if n := len(srv.Requests()); n != 2 {
+		t.Errorf("%d requests; after a 401 the rest of an Apply should not be sent", n)
+	}
+}

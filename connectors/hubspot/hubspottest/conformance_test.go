@@ -1,0 +1,134 @@
+package hubspottest
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"tandem/connectors/hubspot/internal/spectest"
+)
+
+// conformance sends requests to a running emulator and checks each
+// request and response against HubSpot's spec.
+type conformance struct {
+	t       *testing.T
+	srv     *Server
+	spec    *spectest.Checker
+	token   string // default test-token
+	checked int
+}
+
+func (c *conformance) send(method, path string, body string) gjson.Result {
+	c.t.Helper()
+	return c.exchange(method, path, body, false)
+}
+
+// sendInvalid sends a request the spec rejects, to check the error reply.
+func (c *conformance) sendInvalid(method, path string, body string) gjson.Result {
+	c.t.Helper()
+	return c.exchange(method, path, body, true)
+}
+
+func (c *conformance) exchange(method, path string, body string, invalid bool) gjson.Result {
+	c.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.srv.URL+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	token := c.token
+	if token == "" {
+		token = "test-token"
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	_, respBody, err := c.spec.Do(http.DefaultClient, req, invalid)
+	if err != nil {
+		c.t.Error(err)
+	}
+	c.checked++
+	return gjson.ParseBytes(respBody)
+}
+
+func TestSpecConformance(t *testing.T) {
+	srv := NewServer(Options{})
+	defer srv.Close()
+	c := &conformance{t: t, srv: srv, spec: spectest.New(t, srv.URL)}
+
+	for _, object := range []string{"contacts", "companies"} {
+		base := prefix + object
+		key, other := "email", "firstname"
+		if object == "companies" {
+			key, other = "domain", "name"
+		}
+		val := func(i int) string {
+			if object == "contacts" {
+				return fmt.Sprintf("p%d@example.com", i)
+			}
+			return fmt.Sprintf("p%d.example.com", i)
+		}
+		created := c.send("POST", base+"/batch/create", fmt.Sprintf(`{"inputs":[
+			{"properties":{%q:%q,%q:"One"},"associations":[]},
+			{"properties":{%q:%q,%q:"Two","lifecyclestage":"lead"},"associations":[]},
+			{"properties":{%q:%q},"associations":[]}]}`, key, val(1), other, key, val(2), other, key, val(3)))
+		first := created.Get("results.#.id").Array()[2].String()
+		single := c.send("POST", base, fmt.Sprintf(`{"properties":{%q:%q},"associations":[]}`, key, val(4)))
+		c.send("PATCH", base+"/"+single.Get("id").String(), `{"properties":{"city":"Oslo","phone":""}}`)
+		page := c.send("GET", base+"?limit=2&properties="+key+",phone,nosuch", "")
+		c.send("GET", base+"?limit=2&after="+page.Get("paging.next.after").String(), "")
+		c.send("GET", base+"/"+first+"?properties="+key+",city", "")
+		c.send("GET", base+"/404", "")
+		search := fmt.Sprintf(`{"filterGroups":[{"filters":[{"propertyName":"createdate","operator":"GTE","value":"0"},{"propertyName":%q,"operator":"HAS_PROPERTY"}]},
+			{"filters":[{"propertyName":"hs_object_id","operator":"IN","values":[%q]}]}],
+			"sorts":[{"propertyName":"createdate","direction":"ASCENDING"}],"properties":[%q],"limit":2,"after":"%%s"}`, key, first, key)
+		res := c.send("POST", base+"/search", fmt.Sprintf(search, "0"))
+		c.send("POST", base+"/search", fmt.Sprintf(search, res.Get("paging.next.after").String()))
+		c.send("POST", base+"/search", `{"filterGroups":[],"sorts":["createdate"],"properties":[],"limit":200,"after":"9900"}`)
+		c.send("POST", base+"/batch/read", fmt.Sprintf(`{"inputs":[{"id":%q},{"id":"404"}],"properties":[%q],"propertiesWithHistory":[]}`, first, key))
+		c.send("POST", base+"/batch/update", fmt.Sprintf(`{"inputs":[{"id":%q,"properties":{%q:"Uno"}},{"id":"404","properties":{%q:"x"}}]}`, first, other, other))
+		c.send("POST", base+"/batch/update", fmt.Sprintf(`{"inputs":[{"id":%q,"properties":{"no_such_property":"x"}}]}`, first))
+		c.send("POST", base+"/batch/read?archived=true", `{"inputs":[],"properties":[],"propertiesWithHistory":[]}`)
+		if object == "contacts" {
+			c.send("POST", base+"/batch/upsert", fmt.Sprintf(`{"inputs":[{"id":%q,"idProperty":"email","properties":{"firstname":"Again"}},{"id":"p9@example.com","idProperty":"email","properties":{"firstname":"Nine"}}]}`, strings.ToUpper(val(1))))
+			c.send("POST", base+"/batch/create", fmt.Sprintf(`{"inputs":[{"properties":{"email":%q},"associations":[]}]}`, val(2)))
+			c.send("GET", base+"/"+val(2)+"?idProperty=email", "")
+		} else {
+			c.send("POST", base+"/batch/upsert", fmt.Sprintf(`{"inputs":[{"id":%q,"idProperty":"hs_object_id","properties":{"name":"Again"}},{"id":"404","idProperty":"hs_object_id","properties":{"name":"x"}}]}`, first))
+		}
+		c.send("POST", base+"/batch/archive", fmt.Sprintf(`{"inputs":[{"id":%q}]}`, first))
+		c.send("DELETE", base+"/"+single.Get("id").String(), "")
+		c.send("GET", base+"?archived=true", "")
+		c.sendInvalid("POST", base+"/search", `{"filterGroups":[],"sorts":[],"properties":[],"limit":10,`)
+	}
+
+	// Errors from before routing: a bad token and a full rate window.
+	limited := NewServer(Options{RateLimit: 1})
+	defer limited.Close()
+	lc := &conformance{t: t, srv: limited, spec: spectest.New(t, limited.URL)}
+	lc.send("GET", prefix+"contacts", "")
+	if r := lc.send("GET", prefix+"contacts", ""); r.Get("errorType").String() != "RATE_LIMIT" {
+		t.Errorf("expected a 429: %s", r.Raw)
+	}
+	lc.token = "wrong"
+	lc.send("GET", prefix+"contacts", "")
+
+	statuses := map[int]int{}
+	for _, r := range append(srv.Requests(), limited.Requests()...) {
+		statuses[r.Status]++
+	}
+	for _, want := range []int{200, 201, 204, 207, 400, 401, 404, 409, 429} {
+		if statuses[want] == 0 {
+			t.Errorf("the sequence produced no %d response to check (got %v)", want, statuses)
+		}
+	}
+	t.Logf("%d exchanges checked against the spec; statuses %v", c.checked+lc.checked, statuses)
+}

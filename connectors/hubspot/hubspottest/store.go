@@ -1,0 +1,181 @@
+package hubspottest
+
+import (
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// record is one stored CRM object. props holds set values only, the
+// server-maintained ones included.
+type record struct {
+	id         string
+	num        int64
+	props      map[string]string
+	created    time.Time
+	updated    time.Time
+	archived   bool
+	archivedAt time.Time
+}
+
+// table holds the records of one object type in id order (ids only grow,
+// so appending keeps the order) with an index per unique property.
+type table struct {
+	typ    *objectType
+	next   int64
+	rows   []*record
+	byID   map[string]*record
+	unique map[string]map[string]*record // property -> value -> live record
+}
+
+func newTable(t *objectType) *table {
+	tb := &table{typ: t, next: t.firstID, byID: map[string]*record{}, unique: map[string]map[string]*record{}}
+	for name, d := range t.props {
+		if d.unique && name != "hs_object_id" {
+			tb.unique[name] = map[string]*record{}
+		}
+	}
+	return tb
+}
+
+// conflictError says a unique value is taken; HubSpot answers it with 409.
+type conflictError struct {
+	prop, value, existing string
+	label                 string
+}
+
+func (e *conflictError) Error() string {
+	if e.prop == "email" {
+		return "Contact already exists. Existing ID: " + e.existing
+	}
+	return fmt.Sprintf("A %s with %s %q already exists. Existing ID: %s", strings.ToLower(e.label), e.prop, e.value, e.existing)
+}
+
+// taken reports the live record other than self that holds value for a
+// unique property.
+func (tb *table) taken(prop, value string, self *record) *conflictError {
+	idx := tb.unique[prop]
+	if idx == nil || value == "" {
+		return nil
+	}
+	if r := idx[value]; r != nil && r != self {
+		return &conflictError{prop: prop, value: value, existing: r.id, label: tb.typ.label}
+	}
+	return nil
+}
+
+// checkUnique verifies that a set of writes (each a target record, nil for
+// a new one, and its normalized properties) leaves every unique value held
+// by at most one live record, counting the writes against each other too.
+func (tb *table) checkUnique(targets []*record, props []map[string]string) error {
+	for prop := range tb.unique {
+		claimed := map[string]*record{}
+		for i, p := range props {
+			v, ok := p[prop]
+			if !ok || v == "" {
+				continue
+			}
+			if err := tb.taken(prop, v, targets[i]); err != nil {
+				return err
+			}
+			if prev, dup := claimed[v]; dup && (prev == nil || prev != targets[i]) {
+				return &conflictError{prop: prop, value: v, existing: "(same batch)", label: tb.typ.label}
+			}
+			claimed[v] = targets[i]
+		}
+	}
+	return nil
+}
+
+func (tb *table) insert(props map[string]string, now time.Time) *record {
+	num := tb.next
+	tb.next++
+	r := &record{id: strconv.FormatInt(num, 10), num: num, props: map[string]string{}, created: now}
+	r.props["createdate"] = stamp(now)
+	r.props["hs_object_id"] = r.id
+	tb.rows = append(tb.rows, r)
+	tb.byID[r.id] = r
+	tb.set(r, props, now)
+	return r
+}
+
+// set writes values ("" clears) and bumps the modified time. HubSpot bumps
+// it on every write, even one that changes nothing, and so do we.
+func (tb *table) set(r *record, props map[string]string, now time.Time) {
+	for name, v := range props {
+		if idx := tb.unique[name]; idx != nil {
+			if old := r.props[name]; old != "" && idx[old] == r {
+				delete(idx, old)
+			}
+			if v != "" {
+				idx[v] = r
+			}
+		}
+		if v == "" {
+			delete(r.props, name)
+		} else {
+			r.props[name] = v
+		}
+	}
+	r.updated = now
+	r.props[tb.typ.modProp] = stamp(now)
+}
+
+func (tb *table) archive(r *record, now time.Time) {
+	if r.archived {
+		return
+	}
+	for name, idx := range tb.unique {
+		if v := r.props[name]; v != "" && idx[v] == r {
+			delete(idx, v)
+		}
+	}
+	r.archived = true
+	r.archivedAt = now
+	r.updated = now
+	r.props[tb.typ.modProp] = stamp(now)
+}
+
+// lookup finds a record by id or by the value of a unique property.
+// archived selects archived records instead of live ones, as HubSpot's
+// archived=true does.
+func (tb *table) lookup(idProperty, value string, archived bool) *record {
+	var r *record
+	switch idProperty {
+	case "", "hs_object_id":
+		r = tb.byID[value]
+	case "email":
+		value = strings.ToLower(strings.TrimSpace(value))
+		fallthrough
+	default:
+		if !archived {
+			r = tb.unique[idProperty][value]
+		} else {
+			for _, row := range tb.rows {
+				if row.archived && row.props[idProperty] == value {
+					r = row
+					break
+				}
+			}
+		}
+	}
+	if r == nil || r.archived != archived {
+		return nil
+	}
+	return r
+}
+
+// Object is a stored record as tests see it.
+type Object struct {
+	ID         string
+	Properties map[string]string // set values only
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	Archived   bool
+}
+
+func (r *record) object() Object {
+	return Object{ID: r.id, Properties: maps.Clone(r.props), CreatedAt: r.created, UpdatedAt: r.updated, Archived: r.archived}
+}

@@ -1,0 +1,248 @@
+package hubspot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"tandem"
+)
+
+// cursor is where a pull resumes: the modified time (epoch ms) of the
+// newest record emitted, and the ids emitted with exactly that time.
+// HubSpot stamps in milliseconds, so many records can share one; the next
+// search asks for everything at or after TS and skips these ids, so a tie
+// cut by a page boundary is neither lost nor repeated.
+type cursor struct {
+	TS  int64    `json:"ts"`
+	IDs []string `json:"ids,omitempty"`
+}
+
+func (c *Client) parseCursor(op string, after tandem.Cursor) (cursor, error) {
+	var cur cursor
+	if after == "" {
+		return cur, nil
+	}
+	if err := json.Unmarshal([]byte(after), &cur); err != nil || cur.TS < 0 {
+		return cur, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("cursor %.100q was not made by the hubspot connector", string(after))}
+	}
+	return cur, nil
+}
+
+func (cur cursor) encode() tandem.Cursor {
+	b, _ := json.Marshal(cur)
+	return tandem.Cursor(b)
+}
+
+// topLevel are the fields of a HubSpot object outside properties.
+var topLevel = map[string]bool{"id": true, "createdAt": true, "updatedAt": true, "archived": true, "archivedAt": true}
+
+var propertyName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// searchProperties turns the payload paths the caller reads into the
+// property names to ask for; the modified-date property is always asked
+// for, since the cursor is made of it.
+func searchProperties(object string, fields []string) ([]string, error) {
+	props := []string{modifiedProperty(object)}
+	for _, f := range fields {
+		head, rest, _ := strings.Cut(f, ".")
+		if head != "properties" {
+			if !topLevel[head] {
+				return nil, fmt.Errorf("field path %q: a HubSpot record has %s and properties.<name>, nothing else", f, "id, createdAt, updatedAt, archived")
+			}
+			continue
+		}
+		name, _, _ := strings.Cut(rest, ".")
+		if !propertyName.MatchString(name) {
+			return nil, fmt.Errorf("field path %q: %q is not a HubSpot property name", f, name)
+		}
+		if !slices.Contains(props, name) {
+			props = append(props, name)
+		}
+	}
+	return props, nil
+}
+
+type searchFilter struct {
+	PropertyName string `json:"propertyName"`
+	Operator     string `json:"operator"`
+	Value        string `json:"value"`
+}
+
+type searchSort struct {
+	PropertyName string `json:"propertyName"`
+	Direction    string `json:"direction"`
+}
+
+// searchRequest is PublicObjectSearchRequest, every field the spec
+// requires filled in.
+type searchRequest struct {
+	FilterGroups []struct {
+		Filters []searchFilter `json:"filters"`
+	} `json:"filterGroups"`
+	Sorts      []searchSort `json:"sorts"`
+	Properties []string     `json:"properties"`
+	Limit      int          `json:"limit"`
+	After      string       `json:"after"`
+}
+
+// Pull reads the records of q.Object modified at or after the cursor,
+// oldest first, one page per search response.
+//
+// Each page is a fresh search from the cursor (modified >= cursor time,
+// ascending) rather than the next offset of the previous search: offsets
+// shift when a record in the part already read is edited mid-pull (it
+// moves to the end), which would skip a record without a trace. Offsets
+// (paging.next.after) are followed only while a page makes no headway,
+// i.e. through a run of records sharing the cursor's millisecond, and a
+// search is never paged into HubSpot's 10,000-result cap.
+func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page) error) error {
+	op := "pull " + q.Object
+	cur, err := c.parseCursor(op, q.After)
+	if err != nil {
+		return err
+	}
+	props, err := searchProperties(q.Object, q.Fields)
+	if err != nil {
+		return &tandem.Error{Op: op, System: c.name, Err: err}
+	}
+	mod := modifiedProperty(q.Object)
+	path := "/crm/v3/objects/" + url.PathEscape(q.Object) + "/search"
+	tr := newTracker(cur)
+	from, offset := cur.TS, 0 // the current search, and where in it we are
+	budget := -1              // pages allowed, set from the first total
+	for pages := 0; ; pages++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if budget >= 0 && pages > budget {
+			return &tandem.Error{Op: op, System: c.name, Retryable: true, Message: fmt.Sprintf(
+				"stopped after %d pages: records are being modified faster than they can be read; the next pull resumes from the last page", pages)}
+		}
+		if offset >= c.searchCap { // only reached inside a run of ties
+			return &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("more than %d records share %s %s: HubSpot's search cannot page past them",
+				c.searchCap, mod, time.UnixMilli(from).UTC().Format(time.RFC3339Nano))}
+		}
+		req := searchRequest{
+			Sorts:      []searchSort{{PropertyName: mod, Direction: "ASCENDING"}},
+			Properties: props, After: strconv.Itoa(offset),
+			Limit: min(c.pageSize, c.searchCap-offset), // HubSpot refuses a page that reaches past the cap
+		}
+		req.FilterGroups = append(req.FilterGroups, struct {
+			Filters []searchFilter `json:"filters"`
+		}{[]searchFilter{{PropertyName: mod, Operator: "GTE", Value: strconv.FormatInt(from, 10)}}})
+		resp, err := c.call(ctx, op, http.MethodPost, path, req)
+		if err != nil {
+			return err
+		}
+		body := gjson.ParseBytes(resp.Body)
+		results := body.Get("results").Array()
+		if !gjson.ValidBytes(resp.Body) || !body.Get("results").IsArray() {
+			return &tandem.Error{Op: op, System: c.name, Status: resp.Status, Message: fmt.Sprintf("search response is not a page of results: %.200q", resp.Body)}
+		}
+		if budget < 0 {
+			budget = 2*(int(body.Get("total").Int())/max(1, c.pageSize-1)+1) + 10
+		}
+		var recs []tandem.Record
+		for _, obj := range results {
+			rec, ts, err := c.pulledRecord(op, obj, mod)
+			if err != nil {
+				return err
+			}
+			if tr.take(rec.ID, ts) {
+				recs = append(recs, rec)
+			}
+		}
+		if len(recs) > 0 {
+			if err := page(tandem.Page{Records: recs, Cursor: tr.cur.encode()}); err != nil {
+				return err
+			}
+		}
+		next := body.Get("paging.next.after")
+		switch {
+		case !next.Exists() || len(results) == 0:
+			return nil
+		case tr.cur.TS > from: // headway: search again from the cursor
+			from, offset = tr.cur.TS, 0
+		default: // a page of ties at the cursor's time: page through them
+			n, err := strconv.Atoi(next.String())
+			if err != nil || n <= offset {
+				return &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("search paging.next.after %s does not move forward from %d", next.Raw, offset)}
+			}
+			offset = n
+		}
+	}
+}
+
+// tracker is the cursor as a pull moves it.
+type tracker struct {
+	cur  cursor
+	seen map[string]bool // cur.IDs
+}
+
+func newTracker(cur cursor) *tracker {
+	t := &tracker{cur: cur, seen: map[string]bool{}}
+	for _, id := range cur.IDs {
+		t.seen[id] = true
+	}
+	return t
+}
+
+// take reports whether a record modified at ts is new to the cursor, and
+// moves the cursor over it. A record older than the cursor can only come
+// from a tie run paged by offset while records were being edited; it is
+// taken, and the cursor stays put.
+func (t *tracker) take(id string, ts int64) bool {
+	switch {
+	case ts == t.cur.TS && t.seen[id]:
+		return false // emitted by an earlier page or pull
+	case ts > t.cur.TS:
+		t.cur, t.seen = cursor{TS: ts}, map[string]bool{}
+	}
+	if ts == t.cur.TS {
+		t.cur.IDs = append(t.cur.IDs, id)
+		t.seen[id] = true
+	}
+	return true
+}
+
+// pulledRecord reads one search result and the modified time (epoch ms)
+// the search sorted it by: the modified-date property, which updatedAt
+// normally equals.
+func (c *Client) pulledRecord(op string, obj gjson.Result, mod string) (tandem.Record, int64, error) {
+	rec, err := c.parseRecord(op, obj)
+	if err != nil {
+		return rec, 0, err
+	}
+	v := obj.Get("properties").Get(gjson.Escape(mod))
+	if !v.Exists() || v.Type == gjson.Null {
+		return rec, rec.Modified.UnixMilli(), nil
+	}
+	ts, err := parseStamp(v.String())
+	if err != nil {
+		return rec, 0, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("record %s: %s %s is not a timestamp", rec.ID, mod, v.Raw)}
+	}
+	return rec, ts, nil
+}
+
+// parseStamp reads a HubSpot timestamp property: RFC 3339 (what the v3 API
+// returns) or epoch milliseconds (what older objects sometimes hold).
+func parseStamp(v string) (int64, error) {
+	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return ms, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return 0, err
+	}
+	return t.UnixMilli(), nil
+}
