@@ -38,7 +38,8 @@ func scanLink(row interface{ Scan(...any) error }) (*tandem.Link, error) {
 	var l tandem.Link
 	var snap string
 	var mod sql.NullString
-	if err := row.Scan(&l.EntityID, &l.System, &l.Object, &l.ExternalID, &snap, &l.Raw, &mod); err != nil {
+	var raw []byte
+	if err := row.Scan(&l.EntityID, &l.System, &l.Object, &l.ExternalID, &snap, &raw, &mod); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, nil
 		}
@@ -47,7 +48,7 @@ func scanLink(row interface{ Scan(...any) error }) (*tandem.Link, error) {
 	if err := json.Unmarshal([]byte(snap), &l.Snapshot); err != nil {
 		return nil, fmt.Errorf("state: link %s/%s/%s: bad snapshot: %w", l.System, l.Object, l.ExternalID, err)
 	}
-	l.Modified = parseTS(mod)
+	l.Raw, l.Modified = raw, parseTS(mod)
 	return &l, nil
 }
 

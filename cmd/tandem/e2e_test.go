@@ -230,9 +230,10 @@ func TestEndToEndTwoWaySync(t *testing.T) {
 	// The same field edited on both sides: newest wins, either way round.
 	for _, order := range []string{"hubspot-then-salesforce", "salesforce-then-hubspot"} {
 		before := w.hs.Writes() + w.sf.Writes()
-		hsEdit := func() { w.hs.Update("contacts", w.hsByEmail(t, c).ID, map[string]any{"firstname": "From-HubSpot"}) }
-		sfEdit := func() { w.sf.Update("Contact", w.sfByEmail(t, c).ID, map[string]any{"FirstName": "From-Salesforce"}) }
-		want := "From-Salesforce"
+		hsValue, sfValue := "HubSpot-"+order, "Salesforce-"+order
+		hsEdit := func() { w.hs.Update("contacts", w.hsByEmail(t, c).ID, map[string]any{"firstname": hsValue}) }
+		sfEdit := func() { w.sf.Update("Contact", w.sfByEmail(t, c).ID, map[string]any{"FirstName": sfValue}) }
+		want := sfValue
 		if order == "hubspot-then-salesforce" {
 			hsEdit()
 			tick()
@@ -241,7 +242,7 @@ func TestEndToEndTwoWaySync(t *testing.T) {
 			sfEdit()
 			tick()
 			hsEdit()
-			want = "From-HubSpot"
+			want = hsValue
 		}
 		w.sync(t)
 		if got := w.check(t, 80)[c]; got.first != want {
