@@ -280,7 +280,11 @@ func diff(ent *mapping.Entity, t *mapping.System, golden tandem.Golden, l *tande
 			}
 			continue
 		}
-		if s, ok := l.Snapshot[f]; !ok || !tandem.Equal(s, g.Value) {
+		s, seen := l.Snapshot[f]
+		if !seen && g.Value == nil {
+			continue // nothing known there, nothing to set: no write
+		}
+		if !seen || !tandem.Equal(s, g.Value) {
 			fs = append(fs, f)
 		}
 	}

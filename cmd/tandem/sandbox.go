@@ -124,33 +124,37 @@ var (
 	stages     = []string{"lead", "customer", "opportunity"}
 )
 
-// seed puts people 0-49 in HubSpot and 30-79 in Salesforce: 20 shared,
-// every third shared one with a capitalised email in Salesforce and every
-// fourth with another phone number there.
+// seed puts people 0-49 in HubSpot and, a moment later, 30-79 in
+// Salesforce: 20 shared, every third shared one with a capitalised email in
+// Salesforce and every fourth with another phone number there (Salesforce's
+// is newer, so the newest policy takes it).
 func (sb *sandbox) seed() error {
-	for i := 0; i < 80; i++ {
-		first, last := firstNames[i%10], lastNames[(i/10+i)%10]
-		email := fmt.Sprintf("%s.%s%d@example.com", strings.ToLower(first), strings.ToLower(last), i)
-		phone := fmt.Sprintf("+1555%07d", i)
-		if i < 50 {
-			if _, err := sb.hs.Create("contacts", map[string]any{
-				"email": email, "firstname": first, "lastname": last, "phone": phone, "lifecyclestage": stages[i%3],
-			}); err != nil {
-				return fmt.Errorf("seeding HubSpot: %w", err)
-			}
+	person := func(i int) (first, last, email, phone string) {
+		first, last = firstNames[i%10], lastNames[(i/10+i)%10]
+		email = fmt.Sprintf("%s.%s%d@example.com", strings.ToLower(first), strings.ToLower(last), i)
+		return first, last, email, fmt.Sprintf("+1555%07d", i)
+	}
+	for i := 0; i < 50; i++ {
+		first, last, email, phone := person(i)
+		if _, err := sb.hs.Create("contacts", map[string]any{
+			"email": email, "firstname": first, "lastname": last, "phone": phone, "lifecyclestage": stages[i%3],
+		}); err != nil {
+			return fmt.Errorf("seeding HubSpot: %w", err)
 		}
-		if i >= 30 {
-			if i < 50 && i%3 == 0 {
-				email = strings.ToUpper(email[:1]) + email[1:strings.Index(email, "@")] + "@Example.com"
-			}
-			if i < 50 && i%4 == 0 {
-				phone = fmt.Sprintf("+1666%07d", i)
-			}
-			if _, err := sb.sf.Create("Contact", map[string]any{
-				"Email": email, "FirstName": first, "LastName": last, "Phone": phone,
-			}); err != nil {
-				return fmt.Errorf("seeding Salesforce: %w", err)
-			}
+	}
+	time.Sleep(2 * time.Millisecond) // the emulators stamp milliseconds
+	for i := 30; i < 80; i++ {
+		first, last, email, phone := person(i)
+		if i < 50 && i%3 == 0 {
+			email = strings.ToUpper(email[:1]) + email[1:strings.Index(email, "@")] + "@Example.com"
+		}
+		if i < 50 && i%4 == 0 {
+			phone = fmt.Sprintf("+1666%07d", i)
+		}
+		if _, err := sb.sf.Create("Contact", map[string]any{
+			"Email": email, "FirstName": first, "LastName": last, "Phone": phone,
+		}); err != nil {
+			return fmt.Errorf("seeding Salesforce: %w", err)
 		}
 	}
 	return nil
