@@ -180,6 +180,13 @@ func TestEndToEndTwoWaySync(t *testing.T) {
 			t.Errorf("%s status = %+v, %v; want 80 linked, empty outbox", so[0], s, err)
 		}
 	}
+	// No needless writes: HubSpot gets the 30 people it lacks and the 4 newer
+	// phones; Salesforce the 30 it lacks and the lifecycle of the 20 shared.
+	for sys, want := range map[[2]string]int{{"hubspot", "contacts"}: 34, {"salesforce", "Contact"}: 50} {
+		if s, _ := st.Status(context.Background(), sys[0], sys[1]); s.LastPass == nil || s.LastPass.Written != want {
+			t.Errorf("%s: initial pass wrote %+v records, want %d", sys[0], s.LastPass, want)
+		}
+	}
 	// The shared people whose phones differed were decided by newest:
 	// Salesforce was seeded after HubSpot, so its values are newer.
 	conflicts, err := st.Conflicts(context.Background())
