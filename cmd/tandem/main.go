@@ -69,7 +69,7 @@ Try it without any account:  tandem sync --sandbox`,
 	if def == "" {
 		def = "tandem.yaml"
 	}
-	root.PersistentFlags().StringVar(&g.config, "config", def, "config file (default tandem.yaml, or $TANDEM_CONFIG)")
+	root.PersistentFlags().StringVar(&g.config, "config", def, "config file (or set $TANDEM_CONFIG)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
