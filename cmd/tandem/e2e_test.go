@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 // world is the two emulators, seeded from testdata, and a config pointing
 // at them with a fresh state file.
 type world struct {
+	clock  *clock
 	hs     *hubspottest.Server
 	sf     *salesforcetest.Server
 	config string
@@ -26,16 +28,18 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	c := &clock{t: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
 	w := &world{
-		hs: hubspottest.NewServer(hubspottest.Options{Token: "hs-test-token"}),
-		sf: salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", BatchSize: 10}),
+		clock: c,
+		hs:    hubspottest.NewServer(hubspottest.Options{Token: "hs-test-token", Now: c.Now}),
+		sf:    salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", BatchSize: 10, Now: c.Now}),
 	}
 	t.Cleanup(w.hs.Close)
 	t.Cleanup(w.sf.Close)
 	if err := w.hs.LoadSeed("../../testdata/seed/contacts-hubspot.json"); err != nil {
 		t.Fatal(err)
 	}
-	tick() // Salesforce's seed is newer than HubSpot's, so newest decides the differing phones
+	w.tick() // Salesforce's seed is newer than HubSpot's, so newest decides the differing phones
 	if err := w.sf.LoadSeed("../../testdata/seed/contacts-salesforce.json"); err != nil {
 		t.Fatal(err)
 	}
@@ -161,8 +165,27 @@ func (w *world) sfByEmail(t *testing.T, email string) salesforcetest.Record {
 	return salesforcetest.Record{}
 }
 
-// tick lets the emulators' millisecond clocks move, so "newer" is real.
-func tick() { time.Sleep(5 * time.Millisecond) }
+// clock is the emulators' clock: it moves a millisecond each time it is
+// read, so stamps are distinct and every run of a test pages the same way
+// (with the wall clock, stamps that tie or not change where pages end).
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+
+// tick moves the emulators' clock a second on, so "newer" is clear.
+func (w *world) tick() {
+	w.clock.mu.Lock()
+	w.clock.t = w.clock.t.Add(time.Second)
+	w.clock.mu.Unlock()
+}
 
 func TestEndToEndTwoWaySync(t *testing.T) {
 	w := newWorld(t)
@@ -227,7 +250,7 @@ func TestEndToEndTwoWaySync(t *testing.T) {
 	// Different fields edited on both sides of one contact: both kept.
 	c := "sophie.turing.30@example.com"
 	w.hs.Update("contacts", w.hsByEmail(t, c).ID, map[string]any{"phone": "+15550009999"})
-	tick()
+	w.tick()
 	w.sf.Update("Contact", w.sfByEmail(t, c).ID, map[string]any{"LastName": "Turing-Hopper"})
 	w.sync(t)
 	if got := w.check(t, 80)[c]; got.phone != "+15550009999" || got.last != "Turing-Hopper" {
@@ -243,11 +266,11 @@ func TestEndToEndTwoWaySync(t *testing.T) {
 		want := sfValue
 		if order == "hubspot-then-salesforce" {
 			hsEdit()
-			tick()
+			w.tick()
 			sfEdit()
 		} else {
 			sfEdit()
-			tick()
+			w.tick()
 			hsEdit()
 			want = hsValue
 		}
