@@ -74,3 +74,23 @@ func Open(cfg Config) (Connector, error) {
 	}
 	return f(cfg)
 }
+
+// FieldInfo is one field of a system's object, as the system describes it.
+type FieldInfo struct {
+	// Path is where the field sits in a record's payload, as a gjson path
+	// with dots in names escaped: "properties.firstname" for HubSpot,
+	// "FirstName" for Salesforce. A mapped path names this field when it
+	// equals Path or continues it with a dot (a nested value).
+	Path     string
+	Label    string
+	Type     string   // the system's own type name: "string", "enumeration", "phone", "double"…
+	ReadOnly bool     // the system maintains it; writes are rejected
+	Options  []string // the allowed values of a picklist or enumeration, if any
+}
+
+// Describer is a connector that can list the fields of an object. `tandem
+// doctor` uses it to check mapped paths; connectors that cannot describe
+// their objects simply do not implement it.
+type Describer interface {
+	Describe(ctx context.Context, object string) ([]FieldInfo, error)
+}
