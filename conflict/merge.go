@@ -59,6 +59,9 @@ func Merge(entity, entityID string, golden tandem.Golden, side Side, fields []st
 			take(field, v)
 		case tandem.Equal(v, g.Value):
 			// agreed already
+		case v == nil && pol.EmptyNeverOverwrites:
+			// empty_never_overwrites: an emptied field clears nothing; the
+			// golden value stays, and is written back where it was emptied
 		case hasBase && tandem.Equal(v, base):
 			// this side did not change it; the golden value moved and will be written here
 		case hasBase && tandem.Equal(g.Value, base):

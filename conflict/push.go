@@ -84,7 +84,7 @@ func (e *Engine) plan(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 	if len(fields) == 0 {
 		return p, nil
 	}
-	payload, set, err := sm.Out(golden.Values(), fields)
+	payload, set, err := sm.Out(golden.Values(), fields, p.link == nil)
 	if err != nil {
 		return p, err
 	}

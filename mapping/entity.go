@@ -17,18 +17,17 @@ const (
 	Out  Direction = "out" // written to the system, never read from it
 )
 
-// Field types this version normalises. Issue-driven growth adds more.
-var fieldTypes = map[string]bool{"string": true, "email": true}
-
 // Entity is one canonical record type and how each system maps to it.
 type Entity struct {
 	Name     string
-	Match    []string          // canonical fields whose normalised values identify a record
-	Types    map[string]string // canonical field -> type
-	Fields   []string          // canonical fields in config order
-	Systems  []*System         // in config order
+	Match    []string         // canonical fields whose normalised values identify a record
+	Types    map[string]*Type // canonical field -> type
+	Fields   []string         // canonical fields in config order
+	Systems  []*System        // in config order
 	Policy   Policy
 	Schedule string // cron spec for incremental passes (the daemon's)
+
+	region string // phone_region: the default region of phone numbers
 }
 
 // System returns the entity's mapping for the named system.
@@ -46,6 +45,9 @@ type Policy struct {
 	Default        string // "newest" or "prefer:<system>[,<system>...]"
 	ClockTolerance time.Duration
 	Fields         map[string]string
+	// EmptyNeverOverwrites keeps a field's value when a system empties
+	// it: the empty value is not merged, so it reaches no other system.
+	EmptyNeverOverwrites bool
 }
 
 // For returns the policy that decides field.
@@ -58,26 +60,27 @@ func (p Policy) For(field string) string {
 
 func (p *parser) entity(name string, n *yaml.Node, cfg *Config) *Entity {
 	key := "entities." + name
-	e := &Entity{Name: name, Types: map[string]string{}, Policy: Policy{Default: "newest"}}
-	var systemsNode *yaml.Node
+	e := &Entity{Name: name, Types: map[string]*Type{}, Policy: Policy{Default: "newest"}}
+	var systemsNode, fieldsNode *yaml.Node
 	policyNodes := map[string]*yaml.Node{} // key -> node, checked once systems are known
 	p.mapping(n, key, map[string]func(string, *yaml.Node){
-		"match": func(k string, v *yaml.Node) { e.Match = p.strs(v, k) },
-		"fields": func(k string, v *yaml.Node) {
-			p.each(v, k, func(f string, _, tv *yaml.Node) {
-				t := p.str(tv, k+"."+f)
-				if !fieldTypes[t] {
-					p.errf(tv, k+"."+f, "unknown field type %q (known: email, string)", t)
-				}
-				e.Types[f] = t
-				e.Fields = append(e.Fields, f)
-			})
+		"match":        func(k string, v *yaml.Node) { e.Match = p.strs(v, k) },
+		"fields":       func(k string, v *yaml.Node) { fieldsNode = v },
+		"phone_region": func(k string, v *yaml.Node) { e.region = p.region(v, k) },
+		"empty_never_overwrites": func(k string, v *yaml.Node) {
+			e.Policy.EmptyNeverOverwrites = p.boolean(v, k)
 		},
 		"systems":   func(k string, v *yaml.Node) { systemsNode = v },
 		"conflict":  func(k string, v *yaml.Node) { p.policy(&e.Policy, v, k, policyNodes) },
 		"schedule":  func(k string, v *yaml.Node) { e.Schedule = p.cronSpec(v, k) },
 		"reconcile": func(k string, v *yaml.Node) { p.cronSpec(v, k) },
 	})
+	if fieldsNode != nil {
+		p.each(fieldsNode, key+".fields", func(f string, _, tv *yaml.Node) {
+			e.Types[f] = p.fieldType(tv, key+".fields."+f, e.region)
+			e.Fields = append(e.Fields, f)
+		})
+	}
 	if len(e.Fields) == 0 {
 		p.errf(n, key+".fields", "no canonical fields declared")
 	}
@@ -139,63 +142,4 @@ func (p *parser) checkPolicy(n *yaml.Node, key, pol string, e *Entity) {
 		return
 	}
 	p.errf(n, key, "unknown policy %q (known: newest, prefer:<system>[,<system>...])", pol)
-}
-
-func (p *parser) system(e *Entity, name string, n *yaml.Node, key string) *System {
-	s := &System{Name: name}
-	p.mapping(n, key, map[string]func(string, *yaml.Node){
-		"object": func(k string, v *yaml.Node) { s.Object = p.str(v, k) },
-		"fields": func(k string, v *yaml.Node) {
-			p.each(v, k, func(f string, fk, fv *yaml.Node) {
-				if _, ok := e.Types[f]; !ok {
-					p.errf(fk, k+"."+f, "%q is not a declared field of entity %s", f, e.Name)
-					return
-				}
-				if fm := p.field(f, e.Types[f], fv, k+"."+f); fm != nil {
-					s.Fields = append(s.Fields, fm)
-				}
-			})
-		},
-	})
-	if s.Object == "" {
-		p.errf(n, key+".object", "required")
-	}
-	if len(s.Fields) == 0 {
-		p.errf(n, key+".fields", "no fields mapped")
-	}
-	return s
-}
-
-func (p *parser) field(name, typ string, n *yaml.Node, key string) *FieldMap {
-	fm := &FieldMap{Field: name, Type: typ, Dir: Both}
-	if n.Kind == yaml.ScalarNode {
-		fm.Path = n.Value
-	} else {
-		p.mapping(n, key, map[string]func(string, *yaml.Node){
-			"path": func(k string, v *yaml.Node) { fm.Path = p.str(v, k) },
-			"direction": func(k string, v *yaml.Node) {
-				switch d := Direction(p.str(v, k)); d {
-				case Both, In, Out:
-					fm.Dir = d
-				default:
-					p.errf(v, k, "unknown direction %q (known: both, in, out)", d)
-				}
-			},
-			"map": func(k string, v *yaml.Node) {
-				fm.in, fm.out = map[string]string{}, map[string]string{}
-				p.each(v, k, func(from string, _, tv *yaml.Node) {
-					to := p.str(tv, k+"."+from)
-					if prev, dup := fm.out[to]; dup {
-						p.errf(tv, k+"."+from, "%q and %q both map to %q: the way back would be ambiguous", prev, from, to)
-					}
-					fm.in[from], fm.out[to] = to, from
-				})
-			},
-		})
-	}
-	if fm.Path == "" {
-		p.errf(n, key, "path required")
-		return nil
-	}
-	return fm
 }

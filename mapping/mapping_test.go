@@ -142,11 +142,11 @@ func TestInOut(t *testing.T) {
 	}
 
 	payload, set, err := hs.Out(tandem.Values{"email": "a@b", "lifecycle": "Customer", "note": "n", "first_name": nil},
-		[]string{"email", "lifecycle", "note", "first_name"})
+		[]string{"email", "lifecycle", "note", "first_name"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(payload); got != `{"properties":{"email":"a@b","lifecyclestage":"customer","note":"n","firstname":null}}` {
+	if got := string(payload); got != `{"properties":{"email":"a@b","firstname":null,"lifecyclestage":"customer","note":"n"}}` {
 		t.Errorf("payload = %s", got)
 	}
 	if len(set) != 4 {
@@ -154,14 +154,14 @@ func TestInOut(t *testing.T) {
 	}
 	// A field mapped "in" is never written.
 	sf := e.System("salesforce")
-	payload, set, _ = sf.Out(tandem.Values{"lifecycle": "Lead", "email": "a@b"}, []string{"lifecycle", "email"})
+	payload, set, _ = sf.Out(tandem.Values{"lifecycle": "Lead", "email": "a@b"}, []string{"lifecycle", "email"}, false)
 	if string(payload) != `{"Email":"a@b"}` || len(set) != 1 {
 		t.Errorf("payload = %s, set = %v", payload, set)
 	}
 	// Round trip: out(in(x)) reproduces the system's value for fields mapped both ways.
 	raw = `{"properties":{"email":"ann@example.com","firstname":"Ann","lifecyclestage":"customer"}}`
 	v, _ = hs.In([]byte(raw))
-	payload, _, _ = hs.Out(v, []string{"email", "first_name", "lifecycle"})
+	payload, _, _ = hs.Out(v, []string{"email", "first_name", "lifecycle"}, false)
 	if string(payload) != raw {
 		t.Errorf("round trip: %s, want %s", payload, raw)
 	}

@@ -1,0 +1,228 @@
+package mapping
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
+)
+
+// A step is one transform of a field's pipeline. On the way in a field's
+// steps run in config order, from the system's value towards the
+// canonical one; on the way out they run in reverse, each undoing itself
+// where it can.
+type step struct {
+	name    string
+	targets []string // map: the canonical values it yields, to check against an enum
+	in      func(v any, env *exprEnv) (any, error)
+	out     func(v any, env *exprEnv) (any, error)
+}
+
+// exprEnv is what an expr transform sees besides the value itself: on the
+// way in the whole record as the system sent it, on the way out the
+// canonical values of the entity.
+type exprEnv struct {
+	record func() map[string]any
+	fields map[string]any
+}
+
+func pass(v any, _ *exprEnv) (any, error) { return v, nil }
+
+// onText applies f to strings; nil and other values pass unchanged.
+func onText(f func(string) string) func(any, *exprEnv) (any, error) {
+	return func(v any, _ *exprEnv) (any, error) {
+		if s, ok := v.(string); ok {
+			return f(s), nil
+		}
+		return v, nil
+	}
+}
+
+// transformNames are the transforms written by name alone.
+var transformNames = []string{"trim", "lower", "upper", "e164"}
+
+// argTransforms are the transforms that take an argument.
+var argTransforms = []string{"map", "default", "split", "join", "expr"}
+
+func namedStep(name, region string) (step, bool) {
+	switch name {
+	case "trim":
+		return step{name: name, in: onText(strings.TrimSpace), out: onText(strings.TrimSpace)}, true
+	case "lower":
+		return step{name: name, in: onText(strings.ToLower), out: pass}, true
+	case "upper":
+		return step{name: name, in: onText(strings.ToUpper), out: pass}, true
+	case "e164":
+		norm := func(v any, _ *exprEnv) (any, error) {
+			if v == nil {
+				return nil, nil
+			}
+			s, err := scalarText(v)
+			if err != nil {
+				return nil, err
+			}
+			return e164(s.(string), region)
+		}
+		return step{name: name, in: norm, out: norm}, true
+	}
+	return step{}, false
+}
+
+// valueMap is a value table: system value -> canonical value, and back.
+type valueMap struct {
+	in, out     map[string]string
+	def         any  // the canonical value of an unmapped system value, if set
+	hasDef      bool // def is set
+	passthrough bool // unmapped values pass unchanged (both ways)
+}
+
+func (m *valueMap) step() step {
+	lookup := func(table map[string]string, dir string, useDef bool) func(any, *exprEnv) (any, error) {
+		return func(v any, _ *exprEnv) (any, error) {
+			if v == nil {
+				return nil, nil
+			}
+			s, err := scalarText(v)
+			if err != nil {
+				return nil, err
+			}
+			if to, ok := table[s.(string)]; ok {
+				return to, nil
+			}
+			switch {
+			case useDef && m.hasDef:
+				return m.def, nil
+			case m.passthrough:
+				return v, nil
+			}
+			return nil, fmt.Errorf("%s value %q is not in the map (add it, a default, or passthrough: true)", dir, s)
+		}
+	}
+	st := step{name: "map", in: lookup(m.in, "system", true), out: lookup(m.out, "canonical", false)}
+	for to := range m.out {
+		st.targets = append(st.targets, to)
+	}
+	if s, ok := m.def.(string); ok && m.hasDef {
+		st.targets = append(st.targets, s)
+	}
+	slices.Sort(st.targets)
+	return st
+}
+
+// defaultStep fills an empty value, both ways.
+func defaultStep(def any) step {
+	f := func(v any, _ *exprEnv) (any, error) {
+		if v == nil {
+			return def, nil
+		}
+		return v, nil
+	}
+	return step{name: "default", in: f, out: f}
+}
+
+// splitStep reads a delimited string as a list; it does nothing on the
+// way out (join does).
+func splitStep(sep string) step {
+	return step{name: "split", out: pass, in: func(v any, _ *exprEnv) (any, error) {
+		if v == nil {
+			return nil, nil
+		}
+		s, ok := v.(string)
+		if !ok {
+			return v, nil // already a list: nothing to split
+		}
+		var items []any
+		for _, p := range strings.Split(s, sep) {
+			if p = strings.TrimSpace(p); p != "" {
+				items = append(items, p)
+			}
+		}
+		if len(items) == 0 {
+			return nil, nil
+		}
+		return items, nil
+	}}
+}
+
+// joinStep writes a list as a delimited string; it does nothing on the way
+// in (split does).
+func joinStep(sep string) step {
+	return step{name: "join", in: pass, out: func(v any, _ *exprEnv) (any, error) {
+		items, ok := v.([]any)
+		if !ok {
+			return v, nil
+		}
+		parts := make([]string, 0, len(items))
+		for _, it := range items {
+			s, err := scalarText(it)
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, s.(string))
+		}
+		return strings.Join(parts, sep), nil
+	}}
+}
+
+// exprStep evaluates an expression compiled once at load. It is one-way:
+// the field must be mapped in or out, and the step runs that way only.
+// On the way in it sees value and record (the system's whole payload); on
+// the way out value and fields (the canonical values).
+func exprStep(src string, dir Direction) (step, error) {
+	env := map[string]any{"value": nil, "record": map[string]any{}, "fields": map[string]any{}}
+	prog, err := expr.Compile(src, expr.Env(env), expr.AllowUndefinedVariables())
+	if err != nil {
+		return step{}, err
+	}
+	usesRecord := strings.Contains(src, "record")
+	run := func(v any, e *exprEnv) (any, error) {
+		vars := map[string]any{"value": v, "fields": map[string]any{}, "record": map[string]any{}}
+		if e != nil {
+			if e.fields != nil {
+				vars["fields"] = e.fields
+			}
+			if usesRecord && e.record != nil {
+				vars["record"] = e.record()
+			}
+		}
+		out, err := vm.Run(prog, vars)
+		if err != nil {
+			return nil, fmt.Errorf("expr: %w", err)
+		}
+		return jsonValue(out)
+	}
+	s := step{name: "expr", in: pass, out: pass}
+	if dir == In {
+		s.in = run
+	} else {
+		s.out = run
+	}
+	return s, nil
+}
+
+// jsonValue turns an expression's result into a JSON value.
+func jsonValue(v any) (any, error) {
+	switch x := v.(type) {
+	case nil, string, bool, float64:
+		return x, nil
+	case int:
+		return float64(x), nil
+	case int64:
+		return float64(x), nil
+	case float32:
+		return float64(x), nil
+	case []any:
+		return x, nil
+	case []string:
+		out := make([]any, len(x))
+		for i, s := range x {
+			out[i] = s
+		}
+		return out, nil
+	case map[string]any:
+		return x, nil
+	}
+	return nil, fmt.Errorf("expr: result %T is not a JSON value", v)
+}
