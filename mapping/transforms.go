@@ -16,6 +16,7 @@ import (
 type step struct {
 	name    string
 	targets []string // map: the canonical values it yields, to check against an enum
+	sources []string // map: the system values it knows, to check against the system's options
 	in      func(v any, env *exprEnv) (any, error)
 	out     func(v any, env *exprEnv) (any, error)
 }
@@ -101,9 +102,11 @@ func (m *valueMap) step() step {
 		}
 	}
 	st := step{name: "map", in: lookup(m.in, "system", true), out: lookup(m.out, "canonical", false)}
-	for to := range m.out {
+	for to, from := range m.out {
 		st.targets = append(st.targets, to)
+		st.sources = append(st.sources, from)
 	}
+	slices.Sort(st.sources)
 	if s, ok := m.def.(string); ok && m.hasDef {
 		st.targets = append(st.targets, s)
 	}

@@ -202,3 +202,39 @@ func (q queries) Conflicts(ctx context.Context) ([]tandem.Conflict, error) {
 	}
 	return out, rows.Err()
 }
+
+// EntityIDs lists the ids of an entity type's records, in id order.
+func (q queries) EntityIDs(ctx context.Context, entity string) ([]string, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT id FROM entities WHERE entity = ? ORDER BY id`, entity)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// Links lists an entity's links, by system and object.
+func (q queries) Links(ctx context.Context, entityID string) ([]*tandem.Link, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT `+linkCols+` FROM links WHERE entity_id = ? ORDER BY system, object`, entityID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ls []*tandem.Link
+	for rows.Next() {
+		l, err := scanLink(rows)
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	return ls, rows.Err()
+}

@@ -8,9 +8,11 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,9 +64,46 @@ func Open(path string) (*Store, error) {
 	return &Store{queries: queries{r}, w: w, r: r}, nil
 }
 
+// OpenReadOnly opens an existing state file for reading only, for the
+// commands that promise to change nothing (doctor, replay). It neither
+// creates the file nor migrates it: a schema other than this binary's is
+// an error. Writing through the Store it returns fails.
+func OpenReadOnly(path string) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	v := url.Values{}
+	v.Set("mode", "ro")
+	v.Set("_busy_timeout", "5000")
+	r, err := sql.Open("sqlite3", "file:"+path+"?"+v.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	var have int
+	if err := r.QueryRow("PRAGMA user_version").Scan(&have); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	if want := SchemaVersion(); have != want {
+		r.Close()
+		return nil, fmt.Errorf("state %s: schema version %d, this binary's is %d (a sync brings an older file up to date)", path, have, want)
+	}
+	return &Store{queries: queries{r}, r: r}, nil
+}
+
+// SchemaVersion is the schema version this binary writes.
+func SchemaVersion() int {
+	names, _ := fs.Glob(migrations, "migrations/*.sql")
+	return len(names)
+}
+
 // Close closes the state file.
 func (s *Store) Close() error {
 	err := s.r.Close()
+	if s.w == nil {
+		return err
+	}
 	if werr := s.w.Close(); err == nil {
 		err = werr
 	}
@@ -121,6 +160,9 @@ type Tx struct {
 // Begin starts a write transaction (BEGIN IMMEDIATE: it holds the write
 // lock from the start, so it never fails half-way on a busy database).
 func (s *Store) Begin(ctx context.Context) (*Tx, error) {
+	if s.w == nil {
+		return nil, errors.New("state: opened read-only")
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("state: begin: %w", err)

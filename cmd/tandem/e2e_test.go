@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,46 +44,8 @@ func newWorld(t *testing.T) *world {
 	}
 	dir := t.TempDir()
 	w.config, w.state = filepath.Join(dir, "tandem.yaml"), filepath.Join(dir, "tandem.db")
-	cfg := fmt.Sprintf(`state: %s
-systems:
-  hubspot:
-    type: hubspot
-    base_url: %s
-    token: ${E2E_HS_TOKEN}
-    page_size: 10
-  salesforce:
-    type: salesforce
-    instance_url: %s
-    client_id: cid
-    client_secret: ${E2E_SF_SECRET}
-entities:
-  contact:
-    match: [email]
-    fields:
-      email: email
-      first_name: string
-      last_name: string
-      phone: string
-      lifecycle: string
-    systems:
-      hubspot:
-        object: contacts
-        fields:
-          email: properties.email
-          first_name: properties.firstname
-          last_name: properties.lastname
-          phone: properties.phone
-          lifecycle: { path: properties.lifecyclestage, map: { lead: Lead, customer: Customer, opportunity: Opportunity, subscriber: Subscriber } }
-      salesforce:
-        object: Contact
-        fields:
-          email: Email
-          first_name: FirstName
-          last_name: LastName
-          phone: Phone
-          lifecycle: Lifecycle__c
-    conflict: { policy: newest }
-`, w.state, w.hs.URL, w.sf.URL)
+	// The sandbox's config, with secrets from the environment as in real use.
+	cfg := contactConfig(w.state, w.hs.URL, "${E2E_HS_TOKEN}", w.sf.URL, "cid", "${E2E_SF_SECRET}")
 	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

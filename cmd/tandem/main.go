@@ -74,7 +74,7 @@ Try it without any account:  tandem sync --sandbox`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(syncCmd(g), statusCmd(g), sandboxCmd(g))
+	root.AddCommand(syncCmd(g), statusCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(stderr, "tandem:", err)
 		var ee *exitError

@@ -22,6 +22,22 @@ func (g *globals) open() (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	systems, err := openSystems(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := state.Open(cfg.State)
+	if err != nil {
+		return nil, err
+	}
+	return &app{cfg: cfg, store: store, engine: &conflict.Engine{
+		Store: store, Systems: systems, Log: g.log, Step: stepHook,
+	}}, nil
+}
+
+// openSystems opens a connector for every configured system; the config
+// errors of all of them come back together.
+func openSystems(cfg *mapping.Config) (map[string]connectors.Connector, error) {
 	systems := map[string]connectors.Connector{}
 	var errs mapping.Errors
 	for _, sc := range cfg.Systems {
@@ -39,13 +55,7 @@ func (g *globals) open() (*app, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	store, err := state.Open(cfg.State)
-	if err != nil {
-		return nil, err
-	}
-	return &app{cfg: cfg, store: store, engine: &conflict.Engine{
-		Store: store, Systems: systems, Log: g.log, Step: stepHook,
-	}}, nil
+	return systems, nil
 }
 
 func (a *app) Close() error { return a.store.Close() }

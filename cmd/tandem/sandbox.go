@@ -134,6 +134,12 @@ func (sb *sandbox) seed() error {
 		email = fmt.Sprintf("%s.%s%d@example.com", strings.ToLower(first), strings.ToLower(last), i)
 		return first, last, email, fmt.Sprintf("+1555%07d", i)
 	}
+	// Salesforce users type national numbers; the phone type reads them as
+	// the same E.164 number HubSpot holds.
+	national := func(e164 string) string {
+		d := e164[2:]
+		return fmt.Sprintf("(%s) %s-%s", d[:3], d[3:6], d[6:])
+	}
 	for i := 0; i < 50; i++ {
 		first, last, email, phone := person(i)
 		if _, err := sb.hs.Create("contacts", map[string]any{
@@ -151,6 +157,9 @@ func (sb *sandbox) seed() error {
 		if i < 50 && i%4 == 0 {
 			phone = fmt.Sprintf("+1666%07d", i)
 		}
+		if i%2 == 1 {
+			phone = national(phone)
+		}
 		if _, err := sb.sf.Create("Contact", map[string]any{
 			"Email": email, "FirstName": first, "LastName": last, "Phone": phone,
 		}); err != nil {
@@ -166,6 +175,13 @@ func (sb *sandbox) config(state string) string {
 	if !filepath.IsAbs(state) {
 		state = filepath.ToSlash(state)
 	}
+	return contactConfig(state, sb.hsURL, sandboxToken, sb.sfURL, sandboxClientID, sandboxClientSecret)
+}
+
+// contactConfig is the sandbox's config, which the end-to-end tests run
+// too: contacts with typed fields (E.164 phones, an enum of lifecycle
+// stages mapped from HubSpot's internal values), matched by email.
+func contactConfig(state, hsURL, hsToken, sfURL, sfClientID, sfSecret string) string {
 	return fmt.Sprintf(`# Tandem config for the sandbox (tandem sandbox). The credentials below open
 # only the emulators; for real systems write ${HUBSPOT_TOKEN} and the like.
 state: %s
@@ -174,6 +190,7 @@ systems:
     type: hubspot
     base_url: %s
     token: %s
+    page_size: 10            # small pages, to show paging on 50 records
   salesforce:
     type: salesforce
     instance_url: %s
@@ -182,32 +199,43 @@ systems:
 entities:
   contact:
     match: [email]
+    phone_region: US         # phones written without +country are American
     fields:
-      email: email
+      email: email           # trimmed and lower-cased
       first_name: string
       last_name: string
-      phone: string
-      lifecycle: string
+      phone: phone           # E.164: "(555) 010-0000" becomes "+15550100000"
+      lifecycle:
+        type: enum
+        values: [Subscriber, Lead, MarketingQualifiedLead, SalesQualifiedLead, Opportunity, Customer, Evangelist, Other]
     systems:
       hubspot:
         object: contacts
         fields:
           email: properties.email
-          first_name: properties.firstname
-          last_name: properties.lastname
+          first_name: { path: properties.firstname, transform: trim }
+          last_name: { path: properties.lastname, transform: trim }
           phone: properties.phone
           lifecycle:
             path: properties.lifecyclestage
-            map: { lead: Lead, opportunity: Opportunity, customer: Customer }
+            map:             # HubSpot's internal values <-> the canonical ones
+              subscriber: Subscriber
+              lead: Lead
+              marketingqualifiedlead: MarketingQualifiedLead
+              salesqualifiedlead: SalesQualifiedLead
+              opportunity: Opportunity
+              customer: Customer
+              evangelist: Evangelist
+              other: Other
       salesforce:
         object: Contact
         fields:
           email: Email
-          first_name: FirstName
-          last_name: LastName
+          first_name: { path: FirstName, transform: trim }
+          last_name: { path: LastName, transform: trim }
           phone: Phone
           lifecycle: Lifecycle__c
     conflict: { policy: newest }
     schedule: "*/5 * * * *"
-`, state, sb.hsURL, sandboxToken, sb.sfURL, sandboxClientID, sandboxClientSecret)
+`, state, hsURL, hsToken, sfURL, sfClientID, sfSecret)
 }

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"tandem/connectors"
+	"tandem/mapping"
+	"tandem/state"
+)
+
+func doctorCmd(g *globals) *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check the config, credentials, remote fields and state file; change nothing",
+		Long: `Check everything a sync depends on, and say what is wrong and where:
+
+  config       the file parses; every key, type, transform and path is valid
+               (all errors at once, each as file:line: key: message)
+  systems      each connector opens with its section of the config
+  credentials  each system answers an authenticated call
+  fields       every mapped path names a field the system describes, fields
+               written are writable, value tables write allowed values
+               (HubSpot: GET /crm/v3/properties/{object};
+               Salesforce: GET /sobjects/{Object}/describe)
+  state        the state file, if it exists, has this binary's schema
+
+Nothing is written anywhere, the state file included. Exits 0 when every
+check passes, 1 otherwise.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			if failed := doctor(ctx, g.config, g.stdout); failed > 0 {
+				return fmt.Errorf("doctor: %d checks failed", failed)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "give up on the remote checks after this long")
+	return cmd
+}
+
+// doctor runs the checks, printing one line per check, and returns how
+// many failed.
+func doctor(ctx context.Context, path string, w io.Writer) (failed int) {
+	report := func(err error, format string, args ...any) {
+		what := fmt.Sprintf(format, args...)
+		if err == nil {
+			fmt.Fprintf(w, "ok    %s\n", what)
+			return
+		}
+		failed++
+		fmt.Fprintf(w, "FAIL  %s: %v\n", what, err)
+	}
+	cfg, err := mapping.Load(path)
+	if errs, ok := mapping.AsConfigErrors(err); ok {
+		for _, e := range errs {
+			fmt.Fprintf(w, "FAIL  %s\n", e)
+		}
+		return len(errs)
+	}
+	if err != nil {
+		report(err, "config %s", path)
+		return failed
+	}
+	report(nil, "config %s: %d systems, %d entities", path, len(cfg.Systems), len(cfg.Entities))
+
+	for _, sc := range cfg.Systems {
+		c, err := connectors.Open(sc)
+		if err != nil {
+			report(err, "system %s", sc.Name)
+			continue
+		}
+		d, ok := c.(connectors.Describer)
+		if !ok {
+			report(nil, "system %s: opens (type %s cannot describe its fields: credentials and paths not checked)", sc.Name, sc.Type)
+			continue
+		}
+		described := map[string][]connectors.FieldInfo{}
+		for _, e := range cfg.Entities {
+			sm := e.System(sc.Name)
+			if sm == nil {
+				continue
+			}
+			fields, seen := described[sm.Object]
+			if !seen {
+				fields, err = d.Describe(ctx, sm.Object)
+				if err != nil {
+					report(err, "system %s: describe %s", sc.Name, sm.Object)
+					described[sm.Object] = nil
+					continue
+				}
+				described[sm.Object] = fields
+				report(nil, "system %s: credentials accepted; %s has %d fields", sc.Name, sm.Object, len(fields))
+			}
+			if fields == nil {
+				continue
+			}
+			problems := sm.Check(fields)
+			for _, p := range problems {
+				report(errors.New(p), "entity %s, system %s", e.Name, sc.Name)
+			}
+			if len(problems) == 0 {
+				report(nil, "entity %s, system %s: %d mapped paths found", e.Name, sc.Name, len(sm.Fields))
+			}
+		}
+	}
+
+	if _, err := os.Stat(cfg.State); errors.Is(err, os.ErrNotExist) {
+		report(nil, "state %s: not created yet (the first sync creates it)", cfg.State)
+	} else if st, err := state.OpenReadOnly(cfg.State); err != nil {
+		report(err, "state %s", cfg.State)
+	} else {
+		st.Close()
+		report(nil, "state %s: schema version %d", cfg.State, state.SchemaVersion())
+	}
+	return failed
+}
