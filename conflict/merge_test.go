@@ -35,6 +35,20 @@ func TestMerge(t *testing.T) {
 			want:   tandem.Values{"email": "a@x", "phone": "1"}, wantFrom: map[string]string{"email": "hs", "phone": "hs"},
 		},
 		{
+			name:   "emptied on one side: cleared",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "1", Modified: t0, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": nil}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1},
+			pol:    newest,
+			want:   tandem.Values{"phone": nil}, wantFrom: map[string]string{"phone": "hs"},
+		},
+		{
+			name:   "emptied on one side with empty_never_overwrites: kept",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "1", Modified: t0, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": nil}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1},
+			pol:    mapping.Policy{Default: "newest", EmptyNeverOverwrites: true},
+			want:   tandem.Values{"phone": "1"}, wantFrom: map[string]string{"phone": "sf"},
+		},
+		{
 			name:   "only this side changed: take it",
 			golden: gold(map[string]tandem.Field{"phone": {Value: "1", Modified: t0, Source: "sf"}}),
 			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1},

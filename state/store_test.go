@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -109,5 +110,50 @@ func TestCursorLinkGoldenOutbox(t *testing.T) {
 	s.Update(ctx, func(tx *Tx) error { return tx.Enqueue(ctx, "contact", id, "sf", "Contact") })
 	if in, _ := s.Pending(ctx, "sf", "Contact", 0, 10); len(in) != 1 {
 		t.Errorf("pending after dead = %v", in)
+	}
+}
+
+func TestOpenReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := OpenReadOnly(filepath.Join(dir, "missing.db")); err == nil {
+		t.Fatal("a missing state file must be an error, not created")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing.db")); err == nil {
+		t.Fatal("OpenReadOnly created the file")
+	}
+	s, path := open(t)
+	ctx := context.Background()
+	var id string
+	if err := s.Update(ctx, func(tx *Tx) error {
+		var err error
+		if id, err = tx.NewEntity(ctx, "contact", tandem.Golden{}, nil); err != nil {
+			return err
+		}
+		for _, sys := range []string{"sf", "hs"} {
+			if err := tx.PutLink(ctx, &tandem.Link{EntityID: id, System: sys, Object: "o", ExternalID: sys + "1", Snapshot: tandem.Values{}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	ro, err := OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	ids, err := ro.EntityIDs(ctx, "contact")
+	if err != nil || len(ids) != 1 || ids[0] != id {
+		t.Fatalf("EntityIDs = %v, %v", ids, err)
+	}
+	links, err := ro.Links(ctx, id)
+	if err != nil || len(links) != 2 || links[0].System != "hs" || links[1].System != "sf" {
+		t.Fatalf("Links = %+v, %v", links, err)
+	}
+	if err := ro.Update(ctx, func(tx *Tx) error { return nil }); err == nil {
+		t.Error("a read-only store accepted a write transaction")
 	}
 }
