@@ -15,6 +15,7 @@ type planned struct {
 	link   *tandem.Link  // nil for a create
 	sent   tandem.Values // canonical values the write sets
 	write  *tandem.Write // nil when the record already agrees
+	mapErr error         // the golden record cannot be written to this system
 }
 
 // push drains a system's outbox for one object in batches. A write is
@@ -86,7 +87,10 @@ func (e *Engine) plan(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 	}
 	payload, set, err := sm.Out(golden.Values(), fields, p.link == nil)
 	if err != nil {
-		return p, err
+		// A value the mapping cannot write (an unmapped enum value, a
+		// wrong type): this write is set aside, the others go on.
+		p.mapErr = &tandem.Error{Op: "map out", System: sm.Name, Message: err.Error()}
+		return p, nil
 	}
 	p.sent = tandem.Values{}
 	for _, f := range set {
@@ -108,6 +112,14 @@ func (e *Engine) checkpoint(ctx context.Context, ent *mapping.Entity, sm *mappin
 		written, failed = 0, 0
 		i := 0
 		for _, p := range plans {
+			if p.mapErr != nil {
+				failed++
+				e.log().Warn("write set aside", "system", sm.Name, "object", sm.Object, "entity_id", p.intent.EntityID, "err", p.mapErr)
+				if err := tx.Dead(ctx, p.intent.ID, p.mapErr.Error()); err != nil {
+					return err
+				}
+				continue
+			}
 			if p.write == nil {
 				if err := tx.Done(ctx, p.intent.ID); err != nil {
 					return err
@@ -170,8 +182,11 @@ func (e *Engine) confirmed(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 		}
 	}
 	l.Snapshot = overlay(l.Snapshot, p.sent)
+	// The stored payload follows the write, so a replay re-maps what the
+	// system holds now, not what it held before Tandem wrote to it.
+	l.Raw = overlayJSON(l.Raw, p.write.Payload)
 	if res.Record != nil {
-		l.Raw, l.Modified = res.Record.Raw, res.Record.Modified
+		l.Raw, l.Modified = overlayJSON(l.Raw, res.Record.Raw), res.Record.Modified
 	}
 	if err := tx.PutLink(ctx, l); err != nil {
 		return err

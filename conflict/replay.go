@@ -142,30 +142,6 @@ func replayOne(ent *mapping.Entity, id string, golden tandem.Golden, links []*ta
 	return out
 }
 
-type pathValue struct{ path, value string }
-
-// writtenPaths lists the leaf paths of a payload with their JSON values.
-func writtenPaths(payload []byte) []pathValue {
-	var out []pathValue
-	var walk func(prefix string, r gjson.Result)
-	walk = func(prefix string, r gjson.Result) {
-		if !r.IsObject() {
-			out = append(out, pathValue{prefix, r.Raw})
-			return
-		}
-		r.ForEach(func(k, v gjson.Result) bool {
-			p := gjson.Escape(k.String())
-			if prefix != "" {
-				p = prefix + "." + p
-			}
-			walk(p, v)
-			return true
-		})
-	}
-	walk("", gjson.ParseBytes(payload))
-	return out
-}
-
 // text is a canonical value as JSON text.
 func text(v any) string {
 	b, err := json.Marshal(v)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -254,5 +255,44 @@ func TestEndToEndTwoWaySync(t *testing.T) {
 	w.sync(t)
 	if n := w.writes() - before; n != 0 {
 		t.Fatalf("a quiet pass sent %d write requests", n)
+	}
+}
+
+// A value the mapping cannot write to one system sets that write aside,
+// with the reason; the other writes of the pass go through.
+func TestUnwritableValueSetAside(t *testing.T) {
+	w := newWorld(t)
+	cfg, _ := os.ReadFile(w.config)
+	edited := strings.Replace(string(cfg), "              evangelist: Evangelist\n", "", 1)
+	if edited == string(cfg) {
+		t.Fatal("config unchanged")
+	}
+	os.WriteFile(w.config, []byte(edited), 0o600)
+	w.sync(t)
+
+	a, b := "dennis.backus.31@example.com", "margaret.allen.42@example.com"
+	w.sf.Update("Contact", w.sfByEmail(t, a).ID, map[string]any{"Lifecycle__c": "Evangelist"}) // no HubSpot stage for it now
+	w.sf.Update("Contact", w.sfByEmail(t, b).ID, map[string]any{"FirstName": "Meg"})
+	w.sync(t)
+	if got := w.hsByEmail(t, b).Properties["firstname"]; got != "Meg" {
+		t.Errorf("the other write did not go through: firstname %q", got)
+	}
+	st, err := state.Open(w.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := st.Status(context.Background(), "hubspot", "contacts")
+	if err != nil || s.LastPass == nil || s.LastPass.Failed != 1 || s.DeadLetters != 1 {
+		t.Errorf("status = %+v, %v; want one failed write, set aside", s, err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+w.state+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var reason string
+	if err := db.QueryRow(`SELECT last_error FROM outbox WHERE status = 'dead'`).Scan(&reason); err != nil || !strings.Contains(reason, `canonical value "Evangelist" is not in the map`) {
+		t.Errorf("dead write's reason = %q, %v", reason, err)
 	}
 }
