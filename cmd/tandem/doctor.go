@@ -71,7 +71,7 @@ func doctor(ctx context.Context, path string, w io.Writer) (failed int) {
 		report(err, "config %s", path)
 		return failed
 	}
-	report(nil, "config %s: %d systems, %d entities", path, len(cfg.Systems), len(cfg.Entities))
+	report(nil, "config %s: %s, %s", path, count(len(cfg.Systems), "system", "systems"), count(len(cfg.Entities), "entity", "entities"))
 
 	for _, sc := range cfg.Systems {
 		c, err := connectors.Open(sc)
@@ -123,4 +123,11 @@ func doctor(ctx context.Context, path string, w io.Writer) (failed int) {
 		report(nil, "state %s: schema version %d", cfg.State, state.SchemaVersion())
 	}
 	return failed
+}
+
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
