@@ -296,3 +296,24 @@ func TestUnwritableValueSetAside(t *testing.T) {
 		t.Errorf("dead write's reason = %q, %v", reason, err)
 	}
 }
+
+// A read_only system is read and merged from, and never written to.
+func TestReadOnlySystem(t *testing.T) {
+	w := newWorld(t)
+	cfg, _ := os.ReadFile(w.config)
+	edited := strings.Replace(string(cfg), "        object: Contact\n", "        object: Contact\n        read_only: true\n", 1)
+	if edited == string(cfg) {
+		t.Fatal("config unchanged")
+	}
+	os.WriteFile(w.config, []byte(edited), 0o600)
+	w.sync(t)
+	if n := w.sf.Writes(); n != 0 {
+		t.Errorf("%d writes to a read_only system", n)
+	}
+	if n := len(w.sf.List("Contact")); n != 50 {
+		t.Errorf("Salesforce holds %d contacts, want its 50", n)
+	}
+	if n := len(w.hs.List("contacts")); n != 80 {
+		t.Errorf("HubSpot holds %d contacts, want 80: the Salesforce people are read from it", n)
+	}
+}
