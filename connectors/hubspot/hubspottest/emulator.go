@@ -1,6 +1,7 @@
 // Package hubspottest is an in-process emulator of HubSpot's CRM v3 objects
 // API for contacts and companies, in the manner of net/http/httptest: list,
-// read, search, single and batch writes, with HubSpot's paging, limits,
+// read, search, single and batch writes, and the properties API's list of
+// an object's properties, with HubSpot's paging, limits, property types and
 // validation, error bodies, rate-limit headers and its habit of returning
 // batch results out of input order. Tests, benchmarks and `tandem sandbox`
 // run connectors against it instead of a real portal.
@@ -32,6 +33,11 @@ type Options struct {
 	RateLimit int
 	// ExtraProperties adds string properties per object type.
 	ExtraProperties map[string][]string
+	// Properties adds typed properties per object type ("contacts",
+	// "companies"), validated on write as HubSpot validates its own: see
+	// Property. New panics on a declaration HubSpot would refuse, or one
+	// that names an existing property: that is a mistake in the test.
+	Properties map[string][]Property
 	// UniqueProperties marks properties (added if unknown) as unique-value
 	// properties: enforced unique and usable as idProperty.
 	UniqueProperties map[string][]string
@@ -77,7 +83,11 @@ func New(o Options) *Emulator {
 		o.Now = time.Now
 	}
 	e := &Emulator{token: o.Token, now: o.Now, rateLimit: o.RateLimit, types: map[string]*objectType{}, tables: map[string]*table{}}
-	for name, t := range newTypes(o.ExtraProperties, o.UniqueProperties) {
+	types, err := newTypes(o.ExtraProperties, o.Properties, o.UniqueProperties)
+	if err != nil {
+		panic("hubspottest: " + err.Error())
+	}
+	for name, t := range types {
 		e.types[name] = t
 		e.types[t.typeID] = t
 		e.tables[name] = newTable(t)
@@ -147,9 +157,21 @@ type route struct {
 	write   bool // can modify data: counted by Writes
 }
 
-const prefix = "/crm/v3/objects/"
+const (
+	prefix      = "/crm/v3/objects/"
+	propsPrefix = "/crm/v3/properties/"
+)
 
 func match(method, path string) (route, bool) {
+	if rest, ok := strings.CutPrefix(path, propsPrefix); ok {
+		// Only reading all of an object's properties is served; reading
+		// one, and creating, changing or archiving them, are not.
+		typ := strings.TrimSuffix(rest, "/")
+		if typ == "" || strings.Contains(typ, "/") || method != http.MethodGet {
+			return route{}, false
+		}
+		return route{typ: typ, handler: (*Emulator).listProperties}, true
+	}
 	rest, ok := strings.CutPrefix(path, prefix)
 	if !ok {
 		return route{}, false

@@ -92,12 +92,12 @@ type key struct {
 	str string
 }
 
-func numeric(k kind) bool { return k == kindNumber || k == kindDateTime }
+func numeric(k kind) bool { return k == kindNumber || k == kindDateTime || k == kindDate }
 
 // parseKey reads a value of a property of kind k.
 func parseKey(k kind, v string) (key, bool) {
 	switch k {
-	case kindDateTime:
+	case kindDateTime, kindDate:
 		t, ok := parseTime(v)
 		return key{ok: true, num: float64(t.UnixMilli())}, ok
 	case kindNumber:
@@ -167,7 +167,7 @@ func (t *objectType) compile(f filter) (cond, *reply) {
 		k, ok := parseKey(c.def.kind, string(*v))
 		if !ok {
 			want := "a number"
-			if c.def.kind == kindDateTime {
+			if c.def.kind == kindDateTime || c.def.kind == kindDate {
 				want = "a timestamp (epoch milliseconds or ISO 8601)"
 			}
 			return key{}, validation("Invalid filter value %q for %s: expected %s", string(*v), f.PropertyName, want)

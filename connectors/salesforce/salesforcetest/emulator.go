@@ -43,6 +43,10 @@ type Options struct {
 	// {"Contact": {"Nickname__c"}}. New panics on an unknown object or a
 	// field that exists already: that is a mistake in the test.
 	ExtraFields map[string][]string
+	// ExtraPicklists adds custom picklist fields per object, with active
+	// and inactive values for describe; New panics on a name that exists
+	// or does not end in __c.
+	ExtraPicklists map[string][]Picklist
 }
 
 // Request is one request the emulator received, with the status it got.
@@ -90,7 +94,7 @@ func New(o Options) *Emulator {
 		tokens:   map[string]time.Time{},
 		locators: map[string]*locator{},
 	}
-	for key, obj := range newSchema(o.ExtraFields) {
+	for key, obj := range newSchema(o.ExtraFields, o.ExtraPicklists) {
 		e.tables[key] = newTable(obj)
 	}
 	return e
@@ -262,7 +266,7 @@ func (e *Emulator) serveData(w http.ResponseWriter, r *http.Request, rest string
 	case len(seg) >= 2 && seg[0] == "composite" && seg[1] == "sobjects":
 		e.serveCollections(w, r, seg[2:])
 	case len(seg) == 3 && seg[0] == "sobjects" && seg[2] == "describe":
-		only(w, r, http.MethodGet, func() { e.serveDescribe(w, seg[1]) })
+		only(w, r, http.MethodGet, func() { e.serveDescribe(w, r, seg[1]) })
 	case len(seg) == 3 && seg[0] == "sobjects":
 		only(w, r, http.MethodGet, func() { e.serveRecord(w, r, seg[1], seg[2]) })
 	default:

@@ -160,6 +160,9 @@ func bindValue(text string, f *field, op string, l lit) (any, *Error) {
 // value reads field f of r as a comparable: string, float64, bool,
 // time.Time or nil.
 func value(r *Record, f *field) any {
+	if f.Compute != nil {
+		return f.Compute(r)
+	}
 	switch f.Name {
 	case "Id":
 		return r.ID

@@ -20,6 +20,13 @@ func appendRecord(b []byte, o *sobject, r *Record, fields []*field) []byte {
 }
 
 func appendValue(b []byte, f *field, r *Record) []byte {
+	if f.Compute != nil {
+		if s, ok := f.Compute(r).(string); ok {
+			j, _ := json.Marshal(s)
+			return append(b, j...)
+		}
+		return append(b, "null"...)
+	}
 	switch f.Name {
 	case "Id":
 		return strconv.AppendQuote(b, r.ID) // ids are plain ASCII
@@ -87,51 +94,4 @@ func (e *Emulator) serveRecord(w http.ResponseWriter, r *http.Request, object, r
 	default:
 		writeRaw(w, http.StatusOK, appendRecord(nil, t.obj, rec, fields))
 	}
-}
-
-type describeField struct {
-	Name          string   `json:"name"`
-	Label         string   `json:"label"`
-	Type          kind     `json:"type"`
-	Length        int      `json:"length"`
-	Nillable      bool     `json:"nillable"`
-	Createable    bool     `json:"createable"`
-	Updateable    bool     `json:"updateable"`
-	ExternalID    bool     `json:"externalId"`
-	Unique        bool     `json:"unique"`
-	CaseSensitive bool     `json:"caseSensitive"`
-	Custom        bool     `json:"custom"`
-	ReferenceTo   []string `json:"referenceTo"`
-}
-
-// serveDescribe is GET sobjects/{Object}/describe, reduced to what a client
-// checks fields with.
-func (e *Emulator) serveDescribe(w http.ResponseWriter, object string) {
-	e.mu.Lock()
-	t := e.table(object)
-	e.mu.Unlock()
-	if t == nil {
-		notFound(w)
-		return
-	}
-	o := t.obj
-	var fs []describeField
-	for _, f := range o.Fields {
-		ref := []string{}
-		if f.ReferenceTo != "" {
-			ref = []string{f.ReferenceTo}
-		}
-		fs = append(fs, describeField{
-			Name: f.Name, Label: f.Label, Type: f.Kind, Length: f.Length,
-			Nillable:   !f.Required && f.Kind != kBoolean && !f.ReadOnly,
-			Createable: !f.ReadOnly, Updateable: !f.ReadOnly,
-			ExternalID: f.ExternalID, Unique: f.Unique, CaseSensitive: f.CaseSensitive,
-			Custom: strings.HasSuffix(f.Name, "__c"), ReferenceTo: ref,
-		})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"name": o.Name, "label": o.Label, "keyPrefix": o.Prefix, "custom": false,
-		"createable": true, "updateable": true, "deletable": true, "queryable": true,
-		"fields": fs,
-	})
 }

@@ -144,7 +144,11 @@ func (e *Emulator) LoadSeed(path string) error {
 }
 
 // Objects lists the object types the emulator serves.
-func (e *Emulator) Objects() []string {
+func (e *Emulator) Objects() []string { return e.objectNames() }
+
+// objectNames lists the object types by name; the schema never changes
+// after New, so it needs no lock.
+func (e *Emulator) objectNames() []string {
 	var names []string
 	for _, t := range e.tables {
 		names = append(names, t.obj.Name)
