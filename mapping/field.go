@@ -121,6 +121,7 @@ func (p *parser) system(e *Entity, name string, n *yaml.Node, key string) *Syste
 			}
 		}
 	}
+	s.index, s.queries = indexPaths(s.reads)
 	return s
 }
 

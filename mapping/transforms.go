@@ -35,7 +35,9 @@ func pass(v any, _ *exprEnv) (any, error) { return v, nil }
 func onText(f func(string) string) func(any, *exprEnv) (any, error) {
 	return func(v any, _ *exprEnv) (any, error) {
 		if s, ok := v.(string); ok {
-			return f(s), nil
+			if t := f(s); t != s {
+				return t, nil
+			}
 		}
 		return v, nil
 	}
