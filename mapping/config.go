@@ -116,7 +116,12 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 		p.errf(root, "entities", "no entities configured")
 	}
 	if len(p.errs) > 0 {
-		sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].Line < p.errs[j].Line })
+		sort.SliceStable(p.errs, func(i, j int) bool {
+			if p.errs[i].Line != p.errs[j].Line {
+				return p.errs[i].Line < p.errs[j].Line
+			}
+			return p.errs[i].Key < p.errs[j].Key
+		})
 		return nil, p.errs
 	}
 	return cfg, nil

@@ -271,7 +271,7 @@ func (p *parser) steps(k string, v *yaml.Node, key string, fm *FieldMap, region 
 				} else if slices.Contains(argTransforms, it.Value) {
 					p.errf(it, ik, "transform %q takes an argument: write { %s: ... }", it.Value, it.Value)
 				} else {
-					p.errf(it, ik, "unknown transform %q (known: %s)", it.Value, strings.Join(append(slices.Clone(transformNames), argTransforms...), ", "))
+					p.errf(it, key, "unknown transform %q (known: %s)", it.Value, strings.Join(append(slices.Clone(transformNames), argTransforms...), ", "))
 				}
 			case it.Kind == yaml.MappingNode && len(it.Content) == 2:
 				out = append(out, p.steps(ik+"."+it.Content[0].Value, it.Content[1], key, fm, region)...)
@@ -281,7 +281,13 @@ func (p *parser) steps(k string, v *yaml.Node, key string, fm *FieldMap, region 
 		}
 		return out
 	case "map":
-		return []step{p.valueMap(v, k).step()}
+		m := p.valueMap(v, k)
+		if m.hasDef && !m.passthrough && fm.Dir != In {
+			if _, back := m.out[fmt.Sprint(m.def)]; !back {
+				p.errf(v, k+".default", "the default %v has no way back to a system value: map it, add passthrough: true, or set direction: in", m.def)
+			}
+		}
+		return []step{m.step()}
 	case "default":
 		return []step{defaultStep(p.scalar(v, k))}
 	case "split":
@@ -303,7 +309,7 @@ func (p *parser) steps(k string, v *yaml.Node, key string, fm *FieldMap, region 
 	if st, ok := namedStep(name, region); ok {
 		return []step{st}
 	}
-	p.errf(v, k, "unknown transform %q (known: %s)", name, strings.Join(append(slices.Clone(transformNames), argTransforms...), ", "))
+	p.errf(v, key, "unknown transform %q (known: %s)", name, strings.Join(append(slices.Clone(transformNames), argTransforms...), ", "))
 	return nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr"
-	"github.com/expr-lang/expr/vm"
 )
 
 // A step is one transform of a field's pipeline. On the way in a field's
@@ -116,10 +115,10 @@ func (m *valueMap) step() step {
 	return st
 }
 
-// defaultStep fills an empty value, both ways.
+// defaultStep fills an empty value (null or ""), both ways.
 func defaultStep(def any) step {
 	f := func(v any, _ *exprEnv) (any, error) {
-		if v == nil {
+		if v == nil || v == "" {
 			return def, nil
 		}
 		return v, nil
@@ -176,23 +175,20 @@ func joinStep(sep string) step {
 // On the way in it sees value and record (the system's whole payload); on
 // the way out value and fields (the canonical values).
 func exprStep(src string, dir Direction) (step, error) {
-	env := map[string]any{"value": nil, "record": map[string]any{}, "fields": map[string]any{}}
-	prog, err := expr.Compile(src, expr.Env(env), expr.AllowUndefinedVariables())
+	prog, err := expr.Compile(src, expr.Env(exprVars{}))
 	if err != nil {
 		return step{}, err
 	}
 	usesRecord := strings.Contains(src, "record")
 	run := func(v any, e *exprEnv) (any, error) {
-		vars := map[string]any{"value": v, "fields": map[string]any{}, "record": map[string]any{}}
+		vars := exprVars{Value: v}
 		if e != nil {
-			if e.fields != nil {
-				vars["fields"] = e.fields
-			}
+			vars.Fields = e.fields
 			if usesRecord && e.record != nil {
-				vars["record"] = e.record()
+				vars.Record = e.record()
 			}
 		}
-		out, err := vm.Run(prog, vars)
+		out, err := expr.Run(prog, vars)
 		if err != nil {
 			return nil, fmt.Errorf("expr: %w", err)
 		}
@@ -205,6 +201,14 @@ func exprStep(src string, dir Direction) (step, error) {
 		s.out = run
 	}
 	return s, nil
+}
+
+// exprVars is what an expression sees. Value is typed any, so the
+// expression decides at run time what it is (a number, a text ...).
+type exprVars struct {
+	Value  any            `expr:"value"`
+	Record map[string]any `expr:"record"`
+	Fields map[string]any `expr:"fields"`
 }
 
 // jsonValue turns an expression's result into a JSON value.
