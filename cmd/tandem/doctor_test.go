@@ -62,7 +62,7 @@ func TestDoctor(t *testing.T) {
 	// A broken config: every error, with file and line, and nothing else.
 	os.WriteFile(w.config, []byte(strings.Replace(string(cfg), "transform: trim }", "transform: e165 }", 1)), 0o600)
 	code, out, _ = run("doctor", "--config", w.config)
-	if code != 1 || !strings.Contains(out, `FAIL  `+w.config+`:`) || !strings.Contains(out, `entities.contact.systems.hubspot.fields.first_name.transform: unknown transform "e165"`) {
+	if code != 1 || !strings.Contains(out, `FAIL  `+w.config+`:`) || !strings.Contains(out, `entities.contact.systems.hubspot.fields.first_name: unknown transform "e165"`) {
 		t.Errorf("doctor on a broken config: exit %d\n%s", code, out)
 	}
 	if w.writes() != writes {
