@@ -1,7 +1,6 @@
 package mapping
 
 import (
-	"fmt"
 	"testing"
 )
 
@@ -23,16 +22,5 @@ func fieldSystem(t testing.TB, typ, entry string) *System {
 	if entry == "" {
 		entry = "v"
 	}
-	return compile(t, fmt.Sprintf(`systems:
-  crm: { type: test }
-entities:
-  contact:
-    fields:
-      f: %s
-    systems:
-      crm:
-        object: thing
-        fields:
-          f: %s
-`, typ, entry)).Entities[0].System("crm")
+	return compile(t, fieldConfig(typ, entry)).Entities[0].System("crm")
 }

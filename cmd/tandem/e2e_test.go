@@ -65,6 +65,23 @@ func (w *world) sync(t *testing.T) string {
 	return out.String()
 }
 
+// editConfig replaces the first old in the world's config with new, and
+// fails the test if old is not there.
+func (w *world) editConfig(t *testing.T, old, new string) {
+	t.Helper()
+	cfg, err := os.ReadFile(w.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(cfg), old, new, 1)
+	if edited == string(cfg) {
+		t.Fatalf("config has no %q", old)
+	}
+	if err := os.WriteFile(w.config, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (w *world) writes() int { return w.hs.Writes() + w.sf.Writes() }
 
 type person struct{ first, last, phone, lifecycle string }
@@ -262,12 +279,7 @@ func TestEndToEndTwoWaySync(t *testing.T) {
 // with the reason; the other writes of the pass go through.
 func TestUnwritableValueSetAside(t *testing.T) {
 	w := newWorld(t)
-	cfg, _ := os.ReadFile(w.config)
-	edited := strings.Replace(string(cfg), "              evangelist: Evangelist\n", "", 1)
-	if edited == string(cfg) {
-		t.Fatal("config unchanged")
-	}
-	os.WriteFile(w.config, []byte(edited), 0o600)
+	w.editConfig(t, "              evangelist: Evangelist\n", "")
 	w.sync(t)
 
 	a, b := "dennis.backus.31@example.com", "margaret.allen.42@example.com"
@@ -300,12 +312,7 @@ func TestUnwritableValueSetAside(t *testing.T) {
 // A read_only system is read and merged from, and never written to.
 func TestReadOnlySystem(t *testing.T) {
 	w := newWorld(t)
-	cfg, _ := os.ReadFile(w.config)
-	edited := strings.Replace(string(cfg), "        object: Contact\n", "        object: Contact\n        read_only: true\n", 1)
-	if edited == string(cfg) {
-		t.Fatal("config unchanged")
-	}
-	os.WriteFile(w.config, []byte(edited), 0o600)
+	w.editConfig(t, "        object: Contact\n", "        object: Contact\n        read_only: true\n")
 	w.sync(t)
 	if n := w.sf.Writes(); n != 0 {
 		t.Errorf("%d writes to a read_only system", n)

@@ -41,12 +41,7 @@ func TestReplay(t *testing.T) {
 	// (50 seeded there, 30 Tandem created, whose stored payload is what it
 	// sent) read differently, so every golden first name changes, and so
 	// does every Salesforce record. HubSpot itself needs no write.
-	cfg, _ := os.ReadFile(w.config)
-	edited := strings.Replace(string(cfg), "{ path: properties.firstname, transform: trim }", "{ path: properties.firstname, transform: [trim, upper] }", 1)
-	if edited == string(cfg) {
-		t.Fatal("the config did not change")
-	}
-	os.WriteFile(w.config, []byte(edited), 0o600)
+	w.editConfig(t, "{ path: properties.firstname, transform: trim }", "{ path: properties.firstname, transform: [trim, upper] }")
 	requests, state := len(w.hs.Requests())+len(w.sf.Requests()), fileSum(t, w.state)
 
 	code, out, errs := run("replay", "--config", w.config, "--entity", "contact", "--format", "json")
