@@ -129,7 +129,12 @@ func (p *parser) system(e *Entity, name string, n *yaml.Node, key string) *Syste
 // canonical field except for split/join entries and constants.
 func (p *parser) field(e *Entity, name string, kn, n *yaml.Node, key string) *FieldMap {
 	fm := &FieldMap{Dir: Both}
-	var stepNodes []*yaml.Node // key and value pairs, in config order
+	type stepNode struct {
+		key string // the full key, ending in the transform's name
+		v   *yaml.Node
+	}
+	var stepNodes []stepNode // in config order
+	addStep := func(k string, v *yaml.Node) { stepNodes = append(stepNodes, stepNode{k, v}) }
 	var fieldsNode, splitNode, joinNode, constNode *yaml.Node
 	if n.Kind == yaml.ScalarNode {
 		fm.Path = n.Value
@@ -147,12 +152,12 @@ func (p *parser) field(e *Entity, name string, kn, n *yaml.Node, key string) *Fi
 			"format":    func(k string, v *yaml.Node) { fm.Format = p.str(v, k) },
 			"fields":    func(k string, v *yaml.Node) { fieldsNode = v },
 			"constant":  func(k string, v *yaml.Node) { constNode = v },
-			"split":     func(k string, v *yaml.Node) { splitNode = v; stepNodes = append(stepNodes, keyNode(k, v), v) },
-			"join":      func(k string, v *yaml.Node) { joinNode = v; stepNodes = append(stepNodes, keyNode(k, v), v) },
-			"transform": func(k string, v *yaml.Node) { stepNodes = append(stepNodes, keyNode(k, v), v) },
-			"map":       func(k string, v *yaml.Node) { stepNodes = append(stepNodes, keyNode(k, v), v) },
-			"default":   func(k string, v *yaml.Node) { stepNodes = append(stepNodes, keyNode(k, v), v) },
-			"expr":      func(k string, v *yaml.Node) { stepNodes = append(stepNodes, keyNode(k, v), v) },
+			"split":     func(k string, v *yaml.Node) { splitNode = v; addStep(k, v) },
+			"join":      func(k string, v *yaml.Node) { joinNode = v; addStep(k, v) },
+			"transform": addStep,
+			"map":       addStep,
+			"default":   addStep,
+			"expr":      addStep,
 		})
 	}
 	if fm.Path == "" {
@@ -200,7 +205,8 @@ func (p *parser) field(e *Entity, name string, kn, n *yaml.Node, key string) *Fi
 		if fm.split == "" && splitNode != nil {
 			p.errf(splitNode, key+".split", "empty separator")
 		}
-		stepNodes = withoutKeys(stepNodes, "split", "join")
+		// Here split and join are the separators of the parts, not steps.
+		stepNodes = slices.DeleteFunc(stepNodes, func(n stepNode) bool { return n.v == splitNode || n.v == joinNode })
 	default:
 		t, ok := e.Types[name]
 		if !ok {
@@ -224,29 +230,13 @@ func (p *parser) field(e *Entity, name string, kn, n *yaml.Node, key string) *Fi
 	if fm.Dir != In && strings.ContainsAny(fm.Path, "#*?|") {
 		p.errf(n, key, "path %q is a query: it can be read, not written; set direction: in", fm.Path)
 	}
-	for i := 0; i+1 < len(stepNodes); i += 2 {
-		k, v := stepNodes[i].Value, stepNodes[i+1]
-		fm.steps = append(fm.steps, p.steps(k, v, key, fm, region)...)
+	for _, n := range stepNodes {
+		fm.steps = append(fm.steps, p.steps(n.key, n.v, key, fm, region)...)
 	}
 	if fm.Type != nil && fm.Type.Name == "enum" {
 		p.checkEnumMap(n, key, fm)
 	}
 	return fm
-}
-
-// keyNode carries a step's key name through stepNodes.
-func keyNode(k string, v *yaml.Node) *yaml.Node {
-	return &yaml.Node{Kind: yaml.ScalarNode, Value: k, Line: v.Line}
-}
-
-func withoutKeys(pairs []*yaml.Node, names ...string) []*yaml.Node {
-	var out []*yaml.Node
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if k := pairs[i].Value; !slices.ContainsFunc(names, func(n string) bool { return strings.HasSuffix(k, "."+n) }) {
-			out = append(out, pairs[i], pairs[i+1])
-		}
-	}
-	return out
 }
 
 // steps compiles the transform under key k (a full key ending in its name).

@@ -95,9 +95,10 @@ func (s *System) In(raw []byte) (tandem.Values, error) {
 	if !gjson.ValidBytes(raw) {
 		return nil, fmt.Errorf("%s %s: payload is not valid JSON", s.Name, s.Object)
 	}
-	env := &exprEnv{}
+	var env *exprEnv // only an expr reading the record needs one
 	if s.needsRec {
 		var rec map[string]any
+		env = &exprEnv{}
 		env.record = func() map[string]any {
 			if rec == nil {
 				json.Unmarshal(raw, &rec)
