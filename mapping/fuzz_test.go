@@ -17,10 +17,10 @@ import (
 // Salesforce and a nested legacy API, with queries, escaped keys, split
 // fields, constants and exprs) and the round-trip config (every type,
 // format and transform). Seeds: testdata/fuzz/Fuzz*/ and the f.Add calls.
-// CI runs each briefly:
+// CI runs each briefly (see .ci/run):
 //
-//	go test ./mapping -run '^$' -fuzz '^FuzzIn$' -fuzztime 30s
-//	go test ./mapping -run '^$' -fuzz '^FuzzOut$' -fuzztime 30s
+//	go test ./mapping -run '^$' -fuzz '^FuzzIn$' -fuzztime 50000x
+//	go test ./mapping -run '^$' -fuzz '^FuzzOut$' -fuzztime 50000x
 
 func fuzzEntities(f *testing.F) []*Entity {
 	return []*Entity{goldenEntity(f), compile(f, roundTripConfig).Entities[0]}
