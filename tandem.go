@@ -21,6 +21,10 @@ type Record struct {
 	Raw      json.RawMessage // the payload exactly as the API returned it
 	Modified time.Time       // the system's own last-modified time
 	Deleted  bool            // archived / deleted in the system
+	// FieldTimes, when the API tells them, are the times each field was
+	// last set, by payload path ("properties.phone"). The merge's newest
+	// policy prefers them to Modified. Nil when the API gives none.
+	FieldTimes map[string]time.Time
 }
 
 // Page is one page of changes, oldest first. Cursor resumes after the last

@@ -94,3 +94,15 @@ type FieldInfo struct {
 type Describer interface {
 	Describe(ctx context.Context, object string) ([]FieldInfo, error)
 }
+
+// Fetcher is a connector that can read records by id in batches. The
+// engine re-reads the records it is about to write, just before writing,
+// when the system has no optimistic concurrency, so an edit made since
+// the last pull is merged first instead of overwritten.
+type Fetcher interface {
+	// Fetch returns the live records among ids, with the fields of q
+	// (q.After is unused), in any order. An id that is not found, or is
+	// deleted or archived, is left out of the result; it is not an error.
+	// Fetch splits ids into as many calls as the API needs.
+	Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tandem.Record, error)
+}
