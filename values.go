@@ -60,11 +60,13 @@ type Link struct {
 
 // Conflict kinds and statuses.
 const (
-	ConflictField    = "field"
-	ConflictIdentity = "identity"
+	ConflictField    = "field"    // one field changed differently in several systems
+	ConflictIdentity = "identity" // a record matches several entities, or shares a key in its system
+	ConflictDelete   = "delete"   // a record was deleted in one system
 
-	ConflictOpen = "open"
-	ConflictAuto = "auto"
+	ConflictOpen     = "open"     // held for a person (tandem resolve)
+	ConflictResolved = "resolved" // decided by a person
+	ConflictAuto     = "auto"     // decided by the policy
 )
 
 // SideValue is one system's value in a conflict.
@@ -75,16 +77,21 @@ type SideValue struct {
 }
 
 // Conflict records a decision a policy made, or could not make alone.
+// Its JSON form is what `tandem conflicts --format json` prints.
 type Conflict struct {
-	ID       int64
-	Entity   string
-	EntityID string
-	Kind     string
-	Field    string
-	Base     any
-	Values   map[string]SideValue // system -> its value
-	Policy   string
-	Status   string
-	Decided  string // the system whose value won, or why nothing was decided
-	Created  time.Time
+	ID       int64                `json:"id"`
+	Entity   string               `json:"entity"`
+	EntityID string               `json:"entity_id"`
+	Kind     string               `json:"kind"`
+	Field    string               `json:"field"`
+	Base     any                  `json:"base"`
+	Values   map[string]SideValue `json:"values"` // system -> its value
+	Policy   string               `json:"policy"`
+	Status   string               `json:"status"`
+	// Decided is the system whose value won, "value" when a person gave
+	// one, or, while open, why nothing was decided.
+	Decided  string    `json:"decided"`
+	Pass     string    `json:"pass,omitempty"` // the pass that met it
+	Created  time.Time `json:"created_at"`
+	Resolved time.Time `json:"resolved_at,omitzero"` // when a person or the policy closed it
 }

@@ -185,7 +185,7 @@ func (e *Engine) stage(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 			}
 		}
 		e.log().Info("conflict decided", "entity", ent.Name, "id", link.EntityID, "field", c.Field, "policy", c.Policy, "winner", c.Decided)
-		if err := tx.AddConflict(ctx, c); err != nil {
+		if err := tx.AddConflict(ctx, c, nil); err != nil {
 			return err
 		}
 	}
@@ -222,7 +222,7 @@ func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 	return "", nil, false, tx.AddConflict(ctx, &tandem.Conflict{
 		Entity: ent.Name, Kind: tandem.ConflictIdentity, Policy: "match", Status: tandem.ConflictOpen, Decided: reason,
 		Values: map[string]tandem.SideValue{sm.Name: {Value: side.View, ModifiedAt: side.Modified, RecordID: side.RecordID}},
-	})
+	}, nil)
 }
 
 // readFields lists the canonical fields read from a system.

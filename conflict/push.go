@@ -171,7 +171,7 @@ func (e *Engine) confirmed(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 			reason := fmt.Sprintf("create landed on %s %s %s, already linked to entity %s", sm.Name, sm.Object, res.ID, other.EntityID)
 			if err := tx.AddConflict(ctx, &tandem.Conflict{Entity: ent.Name, EntityID: p.intent.EntityID, Kind: tandem.ConflictIdentity,
 				Policy: "match", Status: tandem.ConflictOpen, Decided: reason,
-				Values: map[string]tandem.SideValue{sm.Name: {Value: p.sent, RecordID: res.ID}}}); err != nil {
+				Values: map[string]tandem.SideValue{sm.Name: {Value: p.sent, RecordID: res.ID}}}, nil); err != nil {
 				return err
 			}
 			return tx.Dead(ctx, p.intent.ID, reason)

@@ -159,50 +159,6 @@ func (t *Tx) AddDeadLetter(ctx context.Context, system, object, externalID strin
 	return err
 }
 
-// AddConflict records a conflict and its decision.
-func (t *Tx) AddConflict(ctx context.Context, c *tandem.Conflict) error {
-	base, err := json.Marshal(c.Base)
-	if err != nil {
-		return err
-	}
-	sides, err := json.Marshal(c.Values)
-	if err != nil {
-		return err
-	}
-	_, err = t.db.ExecContext(ctx, `INSERT INTO conflicts (entity, entity_id, kind, field, base, sides, policy, status, decided, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.Entity, c.EntityID, c.Kind, c.Field, string(base), string(sides), c.Policy, c.Status, c.Decided, now())
-	return err
-}
-
-// Conflicts lists recorded conflicts, oldest first.
-func (q queries) Conflicts(ctx context.Context) ([]tandem.Conflict, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT id, entity, COALESCE(entity_id, ''), kind, COALESCE(field, ''), COALESCE(base, 'null'), sides,
-		policy, status, COALESCE(decided, ''), created_at FROM conflicts ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []tandem.Conflict
-	for rows.Next() {
-		var c tandem.Conflict
-		var base, sides string
-		var created sql.NullString
-		if err := rows.Scan(&c.ID, &c.Entity, &c.EntityID, &c.Kind, &c.Field, &base, &sides, &c.Policy, &c.Status, &c.Decided, &created); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(base), &c.Base); err != nil {
-			return nil, fmt.Errorf("state: conflict %d: %w", c.ID, err)
-		}
-		if err := json.Unmarshal([]byte(sides), &c.Values); err != nil {
-			return nil, fmt.Errorf("state: conflict %d: %w", c.ID, err)
-		}
-		c.Created = parseTS(created)
-		out = append(out, c)
-	}
-	return out, rows.Err()
-}
-
 // EntityIDs lists the ids of an entity type's records, in id order.
 func (q queries) EntityIDs(ctx context.Context, entity string) ([]string, error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT id FROM entities WHERE entity = ? ORDER BY id`, entity)

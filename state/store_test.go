@@ -26,7 +26,7 @@ func open(t *testing.T) (*Store, string) {
 func TestMigrationsAndNewerSchema(t *testing.T) {
 	s, path := open(t)
 	var v int
-	if err := s.r.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != 1 {
+	if err := s.r.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != SchemaVersion() {
 		t.Fatalf("user_version = %d, %v", v, err)
 	}
 	var mode string

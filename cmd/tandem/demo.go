@@ -49,7 +49,7 @@ func (g *globals) sandboxDemo(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(out, "now HubSpot holds %d contacts and Salesforce %d\n", len(sb.hs.List("contacts")), len(sb.sf.List("Contact")))
-	conflicts, err := a.store.Conflicts(ctx)
+	conflicts, err := a.store.Conflicts(ctx, false)
 	if err != nil {
 		return err
 	}

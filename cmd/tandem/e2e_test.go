@@ -191,7 +191,7 @@ func TestEndToEndTwoWaySync(t *testing.T) {
 	}
 	// The shared people whose phones differed were decided by newest:
 	// Salesforce was seeded after HubSpot, so its values are newer.
-	conflicts, err := st.Conflicts(context.Background())
+	conflicts, err := st.Conflicts(context.Background(), false)
 	st.Close()
 	if err != nil || len(conflicts) != 4 {
 		t.Fatalf("conflicts = %d (%v), want 4 (phones of people 30, 35, 40, 45)", len(conflicts), err)
@@ -263,7 +263,7 @@ func TestEndToEndTwoWaySync(t *testing.T) {
 	}
 	st, _ = state.Open(w.state)
 	defer st.Close()
-	all, _ := st.Conflicts(context.Background())
+	all, _ := st.Conflicts(context.Background(), false)
 	if n := len(all) - len(conflicts); n != 2 {
 		t.Errorf("%d new conflicts recorded, want 2 (one per same-field edit)", n)
 	}

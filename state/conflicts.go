@@ -1,0 +1,169 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"tandem"
+)
+
+// Pending is the record an identity conflict held back: what `tandem
+// resolve --link/--split` merges once a person has decided.
+type Pending struct {
+	System, Object, ExternalID string
+	Raw                        []byte
+	Modified                   time.Time
+}
+
+// AddConflict records a conflict and its decision, and sets c.ID. rec is
+// the record an identity conflict held back, nil otherwise.
+func (t *Tx) AddConflict(ctx context.Context, c *tandem.Conflict, rec *Pending) error {
+	base, sides, err := conflictJSON(c)
+	if err != nil {
+		return err
+	}
+	if rec == nil {
+		rec = &Pending{}
+	}
+	created := c.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	res, err := t.db.ExecContext(ctx, `INSERT INTO conflicts (entity, entity_id, kind, field, base, sides, policy, status, decided, pass,
+		created_at, resolved_at, system, object, external_id, raw, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Entity, c.EntityID, c.Kind, c.Field, base, sides, c.Policy, c.Status, c.Decided, nullable(c.Pass),
+		ts(created), nullable(ts(c.Resolved)), nullable(rec.System), nullable(rec.Object), nullable(rec.ExternalID), rec.Raw, nullable(ts(rec.Modified)))
+	if err != nil {
+		return err
+	}
+	c.ID, err = res.LastInsertId()
+	c.Created = created
+	return err
+}
+
+// UpdateConflict rewrites a conflict's sides, policy, status and decision.
+func (t *Tx) UpdateConflict(ctx context.Context, c *tandem.Conflict) error {
+	base, sides, err := conflictJSON(c)
+	if err != nil {
+		return err
+	}
+	_, err = t.db.ExecContext(ctx, `UPDATE conflicts SET base = ?, sides = ?, policy = ?, status = ?, decided = ?, resolved_at = ? WHERE id = ?`,
+		base, sides, c.Policy, c.Status, c.Decided, nullable(ts(c.Resolved)), c.ID)
+	return err
+}
+
+func conflictJSON(c *tandem.Conflict) (base, sides string, err error) {
+	b, err := json.Marshal(c.Base)
+	if err != nil {
+		return "", "", err
+	}
+	s, err := json.Marshal(c.Values)
+	return string(b), string(s), err
+}
+
+const conflictCols = `id, entity, COALESCE(entity_id, ''), kind, COALESCE(field, ''), COALESCE(base, 'null'), sides,
+	policy, status, COALESCE(decided, ''), COALESCE(pass, ''), created_at, resolved_at`
+
+func scanConflict(row interface{ Scan(...any) error }) (*tandem.Conflict, error) {
+	var c tandem.Conflict
+	var base, sides string
+	var created, resolved sql.NullString
+	if err := row.Scan(&c.ID, &c.Entity, &c.EntityID, &c.Kind, &c.Field, &base, &sides, &c.Policy, &c.Status, &c.Decided, &c.Pass,
+		&created, &resolved); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(base), &c.Base); err != nil {
+		return nil, fmt.Errorf("state: conflict %d: %w", c.ID, err)
+	}
+	if err := json.Unmarshal([]byte(sides), &c.Values); err != nil {
+		return nil, fmt.Errorf("state: conflict %d: %w", c.ID, err)
+	}
+	c.Created, c.Resolved = parseTS(created), parseTS(resolved)
+	return &c, nil
+}
+
+func (q queries) conflicts(ctx context.Context, where string, args ...any) ([]tandem.Conflict, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT `+conflictCols+` FROM conflicts `+where+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []tandem.Conflict
+	for rows.Next() {
+		c, err := scanConflict(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *c)
+	}
+	return out, rows.Err()
+}
+
+// Conflicts lists recorded conflicts, oldest first: every one, or only
+// those still open.
+func (q queries) Conflicts(ctx context.Context, openOnly bool) ([]tandem.Conflict, error) {
+	if openOnly {
+		return q.conflicts(ctx, `WHERE status = ?`, tandem.ConflictOpen)
+	}
+	return q.conflicts(ctx, ``)
+}
+
+// Conflict returns one conflict and, for an identity conflict, the record
+// it held back (nil otherwise).
+func (q queries) Conflict(ctx context.Context, id int64) (*tandem.Conflict, *Pending, error) {
+	c, err := scanConflict(q.db.QueryRowContext(ctx, `SELECT `+conflictCols+` FROM conflicts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, fmt.Errorf("no conflict %d", id)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var p Pending
+	var sys, obj, ext, mod sql.NullString
+	if err := q.db.QueryRowContext(ctx, `SELECT system, object, external_id, raw, modified_at FROM conflicts WHERE id = ?`, id).
+		Scan(&sys, &obj, &ext, &p.Raw, &mod); err != nil {
+		return nil, nil, err
+	}
+	if !ext.Valid {
+		return c, nil, nil
+	}
+	p.System, p.Object, p.ExternalID, p.Modified = sys.String, obj.String, ext.String, parseTS(mod)
+	return c, &p, nil
+}
+
+// OpenConflict returns the open conflict of a kind on an entity's field
+// (field "" for delete conflicts), or nil.
+func (q queries) OpenConflict(ctx context.Context, entityID, kind, field string) (*tandem.Conflict, error) {
+	cs, err := q.conflicts(ctx, `WHERE entity_id = ? AND kind = ? AND COALESCE(field, '') = ? AND status = ?`,
+		entityID, kind, field, tandem.ConflictOpen)
+	if err != nil || len(cs) == 0 {
+		return nil, err
+	}
+	return &cs[len(cs)-1], nil
+}
+
+// PassConflict returns the conflict a pass already recorded on an
+// entity's field, or nil: a pass records one conflict per field, however
+// many systems took part.
+func (q queries) PassConflict(ctx context.Context, pass, entityID, field string) (*tandem.Conflict, error) {
+	cs, err := q.conflicts(ctx, `WHERE pass = ? AND entity_id = ? AND kind = ? AND field = ?`, pass, entityID, tandem.ConflictField, field)
+	if err != nil || len(cs) == 0 {
+		return nil, err
+	}
+	return &cs[len(cs)-1], nil
+}
+
+// OpenIdentity returns the open identity conflict of a system's record,
+// or nil.
+func (q queries) OpenIdentity(ctx context.Context, system, object, externalID string) (*tandem.Conflict, error) {
+	cs, err := q.conflicts(ctx, `WHERE system = ? AND object = ? AND external_id = ? AND kind = ? AND status = ?`,
+		system, object, externalID, tandem.ConflictIdentity, tandem.ConflictOpen)
+	if err != nil || len(cs) == 0 {
+		return nil, err
+	}
+	return &cs[len(cs)-1], nil
+}
