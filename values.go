@@ -31,6 +31,9 @@ type Field struct {
 	Value    any       `json:"v"`
 	Modified time.Time `json:"t"`
 	Source   string    `json:"s"`
+	// Held: the systems disagree on the field and a person decides (an
+	// open conflict). Until then the field is written nowhere.
+	Held bool `json:"h,omitempty"`
 }
 
 // Golden is the merged canonical record of one entity: the base of the
@@ -56,6 +59,10 @@ type Link struct {
 	Snapshot   Values
 	Raw        json.RawMessage // the payload last read from the system
 	Modified   time.Time       // the system's modified time of that payload
+	// Deleted is when the record was deleted in its system (zero while it
+	// lives). The link stays as a tombstone: the delete's echo is
+	// recognised, and nothing is written to the record again.
+	Deleted time.Time
 }
 
 // Conflict kinds and statuses.

@@ -2,6 +2,7 @@ package conflict
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -22,10 +23,25 @@ type Engine struct {
 	Log     *slog.Logger
 	// BatchSize is how many intents one push step sends (default 100).
 	BatchSize int
+	// Force lets a pass delete more than the entity's deletes.max_share
+	// of a system's records (tandem sync --force).
+	Force bool
+	// Now is the clock of quarantines and of decisions recorded (default
+	// time.Now); tests set it.
+	Now func() time.Time
 	// Step, when set, is called at every step boundary of a pass (after a
 	// page is staged, around each push). Tests use it to crash a pass at a
 	// chosen point; it has no other use.
 	Step func(point string)
+
+	pass string // the pass running: one conflict per entity, field and pass
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now == nil {
+		return time.Now()
+	}
+	return e.Now()
 }
 
 func (e *Engine) step(point string) {
@@ -47,6 +63,8 @@ func (e *Engine) log() *slog.Logger {
 // per system and the first error met; the other systems still run.
 func (e *Engine) Sync(ctx context.Context, ent *mapping.Entity) ([]state.Run, error) {
 	pass := uuid.NewString()
+	e.pass = pass
+	defer func() { e.pass = "" }()
 	log := e.log().With("pass", pass, "entity", ent.Name)
 	runs := make([]state.Run, len(ent.Systems))
 	var firstErr error
@@ -68,9 +86,16 @@ func (e *Engine) Sync(ctx context.Context, ent *mapping.Entity) ([]state.Run, er
 			fail(r, err)
 		}
 	}
+	if err := e.releaseDeletes(ctx, ent); err != nil {
+		fail(&runs[0], err)
+	}
+	guard := e.guard(ctx, ent)
 	for i, sm := range ent.Systems {
 		r := &runs[i]
-		if r.Error != "" {
+		if r.Error != "" || guard != nil {
+			if guard != nil && r.Error == "" {
+				r.Error = guard.Error()
+			}
 			continue
 		}
 		w, f, err := e.push(ctx, ent, sm)
@@ -87,7 +112,28 @@ func (e *Engine) Sync(ctx context.Context, ent *mapping.Entity) ([]state.Run, er
 		log.Info("pass", "system", runs[i].System, "object", runs[i].Object, "pulled", runs[i].Pulled,
 			"written", runs[i].Written, "failed", runs[i].Failed)
 	}
+	if guard != nil {
+		return runs, guard
+	}
 	return runs, firstErr
+}
+
+// Pull runs the pull half of a pass alone: every system's changes are
+// staged, merged and queued, nothing is written to any system. `tandem
+// plan` runs it on a copy of the state file, then lists what Planned says.
+func (e *Engine) Pull(ctx context.Context, ent *mapping.Entity) error {
+	e.pass = uuid.NewString()
+	defer func() { e.pass = "" }()
+	var errs []error
+	for _, sm := range ent.Systems {
+		if _, err := e.pull(ctx, ent, sm); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := e.releaseDeletes(ctx, ent); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 func (e *Engine) conn(name string) (connectors.Connector, error) {
@@ -134,95 +180,200 @@ func (e *Engine) pull(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 // golden record, updates its snapshot and queues the writes that follow.
 func (e *Engine) stage(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, rec tandem.Record) error {
 	if rec.Deleted {
-		// Deletes pass a policy (DESIGN invariant 5); until that exists,
-		// a delete is recorded nowhere and propagated nowhere.
-		e.log().Warn("delete ignored: no delete policy yet", "system", sm.Name, "object", sm.Object, "id", rec.ID)
-		return nil
+		return e.deleted(ctx, tx, ent, sm, rec)
 	}
 	view, err := sm.In(rec.Raw)
 	if err != nil {
 		e.log().Warn("record set aside", "system", sm.Name, "object", sm.Object, "id", rec.ID, "err", err)
 		return tx.AddDeadLetter(ctx, sm.Name, sm.Object, rec.ID, rec.Raw, err.Error())
 	}
-	side := Side{System: sm.Name, RecordID: rec.ID, View: view, Modified: rec.Modified}
+	side := sideOf(sm, rec, view)
 	link, err := tx.Link(ctx, sm.Name, sm.Object, rec.ID)
 	if err != nil {
 		return err
 	}
-	var golden tandem.Golden
-	if link != nil {
-		side.Snapshot = link.Snapshot
-		if golden, err = tx.Golden(ctx, link.EntityID); err != nil {
-			return err
-		}
-	} else {
-		id, g, ok, err := e.identify(ctx, tx, ent, sm, side)
+	if link == nil {
+		id, ok, err := e.identify(ctx, tx, ent, sm, side, rec)
 		if err != nil || !ok {
 			return err
 		}
 		link = &tandem.Link{EntityID: id, System: sm.Name, Object: sm.Object, ExternalID: rec.ID}
-		golden = g
+	}
+	return e.merge(ctx, tx, ent, sm, link, side, rec)
+}
+
+// merge folds a side into its entity's golden record, records the
+// conflicts met, and queues the writes that follow.
+func (e *Engine) merge(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, link *tandem.Link, side Side, rec tandem.Record) error {
+	golden, err := tx.Golden(ctx, link.EntityID)
+	if err != nil {
+		return err
+	}
+	if link.Snapshot != nil {
+		side.Snapshot = link.Snapshot
 	}
 	out := Merge(ent.Name, link.EntityID, golden, side, readFields(ent, sm), ent.Policy)
-	link.Snapshot = overlay(link.Snapshot, view)
+	edited := changedFrom(side.View, link.Snapshot)
+	if err := e.reviveIfEdited(ctx, tx, ent, link, side, edited); err != nil {
+		return err
+	}
+	link.Snapshot = overlay(link.Snapshot, side.View)
 	link.Raw, link.Modified = rec.Raw, rec.Modified
 	if err := tx.PutLink(ctx, link); err != nil {
 		return err
 	}
-	if out.Changed || golden == nil {
-		if err := tx.PutGolden(ctx, ent.Name, link.EntityID, out.Golden, ent.MatchKeys(out.Golden.Values())); err != nil {
+	if out.Changed || len(golden) == 0 {
+		if err := e.putGolden(ctx, tx, ent, link.EntityID, out.Golden); err != nil {
 			return err
 		}
 	}
 	for i := range out.Conflicts {
-		c := &out.Conflicts[i]
-		for sys, v := range c.Values {
-			if v.RecordID == "" {
-				if l, err := tx.LinkOf(ctx, link.EntityID, sys, ent.System(sys).Object); err == nil && l != nil {
+		if err := e.record(ctx, tx, ent, &out.Conflicts[i]); err != nil {
+			return err
+		}
+	}
+	return e.enqueue(ctx, tx, ent, link.EntityID)
+}
+
+// putGolden stores a golden record with its match keys; a deleted entity
+// keeps none, so a new record with the same keys is a new entity.
+func (e *Engine) putGolden(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string, g tandem.Golden) error {
+	keys := ent.MatchKeys(g.Values())
+	if d, err := tx.DeleteOf(ctx, id); err != nil {
+		return err
+	} else if d != nil && d.State == state.DeleteDeleted {
+		keys = nil
+	}
+	return tx.PutGolden(ctx, ent.Name, id, g, keys)
+}
+
+// sideOf is a pulled record as a side of the merge, with per-field times
+// mapped from the payload paths the connector gave them for.
+func sideOf(sm *mapping.System, rec tandem.Record, view tandem.Values) Side {
+	side := Side{System: sm.Name, RecordID: rec.ID, View: view, Modified: rec.Modified}
+	if len(rec.FieldTimes) == 0 {
+		return side
+	}
+	side.FieldTimes = map[string]time.Time{}
+	for f := range view {
+		for _, p := range sm.SourcePaths(f) {
+			if t, ok := rec.FieldTimes[p]; ok && t.After(side.FieldTimes[f]) {
+				side.FieldTimes[f] = t
+			}
+		}
+	}
+	return side
+}
+
+// changedFrom reports whether a view differs from a snapshot on a field
+// the view holds: the system's record was edited since Tandem last saw it
+// (not merely echoed back).
+func changedFrom(view, snapshot tandem.Values) bool {
+	for f, v := range view {
+		if s, ok := snapshot[f]; !ok || !tandem.Equal(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// record stores a conflict the merge met. A pass records one conflict per
+// entity and field, however many systems took part, and a held field has
+// one open conflict until a person decides: a later side's value joins it.
+func (e *Engine) record(ctx context.Context, tx *state.Tx, ent *mapping.Entity, c *tandem.Conflict) error {
+	for sys, v := range c.Values {
+		if v.RecordID == "" {
+			if sm := ent.System(sys); sm != nil {
+				if l, err := tx.LinkOf(ctx, c.EntityID, sys, sm.Object); err == nil && l != nil {
 					v.RecordID = l.ExternalID
 					c.Values[sys] = v
 				}
 			}
 		}
-		e.log().Info("conflict decided", "entity", ent.Name, "id", link.EntityID, "field", c.Field, "policy", c.Policy, "winner", c.Decided)
-		if err := tx.AddConflict(ctx, c, nil); err != nil {
-			return err
+	}
+	e.log().Info("conflict", "entity", ent.Name, "id", c.EntityID, "field", c.Field, "policy", c.Policy, "status", c.Status, "decided", c.Decided)
+	prev, err := tx.OpenConflict(ctx, c.EntityID, c.Kind, c.Field)
+	if err == nil && prev == nil && e.pass != "" {
+		prev, err = tx.PassConflict(ctx, e.pass, c.EntityID, c.Field)
+	}
+	if err != nil {
+		return err
+	}
+	if prev == nil {
+		c.Pass, c.Created = e.pass, e.now()
+		if c.Status != tandem.ConflictOpen {
+			c.Resolved = c.Created
+		}
+		return tx.AddConflict(ctx, c, nil)
+	}
+	for sys, v := range c.Values {
+		prev.Values[sys] = v // each system's newest value
+	}
+	if prev.Status != tandem.ConflictOpen {
+		prev.Policy, prev.Status, prev.Decided = c.Policy, c.Status, c.Decided
+		if c.Status == tandem.ConflictOpen {
+			prev.Resolved = time.Time{}
 		}
 	}
-	return e.enqueue(ctx, tx, ent, link.EntityID, out.Golden)
+	return tx.UpdateConflict(ctx, prev)
 }
 
 // identify finds the entity of a record seen for the first time by its
 // match keys, or makes a new one. Several candidates, or a candidate
 // already linked to another record of the same system, are an identity
-// conflict: recorded, and the record is not merged (ok is false).
-func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, side Side) (string, tandem.Golden, bool, error) {
+// conflict: recorded with the record, which is not merged (ok is false)
+// until a person links or splits it (tandem resolve).
+func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, side Side, rec tandem.Record) (string, bool, error) {
 	keys := ent.MatchKeys(side.View)
 	cands, err := tx.Candidates(ctx, ent.Name, keys)
 	if err != nil {
-		return "", nil, false, err
+		return "", false, err
 	}
 	if len(cands) == 0 {
 		id, err := tx.NewEntity(ctx, ent.Name, tandem.Golden{}, nil)
-		return id, nil, err == nil, err
+		return id, err == nil, err
 	}
-	reason := fmt.Sprintf("%d entities match %v", len(cands), keys)
+	var entityID string
+	reason := fmt.Sprintf("%d entities match %v: link it to one (--link --to ID) or keep it apart (--split)", len(cands), keys)
 	if len(cands) == 1 {
 		other, err := tx.LinkOf(ctx, cands[0], sm.Name, sm.Object)
 		if err != nil {
-			return "", nil, false, err
+			return "", false, err
 		}
 		if other == nil {
-			g, err := tx.Golden(ctx, cands[0])
-			return cands[0], g, err == nil, err
+			return cands[0], true, nil
 		}
-		reason = fmt.Sprintf("record %s of %s has the same %v as record %s, already linked", side.RecordID, sm.Name, keys, other.ExternalID)
+		entityID = cands[0]
+		reason = fmt.Sprintf("record %s of %s has the same %v as record %s, already linked to this entity: merge them in %s, or keep it apart (--split)",
+			side.RecordID, sm.Name, keys, other.ExternalID, sm.Name)
 	}
 	e.log().Warn("identity conflict: record not merged", "system", sm.Name, "id", side.RecordID, "reason", reason)
-	return "", nil, false, tx.AddConflict(ctx, &tandem.Conflict{
-		Entity: ent.Name, Kind: tandem.ConflictIdentity, Policy: "match", Status: tandem.ConflictOpen, Decided: reason,
+	c := &tandem.Conflict{
+		Entity: ent.Name, EntityID: entityID, Kind: tandem.ConflictIdentity, Policy: "match", Status: tandem.ConflictOpen, Decided: reason,
 		Values: map[string]tandem.SideValue{sm.Name: {Value: side.View, ModifiedAt: side.Modified, RecordID: side.RecordID}},
-	}, nil)
+		Pass:   e.pass, Created: e.now(),
+	}
+	for _, id := range cands {
+		for _, t := range ent.Systems {
+			if l, err := tx.LinkOf(ctx, id, t.Name, t.Object); err != nil {
+				return "", false, err
+			} else if l != nil && !(t.Name == sm.Name && l.ExternalID == side.RecordID) {
+				key := t.Name
+				if len(cands) > 1 || t.Name == sm.Name {
+					key = t.Name + ":" + l.ExternalID
+				}
+				c.Values[key] = tandem.SideValue{Value: l.Snapshot, ModifiedAt: l.Modified, RecordID: l.ExternalID}
+			}
+		}
+	}
+	held := &state.Pending{System: sm.Name, Object: sm.Object, ExternalID: rec.ID, Raw: rec.Raw, Modified: rec.Modified}
+	if prev, err := tx.OpenIdentity(ctx, sm.Name, sm.Object, rec.ID); err != nil {
+		return "", false, err
+	} else if prev != nil {
+		c.ID = prev.ID
+		return "", false, tx.UpdateHeldRecord(ctx, c, held)
+	}
+	return "", false, tx.AddConflict(ctx, c, held)
 }
 
 // readFields lists the canonical fields read from a system.
@@ -248,15 +399,24 @@ func overlay(base, top tandem.Values) tandem.Values {
 	return out
 }
 
-// enqueue queues an intent for every system of the entity whose record is
-// missing or differs from the golden record on a field written to it.
-func (e *Engine) enqueue(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string, golden tandem.Golden) error {
+// enqueue queues an intent for every system of the entity whose record
+// needs a write: to be created, updated to agree with the golden record,
+// or deleted with the entity.
+func (e *Engine) enqueue(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string) error {
+	golden, err := tx.Golden(ctx, id)
+	if err != nil {
+		return err
+	}
+	del, err := tx.DeleteOf(ctx, id)
+	if err != nil {
+		return err
+	}
 	for _, t := range ent.Systems {
 		l, err := tx.LinkOf(ctx, id, t.Name, t.Object)
 		if err != nil {
 			return err
 		}
-		if len(diff(ent, t, golden, l)) > 0 {
+		if needsWrite(ent, t, golden, l, del) {
 			if err := tx.Enqueue(ctx, ent.Name, id, t.Name, t.Object); err != nil {
 				return err
 			}
@@ -265,13 +425,29 @@ func (e *Engine) enqueue(ctx context.Context, tx *state.Tx, ent *mapping.Entity,
 	return nil
 }
 
+// needsWrite reports whether a system's record of an entity needs a write.
+func needsWrite(ent *mapping.Entity, t *mapping.System, golden tandem.Golden, l *tandem.Link, del *state.Delete) bool {
+	switch {
+	case t.ReadOnly:
+		return false
+	case l != nil && !l.Deleted.IsZero():
+		return false // a tombstone: deleted there, never written again
+	case del != nil && del.State == state.DeleteDeleted:
+		return l != nil // delete it where it lives
+	case del != nil && l == nil:
+		return false // a held delete: create nothing meanwhile
+	}
+	return len(diff(ent, t, golden, l)) > 0
+}
+
 // diff lists the fields to write to a system's record so it agrees with the
-// golden record: for a record not yet created, every non-empty field.
+// golden record: for a record not yet created, every non-empty field. A
+// held field is written nowhere until a person decides it.
 func diff(ent *mapping.Entity, t *mapping.System, golden tandem.Golden, l *tandem.Link) []string {
 	var fs []string
 	for _, f := range ent.Fields {
 		g, ok := golden[f]
-		if !ok || !t.Writes(f) {
+		if !ok || g.Held || !t.Writes(f) {
 			continue
 		}
 		if l == nil {

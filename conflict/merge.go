@@ -5,6 +5,7 @@
 package conflict
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -20,31 +21,50 @@ type Side struct {
 	View     tandem.Values
 	Snapshot tandem.Values // nil when the record is newly linked: no common base
 	Modified time.Time
+	// FieldTimes are per-field modified times, when the system gives them;
+	// a field without one was modified at Modified.
+	FieldTimes map[string]time.Time
+}
+
+// At returns when the side's field was last set, as well as it is known.
+func (s Side) At(field string) time.Time {
+	if t, ok := s.FieldTimes[field]; ok && !t.IsZero() {
+		return t
+	}
+	return s.Modified
 }
 
 // Outcome is what a merge decided.
 type Outcome struct {
-	Golden    tandem.Golden
-	Changed   bool
-	Conflicts []tandem.Conflict // decisions the policy made; record them all
+	Golden  tandem.Golden
+	Changed bool
+	// Conflicts are the decisions a policy made (status auto) or could not
+	// make (status open: the field is held). Each names the side and the
+	// golden value's source; record them all.
+	Conflicts []tandem.Conflict
 }
 
 // Merge folds one side's view into the golden record, for the given
-// canonical fields (those the side's system is read for).
+// canonical fields (those the side's system is read for). Merging the
+// systems of an entity one after another is the N-way merge: the golden
+// record carries, per field, the value agreed so far, its time and its
+// source.
 //
 // Per field: the side changed it if its view differs from its snapshot; the
 // golden value moved if it differs from that same snapshot (another system
 // changed it since this one last agreed). One side changed: take it. Both
-// changed to different values: a conflict, decided by the field's policy and
-// recorded. A newly linked record has no base, so each of its values that
-// disagrees with a non-empty golden value is a conflict too.
+// changed to different values: a conflict, decided by the field's policy
+// and recorded. A newly linked record has no base, so each of its values
+// that disagrees with a non-empty golden value is a conflict too. A held
+// field takes nothing until a person decides; a side that changes it again
+// adds its value to the open conflict.
 func Merge(entity, entityID string, golden tandem.Golden, side Side, fields []string, pol mapping.Policy) Outcome {
 	out := Outcome{Golden: make(tandem.Golden, len(golden))}
 	for k, f := range golden {
 		out.Golden[k] = f
 	}
 	take := func(field string, v any) {
-		out.Golden[field] = tandem.Field{Value: v, Modified: side.Modified, Source: side.System}
+		out.Golden[field] = tandem.Field{Value: v, Modified: side.At(field), Source: side.System}
 		out.Changed = true
 	}
 	for _, field := range fields {
@@ -57,6 +77,15 @@ func Merge(entity, entityID string, golden tandem.Golden, side Side, fields []st
 		switch {
 		case !known:
 			take(field, v)
+		case g.Held:
+			if !hasBase || !tandem.Equal(v, base) {
+				c := conflictOf(entity, entityID, field, g, side, v)
+				c.Policy, c.Status, c.Decided = pol.For(field), tandem.ConflictOpen, "held: waiting for tandem resolve"
+				if hasBase {
+					c.Base = base
+				}
+				out.Conflicts = append(out.Conflicts, c)
+			}
 		case tandem.Equal(v, g.Value):
 			// agreed already
 		case v == nil && pol.EmptyNeverOverwrites:
@@ -72,25 +101,22 @@ func Merge(entity, entityID string, golden tandem.Golden, side Side, fields []st
 			// new record lacks a value others have: keep it, write it there
 		default:
 			policy := pol.For(field)
-			won := decide(policy, g, side)
-			if won {
-				take(field, v)
-			}
-			c := tandem.Conflict{
-				Entity: entity, EntityID: entityID, Kind: tandem.ConflictField, Field: field, Policy: policy,
-				Status: tandem.ConflictAuto, Decided: g.Source,
-				Values: map[string]tandem.SideValue{
-					side.System: {Value: v, ModifiedAt: side.Modified, RecordID: side.RecordID},
-				},
-			}
+			c := conflictOf(entity, entityID, field, g, side, v)
+			c.Policy = policy
 			if hasBase {
 				c.Base = base
 			}
-			if won {
-				c.Decided = side.System
-			}
-			if g.Source != side.System {
-				c.Values[g.Source] = tandem.SideValue{Value: g.Value, ModifiedAt: g.Modified}
+			switch won, why := Decide(policy, pol.ClockTolerance, g, side.System, side.At(field)); {
+			case why != "":
+				c.Status, c.Decided = tandem.ConflictOpen, why
+				g.Held = true
+				out.Golden[field] = g
+				out.Changed = true
+			case won:
+				c.Status, c.Decided = tandem.ConflictAuto, side.System
+				take(field, v)
+			default:
+				c.Status, c.Decided = tandem.ConflictAuto, g.Source
 			}
 			out.Conflicts = append(out.Conflicts, c)
 		}
@@ -98,8 +124,37 @@ func Merge(entity, entityID string, golden tandem.Golden, side Side, fields []st
 	return out
 }
 
-// decide reports whether the side's value beats the golden value.
-func decide(policy string, g tandem.Field, side Side) bool {
+// conflictOf is a field conflict between a side's value and the golden
+// value, with both sides filled in (the golden source's record id is left
+// for the caller, who knows the links).
+func conflictOf(entity, entityID, field string, g tandem.Field, side Side, v any) tandem.Conflict {
+	c := tandem.Conflict{
+		Entity: entity, EntityID: entityID, Kind: tandem.ConflictField, Field: field,
+		Values: map[string]tandem.SideValue{
+			side.System: {Value: v, ModifiedAt: side.At(field), RecordID: side.RecordID},
+		},
+	}
+	if g.Source != side.System && g.Source != "" {
+		c.Values[g.Source] = tandem.SideValue{Value: g.Value, ModifiedAt: g.Modified}
+	}
+	return c
+}
+
+// Decide applies a policy to a field both the golden record (from
+// g.Source, set at g.Modified) and a system (set at at) changed. It reports
+// whether the system's value wins, or, when the policy holds the field for
+// a person, why ("" when it decided).
+//
+//   - prefer:a,b,c — the system listed first wins; when neither is listed,
+//     newest decides.
+//   - newest — the later time wins; times closer than the clock tolerance
+//     (or equal, with a tolerance set) are held: the systems' clocks cannot
+//     tell them apart. With no tolerance an exact tie keeps the golden value.
+//   - manual — always held.
+func Decide(policy string, tolerance time.Duration, g tandem.Field, system string, at time.Time) (bool, string) {
+	if policy == "manual" {
+		return false, "held: manual policy"
+	}
 	if list, ok := strings.CutPrefix(policy, "prefer:"); ok {
 		rank := func(sys string) int {
 			for i, s := range strings.Split(list, ",") {
@@ -109,16 +164,18 @@ func decide(policy string, g tandem.Field, side Side) bool {
 			}
 			return -1
 		}
-		rs, rg := rank(side.System), rank(g.Source)
+		rs, rg := rank(system), rank(g.Source)
 		switch {
 		case rs >= 0 && (rg < 0 || rs < rg):
-			return true
+			return true, ""
 		case rg >= 0:
-			return false
+			return false, ""
 		}
-		// neither system is listed: fall through to newest
+		// neither system is listed: newest decides
 	}
-	// newest: the later modification wins; on an exact tie the golden value
-	// stays (issue 4 holds such ties for a person via clock_tolerance).
-	return side.Modified.After(g.Modified)
+	gap := at.Sub(g.Modified)
+	if tolerance > 0 && gap.Abs() <= tolerance {
+		return false, fmt.Sprintf("held: edits %s apart, within clock_tolerance %s", gap.Abs(), tolerance)
+	}
+	return gap > 0, ""
 }

@@ -3,8 +3,11 @@ package conflict
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"tandem"
+	"tandem/connectors"
 	"tandem/mapping"
 	"tandem/state"
 )
@@ -37,6 +40,9 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 			return written, failed, err
 		}
 		after = intents[len(intents)-1].ID
+		if err := e.refresh(ctx, ent, sm, conn, intents); err != nil {
+			return written, failed, err
+		}
 		plans := make([]planned, 0, len(intents))
 		var writes []tandem.Write
 		for _, in := range intents {
@@ -70,8 +76,64 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 	}
 }
 
+// refresh re-reads, in one batch, the records the intents are about to
+// write, when the connector can (these systems have no optimistic
+// concurrency: a write would overwrite an edit made since the last pull).
+// A record edited since its snapshot is merged first, as a pull would; a
+// record gone is a delete. Then the writes are planned from what is fresh.
+func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.System, conn connectors.Connector, intents []state.Intent) error {
+	f, ok := conn.(connectors.Fetcher)
+	if !ok {
+		return nil
+	}
+	links := map[string]*tandem.Link{}
+	var ids []string
+	for _, in := range intents {
+		l, err := e.Store.LinkOf(ctx, in.EntityID, sm.Name, sm.Object)
+		if err != nil {
+			return err
+		}
+		if l != nil && l.Deleted.IsZero() {
+			links[l.ExternalID] = l
+			ids = append(ids, l.ExternalID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	recs, err := f.Fetch(ctx, tandem.Query{Object: sm.Object, Fields: sm.Paths()}, ids)
+	if err != nil {
+		return fmt.Errorf("%s %s: re-read before writing: %w", sm.Name, sm.Object, err)
+	}
+	return e.Store.Update(ctx, func(tx *state.Tx) error {
+		for _, rec := range recs {
+			l := links[rec.ID]
+			if l == nil {
+				continue // not asked for
+			}
+			delete(links, rec.ID)
+			view, err := sm.In(rec.Raw)
+			if err != nil || !changedFrom(view, l.Snapshot) {
+				continue // unchanged (or unreadable: the pull sets it aside)
+			}
+			e.log().Info("edited since the last pull: merged before writing", "system", sm.Name, "object", sm.Object, "id", rec.ID)
+			if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
+				return err
+			}
+		}
+		for _, id := range slices.Sorted(maps.Keys(links)) {
+			e.log().Info("deleted since the last pull", "system", sm.Name, "object", sm.Object, "id", id)
+			if err := e.stage(ctx, tx, ent, sm, tandem.Record{ID: id, Deleted: true, Modified: e.now()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // plan turns an intent into the write that brings the system's record up
-// to date: a create with every field, or an update with the changed ones.
+// to date: a create with every field, an update with the changed ones, or
+// the delete of a deleted entity's record.
 func (e *Engine) plan(ctx context.Context, ent *mapping.Entity, sm *mapping.System, in state.Intent) (planned, error) {
 	p := planned{intent: in}
 	golden, err := e.Store.Golden(ctx, in.EntityID)
@@ -81,10 +143,15 @@ func (e *Engine) plan(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 	if p.link, err = e.Store.LinkOf(ctx, in.EntityID, sm.Name, sm.Object); err != nil {
 		return p, err
 	}
-	fields := diff(ent, sm, golden, p.link)
-	if len(fields) == 0 {
+	del, err := e.Store.DeleteOf(ctx, in.EntityID)
+	if err != nil || !needsWrite(ent, sm, golden, p.link, del) {
+		return p, err
+	}
+	if del != nil && del.State == state.DeleteDeleted {
+		p.write = &tandem.Write{Op: tandem.OpDelete, ID: p.link.ExternalID, Key: in.EntityID}
 		return p, nil
 	}
+	fields := diff(ent, sm, golden, p.link)
 	payload, set, err := sm.Out(golden.Values(), fields, p.link == nil)
 	if err != nil {
 		// A value the mapping cannot write (an unmapped enum value, a
@@ -156,6 +223,14 @@ func (e *Engine) failed(ctx context.Context, tx *state.Tx, sm *mapping.System, p
 
 func (e *Engine) confirmed(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, p planned, res tandem.Result) error {
 	l := p.link
+	if p.write.Op == tandem.OpDelete {
+		// A tombstone: the echo of this delete changes nothing.
+		l.Deleted = e.now()
+		if err := tx.PutLink(ctx, l); err != nil {
+			return err
+		}
+		return tx.Done(ctx, p.intent.ID)
+	}
 	if l == nil {
 		if res.ID == "" {
 			return tx.Dead(ctx, p.intent.ID, "create confirmed without a record id")
@@ -195,9 +270,5 @@ func (e *Engine) confirmed(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 		return err
 	}
 	// The golden record may have moved while the write was in flight.
-	golden, err := tx.Golden(ctx, p.intent.EntityID)
-	if err != nil {
-		return err
-	}
-	return e.enqueue(ctx, tx, ent, p.intent.EntityID, golden)
+	return e.enqueue(ctx, tx, ent, p.intent.EntityID)
 }

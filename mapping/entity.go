@@ -25,6 +25,7 @@ type Entity struct {
 	Fields   []string         // canonical fields in config order
 	Systems  []*System        // in config order
 	Policy   Policy
+	Deletes  Deletes
 	Schedule string // cron spec for incremental passes (the daemon's)
 
 	region string // phone_region: the default region of phone numbers
@@ -42,7 +43,11 @@ func (e *Entity) System(name string) *System {
 
 // Policy is the entity's conflict policy: a default and per-field overrides.
 type Policy struct {
-	Default        string // "newest" or "prefer:<system>[,<system>...]"
+	// Default is "newest", "prefer:<system>[,<system>...]" or "manual".
+	Default string
+	// ClockTolerance: under newest, two edits whose times are closer than
+	// this are held for a person instead of guessed (clocks of different
+	// systems disagree by about this much).
 	ClockTolerance time.Duration
 	Fields         map[string]string
 	// EmptyNeverOverwrites keeps a field's value when a system empties
@@ -58,9 +63,57 @@ func (p Policy) For(field string) string {
 	return p.Default
 }
 
+// Delete policies.
+const (
+	DeletePropagate  = "propagate"  // delete the entity's record everywhere
+	DeleteIgnore     = "ignore"     // forget the deleted record; the others live on
+	DeleteQuarantine = "quarantine" // hold the delete for Hold, then propagate unless the record came back
+)
+
+// Deletes is how an entity's deletes are handled.
+type Deletes struct {
+	Policy string
+	Hold   time.Duration // quarantine: how long a delete is held
+	// MaxShare: a pass that would delete more than this share of the
+	// records linked in one system stops (exit 3) unless forced.
+	MaxShare float64
+}
+
+// DefaultDeletes is what an entity without a deletes: key gets: nothing is
+// deleted for a day, and no pass deletes more than a fifth of a system.
+var DefaultDeletes = Deletes{Policy: DeleteQuarantine, Hold: 24 * time.Hour, MaxShare: 0.2}
+
+func (p *parser) deletes(d *Deletes, n *yaml.Node, key string) {
+	var holdNode *yaml.Node
+	p.mapping(n, key, map[string]func(string, *yaml.Node){
+		"policy": func(k string, v *yaml.Node) {
+			d.Policy = p.str(v, k)
+			switch d.Policy {
+			case DeletePropagate, DeleteIgnore, DeleteQuarantine:
+			default:
+				p.errf(v, k, "unknown delete policy %q (known: propagate, ignore, quarantine)", d.Policy)
+			}
+		},
+		"hold": func(k string, v *yaml.Node) {
+			holdNode = v
+			if d.Hold = p.duration(v, k); d.Hold < 0 {
+				p.errf(v, k, "must not be negative")
+			}
+		},
+		"max_share": func(k string, v *yaml.Node) {
+			if v.Kind != yaml.ScalarNode || v.Decode(&d.MaxShare) != nil || d.MaxShare < 0 || d.MaxShare > 1 {
+				p.errf(v, k, "must be a number from 0 to 1")
+			}
+		},
+	})
+	if holdNode != nil && d.Policy != DeleteQuarantine {
+		p.errf(holdNode, key+".hold", "only a quarantine holds deletes (policy is %s)", d.Policy)
+	}
+}
+
 func (p *parser) entity(name string, n *yaml.Node, cfg *Config) *Entity {
 	key := "entities." + name
-	e := &Entity{Name: name, Types: map[string]*Type{}, Policy: Policy{Default: "newest"}}
+	e := &Entity{Name: name, Types: map[string]*Type{}, Policy: Policy{Default: "newest"}, Deletes: DefaultDeletes}
 	var systemsNode, fieldsNode *yaml.Node
 	policyNodes := map[string]*yaml.Node{} // key -> node, checked once systems are known
 	p.mapping(n, key, map[string]func(string, *yaml.Node){
@@ -72,6 +125,7 @@ func (p *parser) entity(name string, n *yaml.Node, cfg *Config) *Entity {
 		},
 		"systems":   func(k string, v *yaml.Node) { systemsNode = v },
 		"conflict":  func(k string, v *yaml.Node) { p.policy(&e.Policy, v, k, policyNodes) },
+		"deletes":   func(k string, v *yaml.Node) { p.deletes(&e.Deletes, v, k) },
 		"schedule":  func(k string, v *yaml.Node) { e.Schedule = p.cronSpec(v, k) },
 		"reconcile": func(k string, v *yaml.Node) { p.cronSpec(v, k) },
 	})
@@ -130,7 +184,7 @@ func (p *parser) policy(pol *Policy, n *yaml.Node, key string, nodes map[string]
 }
 
 func (p *parser) checkPolicy(n *yaml.Node, key, pol string, e *Entity) {
-	if pol == "newest" {
+	if pol == "newest" || pol == "manual" {
 		return
 	}
 	if rest, ok := strings.CutPrefix(pol, "prefer:"); ok && rest != "" {
@@ -141,5 +195,5 @@ func (p *parser) checkPolicy(n *yaml.Node, key, pol string, e *Entity) {
 		}
 		return
 	}
-	p.errf(n, key, "unknown policy %q (known: newest, prefer:<system>[,<system>...])", pol)
+	p.errf(n, key, "unknown policy %q (known: newest, manual, prefer:<system>[,<system>...])", pol)
 }

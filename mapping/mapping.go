@@ -62,6 +62,17 @@ func (s *System) Paths() []string {
 	return ps
 }
 
+// SourcePaths lists the payload paths a canonical field is read from.
+func (s *System) SourcePaths(field string) []string {
+	var ps []string
+	for _, f := range s.reads {
+		if slices.Contains(f.names(), field) {
+			ps = append(ps, f.Path)
+		}
+	}
+	return ps
+}
+
 // Reads reports whether the field is read from this system.
 func (s *System) Reads(field string) bool {
 	for _, f := range s.reads {

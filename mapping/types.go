@@ -55,6 +55,10 @@ const (
 	EpochSeconds = "epoch_s"
 )
 
+// Canonical normalises a value given by a person (tandem resolve --value)
+// into the type's canonical form, as if a system had held it.
+func (t *Type) Canonical(v any) (any, error) { return t.in(v, "") }
+
 // in normalises a value read from a system into its canonical form.
 // layout, if set, is the system's layout of a date or datetime.
 func (t *Type) in(v any, layout string) (any, error) {

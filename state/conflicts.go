@@ -167,3 +167,13 @@ func (q queries) OpenIdentity(ctx context.Context, system, object, externalID st
 	}
 	return &cs[len(cs)-1], nil
 }
+
+// UpdateHeldRecord replaces an open identity conflict's sides and the
+// record it holds back (the record changed again while held).
+func (t *Tx) UpdateHeldRecord(ctx context.Context, c *tandem.Conflict, rec *Pending) error {
+	if err := t.UpdateConflict(ctx, c); err != nil {
+		return err
+	}
+	_, err := t.db.ExecContext(ctx, `UPDATE conflicts SET raw = ?, modified_at = ? WHERE id = ?`, rec.Raw, nullable(ts(rec.Modified)), c.ID)
+	return err
+}

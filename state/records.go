@@ -32,14 +32,14 @@ func (t *Tx) SetCursor(ctx context.Context, system, object string, c tandem.Curs
 	return err
 }
 
-const linkCols = `entity_id, system, object, external_id, snapshot, raw, modified_at`
+const linkCols = `entity_id, system, object, external_id, snapshot, raw, modified_at, deleted_at`
 
 func scanLink(row interface{ Scan(...any) error }) (*tandem.Link, error) {
 	var l tandem.Link
 	var snap string
-	var mod sql.NullString
+	var mod, del sql.NullString
 	var raw []byte
-	if err := row.Scan(&l.EntityID, &l.System, &l.Object, &l.ExternalID, &snap, &raw, &mod); err != nil {
+	if err := row.Scan(&l.EntityID, &l.System, &l.Object, &l.ExternalID, &snap, &raw, &mod, &del); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, nil
 		}
@@ -48,7 +48,7 @@ func scanLink(row interface{ Scan(...any) error }) (*tandem.Link, error) {
 	if err := json.Unmarshal([]byte(snap), &l.Snapshot); err != nil {
 		return nil, fmt.Errorf("state: link %s/%s/%s: bad snapshot: %w", l.System, l.Object, l.ExternalID, err)
 	}
-	l.Raw, l.Modified = raw, parseTS(mod)
+	l.Raw, l.Modified, l.Deleted = raw, parseTS(mod), parseTS(del)
 	return &l, nil
 }
 
@@ -71,10 +71,19 @@ func (t *Tx) PutLink(ctx context.Context, l *tandem.Link) error {
 		return err
 	}
 	sum := sha256.Sum256(snap)
-	_, err = t.db.ExecContext(ctx, `INSERT INTO links (`+linkCols+`, hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err = t.db.ExecContext(ctx, `INSERT INTO links (`+linkCols+`, hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (system, object, external_id) DO UPDATE SET entity_id = excluded.entity_id, snapshot = excluded.snapshot,
-		raw = excluded.raw, modified_at = excluded.modified_at, hash = excluded.hash, updated_at = excluded.updated_at`,
-		l.EntityID, l.System, l.Object, l.ExternalID, string(snap), []byte(l.Raw), ts(l.Modified), hex.EncodeToString(sum[:]), now())
+		raw = excluded.raw, modified_at = excluded.modified_at, deleted_at = excluded.deleted_at, hash = excluded.hash,
+		updated_at = excluded.updated_at`,
+		l.EntityID, l.System, l.Object, l.ExternalID, string(snap), []byte(l.Raw), ts(l.Modified), nullable(ts(l.Deleted)),
+		hex.EncodeToString(sum[:]), now())
+	return err
+}
+
+// DropLink forgets a system's record: the entity is no longer in that
+// system, and the next pass creates it there afresh.
+func (t *Tx) DropLink(ctx context.Context, system, object, externalID string) error {
+	_, err := t.db.ExecContext(ctx, `DELETE FROM links WHERE system = ? AND object = ? AND external_id = ?`, system, object, externalID)
 	return err
 }
 

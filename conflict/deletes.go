@@ -1,0 +1,246 @@
+package conflict
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"tandem"
+	"tandem/mapping"
+	"tandem/state"
+)
+
+// deleted handles a record deleted in its system, by the entity's delete
+// policy. The link stays as a tombstone either way, and every delete is
+// recorded as a conflict of kind delete:
+//
+//   - ignore: the other systems keep the entity; the deleted record is
+//     never written again.
+//   - propagate: the entity is deleted in every system, unless another
+//     system edited it after the delete (the edit wins, and the record is
+//     created again where it was deleted).
+//   - quarantine: held (an open conflict) until deletes.hold has passed,
+//     then propagated, unless the record came back or was edited meanwhile.
+func (e *Engine) deleted(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, rec tandem.Record) error {
+	link, err := tx.Link(ctx, sm.Name, sm.Object, rec.ID)
+	if err != nil || link == nil || !link.Deleted.IsZero() {
+		return err // never linked, or a delete seen already (our own, echoed)
+	}
+	at := rec.Modified
+	if at.IsZero() {
+		at = e.now()
+	}
+	link.Deleted = at
+	if err := tx.PutLink(ctx, link); err != nil {
+		return err
+	}
+	del, err := tx.DeleteOf(ctx, link.EntityID)
+	if err != nil || del != nil {
+		return err // the entity is already being deleted
+	}
+	c := &tandem.Conflict{Entity: ent.Name, EntityID: link.EntityID, Kind: tandem.ConflictDelete, Policy: ent.Deletes.Policy,
+		Values: map[string]tandem.SideValue{sm.Name: {Value: nil, ModifiedAt: at, RecordID: rec.ID}}}
+	if err := e.sidesOf(ctx, tx, ent, link.EntityID, c); err != nil {
+		return err
+	}
+	golden, err := tx.Golden(ctx, link.EntityID)
+	if err != nil {
+		return err
+	}
+	if by, ok := editedAfter(golden, sm.Name, at); ok && ent.Deletes.Policy != mapping.DeleteIgnore {
+		// Edited elsewhere after the delete: the edit wins, and the
+		// record is created again where it was deleted.
+		c.Status, c.Decided = tandem.ConflictAuto, by
+		if err := e.addConflict(ctx, tx, c); err != nil {
+			return err
+		}
+		if err := tx.DropLink(ctx, sm.Name, sm.Object, rec.ID); err != nil {
+			return err
+		}
+		return e.enqueue(ctx, tx, ent, link.EntityID)
+	}
+	d := &state.Delete{By: sm.Name, At: at}
+	switch ent.Deletes.Policy {
+	case mapping.DeleteIgnore:
+		c.Status, c.Decided = tandem.ConflictAuto, "ignored"
+		return e.addConflict(ctx, tx, c)
+	case mapping.DeletePropagate:
+		c.Status, c.Decided = tandem.ConflictAuto, sm.Name
+		d.State = state.DeleteDeleted
+	default:
+		d.State, d.After = state.DeleteHeld, e.now().Add(ent.Deletes.Hold)
+		c.Status, c.Decided = tandem.ConflictOpen, "held: quarantined until "+d.After.UTC().Format("2006-01-02 15:04:05Z")
+	}
+	if err := e.addConflict(ctx, tx, c); err != nil {
+		return err
+	}
+	d.Conflict = c.ID
+	return e.setDelete(ctx, tx, ent, link.EntityID, d)
+}
+
+// setDelete records an entity's delete state, drops its match keys once
+// it is deleted, and queues the writes that follow.
+func (e *Engine) setDelete(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string, d *state.Delete) error {
+	if err := tx.SetDelete(ctx, id, d); err != nil {
+		return err
+	}
+	golden, err := tx.Golden(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := e.putGolden(ctx, tx, ent, id, golden); err != nil {
+		return err
+	}
+	return e.enqueue(ctx, tx, ent, id)
+}
+
+// editedAfter reports the system of a golden field set after t by a
+// system other than the one that deleted the record.
+func editedAfter(g tandem.Golden, deleter string, t time.Time) (string, bool) {
+	for _, f := range g {
+		if f.Source != deleter && t.Before(f.Modified) {
+			return f.Source, true
+		}
+	}
+	return "", false
+}
+
+// sidesOf adds the entity's other live records to a delete conflict.
+func (e *Engine) sidesOf(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string, c *tandem.Conflict) error {
+	for _, t := range ent.Systems {
+		if _, ok := c.Values[t.Name]; ok {
+			continue
+		}
+		l, err := tx.LinkOf(ctx, id, t.Name, t.Object)
+		if err != nil {
+			return err
+		}
+		if l != nil && l.Deleted.IsZero() {
+			c.Values[t.Name] = tandem.SideValue{Value: l.Snapshot, ModifiedAt: l.Modified, RecordID: l.ExternalID}
+		}
+	}
+	return nil
+}
+
+func (e *Engine) addConflict(ctx context.Context, tx *state.Tx, c *tandem.Conflict) error {
+	c.Pass, c.Created = e.pass, e.now()
+	if c.Status != tandem.ConflictOpen {
+		c.Resolved = c.Created
+	}
+	e.log().Info("conflict", "entity", c.Entity, "id", c.EntityID, "kind", c.Kind, "policy", c.Policy, "status", c.Status, "decided", c.Decided)
+	return tx.AddConflict(ctx, c, nil)
+}
+
+// reviveIfEdited cancels an entity's delete when one of its records is
+// seen alive after it: the deleted record came back (undeleted), or
+// another system edited the record after the delete. The tombstones are
+// dropped so the entity is created again where it was deleted.
+func (e *Engine) reviveIfEdited(ctx context.Context, tx *state.Tx, ent *mapping.Entity, link *tandem.Link, side Side, edited bool) error {
+	cameBack := !link.Deleted.IsZero()
+	link.Deleted = time.Time{}
+	del, err := tx.DeleteOf(ctx, link.EntityID)
+	if err != nil || del == nil {
+		return err
+	}
+	if !cameBack && !(edited && side.Modified.After(del.At)) {
+		return nil // an edit from before the delete: the delete stands
+	}
+	why := "edited after the delete"
+	if cameBack {
+		why = "came back after the delete"
+	}
+	e.log().Info("delete cancelled", "entity", ent.Name, "id", link.EntityID, "system", side.System, "why", why)
+	if del.Conflict != 0 {
+		c, _, err := tx.Conflict(ctx, del.Conflict)
+		if err != nil {
+			return err
+		}
+		c.Status, c.Decided, c.Resolved = tandem.ConflictAuto, side.System, e.now()
+		c.Values[side.System] = tandem.SideValue{Value: side.View, ModifiedAt: side.Modified, RecordID: side.RecordID}
+		if err := tx.UpdateConflict(ctx, c); err != nil {
+			return err
+		}
+	}
+	for _, t := range ent.Systems {
+		l, err := tx.LinkOf(ctx, link.EntityID, t.Name, t.Object)
+		if err != nil {
+			return err
+		}
+		if l != nil && !l.Deleted.IsZero() && l.ExternalID != link.ExternalID {
+			if err := tx.DropLink(ctx, l.System, l.Object, l.ExternalID); err != nil {
+				return err
+			}
+		}
+	}
+	return e.setDelete(ctx, tx, ent, link.EntityID, nil)
+}
+
+// releaseDeletes propagates the quarantined deletes whose hold is over.
+func (e *Engine) releaseDeletes(ctx context.Context, ent *mapping.Entity) error {
+	return e.Store.Update(ctx, func(tx *state.Tx) error {
+		ids, err := tx.HeldDeletes(ctx, ent.Name, e.now())
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			d, err := tx.DeleteOf(ctx, id)
+			if err != nil {
+				return err
+			}
+			if err := e.propagate(ctx, tx, ent, id, d, "quarantine over"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// propagate turns a held delete into a delete of every record of the
+// entity, and closes its conflict with the deleting system as decided.
+func (e *Engine) propagate(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string, d *state.Delete, why string) error {
+	e.log().Info("delete propagated", "entity", ent.Name, "id", id, "deleted_by", d.By, "why", why)
+	if d.Conflict != 0 {
+		c, _, err := tx.Conflict(ctx, d.Conflict)
+		if err != nil {
+			return err
+		}
+		c.Status, c.Decided, c.Resolved = tandem.ConflictAuto, d.By, e.now()
+		if err := tx.UpdateConflict(ctx, c); err != nil {
+			return err
+		}
+	}
+	d.State, d.After = state.DeleteDeleted, e.now()
+	return e.setDelete(ctx, tx, ent, id, d)
+}
+
+// GuardError stops a pass that would delete more than an entity's
+// deletes.max_share of a system's records.
+type GuardError struct {
+	Entity, System, Object string
+	Deletes, Linked        int
+	MaxShare               float64
+}
+
+func (g *GuardError) Error() string {
+	return fmt.Sprintf("stopped: this pass would delete %d of the %d %s %s records linked to %s (%.0f%%, more than deletes.max_share %.0f%%); "+
+		"nothing was written. Check them with `tandem conflicts --kind delete --all`, then run again with --force to delete them",
+		g.Deletes, g.Linked, g.System, g.Object, g.Entity, 100*float64(g.Deletes)/float64(max(1, g.Linked)), 100*g.MaxShare)
+}
+
+// guard checks, before anything is pushed, that no system would lose more
+// than the entity's max_share of its linked records in this pass.
+func (e *Engine) guard(ctx context.Context, ent *mapping.Entity) error {
+	if e.Force {
+		return nil
+	}
+	for _, sm := range ent.Systems {
+		n, linked, err := e.Store.DeleteShare(ctx, sm.Name, sm.Object)
+		if err != nil {
+			return err
+		}
+		if n > 0 && float64(n) > ent.Deletes.MaxShare*float64(linked) {
+			return &GuardError{Entity: ent.Name, System: sm.Name, Object: sm.Object, Deletes: n, Linked: linked, MaxShare: ent.Deletes.MaxShare}
+		}
+	}
+	return nil
+}
