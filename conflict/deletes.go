@@ -161,18 +161,25 @@ func (e *Engine) reviveIfEdited(ctx context.Context, tx *state.Tx, ent *mapping.
 			return err
 		}
 	}
+	return e.revive(ctx, tx, ent, link.EntityID, link.ExternalID)
+}
+
+// revive cancels an entity's delete: its tombstones, but the one of the
+// record keep (which lives again), are dropped, so the entity is created
+// again where it was deleted.
+func (e *Engine) revive(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id, keep string) error {
 	for _, t := range ent.Systems {
-		l, err := tx.LinkOf(ctx, link.EntityID, t.Name, t.Object)
+		l, err := tx.LinkOf(ctx, id, t.Name, t.Object)
 		if err != nil {
 			return err
 		}
-		if l != nil && !l.Deleted.IsZero() && l.ExternalID != link.ExternalID {
+		if l != nil && !l.Deleted.IsZero() && l.ExternalID != keep {
 			if err := tx.DropLink(ctx, l.System, l.Object, l.ExternalID); err != nil {
 				return err
 			}
 		}
 	}
-	return e.setDelete(ctx, tx, ent, link.EntityID, nil)
+	return e.setDelete(ctx, tx, ent, id, nil)
 }
 
 // releaseDeletes propagates the quarantined deletes whose hold is over.

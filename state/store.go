@@ -213,3 +213,25 @@ func parseTS(s sql.NullString) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, s.String)
 	return t
 }
+
+// CopyTo writes a consistent copy of the state file at path to dst (which
+// must not exist), without writing to the original: `tandem plan` runs a
+// pass on the copy. A missing original gives an empty state at dst.
+func CopyTo(path, dst string) error {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		s, err := Open(dst)
+		if err != nil {
+			return err
+		}
+		return s.Close()
+	}
+	src, err := OpenReadOnly(path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if _, err := src.r.Exec(`VACUUM INTO ?`, dst); err != nil {
+		return fmt.Errorf("state %s: copy to %s: %w", path, dst, err)
+	}
+	return nil
+}

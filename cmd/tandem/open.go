@@ -30,9 +30,11 @@ func (g *globals) open() (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &app{cfg: cfg, store: store, engine: &conflict.Engine{
-		Store: store, Systems: systems, Log: g.log, Step: stepHook,
-	}}, nil
+	return &app{cfg: cfg, store: store, engine: g.engine(store, systems)}, nil
+}
+
+func (g *globals) engine(store *state.Store, systems map[string]connectors.Connector) *conflict.Engine {
+	return &conflict.Engine{Store: store, Systems: systems, Log: g.log, Step: stepHook, Now: engineNow}
 }
 
 // openSystems opens a connector for every configured system; the config

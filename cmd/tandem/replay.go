@@ -13,9 +13,6 @@ import (
 	"tandem/state"
 )
 
-// exitChanges is the exit code of a plan that would change something.
-const exitChanges = 2
-
 func replayCmd(g *globals) *cobra.Command {
 	var entity, format string
 	cmd := &cobra.Command{

@@ -11,20 +11,25 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"tandem/conflict"
 	"tandem/mapping"
 	"tandem/state"
 )
 
 func syncCmd(g *globals) *cobra.Command {
 	var entity string
-	var sandbox bool
+	var sandbox, force bool
 	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Run one incremental pass now, then exit",
 		Long: `Run one incremental pass over every entity (or one, with --entity): pull what
 changed in each system since the last pass, merge it, and write the result to
 the other systems. Exits 0 when the pass is done, 1 with the reason when a step
-failed (what was done is kept; the next pass resumes from there).
+failed (what was done is kept; the next pass resumes from there), and 3 when a
+guard stopped it: the pass would delete more than the entity's
+deletes.max_share of a system's records. Nothing is written then; look at the
+deletes with 'tandem conflicts --kind delete --all' and run again with --force
+to let them through.
 
 With --sandbox, no config is needed: Tandem starts emulated HubSpot and
 Salesforce servers on loopback, seeded with overlapping contacts, and shows a
@@ -41,12 +46,18 @@ two-way sync on them step by step.`,
 				return err
 			}
 			defer a.Close()
+			a.engine.Force = force
 			runs, err := a.sync(ctx, entity)
 			printRuns(g.stdout, runs)
+			var guard *conflict.GuardError
+			if errors.As(err, &guard) {
+				return &exitError{code: exitGuard, err: err}
+			}
 			return err
 		},
 	}
 	cmd.Flags().StringVar(&entity, "entity", "", "sync only this entity")
+	cmd.Flags().BoolVar(&force, "force", false, "let through deletes beyond deletes.max_share")
 	cmd.Flags().BoolVar(&sandbox, "sandbox", false, "run a demonstration on emulated systems, without a config")
 	return cmd
 }

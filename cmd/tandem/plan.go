@@ -1,0 +1,99 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"tandem/conflict"
+	"tandem/mapping"
+	"tandem/state"
+)
+
+func planCmd(g *globals) *cobra.Command {
+	var entity, format string
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show what the next pass would write, field by field, without writing",
+		Long: `Show what the next pass would write to each system, per record and field
+(old -> new): creates, updates and deletes, with the conflicts the merge would
+meet decided as the policies say.
+
+plan reads every system as a pass would (the same API calls), and runs the
+merge on a copy of the state file in a temporary directory: nothing is written
+to any system, and the state file is not changed. Exits 0 when nothing would
+change, 2 when something would, 1 when a system could not be read.
+
+  tandem plan                   # every entity
+  tandem plan --entity contact --format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "table" && format != "json" {
+				return fmt.Errorf("--format: want table or json, got %q", format)
+			}
+			cfg, err := loadConfig(g)
+			if err != nil {
+				return err
+			}
+			ents := cfg.Entities
+			if entity != "" {
+				e, ok := cfg.Entity(entity)
+				if !ok {
+					return fmt.Errorf("--entity: no entity %q in %s", entity, cfg.File)
+				}
+				ents = []*mapping.Entity{e}
+			}
+			systems, err := openSystems(cfg)
+			if err != nil {
+				return err
+			}
+			dir, err := os.MkdirTemp("", "tandem-plan-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			copyPath := filepath.Join(dir, "state.db")
+			if err := state.CopyTo(cfg.State, copyPath); err != nil {
+				return err
+			}
+			store, err := state.Open(copyPath)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			eng := g.engine(store, systems)
+			eng.Step = nil
+			changes := []conflict.Change{}
+			for _, e := range ents {
+				if err := eng.Pull(cmd.Context(), e); err != nil {
+					return fmt.Errorf("entity %s: %w", e.Name, err)
+				}
+				cs, err := eng.Planned(cmd.Context(), e)
+				if err != nil {
+					return fmt.Errorf("entity %s: %w", e.Name, err)
+				}
+				changes = append(changes, cs...)
+			}
+			if format == "json" {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(changes); err != nil {
+					return err
+				}
+			} else {
+				printChanges(g.stdout, changes)
+			}
+			if len(changes) > 0 {
+				return &exitError{code: exitChanges, err: errors.New("the next pass would write changes")}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&entity, "entity", "", "plan only this entity")
+	cmd.Flags().StringVar(&format, "format", "table", "output: table or json")
+	return cmd
+}
