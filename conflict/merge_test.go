@@ -27,6 +27,7 @@ func TestMerge(t *testing.T) {
 		wantFrom  map[string]string
 		conflicts int
 		decided   string
+		held      bool // the field is held: the conflict is open
 	}{
 		{
 			name:   "new entity takes every value",
@@ -152,6 +153,97 @@ func TestMerge(t *testing.T) {
 			pol:    newest, want: tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
 			conflicts: 1, decided: "sf",
 		},
+		{
+			name:   "manual holds the field: golden stays, conflict open",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t2},
+			pol:    mapping.Policy{Default: "newest", Fields: map[string]string{"phone": "manual"}},
+			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
+			conflicts: 1, decided: "held: manual policy", held: true,
+		},
+		{
+			name:   "manual on one field leaves the others syncing",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}, "title": {Value: "CTO", Modified: t0, Source: "sf"}}),
+			side: Side{System: "hs", View: tandem.Values{"phone": "2", "title": "CEO"},
+				Snapshot: tandem.Values{"phone": "1", "title": "CTO"}, Modified: t2},
+			pol:       mapping.Policy{Default: "newest", Fields: map[string]string{"phone": "manual"}},
+			want:      tandem.Values{"phone": "3", "title": "CEO"},
+			wantFrom:  map[string]string{"phone": "sf", "title": "hs"},
+			conflicts: 1, decided: "held: manual policy", held: true,
+		},
+		{
+			name:   "newest within clock tolerance: held",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1.Add(1500 * time.Millisecond)},
+			pol:    mapping.Policy{Default: "newest", ClockTolerance: 2 * time.Second},
+			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
+			conflicts: 1, decided: "held: edits 1.5s apart, within clock_tolerance 2s", held: true,
+		},
+		{
+			name:   "newest within clock tolerance, the other way round: held",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1.Add(-2 * time.Second)},
+			pol:    mapping.Policy{Default: "newest", ClockTolerance: 2 * time.Second},
+			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
+			conflicts: 1, decided: "held: edits 2s apart, within clock_tolerance 2s", held: true,
+		},
+		{
+			name:   "newest beyond clock tolerance: decided",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1.Add(2001 * time.Millisecond)},
+			pol:    mapping.Policy{Default: "newest", ClockTolerance: 2 * time.Second},
+			want:   tandem.Values{"phone": "2"}, wantFrom: map[string]string{"phone": "hs"},
+			conflicts: 1, decided: "hs",
+		},
+		{
+			name:   "prefer decides inside the clock tolerance",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1},
+			pol:    mapping.Policy{Default: "prefer:sf", ClockTolerance: time.Minute},
+			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
+			conflicts: 1, decided: "sf",
+		},
+		{
+			name:   "prefer list: neither system listed falls back to newest",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t2},
+			pol:    mapping.Policy{Default: "prefer:db"},
+			want:   tandem.Values{"phone": "2"}, wantFrom: map[string]string{"phone": "hs"},
+			conflicts: 1, decided: "hs",
+		},
+		{
+			name:   "prefer list: a listed system beats an unlisted one even when older",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t2, Source: "sf"}}),
+			side:   Side{System: "db", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1},
+			pol:    mapping.Policy{Default: "prefer:hs,db"},
+			want:   tandem.Values{"phone": "2"}, wantFrom: map[string]string{"phone": "db"},
+			conflicts: 1, decided: "db",
+		},
+		{
+			name:   "per-field time beats the record's time",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
+			side: Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t2,
+				FieldTimes: map[string]time.Time{"phone": t0}}, // the record was touched later, the phone earlier
+			pol:  newest,
+			want: tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
+			conflicts: 1, decided: "sf",
+		},
+		{
+			name:   "held field: a side's new value joins the open conflict, golden stays",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf", Held: true}}),
+			side:   Side{System: "db", View: tandem.Values{"phone": "9"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t2},
+			pol:    newest,
+			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
+			conflicts: 1, decided: "held: waiting for tandem resolve", held: true,
+		},
+		{
+			name:   "held field: an unchanged side adds nothing",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf", Held: true}}),
+			side:   Side{System: "db", View: tandem.Values{"phone": "1"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t2},
+			pol:    newest,
+			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
+			held: true, // still held, nothing added
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,9 +267,13 @@ func TestMerge(t *testing.T) {
 			}
 			if tc.conflicts > 0 {
 				c := out.Conflicts[0]
-				if c.Decided != tc.decided || c.Kind != tandem.ConflictField || c.Status != tandem.ConflictAuto || len(c.Values) != 2 {
-					t.Errorf("conflict = %+v, want decided %s with both sides' values", c, tc.decided)
+				status := map[bool]string{false: tandem.ConflictAuto, true: tandem.ConflictOpen}[tc.held]
+				if c.Decided != tc.decided || c.Kind != tandem.ConflictField || c.Status != status || len(c.Values) != 2 {
+					t.Errorf("conflict = %+v, want %s, decided %q, with both sides' values", c, status, tc.decided)
 				}
+			}
+			if g := out.Golden["phone"]; g.Held != tc.held {
+				t.Errorf("phone held = %v, want %v", g.Held, tc.held)
 			}
 			// Merge is pure: the input golden record is untouched.
 			if after := tc.golden.Values(); len(after) != len(before) {
