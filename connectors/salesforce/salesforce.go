@@ -1,9 +1,10 @@
 // Package salesforce is Tandem's connector for Salesforce, through the REST
 // API. It pulls the changes of any sObject with SOQL ordered by
 // SystemModstamp, behind a cursor that is safe when many records share a
-// stamp, and writes through sObject Collections, 200 records a call. A
-// create is an upsert on an External ID field that holds Tandem's entity id,
-// so a create repeated after a crash finds the record it made the first time.
+// stamp, re-reads records by id through sObject Collections retrieve, and
+// writes through sObject Collections, 200 records a call. A create is an
+// upsert on an External ID field that holds Tandem's entity id, so a create
+// repeated after a crash finds the record it made the first time.
 //
 // It authenticates with the OAuth 2.0 client-credentials flow and renews the
 // session when Salesforce says it has expired.

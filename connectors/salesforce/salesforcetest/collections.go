@@ -316,9 +316,13 @@ func rollBack(results []saveResult) {
 	}
 }
 
-// collectionRetrieve is GET composite/sobjects/{Object}?ids=&fields= (or
-// POST with {"ids":[],"fields":[]}): the records in the order of ids, null
-// for ids that match no live record.
+// collectionRetrieve is GET composite/sobjects/{Object}?ids=&fields= or
+// POST with {"ids":[...],"fields":[...]}: the records in the order of ids,
+// null for an id that names no live record of the object (not found,
+// deleted, malformed, or of another object), as Salesforce documents it.
+// Deleted records are not retrieved, as in the SOAP retrieve() it mirrors.
+// A GET is bounded by its URL (about 800 ids, then 414); both forms by
+// 2,000 ids. An unknown field fails the whole request with 400.
 func (e *Emulator) collectionRetrieve(w http.ResponseWriter, r *http.Request, object string) {
 	t := e.table(object)
 	if t == nil {
@@ -327,12 +331,11 @@ func (e *Emulator) collectionRetrieve(w http.ResponseWriter, r *http.Request, ob
 	}
 	var ids, names []string
 	if r.Method == http.MethodPost {
-		body := gjson.ParseBytes(readBody(r))
-		for _, v := range body.Get("ids").Array() {
-			ids = append(ids, v.String())
-		}
-		for _, v := range body.Get("fields").Array() {
-			names = append(names, v.String())
+		var ok bool
+		ids, names, ok = retrieveBody(readBody(r))
+		if !ok {
+			writeError(w, http.StatusBadRequest, apiErr("JSON_PARSER_ERROR", `The request body must be a JSON object {"ids":[...],"fields":[...]} of strings`))
+			return
 		}
 	} else {
 		if s := r.URL.Query().Get("ids"); s != "" {
@@ -370,4 +373,33 @@ func (e *Emulator) collectionRetrieve(w http.ResponseWriter, r *http.Request, ob
 		}
 	}
 	writeRaw(w, http.StatusOK, append(b, ']'))
+}
+
+// retrieveBody reads the body of a POST retrieve; ok is false when it is
+// not an object whose ids and fields are arrays of strings.
+func retrieveBody(body []byte) (ids, fields []string, ok bool) {
+	if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
+		return nil, nil, false
+	}
+	root := gjson.ParseBytes(body)
+	list := func(key string) ([]string, bool) {
+		v := root.Get(key)
+		if !v.Exists() {
+			return nil, true // missing: MISSING_ARGUMENT, not a parse error
+		}
+		if !v.IsArray() {
+			return nil, false
+		}
+		var out []string
+		for _, x := range v.Array() {
+			if x.Type != gjson.String {
+				return nil, false
+			}
+			out = append(out, x.String())
+		}
+		return out, true
+	}
+	ids, okIDs := list("ids")
+	fields, okFields := list("fields")
+	return ids, fields, okIDs && okFields
 }

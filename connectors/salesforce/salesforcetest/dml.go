@@ -88,6 +88,28 @@ func (e *Emulator) remove(x *tx, t *table, id string) *Error {
 	return nil
 }
 
+// restore takes a record out of the recycle bin, as Salesforce's undelete
+// does: it is live again with the values it had, and stamped now, so a
+// replication reading SystemModstamp sees it come back. A unique value
+// another live record took meanwhile keeps it in the bin.
+func (e *Emulator) restore(x *tx, t *table, id string) *Error {
+	old := t.rows[id]
+	switch {
+	case old == nil:
+		return apiErr("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+	case !old.IsDeleted:
+		return apiErr("UNDELETE_FAILED", "Entity is not in the recycle bin")
+	}
+	if err := checkUnique(t, id, old.Fields); err != nil {
+		return err
+	}
+	r := *old
+	r.IsDeleted = false
+	r.LastModifiedDate, r.SystemModstamp = x.now, x.now
+	x.put(t, &r)
+	return nil
+}
+
 // applyAssigns returns a copy of base with assigns applied, after checking
 // each value.
 func (e *Emulator) applyAssigns(t *table, base map[string]any, as []assign) (map[string]any, *Error) {

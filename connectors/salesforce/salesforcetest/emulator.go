@@ -7,8 +7,8 @@
 // bodies and codes. Records live in memory.
 //
 // Tests drive it through the API like a real org, and act as a user in the
-// Salesforce UI through Create, Update and Delete, which stamp records but
-// are not API requests.
+// Salesforce UI through Create, Update, Delete and Undelete, which stamp
+// records but are not API requests.
 package salesforcetest
 
 import (
@@ -215,14 +215,34 @@ func isWrite(r *http.Request) bool {
 		return false
 	}
 	switch r.Method {
-	case http.MethodPost, http.MethodPatch, http.MethodPut, http.MethodDelete:
+	case http.MethodPost:
+		// POST composite/sobjects/{Object} is the retrieve that carries its
+		// ids in a body: a read.
+		rest, _ := strings.CutPrefix(r.URL.Path, dataPrefix)
+		seg := strings.Split(strings.Trim(rest, "/"), "/")
+		return !(len(seg) == 3 && seg[0] == "composite" && seg[1] == "sobjects")
+	case http.MethodPatch, http.MethodPut, http.MethodDelete:
 		return true
 	}
 	return false
 }
 
+// maxURI is the longest request target the emulator accepts. Salesforce
+// documents that a GET retrieve takes about 800 ids before its URL is too
+// long (414); 800 ids of 18 characters and their commas come to some
+// 15,200 bytes, so the limit sits near 16 KiB.
+const maxURI = 16 << 10
+
 func (e *Emulator) route(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
+	if len(r.RequestURI) > maxURI {
+		// Refused in front of the API, before any session check, and not
+		// in the API's JSON.
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusRequestURITooLong)
+		_, _ = io.WriteString(w, "<html><body><h1>414 URI Too Long</h1></body></html>\n")
+		return
+	}
 	switch {
 	case p == "/services/oauth2/token":
 		e.serveToken(w, r)

@@ -54,18 +54,24 @@ func appendValue(b []byte, f *field, r *Record) []byte {
 }
 
 // selectFields resolves a fields=a,b parameter; empty means every field.
+// Names are matched without case and shown with their API spelling; a
+// field named twice is shown once, since a record cannot hold a key twice.
 func selectFields(o *sobject, param string) ([]*field, *Error) {
 	if strings.TrimSpace(param) == "" {
 		return o.Fields, nil
 	}
 	var fs []*field
+	seen := map[*field]bool{}
 	for _, name := range strings.Split(param, ",") {
 		name = strings.TrimSpace(name)
 		f := o.field(name)
 		if f == nil {
 			return nil, apiErr("INVALID_FIELD", fmt.Sprintf(noSuchColumn, name, o.Name))
 		}
-		fs = append(fs, f)
+		if !seen[f] {
+			seen[f] = true
+			fs = append(fs, f)
+		}
 	}
 	return fs, nil
 }

@@ -74,7 +74,9 @@ func (e *Emulator) Update(object, id string, fields map[string]any) error {
 	return nil
 }
 
-// Delete moves a live record to the recycle bin (IsDeleted = true).
+// Delete moves a live record to the recycle bin: IsDeleted is true,
+// LastModifiedDate and SystemModstamp take the emulator's clock, queryAll
+// still returns it and query no longer does. Undelete brings it back.
 func (e *Emulator) Delete(object, id string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -87,6 +89,30 @@ func (e *Emulator) Delete(object, id string) error {
 		return ierr
 	}
 	if rerr := e.remove(&tx{now: e.now()}, t, nid); rerr != nil {
+		return rerr
+	}
+	return nil
+}
+
+// Undelete restores a record from the recycle bin, as undelete does in
+// Salesforce: IsDeleted is false again, LastModifiedDate and
+// SystemModstamp take the emulator's clock, and query sees the record
+// again. A live record fails with UNDELETE_FAILED, an unknown id with
+// INVALID_CROSS_REFERENCE_KEY, and a record whose unique value another
+// live record now holds with DUPLICATE_VALUE. The emulator never empties
+// its recycle bin: a record stays undeletable for as long as the test runs.
+func (e *Emulator) Undelete(object, id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.table(object)
+	if t == nil {
+		return apiErr("INVALID_TYPE", "sObject type '"+object+"' is not supported.")
+	}
+	nid, ierr := resolveID(t.obj, id)
+	if ierr != nil {
+		return ierr
+	}
+	if rerr := e.restore(&tx{now: e.now()}, t, nid); rerr != nil {
 		return rerr
 	}
 	return nil

@@ -108,3 +108,89 @@ func TestValueCoercion(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteAndUndelete: Delete puts a record in the recycle bin, where
+// queryAll sees it and query does not; Undelete brings it back, stamped
+// anew, as Salesforce's undelete does.
+func TestDeleteAndUndelete(t *testing.T) {
+	c, clk := newClient(t, Options{})
+	e := c.s.Emulator
+	id := mustCreate(t, e, "Contact", map[string]any{"LastName": "Ada", "Tandem_Id__c": "k1"})
+	created, _ := e.Get("Contact", id)
+
+	// seen runs soql through query or queryAll and returns IsDeleted of id,
+	// or "absent".
+	seen := func(kind string) string {
+		t.Helper()
+		st, res, _ := c.do("GET", dataPrefix+kind+"?q=SELECT+Id,IsDeleted,SystemModstamp+FROM+Contact", nil)
+		if st != 200 {
+			t.Fatalf("%s: %d %s", kind, st, res.Raw)
+		}
+		r := res.Get(`records.#(Id=="` + id + `")`)
+		if !r.Exists() {
+			return "absent"
+		}
+		return r.Get("IsDeleted").Raw
+	}
+
+	clk.Add(time.Second)
+	if err := e.Delete("Contact", id); err != nil {
+		t.Fatal(err)
+	}
+	deleted, _ := e.Get("Contact", id)
+	if !deleted.IsDeleted || !deleted.SystemModstamp.Equal(clk.Now().Truncate(time.Millisecond)) || !deleted.LastModifiedDate.Equal(deleted.SystemModstamp) {
+		t.Fatalf("deleted record: %+v", deleted)
+	}
+	if q, qa := seen("query"), seen("queryAll"); q != "absent" || qa != "true" {
+		t.Fatalf("after delete: query %s, queryAll %s; want absent, true", q, qa)
+	}
+	// Its unique value is free while it is in the bin.
+	other := mustCreate(t, e, "Contact", map[string]any{"LastName": "Other", "Tandem_Id__c": "k1"})
+
+	var apiErr *Error
+	if err := e.Undelete("Contact", id); !errors.As(err, &apiErr) || apiErr.Code != "DUPLICATE_VALUE" {
+		t.Fatalf("undelete while another record holds its unique value: %v", err)
+	}
+	if r, _ := e.Get("Contact", id); !r.IsDeleted || !r.SystemModstamp.Equal(deleted.SystemModstamp) {
+		t.Fatalf("a failed undelete changed the record: %+v", r)
+	}
+	if err := e.Delete("Contact", other); err != nil {
+		t.Fatal(err)
+	}
+
+	clk.Add(time.Second)
+	e.ResetRequests()
+	if err := e.Undelete("Contact", strings.ToLower(id)); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := e.Get("Contact", id)
+	now := clk.Now().Truncate(time.Millisecond)
+	if r.IsDeleted || !r.SystemModstamp.Equal(now) || !r.LastModifiedDate.Equal(now) || !r.CreatedDate.Equal(created.CreatedDate) || r.Fields["LastName"] != "Ada" {
+		t.Fatalf("undeleted record: %+v", r)
+	}
+	if q, qa := seen("query"), seen("queryAll"); q != "false" || qa != "false" {
+		t.Fatalf("after undelete: query %s, queryAll %s; want false, false", q, qa)
+	}
+	if len(e.Requests()) != 2 || e.Writes() != 0 {
+		t.Fatalf("Undelete was logged as an API request: %+v", e.Requests())
+	}
+	// Live again: its unique value is taken, and it can be updated.
+	if _, err := e.Create("Contact", map[string]any{"LastName": "X", "Tandem_Id__c": "k1"}); !errors.As(err, &apiErr) || apiErr.Code != "DUPLICATE_VALUE" {
+		t.Fatalf("unique value of an undeleted record: %v", err)
+	}
+	if err := e.Update("Contact", id, map[string]any{"Title": "Countess"}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tt := range []struct{ object, id, code string }{
+		{"Contact", id, "UNDELETE_FAILED"},                             // live
+		{"Contact", mintID("003", 999), "INVALID_CROSS_REFERENCE_KEY"}, // never existed
+		{"Contact", "nope", "MALFORMED_ID"},
+		{"Contact", mustCreate(t, e, "Account", map[string]any{"Name": "A"}), "MALFORMED_ID"}, // an Account id
+		{"Lead", id, "INVALID_TYPE"},
+	} {
+		if err := e.Undelete(tt.object, tt.id); !errors.As(err, &apiErr) || apiErr.Code != tt.code {
+			t.Errorf("undelete %s %s: %v, want %s", tt.object, tt.id, err, tt.code)
+		}
+	}
+}
