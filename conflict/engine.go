@@ -198,8 +198,23 @@ func (e *Engine) stage(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 			return err
 		}
 		link = &tandem.Link{EntityID: id, System: sm.Name, Object: sm.Object, ExternalID: rec.ID}
+		if err := e.closeIdentity(ctx, tx, sm, rec.ID, id); err != nil {
+			return err
+		}
 	}
 	return e.merge(ctx, tx, ent, sm, link, side, rec)
+}
+
+// closeIdentity closes the open identity conflict of a record that now
+// links without one (it was edited so that it matches one entity, or
+// none): the conflict says where it went.
+func (e *Engine) closeIdentity(ctx context.Context, tx *state.Tx, sm *mapping.System, recordID, entityID string) error {
+	c, err := tx.OpenIdentity(ctx, sm.Name, sm.Object, recordID)
+	if err != nil || c == nil {
+		return err
+	}
+	c.Status, c.Decided, c.Resolved = tandem.ConflictAuto, "linked after an edit: entity "+entityID, e.now()
+	return tx.UpdateConflict(ctx, c)
 }
 
 // merge folds a side into its entity's golden record, records the
