@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -341,6 +344,7 @@ func (e *Engine) record(ctx context.Context, tx *state.Tx, ent *mapping.Entity, 
 func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, side Side, rec tandem.Record) (string, bool, error) {
 	keys := ent.MatchKeys(side.View)
 	cands, err := tx.Candidates(ctx, ent.Name, keys)
+	shown := keyText(keys)
 	if err != nil {
 		return "", false, err
 	}
@@ -349,7 +353,7 @@ func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 		return id, err == nil, err
 	}
 	var entityID string
-	reason := fmt.Sprintf("%d entities match %v: link it to one (--link --to ID) or keep it apart (--split)", len(cands), keys)
+	reason := fmt.Sprintf("%d entities match %s: link it to one (--link --to ID) or keep it apart (--split)", len(cands), shown)
 	if len(cands) == 1 {
 		other, err := tx.LinkOf(ctx, cands[0], sm.Name, sm.Object)
 		if err != nil {
@@ -359,8 +363,8 @@ func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 			return cands[0], true, nil
 		}
 		entityID = cands[0]
-		reason = fmt.Sprintf("record %s of %s has the same %v as record %s, already linked to this entity: merge them in %s, or keep it apart (--split)",
-			side.RecordID, sm.Name, keys, other.ExternalID, sm.Name)
+		reason = fmt.Sprintf("record %s of %s has the same %s as record %s, already linked to this entity: merge them in %s, or keep it apart (--split)",
+			side.RecordID, sm.Name, shown, other.ExternalID, sm.Name)
 	}
 	e.log().Warn("identity conflict: record not merged", "system", sm.Name, "id", side.RecordID, "reason", reason)
 	c := &tandem.Conflict{
@@ -389,6 +393,15 @@ func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 		return "", false, tx.UpdateHeldRecord(ctx, c, held)
 	}
 	return "", false, tx.AddConflict(ctx, c, held)
+}
+
+// keyText shows match keys as a person reads them: email=ann@example.com.
+func keyText(keys map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		parts = append(parts, k+"="+keys[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // readFields lists the canonical fields read from a system.

@@ -1,0 +1,180 @@
+package conflict
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"tandem"
+	"tandem/mapping"
+	"tandem/state"
+)
+
+// An engine over a fresh state file and an entity mapped to systems a and
+// b, driven by staging records directly (no connectors: staging and
+// resolving need none).
+type bench struct {
+	t   *testing.T
+	e   *Engine
+	ent *mapping.Entity
+	now time.Time
+}
+
+func newBench(t *testing.T, match, policy string) *bench {
+	t.Helper()
+	cfg, err := mapping.Parse("test.yaml", []byte(`state: x.db
+systems:
+  a: {type: hubspot}
+  b: {type: salesforce}
+entities:
+  contact:
+    match: `+match+`
+    fields: {email: email, name: string, phone: string}
+    systems:
+      a: {object: A, fields: {email: email, name: name, phone: phone}}
+      b: {object: B, fields: {email: email, name: name, phone: phone}}
+    conflict: `+policy+`
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := state.Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b := &bench{t: t, ent: cfg.Entities[0], now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	b.e = &Engine{Store: st, Now: func() time.Time { return b.now }}
+	return b
+}
+
+// stage pulls one record of system sys, as of a second later.
+func (b *bench) stage(sys, id string, fields map[string]any) {
+	b.t.Helper()
+	b.now = b.now.Add(time.Second)
+	raw, _ := json.Marshal(fields)
+	err := b.e.Store.Update(context.Background(), func(tx *state.Tx) error {
+		return b.e.stage(context.Background(), tx, b.ent, b.ent.System(sys), tandem.Record{ID: id, Raw: raw, Modified: b.now})
+	})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (b *bench) entityOf(sys, id string) string {
+	b.t.Helper()
+	l, err := b.e.Store.Link(context.Background(), sys, strings.ToUpper(sys), id)
+	if err != nil || l == nil {
+		b.t.Fatalf("%s %s is not linked (%v)", sys, id, err)
+	}
+	return l.EntityID
+}
+
+func (b *bench) open(kind string) tandem.Conflict {
+	b.t.Helper()
+	cs, err := b.e.Store.Conflicts(context.Background(), true)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.Kind == kind {
+			return c
+		}
+	}
+	b.t.Fatalf("no open %s conflict in %+v", kind, cs)
+	return tandem.Conflict{}
+}
+
+func TestResolveIdentitySplit(t *testing.T) {
+	b := newBench(t, "[email]", "{policy: newest}")
+	b.stage("a", "1", map[string]any{"email": "ann@x.com", "name": "Ann"})
+	b.stage("a", "2", map[string]any{"email": "ANN@x.com", "name": "Annie"}) // same email, same system
+	c := b.open(tandem.ConflictIdentity)
+	if _, err := b.e.Store.Link(context.Background(), "a", "A", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.e.Resolve(context.Background(), b.ent, c.ID, Decision{Link: true}); err == nil || !strings.Contains(err.Error(), "already has") {
+		t.Errorf("--link onto an entity that has a record in that system: err = %v", err)
+	}
+	if _, err := b.e.Resolve(context.Background(), b.ent, c.ID, Decision{Split: true}); err != nil {
+		t.Fatal(err)
+	}
+	if b.entityOf("a", "1") == b.entityOf("a", "2") {
+		t.Error("--split linked both records to one entity")
+	}
+	if _, err := b.e.Resolve(context.Background(), b.ent, c.ID, Decision{Split: true}); err == nil {
+		t.Error("resolving a resolved conflict again: no error")
+	}
+	g, _ := b.e.Store.Golden(context.Background(), b.entityOf("a", "2"))
+	if g["name"].Value != "Annie" {
+		t.Errorf("the split entity's golden record = %v, want the held record's values", g.Values())
+	}
+}
+
+func TestResolveIdentityLinkStaysLinked(t *testing.T) {
+	b := newBench(t, "[email, phone]", "{policy: newest}")
+	b.stage("a", "1", map[string]any{"email": "ann@x.com", "phone": "1"})
+	b.stage("a", "2", map[string]any{"email": "bob@x.com", "phone": "2"})
+	ann, bob := b.entityOf("a", "1"), b.entityOf("a", "2")
+	b.stage("b", "9", map[string]any{"email": "ann@x.com", "phone": "2"}) // Ann's email, Bob's phone
+	c := b.open(tandem.ConflictIdentity)
+	if len(c.Values) != 3 { // the held record and both candidates
+		t.Errorf("identity conflict sides = %v, want the record and both candidates", c.Values)
+	}
+	if _, err := b.e.Resolve(context.Background(), b.ent, c.ID, Decision{Link: true}); err == nil || !strings.Contains(err.Error(), "--to") {
+		t.Errorf("--link with two candidates and no --to: err = %v", err)
+	}
+	if _, err := b.e.Resolve(context.Background(), b.ent, c.ID, Decision{Link: true, To: bob}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.entityOf("b", "9"); got != bob {
+		t.Fatalf("b/9 linked to %s, want Bob's entity %s", got, bob)
+	}
+	// A later change of the record keeps it where the person linked it,
+	// though its email is Ann's.
+	b.stage("b", "9", map[string]any{"email": "ann@x.com", "phone": "2", "name": "Bob"})
+	if got := b.entityOf("b", "9"); got != bob {
+		t.Errorf("after an edit b/9 is linked to %s, want %s (Ann is %s)", got, bob, ann)
+	}
+	if cs, _ := b.e.Store.Conflicts(context.Background(), true); len(cs) != 0 {
+		t.Errorf("open conflicts after resolving: %+v", cs)
+	}
+}
+
+func TestResolveField(t *testing.T) {
+	b := newBench(t, "[email]", "{policy: newest, fields: {phone: manual}}")
+	b.stage("a", "1", map[string]any{"email": "ann@x.com", "phone": "1"})
+	b.stage("b", "7", map[string]any{"email": "ann@x.com", "phone": "1"})
+	b.stage("a", "1", map[string]any{"email": "ann@x.com", "phone": "2"})
+	b.stage("b", "7", map[string]any{"email": "ann@x.com", "phone": "3"})
+	c := b.open(tandem.ConflictField)
+	id := b.entityOf("a", "1")
+	if g, _ := b.e.Store.Golden(context.Background(), id); !g["phone"].Held || g["phone"].Value != "2" {
+		t.Fatalf("phone = %+v, want held at the first value", g["phone"])
+	}
+	// A third value while held joins the same conflict.
+	b.stage("b", "7", map[string]any{"email": "ann@x.com", "phone": "4"})
+	if again := b.open(tandem.ConflictField); again.ID != c.ID || again.Values["b"].Value != "4" {
+		t.Errorf("held conflict after another edit = %+v, want conflict %d with b's newest value", again, c.ID)
+	}
+	if _, err := b.e.Resolve(context.Background(), b.ent, c.ID, Decision{Take: "nobody"}); err == nil {
+		t.Error("--take of a system not in the conflict: no error")
+	}
+	if _, err := b.e.Resolve(context.Background(), b.ent, c.ID, Decision{Take: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := b.e.Store.Golden(context.Background(), id)
+	if f := g["phone"]; f.Held || f.Value != "4" || f.Source != "b" {
+		t.Errorf("phone after --take b = %+v, want 4 from b, not held", f)
+	}
+	plan, err := b.e.Planned(context.Background(), b.ent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan) != 1 || plan[0].System != "a" || plan[0].Field != "phone" || plan[0].To != `"4"` {
+		t.Errorf("plan after resolving = %+v, want only a's phone set to 4", plan)
+	}
+}
