@@ -234,9 +234,9 @@ func (g *GuardError) Error() string {
 		g.Deletes, g.Linked, g.System, g.Object, g.Entity, 100*float64(g.Deletes)/float64(max(1, g.Linked)), 100*g.MaxShare)
 }
 
-// guard checks, before anything is pushed, that no system would lose more
+// Guard checks, before anything is pushed, that no system would lose more
 // than the entity's max_share of its linked records in this pass.
-func (e *Engine) guard(ctx context.Context, ent *mapping.Entity) error {
+func (e *Engine) Guard(ctx context.Context, ent *mapping.Entity) error {
 	if e.Force {
 		return nil
 	}

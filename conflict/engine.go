@@ -92,7 +92,7 @@ func (e *Engine) Sync(ctx context.Context, ent *mapping.Entity) ([]state.Run, er
 	if err := e.releaseDeletes(ctx, ent); err != nil {
 		fail(&runs[0], err)
 	}
-	guard := e.guard(ctx, ent)
+	guard := e.Guard(ctx, ent)
 	for i, sm := range ent.Systems {
 		r := &runs[i]
 		if r.Error != "" || guard != nil {

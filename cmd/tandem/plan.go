@@ -26,7 +26,8 @@ meet decided as the policies say.
 plan reads every system as a pass would (the same API calls), and runs the
 merge on a copy of the state file in a temporary directory: nothing is written
 to any system, and the state file is not changed. Exits 0 when nothing would
-change, 2 when something would, 1 when a system could not be read.
+change, 2 when something would, 1 when a system could not be read. When the
+next pass would stop at the mass-delete guard, plan says so on stderr.
 
   tandem plan                   # every entity
   tandem plan --entity contact --format json`,
@@ -75,6 +76,9 @@ change, 2 when something would, 1 when a system could not be read.
 				cs, err := eng.Planned(cmd.Context(), e)
 				if err != nil {
 					return fmt.Errorf("entity %s: %w", e.Name, err)
+				}
+				if err := eng.Guard(cmd.Context(), e); err != nil {
+					fmt.Fprintf(g.stderr, "tandem: entity %s: the next pass would stop (exit 3) before writing: %v\n", e.Name, err)
 				}
 				changes = append(changes, cs...)
 			}

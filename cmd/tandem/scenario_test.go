@@ -190,7 +190,7 @@ func runScenario(t *testing.T, sc *scenario) string {
 			fmt.Fprintf(&log, "%d show\n%s", i, indent(w.records(), "    "))
 		case s.Plan != nil:
 			code, out, errOut := w.run("plan", "--config", w.config)
-			fmt.Fprintf(&log, "%d plan: exit %d\n%s", i, code, indent(out, "    "))
+			fmt.Fprintf(&log, "%d plan: exit %d%s\n%s", i, code, guardLine(errOut), indent(out, "    "))
 			if code != s.Plan.Exit {
 				t.Fatalf("step %d: plan exited %d, want %d:\n%s", i, code, s.Plan.Exit, errOut)
 			}
