@@ -24,7 +24,10 @@ import (
 
 func init() { connectors.Register("hubspot", New) }
 
-var _ connectors.Connector = (*Client)(nil)
+var (
+	_ connectors.Connector = (*Client)(nil)
+	_ connectors.Fetcher   = (*Client)(nil)
+)
 
 const (
 	defaultBaseURL  = "https://api.hubapi.com"
@@ -40,6 +43,10 @@ type options struct {
 	IDProperty map[string]string `yaml:"id_property"`
 	PageSize   *int              `yaml:"page_size"`
 	Timeout    string            `yaml:"timeout"`
+	// PropertyHistory asks HubSpot when each pulled or fetched property
+	// was last set, for Record.FieldTimes: one more batch/read per 50
+	// records pulled.
+	PropertyHistory bool `yaml:"property_history"`
 }
 
 // Client is one configured HubSpot portal.
@@ -49,6 +56,7 @@ type Client struct {
 	token    string
 	idProp   map[string]string // object -> unique property creates upsert by
 	pageSize int
+	history  bool // property_history: fill Record.FieldTimes
 	http     *connectors.HTTP
 	// searchCap is HubSpot's 10,000-result limit; tests lower it to reach
 	// it without creating 10,000 records.
@@ -71,7 +79,7 @@ func newClient(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error
 		return nil, err
 	}
 	c := &Client{name: cfg.Name, base: defaultBaseURL, token: o.Token, pageSize: defaultPageSize, searchCap: searchCap,
-		idProp: map[string]string{"contacts": "email"}}
+		history: o.PropertyHistory, idProp: map[string]string{"contacts": "email"}}
 	if strings.IndexFunc(o.Token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 		return nil, cfg.Errorf("token", "contains whitespace or control characters (value not shown)")
 	}

@@ -15,16 +15,28 @@ import (
 	"github.com/tidwall/gjson"
 
 	"tandem"
+	"tandem/connectors"
 )
 
-// cursor is where a pull resumes: the modified time (epoch ms) of the
-// newest record emitted, and the ids emitted with exactly that time.
-// HubSpot stamps in milliseconds, so many records can share one; the next
-// search asks for everything at or after TS and skips these ids, so a tie
-// cut by a page boundary is neither lost nor repeated.
+// cursor is where a pull resumes. TS and IDs cover the live records: the
+// modified time (epoch ms) of the newest record emitted, and the ids
+// emitted with exactly that time. HubSpot stamps in milliseconds, so many
+// records can share one; the next search asks for everything at or after
+// TS and skips these ids, so a tie cut by a page boundary is neither lost
+// nor repeated.
+//
+// Arch and AIDs cover the recycle bin, which search never shows (see
+// archive.go): every record archived before Arch (epoch ms) has been
+// emitted as a delete, or was archived before the connector started
+// looking; AIDs are the records archived at or after Arch that have been
+// emitted, by id, with their archivedAt (epoch ms). Arch is 0 until the
+// connector has looked: in the empty cursor, and in cursors written
+// before deletes were pulled, which still parse.
 type cursor struct {
-	TS  int64    `json:"ts"`
-	IDs []string `json:"ids,omitempty"`
+	TS   int64            `json:"ts"`
+	IDs  []string         `json:"ids,omitempty"`
+	Arch int64            `json:"arch,omitempty"`
+	AIDs map[string]int64 `json:"aids,omitempty"`
 }
 
 func (c *Client) parseCursor(op string, after tandem.Cursor) (cursor, error) {
@@ -32,7 +44,7 @@ func (c *Client) parseCursor(op string, after tandem.Cursor) (cursor, error) {
 	if after == "" {
 		return cur, nil
 	}
-	if err := json.Unmarshal([]byte(after), &cur); err != nil || cur.TS < 0 {
+	if err := json.Unmarshal([]byte(after), &cur); err != nil || cur.TS < 0 || cur.Arch < 0 {
 		return cur, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("cursor %.100q was not made by the hubspot connector", string(after))}
 	}
 	return cur, nil
@@ -72,6 +84,21 @@ func searchProperties(object string, fields []string) ([]string, error) {
 	return props, nil
 }
 
+// historyProperties are the properties named by the payload paths the
+// caller reads (already checked by searchProperties): those whose times
+// go into Record.FieldTimes.
+func historyProperties(fields []string) []string {
+	var names []string
+	for _, f := range fields {
+		head, rest, _ := strings.Cut(f, ".")
+		name, _, _ := strings.Cut(rest, ".")
+		if head == "properties" && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
 type searchFilter struct {
 	PropertyName string `json:"propertyName"`
 	Operator     string `json:"operator"`
@@ -96,7 +123,8 @@ type searchRequest struct {
 }
 
 // Pull reads the records of q.Object modified at or after the cursor,
-// oldest first, one page per search response.
+// oldest first, one page per search response; then the records archived
+// since the cursor, as deletes (see pullArchived).
 //
 // Each page is a fresh search from the cursor (modified >= cursor time,
 // ascending) rather than the next offset of the previous search: offsets
@@ -105,6 +133,9 @@ type searchRequest struct {
 // (paging.next.after) are followed only while a page makes no headway,
 // i.e. through a run of records sharing the cursor's millisecond, and a
 // search is never paged into HubSpot's 10,000-result cap.
+//
+// With property_history, each page's records also get FieldTimes, from a
+// batch/read of their property history.
 func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page) error) error {
 	op := "pull " + q.Object
 	cur, err := c.parseCursor(op, q.After)
@@ -115,21 +146,36 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 	if err != nil {
 		return &tandem.Error{Op: op, System: c.name, Err: err}
 	}
-	mod := modifiedProperty(q.Object)
-	path := "/crm/v3/objects/" + url.PathEscape(q.Object) + "/search"
+	var hist []string
+	if c.history {
+		hist = historyProperties(q.Fields)
+	}
 	tr := newTracker(cur)
-	from, offset := cur.TS, 0 // the current search, and where in it we are
-	budget := -1              // pages allowed, set from the first total
+	now, err := c.pullLive(ctx, op, q.Object, props, hist, tr, page)
+	if err != nil {
+		return err
+	}
+	return c.pullArchived(ctx, op, q.Object, props, tr.cur, now, page)
+}
+
+// pullLive is the search phase of a pull. It returns the portal's time at
+// its first response, which places the archive watermark.
+func (c *Client) pullLive(ctx context.Context, op, object string, props, hist []string, tr *tracker, page func(tandem.Page) error) (time.Time, error) {
+	var now time.Time
+	mod := modifiedProperty(object)
+	path := "/crm/v3/objects/" + url.PathEscape(object) + "/search"
+	from, offset := tr.cur.TS, 0 // the current search, and where in it we are
+	budget := -1                 // pages allowed, set from the first total
 	for pages := 0; ; pages++ {
 		if err := ctx.Err(); err != nil {
-			return err
+			return now, err
 		}
 		if budget >= 0 && pages > budget {
-			return &tandem.Error{Op: op, System: c.name, Retryable: true, Message: fmt.Sprintf(
+			return now, &tandem.Error{Op: op, System: c.name, Retryable: true, Message: fmt.Sprintf(
 				"stopped after %d pages: records are being modified faster than they can be read; the next pull resumes from the last page", pages)}
 		}
 		if offset >= c.searchCap { // only reached inside a run of ties
-			return &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("more than %d records share %s %s: HubSpot's search cannot page past them",
+			return now, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("more than %d records share %s %s: HubSpot's search cannot page past them",
 				c.searchCap, mod, time.UnixMilli(from).UTC().Format(time.RFC3339Nano))}
 		}
 		req := searchRequest{
@@ -142,12 +188,18 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 		}{[]searchFilter{{PropertyName: mod, Operator: "GTE", Value: strconv.FormatInt(from, 10)}}})
 		resp, err := c.call(ctx, op, http.MethodPost, path, req)
 		if err != nil {
-			return err
+			return now, err
+		}
+		if pages == 0 {
+			now = serverTime(resp)
+			if tr.cur.Arch == 0 {
+				tr.cur.Arch = firstArch(tr.cur, now)
+			}
 		}
 		body := gjson.ParseBytes(resp.Body)
 		results := body.Get("results").Array()
 		if !gjson.ValidBytes(resp.Body) || !body.Get("results").IsArray() {
-			return &tandem.Error{Op: op, System: c.name, Status: resp.Status, Message: fmt.Sprintf("search response is not a page of results: %.200q", resp.Body)}
+			return now, &tandem.Error{Op: op, System: c.name, Status: resp.Status, Message: fmt.Sprintf("search response is not a page of results: %.200q", resp.Body)}
 		}
 		if budget < 0 {
 			budget = 2*(int(body.Get("total").Int())/max(1, c.pageSize-1)+1) + 10
@@ -156,31 +208,45 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 		for _, obj := range results {
 			rec, ts, err := c.pulledRecord(op, obj, mod)
 			if err != nil {
-				return err
+				return now, err
 			}
 			if tr.take(rec.ID, ts) {
 				recs = append(recs, rec)
 			}
 		}
+		if len(recs) > 0 && len(hist) > 0 {
+			if err := c.addFieldTimes(ctx, op, object, recs, hist); err != nil {
+				return now, err
+			}
+		}
 		if len(recs) > 0 {
 			if err := page(tandem.Page{Records: recs, Cursor: tr.cur.encode()}); err != nil {
-				return err
+				return now, err
 			}
 		}
 		next := body.Get("paging.next.after")
 		switch {
 		case !next.Exists() || len(results) == 0:
-			return nil
+			return now, nil
 		case tr.cur.TS > from: // headway: search again from the cursor
 			from, offset = tr.cur.TS, 0
 		default: // a page of ties at the cursor's time: page through them
 			n, err := strconv.Atoi(next.String())
 			if err != nil || n <= offset {
-				return &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("search paging.next.after %s does not move forward from %d", next.Raw, offset)}
+				return now, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("search paging.next.after %s does not move forward from %d", next.Raw, offset)}
 			}
 			offset = n
 		}
 	}
+}
+
+// serverTime is the portal's clock at a response, from its Date header
+// (whole seconds); the local clock if HubSpot sent none.
+func serverTime(resp *connectors.Response) time.Time {
+	if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		return t
+	}
+	return time.Now()
 }
 
 // tracker is the cursor as a pull moves it.
@@ -206,7 +272,7 @@ func (t *tracker) take(id string, ts int64) bool {
 	case ts == t.cur.TS && t.seen[id]:
 		return false // emitted by an earlier page or pull
 	case ts > t.cur.TS:
-		t.cur, t.seen = cursor{TS: ts}, map[string]bool{}
+		t.cur.TS, t.cur.IDs, t.seen = ts, nil, map[string]bool{}
 	}
 	if ts == t.cur.TS {
 		t.cur.IDs = append(t.cur.IDs, id)

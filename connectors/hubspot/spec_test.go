@@ -2,7 +2,9 @@ package hubspot
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"tandem"
@@ -27,6 +29,18 @@ func TestRequestsConformToSpec(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Deletes (the recycle bin listing), property history and Fetch.
+	srv.Delete("contacts", srv.List("contacts")[2].ID)
+	hist := open(t, srv, "page_size: 2\nproperty_history: true\n")
+	q := tandem.Query{Object: "contacts", Fields: []string{"id", "properties.email", "properties.firstname"}}
+	if err := hist.Pull(context.Background(), q, func(tandem.Page) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*Client{c, hist} {
+		if _, err := f.Fetch(context.Background(), q, []string{srv.List("contacts")[0].ID, "404"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// Describe reads the properties API, which the spec does not cover:
 	// the checker skips that exchange (see spectest.Checker.Check).
 	if _, err := c.Describe(context.Background(), "contacts"); err != nil {
@@ -41,6 +55,15 @@ func TestRequestsConformToSpec(t *testing.T) {
 	reqs := srv.Requests()
 	if len(reqs) < 6 {
 		t.Fatalf("only %d requests", len(reqs))
+	}
+	kinds := map[string]bool{}
+	for _, r := range reqs {
+		kinds[r.Method+" "+r.Path+" history="+fmt.Sprint(strings.Contains(string(r.Body), `"propertiesWithHistory":["`))] = true
+	}
+	for _, k := range []string{"GET /crm/v3/objects/contacts history=false", "POST /crm/v3/objects/contacts/batch/read history=true", "POST /crm/v3/objects/contacts/batch/read history=false"} {
+		if !kinds[k] {
+			t.Errorf("no %s request was checked (got %v)", k, kinds)
+		}
 	}
 	for _, r := range reqs {
 		url := srv.URL + r.Path

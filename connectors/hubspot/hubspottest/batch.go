@@ -97,6 +97,9 @@ func (e *Emulator) batchRead(r *http.Request, t *objectType, _ string, body []by
 	if rep == nil {
 		rep = checkInputs(len(req.Inputs), func(i int) string { return idKey(req.IDProperty, req.Inputs[i].ID) })
 	}
+	if rep == nil && len(req.PropertiesWithHistory) > 0 && len(req.Inputs) > maxHistoryRead {
+		rep = validation(historyLimit)
+	}
 	if rep != nil {
 		return rep
 	}
@@ -109,7 +112,12 @@ func (e *Emulator) batchRead(r *http.Request, t *objectType, _ string, body []by
 			missing = append(missing, string(in.ID))
 		}
 	}
-	return e.batchReply(http.StatusOK, started, t.renderAll(found, func(*record) []string { return req.Properties }), missingErrors("get", t, missing))
+	newestFirst(found)
+	out := make([]apiObject, len(found))
+	for i, rec := range found {
+		out[i] = t.renderHistory(rec, req.Properties, req.PropertiesWithHistory)
+	}
+	return e.batchReply(http.StatusOK, started, out, missingErrors("get", t, missing))
 }
 
 func (t *objectType) renderAll(recs []*record, names func(*record) []string) []apiObject {
@@ -167,7 +175,7 @@ func (e *Emulator) batchCreate(_ *http.Request, t *objectType, _ string, body []
 	created := make([]*record, len(props))
 	written := map[*record][]string{}
 	for i, p := range props {
-		created[i] = tb.insert(p, now)
+		created[i] = tb.insert(p, now, apiWrite)
 		written[created[i]] = t.written(p)
 	}
 	return e.batchReply(http.StatusCreated, started, t.renderAll(created, func(r *record) []string { return written[r] }), nil)
@@ -213,7 +221,7 @@ func (e *Emulator) batchUpdate(_ *http.Request, t *objectType, _ string, body []
 	now := e.stamp()
 	written := map[*record][]string{}
 	for i, rec := range targets {
-		tb.set(rec, sets[i], now)
+		tb.set(rec, sets[i], now, apiWrite)
 		written[rec] = t.written(sets[i])
 	}
 	return e.batchReply(http.StatusOK, started, t.renderAll(targets, func(r *record) []string { return written[r] }), missingErrors("update", t, missing))
@@ -287,10 +295,10 @@ func (e *Emulator) batchUpsert(_ *http.Request, t *objectType, _ string, body []
 	written := map[*record][]string{}
 	for j, rec := range keptTargets {
 		if rec == nil {
-			rec = tb.insert(keptProps[j], now)
+			rec = tb.insert(keptProps[j], now, apiWrite)
 			isNew[rec] = true
 		} else {
-			tb.set(rec, keptProps[j], now)
+			tb.set(rec, keptProps[j], now, apiWrite)
 		}
 		recs = append(recs, rec)
 		written[rec] = t.written(keptProps[j])

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -97,6 +98,20 @@ func TestSpecConformance(t *testing.T) {
 		c.send("POST", base+"/batch/update", fmt.Sprintf(`{"inputs":[{"id":%q,"properties":{%q:"Uno"}},{"id":"404","properties":{%q:"x"}}]}`, first, other, other))
 		c.send("POST", base+"/batch/update", fmt.Sprintf(`{"inputs":[{"id":%q,"properties":{"no_such_property":"x"}}]}`, first))
 		c.send("POST", base+"/batch/read?archived=true", `{"inputs":[],"properties":[],"propertiesWithHistory":[]}`)
+		// Property history: batch read, single read, list; and the 400
+		// for reading more than 50 records with history.
+		hist := c.send("POST", base+"/batch/read", fmt.Sprintf(`{"inputs":[{"id":%q},{"id":"404"}],"properties":[%q],"propertiesWithHistory":[%q,%q,"nosuch"]}`, first, key, key, other))
+		if n := len(hist.Get("results.0.propertiesWithHistory." + other).Array()); n != 2 {
+			t.Errorf("%s: %d history entries of %s after a create and an update, want 2: %s", object, n, other, hist.Raw)
+		}
+		c.send("GET", base+"/"+first+"?properties="+key+"&propertiesWithHistory="+other+",phone", "")
+		c.send("GET", base+"?limit=50&propertiesWithHistory="+key, "")
+		c.send("GET", base+"?limit=51&propertiesWithHistory="+key, "")
+		var many []string
+		for i := 0; i < 51; i++ {
+			many = append(many, fmt.Sprintf(`{"id":"%d"}`, 1000+i))
+		}
+		c.send("POST", base+"/batch/read", `{"inputs":[`+strings.Join(many, ",")+`],"properties":[],"propertiesWithHistory":[`+strconv.Quote(key)+`]}`)
 		if object == "contacts" {
 			c.send("POST", base+"/batch/upsert", fmt.Sprintf(`{"inputs":[{"id":%q,"idProperty":"email","properties":{"firstname":"Again"}},{"id":"p9@example.com","idProperty":"email","properties":{"firstname":"Nine"}}]}`, strings.ToUpper(val(1))))
 			c.send("POST", base+"/batch/create", fmt.Sprintf(`{"inputs":[{"properties":{"email":%q},"associations":[]}]}`, val(2)))
@@ -106,7 +121,12 @@ func TestSpecConformance(t *testing.T) {
 		}
 		c.send("POST", base+"/batch/archive", fmt.Sprintf(`{"inputs":[{"id":%q}]}`, first))
 		c.send("DELETE", base+"/"+single.Get("id").String(), "")
-		c.send("GET", base+"?archived=true", "")
+		// The recycle bin, as a pull lists it: archived, archivedAt, paging.
+		bin := c.send("GET", base+"?archived=true&limit=1&properties="+key+",lastmodifieddate", "")
+		if r := bin.Get("results.0"); !r.Get("archived").Bool() || r.Get("archivedAt").String() == "" || !bin.Get("paging.next.after").Exists() {
+			t.Errorf("%s: recycle bin page: %s", object, bin.Raw)
+		}
+		c.send("GET", base+"?archived=true&limit=1&after="+bin.Get("paging.next.after").String(), "")
 		c.sendInvalid("POST", base+"/search", `{"filterGroups":[],"sorts":[],"properties":[],"limit":10,`)
 		// The properties API has no spec here: the checker skips it.
 		c.send("GET", "/crm/v3/properties/"+object, "")

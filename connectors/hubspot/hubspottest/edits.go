@@ -11,7 +11,9 @@ import (
 
 // The methods here are what a person does in HubSpot's UI: they change the
 // portal without being API requests, so Requests and Writes do not see
-// them, but they are validated and stamped as API writes are.
+// them, but they are validated and stamped as API writes are. Their values
+// enter the properties' history as the UI's do: sourceType CRM_UI, by the
+// user UserID (API writes are INTEGRATION, by the app AppID).
 
 // table finds the table of an object type, by name or type id.
 func (e *Emulator) table(object string) (*table, error) {
@@ -35,7 +37,7 @@ func (e *Emulator) Create(object string, fields map[string]any) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	return tb.insert(props, e.stamp()).id, nil
+	return tb.insert(props, e.stamp(), uiEdit).id, nil
 }
 
 // Update changes a live record as a user would in HubSpot's UI.
@@ -54,11 +56,14 @@ func (e *Emulator) Update(object, id string, fields map[string]any) error {
 	if err != nil {
 		return err
 	}
-	tb.set(r, props, e.stamp())
+	tb.set(r, props, e.stamp(), uiEdit)
 	return nil
 }
 
-// Delete archives a live record, as deleting in HubSpot's UI does.
+// Delete archives a live record, as deleting in HubSpot's UI does:
+// archivedAt is stamped from Options.Now; updatedAt and the modified-date
+// property keep the time of the last edit, as in HubSpot. The record then
+// shows only in archived=true reads.
 func (e *Emulator) Delete(object, id string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -1,9 +1,10 @@
 // Package hubspottest is an in-process emulator of HubSpot's CRM v3 objects
 // API for contacts and companies, in the manner of net/http/httptest: list,
-// read, search, single and batch writes, and the properties API's list of
-// an object's properties, with HubSpot's paging, limits, property types and
-// validation, error bodies, rate-limit headers and its habit of returning
-// batch results out of input order. Tests, benchmarks and `tandem sandbox`
+// read, search, single and batch writes, the recycle bin (archived=true),
+// property history (propertiesWithHistory), and the properties API's list
+// of an object's properties, with HubSpot's paging, limits, property types
+// and validation, error bodies, rate-limit headers and its habit of
+// returning batch results out of input order. Tests, benchmarks and `tandem sandbox`
 // run connectors against it instead of a real portal.
 package hubspottest
 
@@ -24,9 +25,10 @@ type Options struct {
 	// Token is the private app token every request must carry as
 	// "Authorization: Bearer <Token>" (default "test-token").
 	Token string
-	// Now is the clock that stamps createdate and the modified dates
-	// (default time.Now); stamps are truncated to milliseconds, so ties
-	// happen, as they do in HubSpot.
+	// Now is the clock that stamps createdate, the modified dates,
+	// archivedAt and property history, and that every response's Date
+	// header shows (default time.Now); stamps are truncated to
+	// milliseconds, so ties happen, as they do in HubSpot.
 	Now func() time.Time
 	// RateLimit, when > 0, is the number of requests allowed per rolling
 	// ten seconds of wall-clock time; more get 429. Headers are always sent.
@@ -242,6 +244,9 @@ func (e *Emulator) serve(r *http.Request, body []byte) *reply {
 	for k, v := range headers {
 		rep.header[k] = v
 	}
+	// HubSpot's Date is HubSpot's clock, the one that stamps records; a
+	// client can read the portal's "now" from it. So is the emulator's.
+	rep.header.Set("Date", e.now().UTC().Format(http.TimeFormat))
 	return rep
 }
 

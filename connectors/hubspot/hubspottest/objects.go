@@ -12,12 +12,66 @@ import (
 
 // apiObject is a record as the API returns it (SimplePublicObject).
 type apiObject struct {
-	ID         string             `json:"id"`
-	Properties map[string]*string `json:"properties"`
-	CreatedAt  string             `json:"createdAt"`
-	UpdatedAt  string             `json:"updatedAt"`
-	Archived   bool               `json:"archived"`
-	ArchivedAt string             `json:"archivedAt,omitempty"`
+	ID                    string                    `json:"id"`
+	Properties            map[string]*string        `json:"properties"`
+	PropertiesWithHistory map[string][]historyEntry `json:"propertiesWithHistory,omitempty"`
+	CreatedAt             string                    `json:"createdAt"`
+	UpdatedAt             string                    `json:"updatedAt"`
+	Archived              bool                      `json:"archived"`
+	ArchivedAt            string                    `json:"archivedAt,omitempty"`
+}
+
+// historyEntry is one value of a property's history (the spec's
+// ValueWithTimestamp), as HubSpot fills it: a cleared value is "", an
+// API write names the app, a UI edit the user.
+type historyEntry struct {
+	Value           string `json:"value"`
+	Timestamp       string `json:"timestamp"`
+	SourceType      string `json:"sourceType"`
+	SourceID        string `json:"sourceId,omitempty"`
+	UpdatedByUserID int    `json:"updatedByUserId,omitempty"`
+}
+
+// maxHistoryRead is how many records one request may read with
+// propertiesWithHistory: 50 inputs of a batch/read, 50 records a page of
+// the list endpoint, where it is 100 without history.
+const maxHistoryRead = 50
+
+// historyLimit is the message of HubSpot's 400 for a batch/read with
+// propertiesWithHistory and more than 50 inputs, word for word.
+const historyLimit = "The maximum number of inputs supported in a batch request for property histories is 50. Please reduce the number of items and try again"
+
+// renderHistory shows a record with the named properties and, for each
+// name in hist, its value too (HubSpot adds them to properties) and its
+// history, newest first. Unknown names, and properties that never had a
+// value, have no history to show.
+func (t *objectType) renderHistory(r *record, names, hist []string) apiObject {
+	if len(hist) > 0 {
+		if len(names) == 0 {
+			names = t.defaults
+		}
+		names = slices.Clone(names)
+		for _, n := range hist {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	o := t.render(r, names)
+	for _, n := range hist {
+		if t.props[n] == nil || len(r.history[n]) == 0 {
+			continue
+		}
+		if o.PropertiesWithHistory == nil {
+			o.PropertiesWithHistory = map[string][]historyEntry{}
+		}
+		var entries []historyEntry
+		for _, c := range r.newestFirst(n) {
+			entries = append(entries, historyEntry{Value: c.value, Timestamp: stamp(c.at), SourceType: c.by.typ, SourceID: c.by.id, UpdatedByUserID: c.by.userID})
+		}
+		o.PropertiesWithHistory[n] = entries
+	}
+	return o
 }
 
 // upsertObject is a record in a batch/upsert response.
@@ -120,9 +174,12 @@ const (
 )
 
 // list is GET /crm/v3/objects/{type}: records by id, paged by an opaque
-// after token (the id of the next record).
+// after token (the id of the next record). archived=true lists the
+// recycle bin instead of the live records. Asking for
+// propertiesWithHistory lowers the page limit from 100 to 50.
 func (e *Emulator) list(r *http.Request, t *objectType, _ string, _ []byte) *reply {
 	q := r.URL.Query()
+	hist := queryList(q, "propertiesWithHistory")
 	limit := listDefaultLimit
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -131,6 +188,9 @@ func (e *Emulator) list(r *http.Request, t *objectType, _ string, _ []byte) *rep
 		}
 		if n > listMaxLimit {
 			return validation("limit must be less than or equal to %d, got %d", listMaxLimit, n)
+		}
+		if len(hist) > 0 && n > maxHistoryRead {
+			return validation("limit must be less than or equal to %d when propertiesWithHistory is requested, got %d", maxHistoryRead, n)
 		}
 		limit = n
 	}
@@ -166,7 +226,7 @@ func (e *Emulator) list(r *http.Request, t *objectType, _ string, _ []byte) *rep
 			}{nextPage{After: next, Link: "http://" + r.Host + r.URL.Path + "?" + q.Encode()}}
 			break
 		}
-		out.Results = append(out.Results, t.render(rec, names))
+		out.Results = append(out.Results, t.renderHistory(rec, names, hist))
 	}
 	return &reply{status: http.StatusOK, body: out}
 }
@@ -197,7 +257,7 @@ func (e *Emulator) getOne(r *http.Request, t *objectType, id string, _ []byte) *
 	if rec == nil {
 		return objectNotFound(id)
 	}
-	return &reply{status: http.StatusOK, body: t.render(rec, queryList(q, "properties"))}
+	return &reply{status: http.StatusOK, body: t.renderHistory(rec, queryList(q, "properties"), queryList(q, "propertiesWithHistory"))}
 }
 
 type objectInput struct {
@@ -219,7 +279,7 @@ func (e *Emulator) createOne(_ *http.Request, t *objectType, _ string, body []by
 	if err := tb.checkUnique([]*record{nil}, []map[string]string{props}); err != nil {
 		return writeFailure(err)
 	}
-	rec := tb.insert(props, e.stamp())
+	rec := tb.insert(props, e.stamp(), apiWrite)
 	return &reply{status: http.StatusCreated, body: t.render(rec, t.written(props))}
 }
 
@@ -245,7 +305,7 @@ func (e *Emulator) updateOne(r *http.Request, t *objectType, id string, body []b
 	if err := tb.checkUnique([]*record{rec}, []map[string]string{props}); err != nil {
 		return writeFailure(err)
 	}
-	tb.set(rec, props, e.stamp())
+	tb.set(rec, props, e.stamp(), apiWrite)
 	return &reply{status: http.StatusOK, body: t.render(rec, t.written(props))}
 }
 

@@ -3,21 +3,74 @@ package hubspottest
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // record is one stored CRM object. props holds set values only, the
-// server-maintained ones included.
+// server-maintained ones included; history holds every value each
+// property has had, oldest first, for propertiesWithHistory.
 type record struct {
 	id         string
 	num        int64
 	props      map[string]string
+	history    map[string][]change
 	created    time.Time
 	updated    time.Time
 	archived   bool
 	archivedAt time.Time
+}
+
+// change is one value a property took: when, and who set it.
+type change struct {
+	value string // "" for a cleared value
+	at    time.Time
+	by    *source
+}
+
+// source is who made a write, as propertiesWithHistory names it.
+type source struct {
+	typ    string // sourceType
+	id     string // sourceId
+	userID int    // updatedByUserId; 0 when no user made it
+}
+
+// The ids the emulated portal stamps on history entries.
+const (
+	// AppID is the id of the private app the API token belongs to: the
+	// sourceId of values written through the API.
+	AppID = "3000001"
+	// UserID is the HubSpot user who makes the test API's edits ("a user
+	// in the UI"): the updatedByUserId of their values.
+	UserID = 5000001
+)
+
+var (
+	// apiWrite is a write through the API with a private app's token,
+	// which HubSpot records as an INTEGRATION with the app's id.
+	apiWrite = &source{typ: "INTEGRATION", id: AppID}
+	// uiEdit is an edit made in HubSpot's UI, recorded as CRM_UI with the
+	// user's id.
+	uiEdit = &source{typ: "CRM_UI", id: "userId:" + strconv.Itoa(UserID), userID: UserID}
+)
+
+// remember notes a property's new value in its history. A write that does
+// not change the value leaves no entry.
+func (r *record) remember(name, value string, at time.Time, by *source) {
+	h := r.history[name]
+	if n := len(h); (n == 0 && value == "") || (n > 0 && h[n-1].value == value) {
+		return
+	}
+	r.history[name] = append(h, change{value: value, at: at, by: by})
+}
+
+// newestFirst is a property's history as the API lists it.
+func (r *record) newestFirst(name string) []change {
+	h := slices.Clone(r.history[name])
+	slices.Reverse(h)
+	return h
 }
 
 // table holds the records of one object type in id order (ids only grow,
@@ -89,22 +142,26 @@ func (tb *table) checkUnique(targets []*record, props []map[string]string) error
 	return nil
 }
 
-func (tb *table) insert(props map[string]string, now time.Time) *record {
+func (tb *table) insert(props map[string]string, now time.Time, by *source) *record {
 	num := tb.next
 	tb.next++
-	r := &record{id: strconv.FormatInt(num, 10), num: num, props: map[string]string{}, created: now}
+	r := &record{id: strconv.FormatInt(num, 10), num: num, props: map[string]string{}, history: map[string][]change{}, created: now}
 	r.props["createdate"] = stamp(now)
 	r.props["hs_object_id"] = r.id
+	r.remember("createdate", r.props["createdate"], now, by)
+	r.remember("hs_object_id", r.id, now, by)
 	tb.rows = append(tb.rows, r)
 	tb.byID[r.id] = r
-	tb.set(r, props, now)
+	tb.set(r, props, now, by)
 	return r
 }
 
 // set writes values ("" clears) and bumps the modified time. HubSpot bumps
-// it on every write, even one that changes nothing, and so do we.
-func (tb *table) set(r *record, props map[string]string, now time.Time) {
+// it on every write, even one that changes nothing, and so do we. by is
+// who wrote, for the properties' history.
+func (tb *table) set(r *record, props map[string]string, now time.Time, by *source) {
 	for name, v := range props {
+		r.remember(name, v, now, by)
 		if idx := tb.unique[name]; idx != nil {
 			if old := r.props[name]; old != "" && idx[old] == r {
 				delete(idx, old)
@@ -121,8 +178,13 @@ func (tb *table) set(r *record, props map[string]string, now time.Time) {
 	}
 	r.updated = now
 	r.props[tb.typ.modProp] = stamp(now)
+	r.remember(tb.typ.modProp, r.props[tb.typ.modProp], now, by)
 }
 
+// archive moves a record to the recycle bin. Only archived and archivedAt
+// change: HubSpot leaves updatedAt and the modified-date property at the
+// last edit before the archive (as recorded responses of archived deals
+// show), which is why search-based pulls never see an archive.
 func (tb *table) archive(r *record, now time.Time) {
 	if r.archived {
 		return
@@ -134,8 +196,6 @@ func (tb *table) archive(r *record, now time.Time) {
 	}
 	r.archived = true
 	r.archivedAt = now
-	r.updated = now
-	r.props[tb.typ.modProp] = stamp(now)
 }
 
 // lookup finds a record by id or by the value of a unique property.
@@ -174,8 +234,9 @@ type Object struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	Archived   bool
+	ArchivedAt time.Time // zero unless Archived
 }
 
 func (r *record) object() Object {
-	return Object{ID: r.id, Properties: maps.Clone(r.props), CreatedAt: r.created, UpdatedAt: r.updated, Archived: r.archived}
+	return Object{ID: r.id, Properties: maps.Clone(r.props), CreatedAt: r.created, UpdatedAt: r.updated, Archived: r.archived, ArchivedAt: r.archivedAt}
 }
