@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
@@ -19,12 +20,18 @@ import (
 // Exit codes (DESIGN.md): 0 done, 1 failed, 2 plan found changes, 3 stopped
 // by a guard.
 const (
-	exitOK     = 0
-	exitFailed = 1
+	exitOK      = 0
+	exitFailed  = 1
+	exitChanges = 2
+	exitGuard   = 3
 )
 
-// stepHook is handed to the engine; only the crash tests set it.
-var stepHook func(point string)
+// Test hooks handed to the engine: stepHook is set by the crash tests only,
+// engineNow by tests that move the clock of quarantines (nil: time.Now).
+var (
+	stepHook  func(point string)
+	engineNow func() time.Time
+)
 
 func main() {
 	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
@@ -74,7 +81,7 @@ Try it without any account:  tandem sync --sandbox`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(syncCmd(g), statusCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g))
+	root.AddCommand(syncCmd(g), statusCmd(g), planCmd(g), resolveCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g), conflictsCmd(g))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(stderr, "tandem:", err)
 		var ee *exitError

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"tandem"
+	"tandem/conflict/report"
+	"tandem/state"
+)
+
+func conflictsCmd(g *globals) *cobra.Command {
+	var format, output, entity, kind string
+	var all bool
+	kinds := []string{tandem.ConflictField, tandem.ConflictIdentity, tandem.ConflictDelete}
+	cmd := &cobra.Command{
+		Use:   "conflicts",
+		Short: "Report the conflicts held for a person (or all of them, with --all)",
+		Long: `Report the conflicts Tandem recorded: fields changed differently in several
+systems, records that match more than one entity (identity), and deletes.
+By default only the open ones, held until a person decides them with
+tandem resolve; --all adds those a person resolved and those the policy
+decided (status auto).
+
+Formats:
+  table  one line per conflict, values cut to fit (the default)
+  json   every conflict in full, as an array; [] when there are none
+  csv    one row per conflict and system, for a spreadsheet; a cell that
+         would start with = + - or @ starts with ' so it is never a formula
+  html   one self-contained page (no network) with filters by entity, kind,
+         status and text; -o to write it to a file and open it in a browser
+
+Reads the state file only (opened read-only) and contacts no system. Before
+the first sync there is no state file, and so no conflicts.`,
+		Example: `  tandem conflicts
+  tandem conflicts --all --format html -o conflicts.html
+  tandem conflicts --entity contact --kind field --format csv -o conflicts.csv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !slices.Contains(report.Formats, format) {
+				return fmt.Errorf("--format: want %s, got %q", strings.Join(report.Formats, ", "), format)
+			}
+			if kind != "" && !slices.Contains(kinds, kind) {
+				return fmt.Errorf("--kind: want %s, got %q", strings.Join(kinds, ", "), kind)
+			}
+			cfg, err := loadConfig(g)
+			if err != nil {
+				return err
+			}
+			if _, ok := cfg.Entity(entity); entity != "" && !ok {
+				return fmt.Errorf("--entity: no entity %q in %s", entity, cfg.File)
+			}
+			var cs []tandem.Conflict
+			store, err := state.OpenReadOnly(cfg.State)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				// No sync has run: nothing can have conflicted yet.
+				fmt.Fprintf(g.stderr, "state file %s not created yet (no sync has run): no conflicts\n", cfg.State)
+			case err != nil:
+				return err
+			default:
+				defer store.Close()
+				if cs, err = store.Conflicts(cmd.Context(), !all); err != nil {
+					return fmt.Errorf("state %s: %w", cfg.State, err)
+				}
+			}
+			cs = slices.DeleteFunc(cs, func(c tandem.Conflict) bool {
+				return (entity != "" && c.Entity != entity) || (kind != "" && c.Kind != kind)
+			})
+			var b bytes.Buffer
+			if format == "html" {
+				err = report.WriteHTML(&b, cs, report.Options{Generated: time.Now(), Source: cfg.State})
+			} else {
+				err = report.Write(&b, format, cs)
+			}
+			if err != nil {
+				return err
+			}
+			if output == "" {
+				_, err = g.stdout.Write(b.Bytes())
+				return err
+			}
+			if err := writeAtomic(output, b.Bytes()); err != nil {
+				return fmt.Errorf("-o: %w", err)
+			}
+			fmt.Fprintf(g.stderr, "wrote %s\n", output)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "table", "output: "+strings.Join(report.Formats, ", "))
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write the report to this file (replaced whole, never half-written) instead of stdout")
+	cmd.Flags().BoolVar(&all, "all", false, "include resolved and auto-decided conflicts, not only open ones")
+	cmd.Flags().StringVar(&entity, "entity", "", "only conflicts of this entity")
+	cmd.Flags().StringVar(&kind, "kind", "", "only conflicts of this kind: "+strings.Join(kinds, ", "))
+	return cmd
+}
+
+// writeAtomic replaces path with data through a temporary file in the same
+// directory and a rename, so a reader (a browser reloading the report, a
+// sheet importing it) never sees half a file. An existing file keeps its
+// mode; a new one is 0644.
+func writeAtomic(path string, data []byte) (err error) {
+	mode := fs.FileMode(0o644)
+	if st, err := os.Stat(path); err == nil {
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", path)
+		}
+		mode = st.Mode().Perm()
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

@@ -1,0 +1,215 @@
+package report
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"tandem"
+)
+
+// Options are what an HTML page shows besides the conflicts.
+type Options struct {
+	// Generated is the time shown as "generated"; zero shows none. It is
+	// passed in, not read from a clock, so a page can be compared byte for
+	// byte.
+	Generated time.Time
+	// Source names where the conflicts came from (the state file).
+	Source string
+}
+
+// The page is one file with its style and script inline: it is mailed,
+// attached to tickets and opened offline, so it must need no network.
+var (
+	//go:embed page.html
+	pageHTML string
+	//go:embed page.css
+	pageCSS string
+	//go:embed page.js
+	pageJS string
+
+	page = template.Must(template.New("page.html").Parse(pageHTML))
+
+	// csp lets the page run its own script and style only, and load
+	// nothing: if a value ever slipped past html/template's escaping, the
+	// browser would still refuse to run it or fetch anything for it.
+	csp = fmt.Sprintf("default-src 'none'; script-src '%s'; style-src '%s'; base-uri 'none'; form-action 'none'",
+		hash(pageJS), hash(pageCSS))
+)
+
+func hash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// WriteHTML renders cs as one self-contained HTML page. Every value goes
+// through html/template, so nothing a CRM record holds becomes markup.
+func WriteHTML(w io.Writer, cs []tandem.Conflict, o Options) error {
+	return page.Execute(w, newView(cs, o))
+}
+
+// view is what page.html renders.
+type view struct {
+	CSP       string
+	Style     template.CSS
+	Script    template.JS
+	Generated string
+	Source    string
+	Summary   string
+	Total     int
+	Entities  []option
+	Kinds     []option
+	Statuses  []option
+	Cards     []card
+}
+
+// option is one choice of a filter, with how many conflicts it matches.
+type option struct {
+	Value string
+	Count int
+}
+
+type card struct {
+	ID                     int64
+	Entity, EntityID, Kind string
+	Field, Policy, Status  string
+	Badge                  string // the status's CSS class
+	Decided, Pass          string
+	Created, CreatedAt     string // for people, and RFC 3339 for <time>
+	Resolved, ResolvedAt   string
+	Rows                   []row
+}
+
+// row is the base value or one side of a conflict.
+type row struct {
+	Label      string
+	Base       bool
+	Value      value
+	Modified   string
+	ModifiedAt string
+	RecordID   string
+	Differs    bool // a side of a field conflict whose value is not the base
+	Winner     bool
+}
+
+// value is a value as shown: compact JSON, a note for null, or the fields
+// of an object (a record's canonical view) one per line.
+type value struct {
+	Text   string
+	Note   bool
+	Fields []kv
+}
+
+type kv struct{ Key, Value string }
+
+func newView(cs []tandem.Conflict, o Options) view {
+	v := view{CSP: csp, Style: template.CSS(pageCSS), Script: template.JS(pageJS),
+		Generated: when(o.Generated), Source: o.Source, Total: len(cs)}
+	entities, kinds, statuses := map[string]int{}, map[string]int{}, map[string]int{}
+	for _, c := range cs {
+		entities[c.Entity]++
+		kinds[c.Kind]++
+		statuses[c.Status]++
+		v.Cards = append(v.Cards, newCard(c))
+	}
+	v.Entities = options(entities, nil)
+	v.Kinds = options(kinds, []string{tandem.ConflictField, tandem.ConflictIdentity, tandem.ConflictDelete})
+	v.Statuses = options(statuses, []string{tandem.ConflictOpen, tandem.ConflictResolved, tandem.ConflictAuto})
+	v.Summary = summary(len(cs), v.Statuses, v.Kinds)
+	return v
+}
+
+// options lists the values seen, those of known first in its order, then
+// the rest alphabetically.
+func options(seen map[string]int, known []string) []option {
+	var out []option
+	for _, k := range known {
+		if n, ok := seen[k]; ok {
+			out = append(out, option{k, n})
+		}
+	}
+	var rest []string
+	for k := range seen {
+		if !slices.Contains(known, k) {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	for _, k := range rest {
+		out = append(out, option{k, seen[k]})
+	}
+	return out
+}
+
+// summary is "5 conflicts: 2 open, 3 auto · 4 field, 1 delete".
+func summary(n int, statuses, kinds []option) string {
+	if n == 0 {
+		return "No conflicts."
+	}
+	part := func(os []option) string {
+		var s []string
+		for _, o := range os {
+			s = append(s, fmt.Sprintf("%d %s", o.Count, o.Value))
+		}
+		return strings.Join(s, ", ")
+	}
+	return fmt.Sprintf("%s: %s · %s", plural(n, "conflict"), part(statuses), part(kinds))
+}
+
+func newCard(c tandem.Conflict) card {
+	k := card{ID: c.ID, Entity: c.Entity, EntityID: c.EntityID, Kind: c.Kind, Field: c.Field, Policy: c.Policy,
+		Status: c.Status, Badge: "other", Decided: c.Decided, Pass: c.Pass,
+		Created: when(c.Created), CreatedAt: stamp(c.Created), Resolved: when(c.Resolved), ResolvedAt: stamp(c.Resolved)}
+	switch c.Status {
+	case tandem.ConflictOpen, tandem.ConflictResolved, tandem.ConflictAuto:
+		k.Badge = c.Status
+	}
+	_, won := c.Values[c.Decided]
+	switch {
+	case won:
+		k.Decided = c.Decided + " won"
+	case c.Decided == "value":
+		k.Decided = "a person gave the value"
+	}
+	// The base is what all sides agreed on before; it only means something
+	// for a field. Identity and delete conflicts carry whole records.
+	field := c.Kind == tandem.ConflictField
+	if field || c.Base != nil {
+		k.Rows = append(k.Rows, row{Label: "base", Base: true, Value: show(c.Base, "(none)")})
+	}
+	empty := "(empty)"
+	if c.Kind == tandem.ConflictDelete {
+		empty = "deleted"
+	}
+	for _, sys := range systems(c) {
+		s := c.Values[sys]
+		k.Rows = append(k.Rows, row{Label: sys, Value: show(s.Value, empty), Modified: when(s.ModifiedAt), ModifiedAt: stamp(s.ModifiedAt),
+			RecordID: s.RecordID, Differs: field && !tandem.Equal(s.Value, c.Base), Winner: won && sys == c.Decided})
+	}
+	return k
+}
+
+// show is how a value reads on the page: null as a note, an object as its
+// fields, anything else as compact JSON (so "" and null and "null" differ).
+func show(v any, null string) value {
+	switch v := v.(type) {
+	case nil:
+		return value{Text: null, Note: true}
+	case map[string]any:
+		var fs []kv
+		for _, key := range slices.Sorted(maps.Keys(v)) {
+			fs = append(fs, kv{key, compact(v[key])})
+		}
+		if len(fs) > 0 {
+			return value{Text: compact(v), Fields: fs}
+		}
+	}
+	return value{Text: compact(v)}
+}
