@@ -178,3 +178,29 @@ func TestResolveField(t *testing.T) {
 		t.Errorf("plan after resolving = %+v, want only a's phone set to 4", plan)
 	}
 }
+
+// Per-field times from the connector (by payload path) reach the merge
+// (by canonical field): a record touched later loses a field set earlier.
+func TestFieldTimesDecideNewest(t *testing.T) {
+	b := newBench(t, "[email]", "{policy: newest}")
+	b.stage("a", "1", map[string]any{"email": "ann@x.com", "phone": "1"})
+	b.stage("b", "7", map[string]any{"email": "ann@x.com", "phone": "1"})
+	b.stage("b", "7", map[string]any{"email": "ann@x.com", "phone": "2"}) // b's phone, set at b.now
+	phoneSetAt := b.now
+	b.now = b.now.Add(time.Minute)
+	raw, _ := json.Marshal(map[string]any{"email": "ann@x.com", "phone": "3"})
+	rec := tandem.Record{ID: "1", Raw: raw, Modified: b.now, // a's record is newer…
+		FieldTimes: map[string]time.Time{"phone": phoneSetAt.Add(-time.Second)}} // …but its phone is older
+	if side := sideOf(b.ent.System("a"), rec, tandem.Values{"email": "ann@x.com", "phone": "3"}); !side.At("phone").Equal(phoneSetAt.Add(-time.Second)) || !side.At("email").Equal(b.now) {
+		t.Fatalf("side times: phone %v, email %v", side.At("phone"), side.At("email"))
+	}
+	if err := b.e.Store.Update(context.Background(), func(tx *state.Tx) error {
+		return b.e.stage(context.Background(), tx, b.ent, b.ent.System("a"), rec)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := b.e.Store.Golden(context.Background(), b.entityOf("a", "1"))
+	if g["phone"].Value != "2" {
+		t.Errorf("phone = %v, want b's 2: a's phone was set before it", g["phone"].Value)
+	}
+}
