@@ -161,19 +161,19 @@ func (e *Engine) reviveIfEdited(ctx context.Context, tx *state.Tx, ent *mapping.
 			return err
 		}
 	}
-	return e.revive(ctx, tx, ent, link.EntityID, link.ExternalID)
+	return e.revive(ctx, tx, ent, link.EntityID, link.System)
 }
 
-// revive cancels an entity's delete: its tombstones, but the one of the
-// record keep (which lives again), are dropped, so the entity is created
-// again where it was deleted.
+// revive cancels an entity's delete: its tombstones, but the one in the
+// system keep (whose record lives again), are dropped, so the entity is
+// created again where it was deleted.
 func (e *Engine) revive(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id, keep string) error {
 	for _, t := range ent.Systems {
 		l, err := tx.LinkOf(ctx, id, t.Name, t.Object)
 		if err != nil {
 			return err
 		}
-		if l != nil && !l.Deleted.IsZero() && l.ExternalID != keep {
+		if l != nil && !l.Deleted.IsZero() && l.System != keep {
 			if err := tx.DropLink(ctx, l.System, l.Object, l.ExternalID); err != nil {
 				return err
 			}

@@ -163,6 +163,15 @@ func (e *Engine) plan(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 	for _, f := range set {
 		p.sent[f] = golden[f].Value
 	}
+	if p.link == nil {
+		// A created record holds nothing in the fields not sent: its
+		// snapshot says so, so a value set there later is an edit there.
+		for _, f := range ent.Fields {
+			if _, ok := p.sent[f]; !ok && sm.Writes(f) && golden[f].Value == nil {
+				p.sent[f] = nil
+			}
+		}
+	}
 	w := tandem.Write{Op: tandem.OpCreate, Key: in.EntityID, Payload: payload}
 	if p.link != nil {
 		w.Op, w.ID = tandem.OpUpdate, p.link.ExternalID
