@@ -35,8 +35,11 @@ func (e *Engine) deleted(ctx context.Context, tx *state.Tx, ent *mapping.Entity,
 		return err
 	}
 	del, err := tx.DeleteOf(ctx, link.EntityID)
-	if err != nil || del != nil {
-		return err // the entity is already being deleted
+	if err != nil {
+		return err
+	}
+	if del != nil {
+		return e.deletedAgain(ctx, tx, link.EntityID, del, sm.Name, rec.ID, at)
 	}
 	c := &tandem.Conflict{Entity: ent.Name, EntityID: link.EntityID, Kind: tandem.ConflictDelete, Policy: ent.Deletes.Policy,
 		Values: map[string]tandem.SideValue{sm.Name: {Value: nil, ModifiedAt: at, RecordID: rec.ID}}}
@@ -76,6 +79,27 @@ func (e *Engine) deleted(ctx context.Context, tx *state.Tx, ent *mapping.Entity,
 	}
 	d.Conflict = c.ID
 	return e.setDelete(ctx, tx, ent, link.EntityID, d)
+}
+
+// deletedAgain adds a delete in one more system to an entity already
+// being deleted. The delete's time becomes the latest of them: only an edit
+// made after every delete cancels it.
+func (e *Engine) deletedAgain(ctx context.Context, tx *state.Tx, id string, del *state.Delete, system, recordID string, at time.Time) error {
+	if del.Conflict != 0 {
+		c, _, err := tx.Conflict(ctx, del.Conflict)
+		if err != nil {
+			return err
+		}
+		c.Values[system] = tandem.SideValue{Value: nil, ModifiedAt: at, RecordID: recordID}
+		if err := tx.UpdateConflict(ctx, c); err != nil {
+			return err
+		}
+	}
+	if !at.After(del.At) {
+		return nil
+	}
+	del.At = at
+	return tx.SetDelete(ctx, id, del)
 }
 
 // setDelete records an entity's delete state, drops its match keys once
