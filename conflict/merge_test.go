@@ -282,3 +282,34 @@ func TestMerge(t *testing.T) {
 		})
 	}
 }
+
+// Three systems changed one field since they agreed: merged one after
+// another, the newest of the three wins whatever the order, and each
+// later side's conflict names the value it met.
+func TestMergeThreeSystems(t *testing.T) {
+	base := gold(map[string]tandem.Field{"phone": {Value: "0", Modified: t0, Source: "hs"}})
+	sides := []Side{
+		{System: "hs", View: tandem.Values{"phone": "hs"}, Snapshot: tandem.Values{"phone": "0"}, Modified: t1},
+		{System: "sf", View: tandem.Values{"phone": "sf"}, Snapshot: tandem.Values{"phone": "0"}, Modified: t2.Add(time.Second)}, // newest
+		{System: "db", View: tandem.Values{"phone": "db"}, Snapshot: tandem.Values{"phone": "0"}, Modified: t2},
+	}
+	for _, order := range [][]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}} {
+		g := base
+		var conflicts []tandem.Conflict
+		for _, i := range order {
+			out := Merge("contact", "e1", g, sides[i], []string{"phone"}, mapping.Policy{Default: "newest"})
+			g, conflicts = out.Golden, append(conflicts, out.Conflicts...)
+		}
+		if f := g["phone"]; f.Value != "sf" || f.Source != "sf" {
+			t.Errorf("order %v: phone = %+v, want sf's (the newest)", order, f)
+		}
+		if len(conflicts) != 2 {
+			t.Errorf("order %v: %d conflicts, want 2 (the engine folds them into one per pass)", order, len(conflicts))
+		}
+		for _, c := range conflicts {
+			if c.Base != "0" || len(c.Values) != 2 {
+				t.Errorf("order %v: conflict %+v, want base 0 and both values", order, c)
+			}
+		}
+	}
+}

@@ -352,17 +352,23 @@ func (w *world) records() string {
 		lines = append(lines, fmt.Sprintf("%s: first=%q last=%q phone=%q lifecycle=%q", o.Properties["email"],
 			o.Properties["firstname"], o.Properties["lastname"], o.Properties["phone"], o.Properties["lifecyclestage"]))
 	}
-	slices.Sort(lines)
-	b.WriteString(strings.Join(lines, "\n") + "\n")
+	writeLines(&b, lines)
 	b.WriteString("== salesforce Contact\n")
 	lines = nil
 	for _, r := range w.sf.List("Contact") {
 		lines = append(lines, fmt.Sprintf("%s: first=%q last=%q phone=%q lifecycle=%q", str(r.Fields["Email"]),
 			str(r.Fields["FirstName"]), str(r.Fields["LastName"]), str(r.Fields["Phone"]), str(r.Fields["Lifecycle__c"])))
 	}
+	writeLines(&b, lines)
+	return b.String()
+}
+
+func writeLines(b *strings.Builder, lines []string) {
+	if len(lines) == 0 {
+		lines = []string{"(none)"}
+	}
 	slices.Sort(lines)
 	b.WriteString(strings.Join(lines, "\n") + "\n")
-	return b.String()
 }
 
 
