@@ -55,21 +55,8 @@ func nullableInt(n int64) any {
 
 // HeldDeletes lists the entities whose quarantined delete is due at now.
 func (q queries) HeldDeletes(ctx context.Context, entity string, now time.Time) ([]string, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT id FROM entities WHERE entity = ? AND delete_state = ? AND delete_after <= ? ORDER BY id`,
+	return q.strings(ctx, `SELECT id FROM entities WHERE entity = ? AND delete_state = ? AND delete_after <= ? ORDER BY id`,
 		entity, DeleteHeld, ts(now))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 // DeleteShare counts, in (system, object), the live linked records and

@@ -170,20 +170,25 @@ func (t *Tx) AddDeadLetter(ctx context.Context, system, object, externalID strin
 
 // EntityIDs lists the ids of an entity type's records, in id order.
 func (q queries) EntityIDs(ctx context.Context, entity string) ([]string, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT id FROM entities WHERE entity = ? ORDER BY id`, entity)
+	return q.strings(ctx, `SELECT id FROM entities WHERE entity = ? ORDER BY id`, entity)
+}
+
+// strings runs a query of one text column.
+func (q queries) strings(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := q.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var ids []string
+	var out []string
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var s string
+		if err := rows.Scan(&s); err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		out = append(out, s)
 	}
-	return ids, rows.Err()
+	return out, rows.Err()
 }
 
 // Links lists an entity's links, by system and object.

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -82,19 +80,7 @@ next pass would stop at the mass-delete guard, plan says so on stderr.
 				}
 				changes = append(changes, cs...)
 			}
-			if format == "json" {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(changes); err != nil {
-					return err
-				}
-			} else {
-				printChanges(g.stdout, changes)
-			}
-			if len(changes) > 0 {
-				return &exitError{code: exitChanges, err: errors.New("the next pass would write changes")}
-			}
-			return nil
+			return writeChanges(g, format, changes, "the next pass would write changes")
 		},
 	}
 	cmd.Flags().StringVar(&entity, "entity", "", "plan only this entity")

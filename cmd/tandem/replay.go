@@ -47,28 +47,34 @@ Nothing is fetched and nothing is written: replay reads the state file only
 			if err != nil {
 				return err
 			}
-			if format == "json" {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				if changes == nil {
-					changes = []conflict.Change{}
-				}
-				if err := enc.Encode(changes); err != nil {
-					return err
-				}
-			} else {
-				printChanges(g.stdout, changes)
-			}
-			if len(changes) > 0 {
-				return &exitError{code: exitChanges, err: errors.New("the current mapping would change records")}
-			}
-			return nil
+			return writeChanges(g, format, changes, "the current mapping would change records")
 		},
 	}
 	cmd.Flags().StringVar(&entity, "entity", "", "the entity to replay (required)")
 	cmd.Flags().StringVar(&format, "format", "table", "output: table or json")
 	cmd.MarkFlagRequired("entity")
 	return cmd
+}
+
+// writeChanges prints a plan (replay's or plan's) as a table or JSON, and
+// makes the command exit 2 when it is not empty.
+func writeChanges(g *globals, format string, changes []conflict.Change, what string) error {
+	if format == "json" {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		if changes == nil {
+			changes = []conflict.Change{}
+		}
+		if err := enc.Encode(changes); err != nil {
+			return err
+		}
+	} else {
+		printChanges(g.stdout, changes)
+	}
+	if len(changes) > 0 {
+		return &exitError{code: exitChanges, err: errors.New(what)}
+	}
+	return nil
 }
 
 func printChanges(w io.Writer, changes []conflict.Change) {

@@ -39,15 +39,15 @@ type scenario struct {
 }
 
 type step struct {
-	Sync     *syncStep   `yaml:"sync"`
-	Edit     *recordStep `yaml:"edit"`
-	Create   *recordStep `yaml:"create"`
-	Delete   *recordStep `yaml:"delete"`
-	Undelete *recordStep `yaml:"undelete"`
-	Clock    string      `yaml:"clock"` // a duration the clocks move on
+	Sync     *syncStep    `yaml:"sync"`
+	Edit     *recordStep  `yaml:"edit"`
+	Create   *recordStep  `yaml:"create"`
+	Delete   *recordStep  `yaml:"delete"`
+	Undelete *recordStep  `yaml:"undelete"`
+	Clock    string       `yaml:"clock"` // a duration the clocks move on
 	Resolve  *resolveStep `yaml:"resolve"`
-	Plan     *syncStep   `yaml:"plan"`
-	Show     bool        `yaml:"-"` // the bare word "show": both systems' records now
+	Plan     *syncStep    `yaml:"plan"`
+	Show     bool         `yaml:"-"` // the bare word "show": both systems' records now
 }
 
 type syncStep struct {
@@ -370,7 +370,6 @@ func writeLines(b *strings.Builder, lines []string) {
 	slices.Sort(lines)
 	b.WriteString(strings.Join(lines, "\n") + "\n")
 }
-
 
 func compact(v any) string {
 	b, _ := json.Marshal(v)
