@@ -181,7 +181,7 @@ func runScenario(t *testing.T, sc *scenario) string {
 			if s.Sync.Force {
 				args = append(args, "--force")
 			}
-			code, _, errOut := w.run(args...)
+			code, _, errOut := run(args...)
 			fmt.Fprintf(&log, "%d sync%s: exit %d%s\n", i, map[bool]string{true: " --force"}[s.Sync.Force], code, guardLine(errOut))
 			if code != s.Sync.Exit {
 				t.Fatalf("step %d: sync exited %d, want %d:\n%s", i, code, s.Sync.Exit, errOut)
@@ -189,7 +189,7 @@ func runScenario(t *testing.T, sc *scenario) string {
 		case s.Show:
 			fmt.Fprintf(&log, "%d show\n%s", i, indent(w.records(), "    "))
 		case s.Plan != nil:
-			code, out, errOut := w.run("plan", "--config", w.config)
+			code, out, errOut := run("plan", "--config", w.config)
 			fmt.Fprintf(&log, "%d plan: exit %d%s\n%s", i, code, guardLine(errOut), indent(out, "    "))
 			if code != s.Plan.Exit {
 				t.Fatalf("step %d: plan exited %d, want %d:\n%s", i, code, s.Plan.Exit, errOut)
@@ -250,7 +250,7 @@ func runScenario(t *testing.T, sc *scenario) string {
 		case s.Resolve != nil:
 			id := w.openConflict(t, s.Resolve.Kind, s.Resolve.Field)
 			args := append([]string{"resolve", fmt.Sprint(id), "--config", w.config}, s.Resolve.Args...)
-			code, out, errOut := w.run(args...)
+			code, out, errOut := run(args...)
 			fmt.Fprintf(&log, "%d resolve %s %s %s: exit %d: %s%s", i, s.Resolve.Kind, s.Resolve.Field, strings.Join(s.Resolve.Args, " "), code, out, errOut)
 			if code != s.Resolve.Exit {
 				t.Fatalf("step %d: resolve exited %d, want %d:\n%s", i, code, s.Resolve.Exit, errOut)
@@ -264,13 +264,6 @@ func runScenario(t *testing.T, sc *scenario) string {
 
 // entityIDs are random: the golden files show them as <entity>.
 var entityIDs = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
-
-// run runs the command line in this process.
-func (w *world) run(args ...string) (int, string, string) {
-	var out, errb bytes.Buffer
-	code := execute(args, &out, &errb)
-	return code, out.String(), errb.String()
-}
 
 // guardLine is the message of a guard that stopped a pass, if any.
 func guardLine(stderr string) string {
