@@ -89,7 +89,9 @@ func (g *globals) sandboxDemo(ctx context.Context) error {
 	if err := pass(); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nTry it yourself: tandem sandbox --write-config sandbox.yaml, then tandem sync --config sandbox.yaml\n")
+	fmt.Fprintf(out, "\nTry it yourself: tandem sandbox --write-config sandbox.yaml, then tandem sync --config sandbox.yaml;\n"+
+		"tandem plan --config sandbox.yaml shows what a pass would write, and\n"+
+		"tandem conflicts --config sandbox.yaml --all --format html -o conflicts.html the conflicts above.\n")
 	return nil
 }
 
