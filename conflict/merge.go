@@ -87,7 +87,15 @@ func Merge(entity, entityID string, golden tandem.Golden, side Side, fields []st
 				out.Conflicts = append(out.Conflicts, c)
 			}
 		case tandem.Equal(v, g.Value):
-			// agreed already
+			// Agreed already. If this side set the value too, since it last
+			// agreed, the golden field carries whichever assertion the policy
+			// ranks higher: a later one for newest, a preferred system for
+			// prefer. (Else a third system's older value could beat it.)
+			if hasBase && !tandem.Equal(v, base) && outranks(pol.For(field), side.System, side.At(field), g) {
+				g.Modified, g.Source = side.At(field), side.System
+				out.Golden[field] = g
+				out.Changed = true
+			}
 		case v == nil && pol.EmptyNeverOverwrites:
 			// empty_never_overwrites: an emptied field clears nothing; the
 			// golden value stays, and is written back where it was emptied
@@ -140,6 +148,28 @@ func conflictOf(entity, entityID, field string, g tandem.Field, side Side, v any
 	return c
 }
 
+// outranks reports whether a system's assertion of the golden value (at
+// at) should stand for it instead of g's source and time.
+func outranks(policy, system string, at time.Time, g tandem.Field) bool {
+	if list, ok := strings.CutPrefix(policy, "prefer:"); ok {
+		rs, rg := rank(list, system), rank(list, g.Source)
+		if rs >= 0 || rg >= 0 {
+			return rs >= 0 && (rg < 0 || rs < rg)
+		}
+	}
+	return at.After(g.Modified)
+}
+
+// rank is a system's place in a prefer list, or -1.
+func rank(list, system string) int {
+	for i, s := range strings.Split(list, ",") {
+		if strings.TrimSpace(s) == system {
+			return i
+		}
+	}
+	return -1
+}
+
 // Decide applies a policy to a field both the golden record (from
 // g.Source, set at g.Modified) and a system (set at at) changed. It reports
 // whether the system's value wins, or, when the policy holds the field for
@@ -156,15 +186,7 @@ func Decide(policy string, tolerance time.Duration, g tandem.Field, system strin
 		return false, "held: manual policy"
 	}
 	if list, ok := strings.CutPrefix(policy, "prefer:"); ok {
-		rank := func(sys string) int {
-			for i, s := range strings.Split(list, ",") {
-				if strings.TrimSpace(s) == sys {
-					return i
-				}
-			}
-			return -1
-		}
-		rs, rg := rank(system), rank(g.Source)
+		rs, rg := rank(list, system), rank(list, g.Source)
 		switch {
 		case rs >= 0 && (rg < 0 || rs < rg):
 			return true, ""

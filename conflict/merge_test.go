@@ -68,9 +68,16 @@ func TestMerge(t *testing.T) {
 			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
 		},
 		{
-			name:   "both changed to the same value: no conflict",
+			name:   "both changed to the same value: no conflict, the later assertion stands for it",
 			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
 			side:   Side{System: "hs", View: tandem.Values{"phone": "3"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t2},
+			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "hs"},
+		},
+		{
+			name:   "both changed to the same value under prefer: the preferred system stands for it",
+			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
+			side:   Side{System: "hs", View: tandem.Values{"phone": "3"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t2},
+			pol:    mapping.Policy{Default: "prefer:sf,hs"},
 			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
 		},
 		{
@@ -310,6 +317,27 @@ func TestMergeThreeSystems(t *testing.T) {
 			if c.Base != "0" || len(c.Values) != 2 {
 				t.Errorf("order %v: conflict %+v, want base 0 and both values", order, c)
 			}
+		}
+	}
+}
+
+// Two systems set one value and a third another, in between: the later
+// of the two equal edits is the newest, whatever order the merge sees them
+// in (found by the property test: the first equal edit's time was kept).
+func TestMergeEqualEditsKeepTheLatestTime(t *testing.T) {
+	base := gold(map[string]tandem.Field{"title": {Value: "CTO", Modified: t0, Source: "a"}})
+	sides := []Side{
+		{System: "a", View: tandem.Values{"title": "CEO"}, Snapshot: tandem.Values{"title": "CTO"}, Modified: t1},
+		{System: "s", View: tandem.Values{"title": "CFO"}, Snapshot: tandem.Values{"title": "CTO"}, Modified: t1.Add(time.Second)},
+		{System: "b", View: tandem.Values{"title": "CEO"}, Snapshot: tandem.Values{"title": "CTO"}, Modified: t2},
+	}
+	for _, order := range [][]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}} {
+		g := base
+		for _, i := range order {
+			g = Merge("contact", "e1", g, sides[i], []string{"title"}, mapping.Policy{Default: "newest"}).Golden
+		}
+		if f := g["title"]; f.Value != "CEO" || !f.Modified.Equal(t2) {
+			t.Errorf("order %v: title = %+v, want CEO as of b's edit", order, f)
 		}
 	}
 }
