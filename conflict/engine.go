@@ -19,7 +19,8 @@ import (
 )
 
 // Engine runs passes: pull every system of an entity, merge, queue
-// intents, push them, checkpoint.
+// intents, push them, checkpoint. It runs one pass at a time (a pass's id
+// is kept on it); the daemon gives each entity's passes their turn.
 type Engine struct {
 	Store   *state.Store
 	Systems map[string]connectors.Connector // by system name
