@@ -32,6 +32,17 @@ type Record struct {
 type Page struct {
 	Records []Record
 	Cursor  Cursor
+	// Rejected are the page's records that could not be parsed (no id, a
+	// bad timestamp …): set aside as dead letters with their raw body,
+	// while the page goes on.
+	Rejected []Rejected
+}
+
+// Rejected is a record of a page that could not be parsed.
+type Rejected struct {
+	ID     string          // the record's id, if it could be read
+	Raw    json.RawMessage // the record as the API sent it
+	Reason string
 }
 
 // Query asks a Source for the changes of one object after a cursor.

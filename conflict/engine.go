@@ -163,6 +163,12 @@ func (e *Engine) pull(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 	n := 0
 	err = conn.Pull(ctx, tandem.Query{Object: sm.Object, Fields: sm.Paths(), After: after}, func(p tandem.Page) error {
 		err := e.Store.Update(ctx, func(tx *state.Tx) error {
+			for _, r := range p.Rejected {
+				e.log().Warn("record set aside: cannot be parsed", "system", sm.Name, "object", sm.Object, "id", r.ID, "reason", r.Reason)
+				if err := tx.AddDeadLetter(ctx, sm.Name, sm.Object, r.ID, r.Raw, r.Reason); err != nil {
+					return err
+				}
+			}
 			for _, rec := range p.Records {
 				if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
 					return fmt.Errorf("%s %s %s: %w", sm.Name, sm.Object, rec.ID, err)
@@ -172,7 +178,7 @@ func (e *Engine) pull(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 			return tx.SetCursor(ctx, sm.Name, sm.Object, p.Cursor)
 		})
 		if err == nil {
-			n += len(p.Records)
+			n += len(p.Records) + len(p.Rejected)
 			e.step("pull:after-commit")
 		}
 		return err

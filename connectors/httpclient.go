@@ -31,7 +31,31 @@ type HTTPOptions struct {
 	// Base is the client under the retries, e.g. an oauth2 client; default
 	// a pooled client.
 	Base *http.Client
+
+	// Per kind of call, the deadline of one call (retries included);
+	// Timeout, when set, is the default of each.
+	ReadTimeout, WriteTimeout, BulkTimeout time.Duration
+	// Rate is the system's configured request rate (zero: none until the
+	// API's headers tell); RateHeaders reads its API's rate-limit headers.
+	Rate        RateLimit
+	RateHeaders RateHeaders
+	// DailyReserve is the share of the daily quota kept back: below it,
+	// writes stop until the quota is back (default 0.05).
+	DailyReserve float64
+	// BreakerFailures failed calls in a row open the circuit (default 5);
+	// it half-opens after BreakerTimeout (default 30s).
+	BreakerFailures int
+	BreakerTimeout  time.Duration
 }
+
+// Kind is the kind of a call, for its deadline and the daily reserve.
+type Kind int
+
+const (
+	Read  Kind = iota // reads, including searches and batch reads sent as POST
+	Write             // creates, updates, deletes
+	Bulk              // long calls over many records
+)
 
 // HTTP is the resilient client one system's connector uses for every call.
 type HTTP struct {
@@ -157,6 +181,16 @@ type Response struct {
 // *tandem.Error; any HTTP status comes back as a Response for the connector
 // to judge, since only it knows its API's error codes.
 func (h *HTTP) Do(ctx context.Context, op, method, url string, header http.Header, body []byte) (*Response, error) {
+	kind := Write
+	if method == http.MethodGet || method == http.MethodHead {
+		kind = Read
+	}
+	return h.DoKind(ctx, kind, op, method, url, header, body)
+}
+
+// DoKind is Do for a call whose kind the method does not tell (a search
+// sent as POST is a Read).
+func (h *HTTP) DoKind(ctx context.Context, kind Kind, op, method, url string, header http.Header, body []byte) (*Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	var rd io.Reader
