@@ -2,6 +2,13 @@
 // configured system), keeps the registry of connector types, and holds what
 // every connector shares: strict decoding of its config section and the
 // resilient HTTP client.
+//
+// The client (HTTP, one per system) retries what is worth retrying within a
+// deadline per kind of call, paces every attempt by the system's rate budget
+// (configured, then corrected from the API's own headers), stops writing when
+// the daily quota is down to its reserve, opens a circuit breaker when the
+// system keeps failing, logs each attempt without a secret, and reports all
+// of that as Health for `tandem status`.
 package connectors
 
 import (
