@@ -2,6 +2,7 @@ package conflict
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -116,10 +117,29 @@ func (e *Engine) Sync(ctx context.Context, ent *mapping.Entity) ([]state.Run, er
 		log.Info("pass", "system", runs[i].System, "object", runs[i].Object, "pulled", runs[i].Pulled,
 			"written", runs[i].Written, "failed", runs[i].Failed)
 	}
+	e.recordHealth(ctx, ent)
 	if guard != nil {
 		return runs, guard
 	}
 	return runs, firstErr
+}
+
+// recordHealth keeps, for `tandem status`, how each system's client did:
+// breaker, rate budget, daily quota.
+func (e *Engine) recordHealth(ctx context.Context, ent *mapping.Entity) {
+	for _, sm := range ent.Systems {
+		h, ok := e.Systems[sm.Name].(connectors.Healther)
+		if !ok {
+			continue
+		}
+		b, err := json.Marshal(h.Health())
+		if err == nil {
+			err = e.Store.PutHealth(ctx, sm.Name, b)
+		}
+		if err != nil {
+			e.log().Warn("system health not recorded", "system", sm.Name, "err", err)
+		}
+	}
 }
 
 // Pull runs the pull half of a pass alone: every system's changes are

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"time"
 )
 
@@ -103,6 +104,16 @@ type ObjectStatus struct {
 	Outbox      int    `json:"outbox_depth"`
 	DeadLetters int    `json:"dead_letters"`
 	LastPass    *Run   `json:"last_pass,omitempty"`
+	// Health is the system's client at the end of its last pass
+	// (connectors.Health as JSON), when the connector reports one.
+	Health json.RawMessage `json:"health,omitempty"`
+}
+
+// PutHealth records how a system's client is doing (JSON).
+func (s *Store) PutHealth(ctx context.Context, system string, health []byte) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO system_health (system, health, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (system) DO UPDATE SET health = excluded.health, updated_at = excluded.updated_at`, system, string(health), now())
+	return err
 }
 
 // Status reports on (system, object).
@@ -138,6 +149,15 @@ func (q queries) Status(ctx context.Context, system, object string) (ObjectStatu
 	default:
 		r.Started, r.Finished, r.Error = parseTS(started), parseTS(finished), errStr.String
 		st.LastPass = &r
+	}
+	var health string
+	err = q.db.QueryRowContext(ctx, `SELECT health FROM system_health WHERE system = ?`, system).Scan(&health)
+	switch {
+	case err == sql.ErrNoRows:
+	case err != nil:
+		return st, err
+	default:
+		st.Health = json.RawMessage(health)
 	}
 	return st, nil
 }

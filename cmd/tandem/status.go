@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"tandem/connectors"
 	"tandem/state"
 )
 
@@ -18,8 +19,12 @@ func statusCmd(g *globals) *cobra.Command {
 		Short: "Show cursors, links, outbox depth and the last pass of every system",
 		Long: `Show, per entity and per system object: the cursor, how many records are
 linked, how many writes wait in the outbox, how many were set aside as dead
-letters, and the last pass (when, how long, records read and written, errors).
-Reads the state file only; contacts no system.`,
+letters, the last pass (when, how long, records read and written, errors),
+and how the system's client stood at the end of it: the circuit breaker
+(closed, open, half-open), the rate budget (requests per second, from the
+config or from the API's own headers) and the daily quota (writes pause when
+it is down to its reserve, and resume when it is back).
+Reads the state file only (read-only); contacts no system.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "table" && format != "json" {
@@ -29,7 +34,7 @@ Reads the state file only; contacts no system.`,
 			if err != nil {
 				return err
 			}
-			store, err := state.Open(cfg.State)
+			store, err := state.OpenReadOnly(cfg.State)
 			if err != nil {
 				return err
 			}
@@ -56,7 +61,7 @@ Reads the state file only; contacts no system.`,
 				return enc.Encode(out)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ENTITY\tSYSTEM\tOBJECT\tLINKED\tOUTBOX\tDEAD\tLAST PASS\tPULLED\tWRITTEN\tFAILED\tERROR")
+			fmt.Fprintln(tw, "ENTITY\tSYSTEM\tOBJECT\tLINKED\tOUTBOX\tDEAD\tLAST PASS\tPULLED\tWRITTEN\tFAILED\tCIRCUIT\tRATE\tQUOTA\tERROR")
 			for _, es := range out {
 				for _, s := range es.Systems {
 					last, pulled, written, failed, errStr := "never", "-", "-", "-", ""
@@ -64,8 +69,9 @@ Reads the state file only; contacts no system.`,
 						last = fmt.Sprintf("%s (%s)", r.Finished.Local().Format(time.DateTime), r.Finished.Sub(r.Started).Round(time.Millisecond))
 						pulled, written, failed, errStr = fmt.Sprint(r.Pulled), fmt.Sprint(r.Written), fmt.Sprint(r.Failed), r.Error
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", es.Entity, s.System, s.Object,
-						s.Linked, s.Outbox, s.DeadLetters, last, pulled, written, failed, errStr)
+					circuit, rate, quota := healthColumns(s.Health)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", es.Entity, s.System, s.Object,
+						s.Linked, s.Outbox, s.DeadLetters, last, pulled, written, failed, circuit, rate, quota, errStr)
 				}
 			}
 			return tw.Flush()
@@ -73,4 +79,31 @@ Reads the state file only; contacts no system.`,
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
 	return cmd
+}
+
+// healthColumns shows a system's client health (connectors.Health as
+// JSON) in three short columns: the breaker, the rate budget and the daily
+// quota ("writes paused" when it is down to its reserve).
+func healthColumns(raw json.RawMessage) (circuit, rate, quota string) {
+	if len(raw) == 0 {
+		return "-", "-", "-"
+	}
+	var h connectors.Health
+	if json.Unmarshal(raw, &h) != nil {
+		return "?", "?", "?"
+	}
+	circuit, rate, quota = h.Breaker, "unlimited", "ok"
+	if h.Rate > 0 {
+		rate = fmt.Sprintf("%.1f/s (%s)", h.Rate, h.RateSource)
+	}
+	if l := h.Limits; l != nil && l.DailyLimit > 0 && l.DailyRemaining >= 0 {
+		quota = fmt.Sprintf("%d/%d left", l.DailyRemaining, l.DailyLimit)
+	}
+	switch {
+	case h.ReadsPaused:
+		quota += ", spent"
+	case h.WritesPaused:
+		quota += ", writes paused"
+	}
+	return circuit, rate, quota
 }
