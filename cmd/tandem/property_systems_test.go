@@ -195,11 +195,15 @@ systems:
     base_url: %s
     token: hs-a-token
     page_size: 10
+    rate_limit: { requests: 100000, per: 10s }
+    search_rate_limit: { requests: 10000, per: 1s }
   hubspot_b:
     type: hubspot
     base_url: %s
     token: hs-b-token
     page_size: 10
+    rate_limit: { requests: 100000, per: 10s }
+    search_rate_limit: { requests: 10000, per: 1s }
   salesforce:
     type: salesforce
     instance_url: %s

@@ -3,8 +3,8 @@ package hubspot
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -20,6 +20,7 @@ const maxBatch = 100
 // HubSpot refuses a batch that names a record twice.
 type group struct {
 	key    string // what the response is matched by: id or idProperty value
+	trace  string // its objectWriteTraceId, unique in the Apply
 	writes []int
 	props  map[string]string
 }
@@ -105,7 +106,7 @@ func (g *grouper) add(key string, i int, props map[string]string) {
 		}
 		return
 	}
-	gr := &group{key: key, writes: []int{i}, props: props}
+	gr := &group{key: key, trace: strconv.Itoa(len(g.groups)), writes: []int{i}, props: props}
 	g.groups = append(g.groups, gr)
 	g.byKey[key] = gr
 }
@@ -136,11 +137,12 @@ func (c *Client) creates(ctx context.Context, object string, writes []tandem.Wri
 		type upsertInput struct {
 			ID         string            `json:"id"`
 			IDProperty string            `json:"idProperty"`
+			TraceID    string            `json:"objectWriteTraceId"`
 			Properties map[string]string `json:"properties"`
 		}
 		in := make([]upsertInput, len(chunk))
 		for j, gr := range chunk {
-			in[j] = upsertInput{ID: gr.props[idProp], IDProperty: idProp, Properties: gr.props}
+			in[j] = upsertInput{ID: gr.props[idProp], IDProperty: idProp, TraceID: gr.trace, Properties: gr.props}
 		}
 		return map[string]any{"inputs": in}
 	}
@@ -170,11 +172,12 @@ func (c *Client) updates(ctx context.Context, object string, writes []tandem.Wri
 	inputs := func(chunk []*group) any {
 		type updateInput struct {
 			ID         string            `json:"id"`
+			TraceID    string            `json:"objectWriteTraceId"`
 			Properties map[string]string `json:"properties"`
 		}
 		in := make([]updateInput, len(chunk))
 		for j, gr := range chunk {
-			in[j] = updateInput{ID: gr.key, Properties: gr.props}
+			in[j] = updateInput{ID: gr.key, TraceID: gr.trace, Properties: gr.props}
 		}
 		return map[string]any{"inputs": in}
 	}
@@ -207,34 +210,17 @@ func (c *Client) deletes(ctx context.Context, object string, writes []tandem.Wri
 }
 
 // batches sends groups in batches of maxBatch and settles their writes.
-// keyOf names a result object's group; errKey normalises an id found in a
-// 207 error's context. It returns an error only when the rest of the Apply
-// is pointless (see fatal).
+// keyOf names a result object's group; errKey normalises an id found in an
+// error's context. It returns an error only when the rest of the Apply is
+// pointless (see fatal).
 func (c *Client) batches(ctx context.Context, run *applyRun, path string, groups []*group, inputs func([]*group) any,
 	keyOf func(gjson.Result) string, errKey func(string) string) error {
+	b := &batcher{c: c, run: run, path: path, inputs: inputs, keyOf: keyOf, errKey: errKey}
 	for start := 0; start < len(groups); start += maxBatch {
-		chunk := groups[start:min(start+maxBatch, len(groups))]
-		resp, err := c.call(ctx, run.op, http.MethodPost, path, inputs(chunk))
-		if err != nil {
-			for _, gr := range chunk {
-				for _, i := range gr.writes {
-					run.settle(i, tandem.Result{Err: err})
-				}
-			}
-			if fatal(ctx, err) {
-				return err
-			}
-			continue
+		b.budget = maxIsolationCalls
+		if err := b.send(ctx, groups[start:min(start+maxBatch, len(groups))]); err != nil {
+			return err
 		}
-		if keyOf == nil {
-			for _, gr := range chunk {
-				for _, i := range gr.writes {
-					run.settle(i, tandem.Result{ID: gr.key})
-				}
-			}
-			continue
-		}
-		c.match(run, resp.Status, resp.Body, chunk, keyOf, errKey)
 	}
 	return nil
 }
@@ -260,10 +246,19 @@ func (c *Client) match(run *applyRun, status int, body []byte, chunk []*group, k
 	}
 	failed := map[string]gjson.Result{}
 	errs := doc.Get("errors").Array()
+	traces := map[string]string{} // objectWriteTraceId -> key
+	for _, gr := range chunk {
+		traces[gr.trace] = gr.key
+	}
 	for _, e := range errs {
 		for _, ctxKey := range []string{"ids", "id"} {
 			for _, id := range e.Get("context").Get(ctxKey).Array() {
 				failed[errKey(id.String())] = e
+			}
+		}
+		for _, t := range e.Get("context.objectWriteTraceId").Array() {
+			if key, ok := traces[t.String()]; ok {
+				failed[key] = e
 			}
 		}
 	}

@@ -136,7 +136,8 @@ func TestCreateNeedsIDProperty(t *testing.T) {
 
 // TestUpdates: a missing id fails alone and permanently; results are matched
 // by id although HubSpot (and the emulator) return them out of order;
-// batches hold at most 100.
+// batches hold at most 100; a property the portal lacks fails only the
+// write that sets it, and the 99 others of its batch go through.
 func TestUpdates(t *testing.T) {
 	srv := hubspottest.NewServer(hubspottest.Options{})
 	defer srv.Close()
@@ -156,7 +157,7 @@ func TestUpdates(t *testing.T) {
 			writes = append(writes, update("999999", `{"properties":{"firstname":"ghost"}}`))
 		}
 	}
-	// numberish is not a contact property: drop it from all but one batch.
+	// numberish is not a contact property: drop it from all but one write.
 	for i := range writes {
 		if i != 5 {
 			writes[i].Payload = []byte(strings.Replace(string(writes[i].Payload), `,"numberish":null`, "", 1))
@@ -174,11 +175,12 @@ func TestUpdates(t *testing.T) {
 			if !errors.Is(r.Err, tandem.ErrNotFound) || tandem.IsRetryable(r.Err) || !errors.As(r.Err, &te) || te.Code != "OBJECT_NOT_FOUND" || !strings.Contains(te.Message, "999999") {
 				t.Errorf("update of a missing id: %v", r.Err)
 			}
-		case i < 100:
-			// The first batch held the unknown property: HubSpot refuses
-			// the whole batch, and every write in it carries that.
-			if r.Err == nil || tandem.IsRetryable(r.Err) || !strings.Contains(r.Err.Error(), "numberish") {
-				t.Errorf("write %d in the refused batch: %v", i, r.Err)
+		case i == 5:
+			// HubSpot refused the whole first batch for this one input.
+			var te *tandem.Error
+			if !errors.As(r.Err, &te) || tandem.IsRetryable(r.Err) || te.Status != 400 || te.Code != "VALIDATION_ERROR" ||
+				!strings.Contains(te.Message, w.ID+": ") || !strings.Contains(te.Message, "numberish") {
+				t.Errorf("write %d with an unknown property: %v", i, r.Err)
 			}
 		default:
 			want := gjson.GetBytes(w.Payload, "properties.firstname").String()
@@ -187,17 +189,25 @@ func TestUpdates(t *testing.T) {
 			}
 		}
 	}
+	// The first batch is refused (400) and sent again without write 5
+	// (HubSpot names the property, and only write 5 sets it); the second
+	// holds the missing id (207); the third is plain.
 	reqs := srv.Requests()
-	if len(reqs) != 3 || reqs[1].Status != 207 {
-		t.Errorf("%d requests; want 3 batches of at most 100, the second a 207", len(reqs))
-	}
+	var statuses []int
 	for _, q := range reqs {
+		statuses = append(statuses, q.Status)
 		if n := gjson.GetBytes(q.Body, "inputs.#").Int(); n > 100 {
 			t.Errorf("batch of %d", n)
 		}
 	}
+	if fmt.Sprint(statuses) != "[400 200 207 200]" || gjson.GetBytes(reqs[1].Body, "inputs.#").Int() != 99 {
+		t.Errorf("statuses %v, want [400 200 207 200] with 99 inputs sent again", statuses)
+	}
 	if o, _ := srv.Get("contacts", ids[200]); o.Properties["firstname"] != "name-200" {
 		t.Errorf("not written: %v", o.Properties)
+	}
+	if o, _ := srv.Get("contacts", ids[6]); o.Properties["firstname"] != "name-6" {
+		t.Errorf("a good write of the refused batch was not written: %v", o.Properties)
 	}
 }
 
@@ -303,7 +313,7 @@ func TestServerErrors(t *testing.T) {
 		emu.ServeHTTP(w, r)
 	}))
 	defer hs.Close()
-	c, err := newClient(config(t, "type: hubspot\ntoken: test-token\nbase_url: "+hs.URL+"\n"), connectorsTestHTTP)
+	c, err := testClient(t, "type: hubspot\ntoken: test-token\nbase_url: "+hs.URL+"\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,5 +334,40 @@ func TestServerErrors(t *testing.T) {
 		if !errors.As(r.Err, &te) || te.Status != 502 || !tandem.IsRetryable(r.Err) {
 			t.Errorf("write %d: %v, want a retryable 502", i, r.Err)
 		}
+	}
+}
+
+// TestApplyStopsWhileCircuitOpen: once HubSpot has failed enough calls in
+// a row for the shared client's circuit to open, the rest of an Apply is
+// not sent: every write left gets the retryable error at once, and Apply
+// returns it.
+func TestApplyStopsWhileCircuitOpen(t *testing.T) {
+	srv := hubspottest.NewServer(hubspottest.Options{Faults: hubspottest.Faults{Rate: 1, Kinds: []hubspottest.Fault{hubspottest.Fault503}}})
+	defer srv.Close()
+	ho := connectorsTestHTTP
+	ho.BreakerFailures = 2
+	c, err := newClient(config(t, "type: hubspot\ntoken: test-token\nbase_url: "+srv.URL+"\n"), ho)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writes []tandem.Write
+	for i := 0; i < 450; i++ {
+		writes = append(writes, update(fmt.Sprint(1000+i), `{"properties":{"firstname":"A"}}`))
+	}
+	res, err := c.Apply(context.Background(), "contacts", writes)
+	var te *tandem.Error
+	if !errors.As(err, &te) || te.Code != "CIRCUIT_OPEN" || !tandem.IsRetryable(err) {
+		t.Fatalf("apply: %v, want the retryable CIRCUIT_OPEN", err)
+	}
+	for i, r := range res {
+		if !tandem.IsRetryable(r.Err) {
+			t.Fatalf("write %d: %v, want retryable", i, r.Err)
+		}
+	}
+	if n := len(srv.Requests()); n != 2*(1+4) {
+		t.Errorf("%d requests, want the two batches that opened the circuit, 5 attempts each", n)
+	}
+	if h := c.Health(); h.Breaker != "open" {
+		t.Errorf("health: %+v", h)
 	}
 }

@@ -3,6 +3,9 @@ package hubspot
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,6 +17,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"tandem"
+	"tandem/connectors"
 )
 
 // Deletes. HubSpot archives a deleted record (its recycle bin keeps it for
@@ -72,9 +76,14 @@ func firstArch(cur cursor, now time.Time) int64 {
 // (Raw is the archived object, Modified its archivedAt), c.pageSize to a
 // page. Each page's cursor keeps the search part of cur and moves the
 // watermark as far as is safe: to the last archive of the page, and never
-// past now less archiveMargin. Nothing to emit, no page.
+// past now less archiveMargin.
+//
+// Records of the bin that cannot be read (no id, no archivedAt …) go into
+// the first page's Rejected, once: the cursor keeps their keys (Rej) for
+// as long as the bin lists them, since the whole bin is listed again on
+// every pull. Nothing to emit, no page.
 func (c *Client) pullArchived(ctx context.Context, op, object string, props []string, cur cursor, now time.Time, page func(tandem.Page) error) error {
-	all, err := c.listArchived(ctx, op, object, props)
+	all, bad, err := c.listArchived(ctx, op, object, props)
 	if err != nil {
 		return err
 	}
@@ -90,6 +99,19 @@ func (c *Client) pullArchived(ctx context.Context, op, object string, props []st
 	slices.SortFunc(todo, func(a, b archivedRecord) int {
 		return cmp.Or(cmp.Compare(a.at, b.at), compareIDs(a.rec.ID, b.rec.ID))
 	})
+	var rejected []tandem.Rejected
+	var rej []string // every unreadable record still in the bin
+	for _, r := range bad {
+		rej = append(rej, r.key)
+		if !slices.Contains(cur.Rej, r.key) {
+			rejected = append(rejected, r.Rejected)
+		}
+	}
+	if len(todo) == 0 && len(rejected) > 0 {
+		next := cur
+		next.Rej = rej
+		return page(tandem.Page{Rejected: rejected, Cursor: next.encode()})
+	}
 	horizon := now.Add(-archiveMargin).UnixMilli()
 	emitted := map[string]bool{}
 	for start := 0; start < len(todo); start += c.pageSize {
@@ -108,13 +130,17 @@ func (c *Client) pullArchived(ctx context.Context, op, object string, props []st
 		}
 		w = max(w, cur.Arch)
 		next := cur
-		next.Arch, next.AIDs = w, map[string]int64{}
+		next.Arch, next.AIDs, next.Rej = w, map[string]int64{}, rej
 		for _, a := range all {
 			if a.at >= w && (done(a) || emitted[a.rec.ID]) {
 				next.AIDs[a.rec.ID] = a.at
 			}
 		}
-		if err := page(tandem.Page{Records: recs, Cursor: next.encode()}); err != nil {
+		p := tandem.Page{Records: recs, Cursor: next.encode()}
+		if start == 0 {
+			p.Rejected = rejected
+		}
+		if err := page(p); err != nil {
 			return err
 		}
 	}
@@ -127,37 +153,57 @@ func compareIDs(a, b string) int {
 	return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b))
 }
 
+// badArchived is a record of the recycle bin that could not be read, and
+// the key the cursor knows it by: its id, or a hash of its bytes.
+type badArchived struct {
+	tandem.Rejected
+	key string
+}
+
 // listArchived reads every page of the object's recycle bin, with the
-// properties the caller reads, as Deleted records.
-func (c *Client) listArchived(ctx context.Context, op, object string, props []string) ([]archivedRecord, error) {
+// properties the caller reads, as Deleted records, and the records that
+// could not be read. The loop is bounded by maxArchivePages and stops at
+// a paging token seen before.
+func (c *Client) listArchived(ctx context.Context, op, object string, props []string) ([]archivedRecord, []badArchived, error) {
 	q := url.Values{"archived": {"true"}, "limit": {strconv.Itoa(archiveListLimit)}, "properties": {strings.Join(props, ",")}}
 	path := "/crm/v3/objects/" + url.PathEscape(object)
 	var out []archivedRecord
-	seen := map[string]bool{}
+	var bad []badArchived
+	seen := map[string]bool{} // ids, and keys of bad records
+	tokens := map[string]bool{"": true}
 	after := ""
 	for pages := 0; ; pages++ {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if pages == maxArchivePages {
-			return nil, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("stopped listing archived records after %d pages", pages)}
+			return nil, nil, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("stopped listing archived records after %d pages", pages)}
 		}
 		if after != "" {
 			q.Set("after", after)
 		}
-		resp, err := c.call(ctx, op, http.MethodGet, path+"?"+q.Encode(), nil)
+		resp, err := c.call(ctx, connectors.Read, op, http.MethodGet, path+"?"+q.Encode(), nil)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		body := gjson.ParseBytes(resp.Body)
 		if !gjson.ValidBytes(resp.Body) || !body.Get("results").IsArray() {
-			return nil, &tandem.Error{Op: op, System: c.name, Status: resp.Status, Message: fmt.Sprintf("archived records response is not a page of results: %.200q", resp.Body)}
+			return nil, nil, c.notAPage(op, "archived records response is not a page of results", resp)
 		}
 		results := body.Get("results").Array()
 		for _, obj := range results {
 			a, err := c.archivedRecord(op, obj)
 			if err != nil {
-				return nil, err
+				key := "id:" + obj.Get("id").String()
+				if id := obj.Get("id"); id.Type != gjson.String || id.Str == "" {
+					sum := sha256.Sum256([]byte(obj.Raw))
+					key = "sha256:" + hex.EncodeToString(sum[:8])
+				}
+				if !seen[key] {
+					seen[key] = true
+					bad = append(bad, badArchived{tandem.Rejected{ID: obj.Get("id").String(), Raw: json.RawMessage(obj.Raw), Reason: reason(err)}, key})
+				}
+				continue
 			}
 			if !seen[a.rec.ID] {
 				seen[a.rec.ID] = true
@@ -166,11 +212,12 @@ func (c *Client) listArchived(ctx context.Context, op, object string, props []st
 		}
 		next := body.Get("paging.next.after")
 		if !next.Exists() || len(results) == 0 {
-			return out, nil
+			return out, bad, nil
 		}
-		if next.String() == "" || next.String() == after {
-			return nil, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("archived records paging.next.after %s does not move forward from %q", next.Raw, after)}
+		if tokens[next.String()] {
+			return nil, nil, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("archived records paging.next.after %s after %q was seen before: the listing would go round in circles", next.Raw, after)}
 		}
+		tokens[next.String()] = true
 		after = next.String()
 	}
 }

@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 
 	"tandem"
 	"tandem/connectors/hubspot/hubspottest"
@@ -263,5 +267,115 @@ func TestPullDeletesPaging(t *testing.T) {
 	}
 	if len(afters) != 3 || afters[0] != "" || afters[1] == "" || afters[2] == afters[1] {
 		t.Errorf("listing of 230 archived records at 100 a page: afters %q", afters)
+	}
+}
+
+// TestPullDeletesRejected: a record of the recycle bin that cannot be read
+// (here its archivedAt is garbled on the way) is set aside once, on the
+// first page of deletes or on a page of its own, and not again on later
+// pulls, though the whole bin is listed on each.
+func TestPullDeletesRejected(t *testing.T) {
+	clk := &fixedClock{}
+	t0 := time.Date(2024, 5, 6, 7, 0, 0, 0, time.UTC)
+	clk.Set(t0)
+	srv := hubspottest.NewServer(hubspottest.Options{Now: clk.Now})
+	defer srv.Close()
+	var ids []string
+	for i := 0; i < 6; i++ {
+		id, _ := srv.Create("contacts", map[string]any{"email": fmt.Sprintf("p%d@x.com", i)})
+		ids = append(ids, id)
+	}
+	garbled := map[string]bool{ids[1]: true, ids[4]: true}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, r)
+		b := rec.Body.Bytes()
+		if r.Method == http.MethodGet {
+			for i, obj := range gjson.GetBytes(b, "results").Array() {
+				if garbled[obj.Get("id").String()] {
+					b, _ = sjson.SetBytes(b, fmt.Sprintf("results.%d.archivedAt", i), "a while ago")
+				}
+			}
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		w.Write(b)
+	}))
+	defer hs.Close()
+	c, err := testClient(t, "type: hubspot\ntoken: test-token\nbase_url: "+hs.URL+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejectedIDs := func(pages []tandem.Page) []string {
+		var out []string
+		for _, p := range pages {
+			for _, r := range p.Rejected {
+				out = append(out, r.ID)
+				if !strings.Contains(r.Reason, "archivedAt") || gjson.GetBytes(r.Raw, "archivedAt").String() != "a while ago" {
+					t.Errorf("rejected %s: %s (%s)", r.ID, r.Reason, r.Raw)
+				}
+			}
+		}
+		return out
+	}
+	clk.Set(t0.Add(time.Hour))
+	first := pullAll(t, c, "contacts", "")
+	last := first[len(first)-1].Cursor
+
+	clk.Set(t0.Add(2 * time.Hour))
+	srv.Delete("contacts", ids[1])
+	srv.Delete("contacts", ids[2])
+	pages := pullAll(t, c, "contacts", last)
+	if len(pages) != 1 || !slices.Equal(deletes(t, pages), ids[2:3]) || !slices.Equal(rejectedIDs(pages), ids[1:2]) {
+		t.Fatalf("%d pages, deletes %v, rejected %v; want one page with delete %s and %s set aside", len(pages), deletes(t, pages), rejectedIDs(pages), ids[2], ids[1])
+	}
+	last = pages[0].Cursor
+	if got := pullAll(t, c, "contacts", last); len(got) != 0 {
+		t.Errorf("the next pull gave %d pages (rejected %v)", len(got), rejectedIDs(got))
+	}
+
+	// A bad record alone gets a page of its own, and the cursor keeps
+	// both keys while the bin lists them.
+	clk.Set(t0.Add(3 * time.Hour))
+	srv.Delete("contacts", ids[4])
+	pages = pullAll(t, c, "contacts", last)
+	if len(pages) != 1 || len(pages[0].Records) != 0 || !slices.Equal(rejectedIDs(pages), ids[4:5]) {
+		t.Fatalf("%d pages, rejected %v; want one page setting %s aside", len(pages), rejectedIDs(pages), ids[4])
+	}
+	if cur := decodeCursor(t, pages[0].Cursor); len(cur.Rej) != 2 {
+		t.Errorf("cursor %s: want both bad records in rej", pages[0].Cursor)
+	}
+	last = pages[0].Cursor
+	clk.Set(t0.Add(4 * time.Hour))
+	srv.Delete("contacts", ids[5])
+	pages = pullAll(t, c, "contacts", last)
+	if !slices.Equal(deletes(t, pages), ids[5:6]) || len(rejectedIDs(pages)) != 0 {
+		t.Errorf("deletes %v, rejected %v; want only %s deleted", deletes(t, pages), rejectedIDs(pages), ids[5])
+	}
+}
+
+// TestListArchivedLoops: a listing whose paging token comes round again
+// stops with an error instead of listing forever.
+func TestListArchivedLoops(t *testing.T) {
+	n := 0
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			w.Write([]byte(`{"total":0,"results":[]}`))
+			return
+		}
+		n++
+		fmt.Fprintf(w, `{"results":[{"id":"%d","properties":{},"updatedAt":"2024-01-01T00:00:00Z","archived":true,"archivedAt":"2024-01-01T00:00:00Z"}],"paging":{"next":{"after":"%d"}}}`, n, n%3+1)
+	}))
+	defer hs.Close()
+	c, err := testClient(t, "type: hubspot\ntoken: t\nbase_url: "+hs.URL+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Pull(context.Background(), tandem.Query{Object: "contacts"}, func(tandem.Page) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "seen before") || n > 5 {
+		t.Errorf("after %d listing requests: %v", n, err)
 	}
 }

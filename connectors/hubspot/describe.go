@@ -38,7 +38,7 @@ func (c *Client) Describe(ctx context.Context, object string) ([]connectors.Fiel
 	if object == "" || strings.ContainsAny(object, "/?#") {
 		return nil, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("%q is not an object type", object)}
 	}
-	resp, err := c.call(ctx, op, http.MethodGet, "/crm/v3/properties/"+url.PathEscape(object)+"?archived=false", nil)
+	resp, err := c.call(ctx, connectors.Read, op, http.MethodGet, "/crm/v3/properties/"+url.PathEscape(object)+"?archived=false", nil)
 	if err != nil {
 		var te *tandem.Error
 		// HubSpot answers an object type it does not know with a 400
@@ -50,7 +50,7 @@ func (c *Client) Describe(ctx context.Context, object string) ([]connectors.Fiel
 	}
 	body := gjson.ParseBytes(resp.Body)
 	if !gjson.ValidBytes(resp.Body) || !body.Get("results").IsArray() {
-		return nil, &tandem.Error{Op: op, System: c.name, Status: resp.Status, Message: fmt.Sprintf("properties response is not a list of results: %.200q", resp.Body)}
+		return nil, c.notAPage(op, "properties response is not a list of results", resp)
 	}
 	fields := append([]connectors.FieldInfo(nil), recordFields...)
 	for i, p := range body.Get("results").Array() {

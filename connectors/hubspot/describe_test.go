@@ -117,7 +117,7 @@ func TestDescribeErrors(t *testing.T) {
 	defer srv.Close()
 	ctx := context.Background()
 
-	bad, err := newClient(config(t, "type: hubspot\nbase_url: "+srv.URL+"\ntoken: pat-na1-WRONG-TOKEN\n"), connectorsTestHTTP)
+	bad, err := testClient(t, "type: hubspot\nbase_url: "+srv.URL+"\ntoken: pat-na1-WRONG-TOKEN\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestDescribeErrors(t *testing.T) {
 		t.Errorf("bad token error reads %v", err)
 	}
 
-	good, err := newClient(config(t, "type: hubspot\nbase_url: "+srv.URL+"\ntoken: the-right-token\n"), connectorsTestHTTP)
+	good, err := testClient(t, "type: hubspot\nbase_url: "+srv.URL+"\ntoken: the-right-token\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestDescribeRetries(t *testing.T) {
 		e.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	c, err := newClient(config(t, "type: hubspot\nbase_url: "+srv.URL+"\ntoken: test-token\n"), connectorsTestHTTP)
+	c, err := testClient(t, "type: hubspot\nbase_url: "+srv.URL+"\ntoken: test-token\n")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"tandem"
+	"tandem/connectors"
 )
 
 // maxHistoryBatch is how many inputs a batch/read takes when it asks for
@@ -112,13 +113,13 @@ func (c *Client) batchRead(ctx context.Context, op, object string, ids, props, h
 	for _, id := range ids {
 		req.Inputs = append(req.Inputs, batchID{id})
 	}
-	resp, err := c.call(ctx, op, http.MethodPost, "/crm/v3/objects/"+url.PathEscape(object)+"/batch/read", req)
+	resp, err := c.call(ctx, connectors.Read, op, http.MethodPost, "/crm/v3/objects/"+url.PathEscape(object)+"/batch/read", req)
 	if err != nil {
 		return nil, err
 	}
 	body := gjson.ParseBytes(resp.Body)
 	if !gjson.ValidBytes(resp.Body) || !body.Get("results").IsArray() {
-		return nil, &tandem.Error{Op: op, System: c.name, Status: resp.Status, Message: fmt.Sprintf("batch read response is not a list of results: %.200q", resp.Body)}
+		return nil, c.notAPage(op, "batch read response is not a list of results", resp)
 	}
 	for _, e := range body.Get("errors").Array() {
 		if cat := e.Get("category").String(); cat != "OBJECT_NOT_FOUND" {

@@ -116,7 +116,7 @@ func TestFetchErrors(t *testing.T) {
 				w.Write([]byte(tc.body))
 			}))
 			defer hs.Close()
-			c, err := newClient(config(t, "type: hubspot\ntoken: t\nbase_url: "+hs.URL+"\n"), connectorsTestHTTP)
+			c, err := testClient(t, "type: hubspot\ntoken: t\nbase_url: "+hs.URL+"\n")
 			if err != nil {
 				t.Fatal(err)
 			}

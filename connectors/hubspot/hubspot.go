@@ -6,17 +6,21 @@
 package hubspot
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/tidwall/gjson"
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/time/rate"
 
 	"tandem"
 	"tandem/connectors"
@@ -27,6 +31,7 @@ func init() { connectors.Register("hubspot", New) }
 var (
 	_ connectors.Connector = (*Client)(nil)
 	_ connectors.Fetcher   = (*Client)(nil)
+	_ connectors.Healther  = (*Client)(nil)
 )
 
 const (
@@ -38,11 +43,24 @@ const (
 
 // options is the connector's section of the config file.
 type options struct {
-	BaseURL    string            `yaml:"base_url"`
+	BaseURL string `yaml:"base_url"`
+	// Token is the private app's access token, from the environment
+	// (${HUBSPOT_TOKEN}); TokenFile is a file that holds it instead (a
+	// mounted secret), read once at open. TokenNext, or a second line in
+	// the file, is the other token of a rotation (see auth.go).
 	Token      string            `yaml:"token"`
+	TokenFile  string            `yaml:"token_file"`
+	TokenNext  string            `yaml:"token_next"`
 	IDProperty map[string]string `yaml:"id_property"`
 	PageSize   *int              `yaml:"page_size"`
 	Timeout    string            `yaml:"timeout"`
+	// RateLimit is the portal's request budget, {requests: 100, per: 10s}
+	// by default (see defaultRate); DailyReserve the share of the daily
+	// quota kept back (default 0.05); SearchRateLimit the search
+	// endpoints' own limit, {requests: 5, per: 1s} by default.
+	RateLimit       yaml.Node `yaml:"rate_limit"`
+	DailyReserve    *float64  `yaml:"daily_reserve"`
+	SearchRateLimit yaml.Node `yaml:"search_rate_limit"`
 	// PropertyHistory asks HubSpot when each pulled or fetched property
 	// was last set, for Record.FieldTimes: one more batch/read per 50
 	// records pulled.
@@ -53,11 +71,15 @@ type options struct {
 type Client struct {
 	name     string
 	base     string
-	token    string
+	tokens   tokens
 	idProp   map[string]string // object -> unique property creates upsert by
 	pageSize int
 	history  bool // property_history: fill Record.FieldTimes
 	http     *connectors.HTTP
+	log      *slog.Logger
+	// searchPace spaces the searches of every pull of the portal so that
+	// they stay within the search endpoints' own limit (search_rate_limit).
+	searchPace *rate.Limiter
 	// searchCap is HubSpot's 10,000-result limit; tests lower it to reach
 	// it without creating 10,000 records.
 	searchCap int
@@ -75,13 +97,13 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 // newClient is New with the HTTP client's tuning open to tests.
 func newClient(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error) {
 	var o options
-	if err := cfg.Decode(&o, "token"); err != nil {
+	if err := cfg.Decode(&o); err != nil {
 		return nil, err
 	}
-	c := &Client{name: cfg.Name, base: defaultBaseURL, token: o.Token, pageSize: defaultPageSize, searchCap: searchCap,
+	c := &Client{name: cfg.Name, base: defaultBaseURL, pageSize: defaultPageSize, searchCap: searchCap,
 		history: o.PropertyHistory, idProp: map[string]string{"contacts": "email"}}
-	if strings.IndexFunc(o.Token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
-		return nil, cfg.Errorf("token", "contains whitespace or control characters (value not shown)")
+	if err := c.tokens.load(cfg, o); err != nil {
+		return nil, err
 	}
 	if o.BaseURL != "" {
 		u, err := url.Parse(o.BaseURL)
@@ -102,16 +124,94 @@ func newClient(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error
 		}
 		c.pageSize = *o.PageSize
 	}
+	ho, err := httpOptions(cfg, o, ho)
+	if err != nil {
+		return nil, err
+	}
+	search := defaultSearchRate
+	if o.SearchRateLimit.Kind != 0 {
+		if search, err = decodeRate(cfg, "search_rate_limit", &o.SearchRateLimit); err != nil {
+			return nil, err
+		}
+	}
+	c.searchPace = rate.NewLimiter(searchPace(search), 1)
+	c.log = ho.Logger.With("system", cfg.Name)
+	c.http = connectors.NewHTTP(ho)
+	return c, nil
+}
+
+// httpOptions tunes the portal's HTTP client from the config: timeout,
+// rate_limit, daily_reserve, and the rate-limit headers HubSpot sends. What
+// ho sets already (tests) stands in for the defaults; the config wins.
+func httpOptions(cfg connectors.Config, o options, ho connectors.HTTPOptions) (connectors.HTTPOptions, error) {
 	if o.Timeout != "" {
 		d, err := time.ParseDuration(o.Timeout)
 		if err != nil || d <= 0 {
-			return nil, cfg.Errorf("timeout", "%q is not a positive duration like 60s", o.Timeout)
+			return ho, cfg.Errorf("timeout", "%q is not a positive duration like 60s", o.Timeout)
 		}
 		ho.Timeout = d
 	}
+	if ho.Rate == (connectors.RateLimit{}) {
+		ho.Rate = defaultRate
+	}
+	if o.RateLimit.Kind != 0 {
+		r, err := decodeRate(cfg, "rate_limit", &o.RateLimit)
+		if err != nil {
+			return ho, err
+		}
+		ho.Rate = r
+	}
+	if ho.DailyReserve == 0 {
+		ho.DailyReserve = defaultDailyReserve
+	}
+	if o.DailyReserve != nil {
+		r := *o.DailyReserve
+		if !(r >= 0 && r < 1) {
+			return ho, cfg.Errorf("daily_reserve", "must be a share of the daily quota from 0 (none) to below 1, like 0.05; got %v", r)
+		}
+		ho.DailyReserve = r
+		if r == 0 {
+			ho.DailyReserve = -1 // the shared client's "none"; its zero is the default
+		}
+	}
+	if ho.RateHeaders == nil {
+		ho.RateHeaders = rateHeaders
+	}
 	ho.System = cfg.Name
-	c.http = connectors.NewHTTP(ho)
-	return c, nil
+	if ho.Logger == nil {
+		ho.Logger = slog.Default()
+	}
+	return ho, nil
+}
+
+// decodeRate reads a rate like rate_limit: {requests: N, per: DURATION}.
+func decodeRate(cfg connectors.Config, key string, n *yaml.Node) (connectors.RateLimit, error) {
+	bad := func(format string, args ...any) (connectors.RateLimit, error) {
+		return connectors.RateLimit{}, cfg.Errorf(key, format, args...)
+	}
+	if n.Kind != yaml.MappingNode {
+		return bad("must be a mapping like {requests: 100, per: 10s}")
+	}
+	var r struct {
+		Requests *int   `yaml:"requests"`
+		Per      string `yaml:"per"`
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i].Value; k != "requests" && k != "per" {
+			return bad("unknown key %q: it takes requests and per", k)
+		}
+	}
+	if err := n.Decode(&r); err != nil {
+		return bad("must be like {requests: 100, per: 10s}: %v", err)
+	}
+	if r.Requests == nil || *r.Requests < 1 {
+		return bad("requests must be a positive count of requests")
+	}
+	per, err := time.ParseDuration(r.Per)
+	if err != nil || per <= 0 {
+		return bad("per %q is not a positive duration like 10s", r.Per)
+	}
+	return connectors.RateLimit{Requests: *r.Requests, Per: per}, nil
 }
 
 // modifiedProperty is the property that holds an object's last-modified
@@ -125,18 +225,8 @@ func modifiedProperty(object string) string {
 
 // call sends one request and returns the response when HubSpot accepted
 // it (2xx, 207 included); any other status becomes a *tandem.Error.
-func (c *Client) call(ctx context.Context, op, method, path string, body any) (*connectors.Response, error) {
-	var b []byte
-	if body != nil {
-		var err error
-		if b, err = json.Marshal(body); err != nil {
-			return nil, &tandem.Error{Op: op, System: c.name, Err: err}
-		}
-	}
-	h := http.Header{}
-	h.Set("Authorization", "Bearer "+c.token)
-	h.Set("Accept", "application/json")
-	resp, err := c.http.Do(ctx, op, method, c.base+path, h, b)
+func (c *Client) call(ctx context.Context, kind connectors.Kind, op, method, path string, body any) (*connectors.Response, error) {
+	resp, err := c.send(ctx, kind, op, method, path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +235,54 @@ func (c *Client) call(ctx context.Context, op, method, path string, body any) (*
 	}
 	return nil, c.httpError(op, resp)
 }
+
+// send sends one request and returns whatever HubSpot answered; the error
+// is for a call that got no answer. kind is what the call does, whatever
+// its method: a search or a batch/read is a POST but a Read, which matters
+// for its deadline and for the daily reserve (reads go on when writes
+// stop).
+//
+// A 401 with the token in use is sent once more with the other token of a
+// rotation, when there is one; if HubSpot takes that one, it is the token
+// in use from then on. Any request may be sent twice this way: a 401 means
+// HubSpot did nothing with the first.
+func (c *Client) send(ctx context.Context, kind connectors.Kind, op, method, path string, body any) (*connectors.Response, error) {
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			return nil, &tandem.Error{Op: op, System: c.name, Err: err}
+		}
+	}
+	cur, other := c.tokens.get()
+	resp, err := c.sendWith(ctx, kind, op, method, path, cur, b)
+	if err != nil || resp.Status != http.StatusUnauthorized || other == "" {
+		return resp, err
+	}
+	resp2, err := c.sendWith(ctx, kind, op, method, path, other, b)
+	switch {
+	case err != nil:
+		return nil, err // the other could not be tried: worth another try later
+	case resp2.Status == http.StatusUnauthorized:
+		return resp, nil // both refused: report the token in use
+	}
+	if c.tokens.promote(cur, other) {
+		c.log.Warn("HubSpot refused the token in use and took the other one of the rotation: using that one from now on; remove the old one from the config",
+			"op", op)
+	}
+	return resp2, nil
+}
+
+func (c *Client) sendWith(ctx context.Context, kind connectors.Kind, op, method, path, token string, body []byte) (*connectors.Response, error) {
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+token)
+	h.Set("Accept", "application/json")
+	return c.http.DoKind(ctx, kind, op, method, c.base+path, h, body)
+}
+
+// Health is how the portal's shared HTTP client is doing (circuit, rate
+// budget, daily quota), for `tandem status`.
+func (c *Client) Health() connectors.Health { return c.http.Health() }
 
 // httpError classifies a failed call. Only 429 and 5xx are worth another
 // try (the HTTP client has already retried them); the rest will fail the
@@ -175,13 +313,45 @@ func (c *Client) httpError(op string, resp *connectors.Response) *tandem.Error {
 }
 
 // fatal reports whether an error of one call dooms every other call of
-// the same Apply: the caller gave up, or the token is refused.
+// the same Apply: the caller gave up, the token is refused, or the shared
+// client holds every call back for now (the circuit is open, the daily
+// quota is down to its reserve, or HubSpot asked for a longer wait than a
+// call may take); the writes left get the same error without being sent.
 func fatal(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return true
 	}
 	var e *tandem.Error
-	return errors.As(err, &e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code {
+	case "CIRCUIT_OPEN", "DAILY_QUOTA", "RETRY_LATER":
+		return true
+	}
+	return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
+}
+
+// notAPage is the error of a 2xx response that is not what the call
+// expects. A body cut short (JSON that ends too soon, or no body at all:
+// a connection dropped mid-body behind a proxy that had already sent the
+// status) is worth another try; anything else is HubSpot answering
+// something else, and will be the same next time.
+func (c *Client) notAPage(op, what string, resp *connectors.Response) *tandem.Error {
+	e := &tandem.Error{Op: op, System: c.name, Status: resp.Status, Message: fmt.Sprintf("%s: %.200q", what, resp.Body)}
+	if truncated(resp.Body) {
+		e.Retryable = true
+		e.Message = fmt.Sprintf("%s: the body ends too soon (%d bytes), as if cut short: %.200q", what, len(resp.Body), resp.Body)
+	}
+	return e
+}
+
+// truncated reports whether b is the start of a JSON value that ends too
+// soon, or nothing at all.
+func truncated(b []byte) bool {
+	var v json.RawMessage
+	err := json.NewDecoder(bytes.NewReader(b)).Decode(&v)
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
 // parseRecord reads one object of a response: it needs a string id and an

@@ -3,12 +3,16 @@ package hubspot
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/time/rate"
 
 	"tandem"
 	"tandem/connectors"
@@ -25,14 +29,30 @@ func config(t *testing.T, section string) connectors.Config {
 	return connectors.Config{Name: "hs", Type: "hubspot", File: "tandem.yaml", Node: doc.Content[0]}
 }
 
-// connectorsTestHTTP retries fast, for tests.
-var connectorsTestHTTP = connectors.HTTPOptions{WaitMin: time.Millisecond, WaitMax: 5 * time.Millisecond}
+// connectorsTestHTTP retries fast, for tests, and neither paces requests
+// nor reads the emulator's rate headers: these tests are about what the
+// connector sends and reads, and must not depend on time. TestRatePacing
+// runs with HubSpot's pace.
+var connectorsTestHTTP = connectors.HTTPOptions{WaitMin: time.Millisecond, WaitMax: 5 * time.Millisecond,
+	Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	Rate:        connectors.RateLimit{Requests: 1_000_000, Per: time.Second},
+	RateHeaders: func(http.Header) connectors.RateInfo { return connectors.RateInfo{Remaining: -1, DailyRemaining: -1} }}
+
+// testClient opens a client with connectorsTestHTTP, and searches
+// unpaced too.
+func testClient(t *testing.T, section string) (*Client, error) {
+	t.Helper()
+	c, err := newClient(config(t, section), connectorsTestHTTP)
+	if err == nil {
+		c.searchPace.SetLimit(rate.Inf)
+	}
+	return c, err
+}
 
 // open connects to an emulator with fast retries.
 func open(t *testing.T, srv *hubspottest.Server, extra string) *Client {
 	t.Helper()
-	c, err := newClient(config(t, "type: hubspot\nbase_url: "+srv.URL+"\ntoken: test-token\n"+extra),
-		connectorsTestHTTP)
+	c, err := testClient(t, "type: hubspot\nbase_url: "+srv.URL+"\ntoken: test-token\n"+extra)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package hubspot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -32,11 +33,16 @@ import (
 // emitted, by id, with their archivedAt (epoch ms). Arch is 0 until the
 // connector has looked: in the empty cursor, and in cursors written
 // before deletes were pulled, which still parse.
+//
+// Rej are the records of the recycle bin that could not be read and have
+// been set aside (Page.Rejected), by "id:<id>" or, without an id,
+// "sha256:<hash of the bytes>", for as long as the bin lists them.
 type cursor struct {
 	TS   int64            `json:"ts"`
 	IDs  []string         `json:"ids,omitempty"`
 	Arch int64            `json:"arch,omitempty"`
 	AIDs map[string]int64 `json:"aids,omitempty"`
+	Rej  []string         `json:"rej,omitempty"`
 }
 
 func (c *Client) parseCursor(op string, after tandem.Cursor) (cursor, error) {
@@ -134,6 +140,10 @@ type searchRequest struct {
 // i.e. through a run of records sharing the cursor's millisecond, and a
 // search is never paged into HubSpot's 10,000-result cap.
 //
+// A result that cannot be read (no id, a bad updatedAt …) does not stop
+// the pull: it goes into its page's Rejected, with its bytes and the
+// reason, once (see tracker.reject).
+//
 // With property_history, each page's records also get FieldTimes, from a
 // batch/read of their property history.
 func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page) error) error {
@@ -186,7 +196,13 @@ func (c *Client) pullLive(ctx context.Context, op, object string, props, hist []
 		req.FilterGroups = append(req.FilterGroups, struct {
 			Filters []searchFilter `json:"filters"`
 		}{[]searchFilter{{PropertyName: mod, Operator: "GTE", Value: strconv.FormatInt(from, 10)}}})
-		resp, err := c.call(ctx, op, http.MethodPost, path, req)
+		if err := c.searchPace.Wait(ctx); err != nil {
+			if ctx.Err() != nil {
+				return now, ctx.Err()
+			}
+			return now, &tandem.Error{Op: op, System: c.name, Retryable: true, Message: "no slot for a search within search_rate_limit before the deadline", Err: err}
+		}
+		resp, err := c.call(ctx, connectors.Read, op, http.MethodPost, path, req)
 		if err != nil {
 			return now, err
 		}
@@ -199,19 +215,22 @@ func (c *Client) pullLive(ctx context.Context, op, object string, props, hist []
 		body := gjson.ParseBytes(resp.Body)
 		results := body.Get("results").Array()
 		if !gjson.ValidBytes(resp.Body) || !body.Get("results").IsArray() {
-			return now, &tandem.Error{Op: op, System: c.name, Status: resp.Status, Message: fmt.Sprintf("search response is not a page of results: %.200q", resp.Body)}
+			return now, c.notAPage(op, "search response is not a page of results", resp)
 		}
 		if budget < 0 {
 			budget = 2*(int(body.Get("total").Int())/max(1, c.pageSize-1)+1) + 10
 		}
 		var recs []tandem.Record
+		var rejected []tandem.Rejected
 		for _, obj := range results {
 			rec, ts, err := c.pulledRecord(op, obj, mod)
-			if err != nil {
-				return now, err
-			}
-			if tr.take(rec.ID, ts) {
-				recs = append(recs, rec)
+			switch {
+			case err == nil:
+				if tr.take(rec.ID, ts) {
+					recs = append(recs, rec)
+				}
+			case tr.reject(rec.ID, ts, obj.Raw):
+				rejected = append(rejected, tandem.Rejected{ID: rec.ID, Raw: json.RawMessage(obj.Raw), Reason: reason(err)})
 			}
 		}
 		if len(recs) > 0 && len(hist) > 0 {
@@ -219,8 +238,8 @@ func (c *Client) pullLive(ctx context.Context, op, object string, props, hist []
 				return now, err
 			}
 		}
-		if len(recs) > 0 {
-			if err := page(tandem.Page{Records: recs, Cursor: tr.cur.encode()}); err != nil {
+		if len(recs) > 0 || len(rejected) > 0 {
+			if err := page(tandem.Page{Records: recs, Rejected: rejected, Cursor: tr.cur.encode()}); err != nil {
 				return now, err
 			}
 		}
@@ -253,14 +272,38 @@ func serverTime(resp *connectors.Response) time.Time {
 type tracker struct {
 	cur  cursor
 	seen map[string]bool // cur.IDs
+	// unplaced are the rejected records this pull has set aside that the
+	// cursor cannot step over (no id, or no time), by id or content, so
+	// that a later search of the same pull does not set them aside again.
+	unplaced map[string]bool
 }
 
 func newTracker(cur cursor) *tracker {
-	t := &tracker{cur: cur, seen: map[string]bool{}}
+	t := &tracker{cur: cur, seen: map[string]bool{}, unplaced: map[string]bool{}}
 	for _, id := range cur.IDs {
 		t.seen[id] = true
 	}
 	return t
+}
+
+// reject reports whether a search result that could not be parsed is new
+// to the pull, to be set aside. With an id and a modified time (ts >= 0)
+// it is placed like any record: the cursor moves over it and it is set
+// aside once. Without, the cursor cannot step over it, and a later pull
+// from a cursor before it sets it aside again (see the README).
+func (t *tracker) reject(id string, ts int64, raw string) bool {
+	if id != "" && ts >= 0 {
+		return t.take(id, ts)
+	}
+	key := "id:" + id
+	if id == "" {
+		key = "raw:" + raw
+	}
+	if t.unplaced[key] {
+		return false
+	}
+	t.unplaced[key] = true
+	return true
 }
 
 // take reports whether a record modified at ts is new to the cursor, and
@@ -283,21 +326,38 @@ func (t *tracker) take(id string, ts int64) bool {
 
 // pulledRecord reads one search result and the modified time (epoch ms)
 // the search sorted it by: the modified-date property, which updatedAt
-// normally equals.
+// normally equals. A result that cannot be read still returns what could
+// be: the id in rec.ID ("" if none), and the time, or -1 if none.
 func (c *Client) pulledRecord(op string, obj gjson.Result, mod string) (tandem.Record, int64, error) {
 	rec, err := c.parseRecord(op, obj)
-	if err != nil {
-		return rec, 0, err
+	if id := obj.Get("id"); err != nil && id.Type == gjson.String {
+		rec.ID = id.Str
 	}
 	v := obj.Get("properties").Get(gjson.Escape(mod))
 	if !v.Exists() || v.Type == gjson.Null {
+		if err != nil {
+			return rec, -1, err
+		}
 		return rec, rec.Modified.UnixMilli(), nil
 	}
-	ts, err := parseStamp(v.String())
-	if err != nil {
-		return rec, 0, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("record %s: %s %s is not a timestamp", rec.ID, mod, v.Raw)}
+	ts, perr := parseStamp(v.String())
+	switch {
+	case perr != nil && err == nil:
+		return rec, -1, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("record %s: %s %s is not a timestamp", rec.ID, mod, v.Raw)}
+	case perr != nil:
+		return rec, -1, err
 	}
-	return rec, ts, nil
+	return rec, ts, err
+}
+
+// reason is the text of a rejected record's error, without the operation
+// and system a dead letter records anyway.
+func reason(err error) string {
+	var te *tandem.Error
+	if errors.As(err, &te) && te.Message != "" {
+		return te.Message
+	}
+	return err.Error()
 }
 
 // parseStamp reads a HubSpot timestamp property: RFC 3339 (what the v3 API

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 
 	"tandem"
 	"tandem/connectors/hubspot/hubspottest"
@@ -206,38 +208,126 @@ func TestPullTieRunAtCap(t *testing.T) {
 	}
 }
 
-// TestPullPastTenThousand reads more records than one search can return,
-// without any request hitting HubSpot's 10,000 cap.
-func TestPullPastTenThousand(t *testing.T) {
+// TestPullPastTheSearchCap: an incremental read of 25,000 new records,
+// more than twice what one search can return, with runs of ties up to 150
+// records long and records already read edited before it, reads every
+// record exactly once, in modified order, and never reaches HubSpot's
+// 10,000-result cap (whose 400 the emulator gives). Each page is a fresh
+// search from the cursor, so the offset of a search only grows inside a
+// run of ties. Pulls resumed from cursors along the way read the rest,
+// exactly once too.
+func TestPullPastTheSearchCap(t *testing.T) {
 	if testing.Short() {
-		t.Skip("10,500 records")
+		t.Skip("25,000 records")
 	}
-	srv := hubspottest.NewServer(hubspottest.Options{Now: newStepClock().Now})
+	clk := &fixedClock{}
+	t0 := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	ms := 0
+	tick := func() { ms++; clk.Set(t0.Add(time.Duration(ms) * time.Millisecond)) }
+	tick()
+	srv := hubspottest.NewServer(hubspottest.Options{Now: clk.Now})
 	defer srv.Close()
-	for i := 0; i < 10_500; i++ {
-		if _, err := srv.Create("contacts", map[string]any{"email": fmt.Sprintf("p%d@example.com", i)}); err != nil {
-			t.Fatal(err)
+	n := 0
+	create := func(count int) {
+		for i := 0; i < count; i++ {
+			if _, err := srv.Create("contacts", map[string]any{"email": fmt.Sprintf("p%d@example.com", n)}); err != nil {
+				t.Fatal(err)
+			}
+			n++
 		}
+	}
+	for i := 0; i < 500; i++ {
+		create(1)
+		tick()
 	}
 	c := open(t, srv, "page_size: 200\n")
-	pages := pullAll(t, c, "contacts", "")
-	if got := pageIDs(pages); !slices.Equal(got, inModifiedOrder(srv.Emulator, "contacts")) {
-		t.Fatalf("pulled %d of 10500 records", len(got))
-	}
-	for _, q := range srv.Requests() {
-		if q.Status != 200 {
-			t.Fatalf("request failed: %d %s", q.Status, q.Body)
+	first := pullAll(t, c, "contacts", "")
+	from := first[len(first)-1].Cursor
+	old := pageIDs(first)
+
+	// 25,000 new records: runs of 1 to 150 sharing a millisecond; and
+	// records already read, edited among them (some more than once).
+	edited := map[string]bool{}
+	rnd := rand.New(rand.NewPCG(5, 25_000))
+	for left, run := 25_000, 0; left > 0; left -= run {
+		run = min(left, 1+rnd.IntN(150))
+		create(run)
+		if rnd.IntN(3) == 0 {
+			id := old[rnd.IntN(len(old))]
+			if err := srv.Update("contacts", id, map[string]any{"firstname": fmt.Sprint("edited ", left)}); err != nil {
+				t.Fatal(err)
+			}
+			edited[id] = true
 		}
+		tick()
+	}
+	isOld := map[string]bool{}
+	for _, id := range old {
+		isOld[id] = true
+	}
+	want := slices.DeleteFunc(inModifiedOrder(srv.Emulator, "contacts"), func(id string) bool { return isOld[id] && !edited[id] })
+	srv.ResetRequests()
+
+	pages := pullAll(t, c, "contacts", from)
+	got := pageIDs(pages)
+	if len(got) != len(want) || len(want) < 25_000+len(edited) || len(edited) < 50 {
+		t.Fatalf("pulled %d records, want %d", len(got), len(want))
+	}
+	if !sameModifiedOrder(t, srv.Emulator, got, want) {
+		t.Fatalf("not every record exactly once in modified order")
 	}
 	searches := 0
 	for _, q := range srv.Requests() {
+		if q.Status != 200 {
+			t.Fatalf("request refused: %s %s %d %s", q.Method, q.Path, q.Status, q.Body)
+		}
 		if strings.HasSuffix(q.Path, "/search") {
 			searches++
+			if end := gjson.GetBytes(q.Body, "after").Int() + gjson.GetBytes(q.Body, "limit").Int(); end > 10_000 {
+				t.Fatalf("a search reached result %d, past the cap", end)
+			}
 		}
 	}
-	if searches > 10_500/199+1 {
-		t.Errorf("%d search requests for 10,500 records at 200 a page", searches)
+	// A run of ties cut by a page's end is searched again from its time,
+	// and its part already read skipped: with runs up to 150 long, pages
+	// deliver fewer than 200 new records, never fewer than 50.
+	if searches > len(want)/50+2 {
+		t.Errorf("%d searches for %d records at 200 a page", searches, len(want))
 	}
+	t.Logf("%d records in %d searches", len(want), searches)
+	for _, i := range []int{len(pages) / 3, 2 * len(pages) / 3} {
+		done := len(pageIDs(pages[:i+1]))
+		rest := pageIDs(pullAll(t, c, "contacts", pages[i].Cursor))
+		if !sameModifiedOrder(t, srv.Emulator, rest, want[done:]) {
+			t.Errorf("resume after page %d: %d records, want the %d after it", i, len(rest), len(want)-done)
+		}
+	}
+}
+
+// sameModifiedOrder reports whether got holds the records of want, each
+// once, in the same order but for records that share a modified time.
+func sameModifiedOrder(t *testing.T, e *hubspottest.Emulator, got, want []string) bool {
+	t.Helper()
+	if len(got) != len(want) {
+		return false
+	}
+	at := map[string]time.Time{}
+	for _, o := range e.List("contacts") {
+		at[o.ID] = o.UpdatedAt
+	}
+	seen := map[string]bool{}
+	for i := range got {
+		if seen[got[i]] || !at[got[i]].Equal(at[want[i]]) {
+			return false
+		}
+		seen[got[i]] = true
+	}
+	for _, id := range want {
+		if !seen[id] {
+			return false
+		}
+	}
+	return true
 }
 
 func TestPullBadInput(t *testing.T) {
@@ -266,37 +356,164 @@ func TestPullBadInput(t *testing.T) {
 	}
 }
 
-// TestPullMalformedRecords uses a hand-made server: the emulator never
-// sends such records, HubSpot might.
-func TestPullMalformedRecords(t *testing.T) {
-	for _, tc := range []struct{ name, body, want string }{
-		{"no updatedAt", `{"total":2,"results":[{"id":"1","properties":{},"updatedAt":"2024-01-01T00:00:00Z"},{"id":"77","properties":{}}]}`, "pull contacts: record 77: updatedAt (missing)"},
-		{"bad updatedAt", `{"total":1,"results":[{"id":"78","properties":{},"updatedAt":"yesterday"}]}`, `record 78: updatedAt "yesterday"`},
-		{"no id", `{"total":1,"results":[{"properties":{},"updatedAt":"2024-01-01T00:00:00Z"}]}`, "record without an id"},
-		{"bad modified date", `{"total":1,"results":[{"id":"79","properties":{"lastmodifieddate":"soon"},"updatedAt":"2024-01-01T00:00:00Z"}]}`, "record 79: lastmodifieddate"},
-		{"not JSON", `<html>`, "not a page of results"},
-		{"no results", `{"total":0}`, "not a page of results"},
+// TestPullRejectsMalformedRecords uses a hand-made server: the emulator
+// never sends such records, HubSpot might. A record that cannot be read is
+// set aside in Page.Rejected, with its bytes and the reason, and the page
+// goes on; the cursor steps over it when its id and time can be read.
+func TestPullRejectsMalformedRecords(t *testing.T) {
+	results := []string{
+		`{"id":"1","properties":{"lastmodifieddate":"2024-01-01T00:00:01Z"},"updatedAt":"2024-01-01T00:00:01Z"}`,
+		`{"id":"77","properties":{"lastmodifieddate":"2024-01-01T00:00:02Z"}}`,
+		`{"id":"78","properties":{},"updatedAt":"yesterday"}`,
+		`{"properties":{"lastmodifieddate":"2024-01-01T00:00:03Z"},"updatedAt":"2024-01-01T00:00:03Z"}`,
+		`"not an object"`,
+		`{"id":"79","properties":{"lastmodifieddate":"soon"},"updatedAt":"2024-01-01T00:00:03Z"}`,
+		`{"id":"80","properties":{"lastmodifieddate":"1704067204000"},"updatedAt":"2024-01-01T00:00:04Z"}`,
+	}
+	body := `{"total":7,"results":[` + strings.Join(results, ",") + `]}`
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet { // the recycle bin: empty
+			w.Write([]byte(`{"results":[]}`))
+			return
+		}
+		w.Write([]byte(body))
+	}))
+	defer hs.Close()
+	c, err := testClient(t, "type: hubspot\ntoken: t\nbase_url: "+hs.URL+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pages []tandem.Page
+	err = c.Pull(context.Background(), tandem.Query{Object: "contacts"}, func(p tandem.Page) error {
+		pages = append(pages, p)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("a page with bad records failed the pull: %v", err)
+	}
+	if len(pages) != 1 {
+		t.Fatalf("%d pages, want 1", len(pages))
+	}
+	p := pages[0]
+	if got := pageIDs(pages); !slices.Equal(got, []string{"1", "80"}) {
+		t.Errorf("records %v, want [1 80]", got)
+	}
+	want := []struct{ id, raw, reason string }{
+		{"77", results[1], "record 77: updatedAt (missing) is not an RFC 3339 timestamp"},
+		{"78", results[2], `record 78: updatedAt "yesterday" is not an RFC 3339 timestamp`},
+		{"", results[3], "record without an id"},
+		{"", results[4], "record is not a JSON object"},
+		{"79", results[5], `record 79: lastmodifieddate "soon" is not a timestamp`},
+	}
+	if len(p.Rejected) != len(want) {
+		t.Fatalf("rejected %+v, want %d", p.Rejected, len(want))
+	}
+	for i, w := range want {
+		r := p.Rejected[i]
+		if r.ID != w.id || string(r.Raw) != w.raw || !strings.HasPrefix(r.Reason, w.reason) {
+			t.Errorf("rejected %d: {%q %s %q}, want {%q %s %q...}", i, r.ID, r.Raw, r.Reason, w.id, w.raw, w.reason)
+		}
+	}
+	// 77 had a time, so the cursor stepped over it; 80 is the newest.
+	cur := decodeCursor(t, p.Cursor)
+	if cur.TS != 1704067204000 || !slices.Equal(cur.IDs, []string{"80"}) {
+		t.Errorf("cursor %s", p.Cursor)
+	}
+}
+
+// TestPullRejectedOnce: through the emulator, a record whose updatedAt
+// HubSpot garbles is set aside once, on the page where it comes, and the
+// pulls after it neither set it aside again nor lose the records around.
+func TestPullRejectedOnce(t *testing.T) {
+	srv := hubspottest.NewServer(hubspottest.Options{Now: newStepClock().Now})
+	defer srv.Close()
+	var ids []string
+	for i := 0; i < 30; i++ {
+		id, _ := srv.Create("contacts", map[string]any{"email": fmt.Sprintf("p%d@x.com", i)})
+		ids = append(ids, id)
+	}
+	bad := ids[12]
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, r)
+		b := rec.Body.Bytes()
+		for i, obj := range gjson.GetBytes(b, "results").Array() {
+			if obj.Get("id").String() == bad {
+				b, _ = sjson.SetBytes(b, fmt.Sprintf("results.%d.updatedAt", i), "garbled")
+			}
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		w.Write(b)
+	}))
+	defer hs.Close()
+	c, err := testClient(t, "type: hubspot\ntoken: test-token\npage_size: 10\nbase_url: "+hs.URL+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := pullAll(t, c, "contacts", "")
+	var rejected []tandem.Rejected
+	for _, p := range pages {
+		rejected = append(rejected, p.Rejected...)
+	}
+	want := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == bad })
+	if got := pageIDs(pages); !slices.Equal(got, want) {
+		t.Errorf("records %v, want every one but %s", got, bad)
+	}
+	if len(rejected) != 1 || rejected[0].ID != bad || gjson.GetBytes(rejected[0].Raw, "updatedAt").String() != "garbled" ||
+		!strings.Contains(rejected[0].Reason, "updatedAt") {
+		t.Fatalf("rejected %+v, want %s once", rejected, bad)
+	}
+	// Resuming from every page: the bad record is never set aside again
+	// once its page is past, and never lost before.
+	n := 0
+	for i, p := range pages {
+		n += len(p.Rejected)
+		var again int
+		for _, q := range pullAll(t, c, "contacts", p.Cursor) {
+			again += len(q.Rejected)
+		}
+		if n+again != 1 {
+			t.Errorf("resume after page %d: the bad record set aside %d times in all", i, n+again)
+		}
+	}
+}
+
+// TestPullNotAPage: a response that is not a page of results fails the
+// pull; it is worth another try only when it looks cut short.
+func TestPullNotAPage(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, want string
+		retryable        bool
+	}{
+		{"not JSON", `<html>`, "not a page of results", false},
+		{"no results", `{"total":0}`, "not a page of results", false},
+		{"cut short", `{"total":2,"results":[{"id":"1","properties":{}`, "ends too soon", true},
+		{"empty", ``, "ends too soon", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Write([]byte(tc.body))
 			}))
 			defer hs.Close()
-			c, err := newClient(config(t, "type: hubspot\ntoken: t\nbase_url: "+hs.URL+"\n"), connectorsTestHTTP)
+			c, err := testClient(t, "type: hubspot\ntoken: t\nbase_url: "+hs.URL+"\n")
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []tandem.Record
+			var got int
 			err = c.Pull(context.Background(), tandem.Query{Object: "contacts"}, func(p tandem.Page) error {
-				got = append(got, p.Records...)
+				got += len(p.Records) + len(p.Rejected)
 				return nil
 			})
 			var te *tandem.Error
-			if !errors.As(err, &te) || !strings.Contains(err.Error(), tc.want) || tandem.IsRetryable(err) {
-				t.Errorf("error %v, want a permanent one with %q", err, tc.want)
+			if !errors.As(err, &te) || !strings.Contains(err.Error(), tc.want) || tandem.IsRetryable(err) != tc.retryable {
+				t.Errorf("error %v (retryable %v), want one with %q, retryable %v", err, tandem.IsRetryable(err), tc.want, tc.retryable)
 			}
-			if len(got) != 0 {
-				t.Errorf("a page with a bad record was partly delivered: %d records", len(got))
+			if got != 0 {
+				t.Errorf("%d records delivered from a response that is not a page", got)
 			}
 		})
 	}

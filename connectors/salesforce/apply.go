@@ -14,6 +14,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"tandem"
+	"tandem/connectors"
 )
 
 // maxBatch is the most records one sObject Collections call takes.
@@ -128,7 +129,7 @@ func (c *Client) applyBatch(ctx context.Context, object string, writes []tandem.
 	if kind != tandem.OpDelete {
 		body = []byte(`{"allOrNone":false,"records":[` + strings.Join(records, ",") + `]}`)
 	}
-	resp, err := c.call(ctx, op, method, target, body)
+	resp, err := c.call(ctx, connectors.Write, op, method, target, body)
 	if err != nil {
 		return err
 	}

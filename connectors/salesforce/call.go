@@ -13,42 +13,78 @@ import (
 )
 
 // retryableCodes are Salesforce error codes worth trying again later even
-// though their HTTP status says otherwise.
+// though their HTTP status says otherwise. Every other code is permanent:
+// a write that fails with it is set aside with Salesforce's message
+// (REQUIRED_FIELD_MISSING, FIELD_CUSTOM_VALIDATION_EXCEPTION,
+// INVALID_FIELD, DUPLICATE_VALUE, STRING_TOO_LONG…), since sending it
+// again unchanged fails again.
 var retryableCodes = map[string]bool{
 	"UNABLE_TO_LOCK_ROW": true, // another transaction holds the record
 	"SERVER_UNAVAILABLE": true,
+	// The call ran past Salesforce's time limit for a request; it runs
+	// again once the org is less busy.
+	"REQUEST_RUNNING_TOO_LONG": true,
 	// The record itself was fine; another one of an allOrNone call was not.
 	"ALL_OR_NONE_OPERATION_ROLLED_BACK": true,
 	// The org's rolling 24-hour API allowance, or its concurrent long
-	// requests, are used up: both free up with time. Setting the writes
-	// aside as permanent failures would lose them for a quota.
+	// requests, are used up (403): both free up with time. Setting the
+	// writes aside as permanent failures would lose them for a quota.
 	"REQUEST_LIMIT_EXCEEDED": true,
+}
+
+// retryableMessage tells a failure a trigger or flow reported under its
+// own code (CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY,
+// CANNOT_EXECUTE_FLOW_TRIGGER) whose cause, written in the message, is one
+// of the retryable codes: "…caused by: … UNABLE_TO_LOCK_ROW, unable to
+// obtain exclusive access to this record".
+func retryableMessage(msg string) bool {
+	for code := range retryableCodes {
+		if strings.Contains(msg, code) {
+			return true
+		}
+	}
+	return false
 }
 
 // call sends one API request with the org's session. If Salesforce says
 // the session is over (401 INVALID_SESSION_ID: expired, revoked, or the
 // org's session timeout), the token is dropped and the call made once more
-// with a new one. A status of 300 or more comes back as a *tandem.Error.
-func (c *Client) call(ctx context.Context, op, method, url string, body []byte) (*connectors.Response, error) {
-	header := http.Header{"Accept": {"application/json"}}
-	for attempt := 0; ; attempt++ {
-		tok, err := c.tokens.token(ctx)
-		if err != nil {
-			return nil, c.tokenError(ctx, err)
-		}
-		resp, err := c.http.Do(ctx, op, method, url, header, body)
-		if err != nil {
+// with a new one; a second 401 is an error. A status of 300 or more comes
+// back as a *tandem.Error.
+//
+// kind is the shared client's: Read for queries, retrieves and describes
+// (a retrieve POST included), Write for DML, whose calls stop when the
+// daily allowance is down to its reserve.
+func (c *Client) call(ctx context.Context, kind connectors.Kind, op, method, url string, body []byte) (*connectors.Response, error) {
+	resp, used, err := c.send(ctx, kind, op, method, url, body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Status == http.StatusUnauthorized {
+		c.tokens.invalidate(used)
+		if resp, _, err = c.send(ctx, kind, op, method, url, body); err != nil {
 			return nil, err
 		}
-		if resp.Status == http.StatusUnauthorized && attempt == 0 {
-			c.tokens.invalidate(tok.AccessToken)
-			continue
-		}
-		if resp.Status >= 300 {
-			return nil, c.apiError(op, resp)
-		}
-		return resp, nil
 	}
+	if resp.Status >= 300 {
+		return nil, c.apiError(op, resp)
+	}
+	return resp, nil
+}
+
+// send makes one call with the current session, and says which session
+// it used, so a refusal drops that one and not a newer one.
+func (c *Client) send(ctx context.Context, kind connectors.Kind, op, method, url string, body []byte) (*connectors.Response, string, error) {
+	tok, err := c.tokens.token(ctx)
+	if err != nil {
+		return nil, "", c.tokenError(ctx, err)
+	}
+	header := http.Header{
+		"Accept":        {"application/json"},
+		"Authorization": {"Bearer " + tok.AccessToken},
+	}
+	resp, err := c.http.DoKind(ctx, kind, op, method, url, header, body)
+	return resp, tok.AccessToken, err
 }
 
 // apiError reads Salesforce's error body, [{"message","errorCode","fields"}],
@@ -70,7 +106,7 @@ func (c *Client) apiError(op string, resp *connectors.Response) error {
 			e.Message += ": " + clip(s, 200)
 		}
 	}
-	e.Retryable = resp.Status == http.StatusTooManyRequests || resp.Status >= 500 || retryableCodes[e.Code]
+	e.Retryable = resp.Status == http.StatusTooManyRequests || resp.Status >= 500 || retryableCodes[e.Code] || retryableMessage(e.Message)
 	if e.Code == "INVALID_SESSION_ID" {
 		e.Err = errAuth // a new session was refused too
 	}
@@ -94,7 +130,7 @@ func (c *Client) recordError(op string, res gjson.Result) *tandem.Error {
 		msgs = append(msgs, m)
 	}
 	e.Message = strings.Join(msgs, "; ")
-	e.Retryable = retryableCodes[e.Code]
+	e.Retryable = retryableCodes[e.Code] || retryableMessage(e.Message)
 	return e
 }
 

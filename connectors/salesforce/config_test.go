@@ -2,6 +2,7 @@ package salesforce
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +16,8 @@ func TestConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := conn.(*Client)
-	if c.data != "https://acme.my.salesforce.com/services/data/v62.0" || c.extID != "Tandem_Id__c" || c.tokens.conf.TokenURL != "https://acme.my.salesforce.com/services/oauth2/token" {
-		t.Fatalf("defaults: data %s, ext %s, token %s", c.data, c.extID, c.tokens.conf.TokenURL)
+	if c.data != "https://acme.my.salesforce.com/services/data/v62.0" || c.extID != "Tandem_Id__c" || c.tokens.tokenURL != "https://acme.my.salesforce.com/services/oauth2/token" {
+		t.Fatalf("defaults: data %s, ext %s, token %s", c.data, c.extID, c.tokens.tokenURL)
 	}
 	if c.tokens.client.Timeout != 60*time.Second {
 		t.Fatalf("default timeout %v", c.tokens.client.Timeout)
@@ -28,7 +29,7 @@ func TestConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	c = conn.(*Client)
-	if c.data != "https://acme.my.salesforce.com/services/data/v61.0" || c.extID != "Ext__c" || c.tokens.conf.TokenURL != "https://login.example.com/token" || c.tokens.client.Timeout != 5*time.Second {
+	if c.data != "https://acme.my.salesforce.com/services/data/v61.0" || c.extID != "Ext__c" || c.tokens.tokenURL != "https://login.example.com/token" || c.tokens.client.Timeout != 5*time.Second {
 		t.Fatalf("options not applied: %+v", c)
 	}
 
@@ -57,5 +58,52 @@ func TestConfig(t *testing.T) {
 
 	if _, err := NewClient("sf", Options{InstanceURL: "https://x", ClientID: "id"}); err == nil || !strings.Contains(err.Error(), "client_secret: required") {
 		t.Errorf("NewClient without secret: %v", err)
+	}
+}
+
+func TestConfigRate(t *testing.T) {
+	base := "type: salesforce\ninstance_url: https://acme.my.salesforce.com\nclient_id: id\nclient_secret: s\n"
+	o, err := decodeOptions(config(t, base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ho := httpOptions("sf", o, http.DefaultTransport)
+	if ho.Rate != (connectors.RateLimit{}) || ho.DailyReserve != 0.05 || ho.RateHeaders == nil || ho.System != "sf" || ho.Timeout != time.Minute {
+		t.Fatalf("defaults: %+v", ho)
+	}
+	if ri := ho.RateHeaders(http.Header{"Sforce-Limit-Info": {"api-usage=10/100"}}); ri.DailyRemaining != 90 {
+		t.Fatalf("the client is not given the Sforce-Limit-Info reader: %+v", ri)
+	}
+
+	o, err = decodeOptions(config(t, base+"rate_limit: {requests: 25, per: 1s}\ndaily_reserve: 0.2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ho = httpOptions("sf", o, http.DefaultTransport)
+	if ho.Rate != (connectors.RateLimit{Requests: 25, Per: time.Second}) || ho.DailyReserve != 0.2 {
+		t.Fatalf("configured: %+v", ho)
+	}
+
+	o, err = decodeOptions(config(t, base+"daily_reserve: 0\n"))
+	if err != nil || httpOptions("sf", o, nil).DailyReserve >= 0 {
+		t.Fatalf("daily_reserve 0 must keep no reserve (a negative DailyReserve): %+v, %v", o, err)
+	}
+
+	tests := []struct{ text, want string }{
+		{"rate_limit: {requests: 0, per: 1s}\n", "tandem.yaml:5: systems.sf.rate_limit.requests: must be a positive number"},
+		{"rate_limit: {requests: 10}\n", "systems.sf.rate_limit.per: must be a positive duration"},
+		{"rate_limit:\n  requests: 10\n  burst: 5\n", "tandem.yaml:7: systems.sf.rate_limit.burst: unknown key"},
+		{"rate_limit: {requests: 10, per: soon}\n", "systems.sf"},
+		{"rate_limit: 10\n", "systems.sf"},
+		{"daily_reserve:\n", "tandem.yaml:5: systems.sf.daily_reserve: is empty"},
+		{"daily_reserve: 1\n", "tandem.yaml:5: systems.sf.daily_reserve: must be a share"},
+		{"daily_reserve: -0.1\n", "systems.sf.daily_reserve: must be a share"},
+	}
+	for _, tt := range tests {
+		_, err := New(config(t, base+tt.text))
+		var ce *connectors.ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: got %v, want a ConfigError containing %q", tt.text, err, tt.want)
+		}
 	}
 }

@@ -29,7 +29,7 @@ func (c *Client) Describe(ctx context.Context, object string) ([]connectors.Fiel
 	if !nameRE.MatchString(object) {
 		return nil, fail(0, "%q is not a Salesforce object name", object)
 	}
-	resp, err := c.call(ctx, op, http.MethodGet, c.data+"/sobjects/"+object+"/describe", nil)
+	resp, err := c.call(ctx, connectors.Read, op, http.MethodGet, c.data+"/sobjects/"+object+"/describe", nil)
 	if err != nil {
 		var te *tandem.Error
 		if errors.As(err, &te) && te.Status == http.StatusNotFound && te.Err == nil {

@@ -147,11 +147,20 @@ func TestDescribeErrors(t *testing.T) {
 		t.Errorf("bad secret error reads %v", err)
 	}
 
-	// The daily allowance spent: worth trying later.
+	// The daily allowance spent by another integration: Salesforce
+	// refuses the call; worth trying later.
 	f = newFixture(t, salesforcetest.Options{DailyLimit: 1})
 	if _, err := f.c.Describe(ctx, "Contact"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.c.Describe(ctx, "Contact")
+	other, err := NewClient("sf", Options{InstanceURL: f.sf.URL, ClientID: "test-client-id", ClientSecret: "test-client-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = other.Describe(ctx, "Contact")
 	check("daily limit", err, 403, "REQUEST_LIMIT_EXCEEDED", true, nil)
+	// Spent by this one: the shared client read Sforce-Limit-Info and
+	// does not send the call at all.
+	_, err = f.c.Describe(ctx, "Contact")
+	check("daily limit seen", err, 0, "DAILY_QUOTA", true, nil)
 }

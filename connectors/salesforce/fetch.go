@@ -114,13 +114,13 @@ func (c *Client) retrieveOnce(ctx context.Context, op, object string, fields, id
 	var resp *connectors.Response
 	var err error
 	if len(get) <= maxGetURL {
-		resp, err = c.call(ctx, op, http.MethodGet, get, nil)
+		resp, err = c.call(ctx, connectors.Read, op, http.MethodGet, get, nil)
 	} else {
 		body, _ := json.Marshal(struct {
 			IDs    []string `json:"ids"`
 			Fields []string `json:"fields"`
 		}{ids, fields})
-		resp, err = c.call(ctx, op, http.MethodPost, base, body)
+		resp, err = c.call(ctx, connectors.Read, op, http.MethodPost, base, body)
 	}
 	if err != nil {
 		return nil, err

@@ -1,9 +1,13 @@
 package salesforce
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -126,4 +130,65 @@ func sameIDs(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// rewrite passes requests to h and lets edit change the answer of those
+// it matches: a stand-in for the faults the emulator does not make (a
+// malformed record, a record-level failure).
+func rewrite(h http.Handler, edit func(r *http.Request, status int, body []byte) (int, []byte)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		status, body := edit(r, rec.Code, rec.Body.Bytes())
+		for k, vs := range rec.Header() {
+			w.Header()[k] = vs
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(status)
+		w.Write(body)
+	})
+}
+
+// serve starts h on a loopback port for the test, and a client on it.
+func serve(t *testing.T, h http.Handler, o Options) *Client {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	o.InstanceURL = srv.URL
+	if o.ClientID == "" {
+		o.ClientID = "test-client-id"
+	}
+	if o.ClientSecret == "" {
+		o.ClientSecret = "test-client-secret"
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Second
+	}
+	c, err := NewClient("sf", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// logBuffer collects log output, for tests that read it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

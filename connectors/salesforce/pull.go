@@ -2,6 +2,8 @@ package salesforce
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"tandem"
+	"tandem/connectors"
 )
 
 // sfTime is how Salesforce writes datetimes: milliseconds, +0000.
@@ -27,21 +30,32 @@ const cursorTime = "2006-01-02T15:04:05.000Z07:00"
 // The cursor holds the last stamp emitted and the ids emitted at exactly
 // that stamp: everything before the stamp has been seen, and so have those
 // ids at it.
+//
+// Rejected holds fingerprints of records set aside as unreadable that the
+// stamp and ids cannot cover (no usable Id or SystemModstamp, or stamped
+// past the query's second), so that reading them again, as the next query
+// may, does not set them aside twice.
 type cursor struct {
-	Stamp time.Time
-	IDs   []string
+	Stamp    time.Time
+	IDs      []string
+	Rejected []string
 }
 
 type cursorJSON struct {
-	Stamp string   `json:"stamp"`
-	IDs   []string `json:"ids"`
+	Stamp    string   `json:"stamp"`
+	IDs      []string `json:"ids"`
+	Rejected []string `json:"rejected,omitempty"`
 }
 
 func (c cursor) encode() tandem.Cursor {
-	if c.Stamp.IsZero() {
+	if c.Stamp.IsZero() && len(c.Rejected) == 0 {
 		return ""
 	}
-	b, _ := json.Marshal(cursorJSON{Stamp: c.Stamp.UTC().Format(cursorTime), IDs: c.IDs})
+	j := cursorJSON{IDs: c.IDs, Rejected: c.Rejected}
+	if !c.Stamp.IsZero() {
+		j.Stamp = c.Stamp.UTC().Format(cursorTime)
+	}
+	b, _ := json.Marshal(j)
 	return tandem.Cursor(b)
 }
 
@@ -53,11 +67,17 @@ func decodeCursor(s tandem.Cursor) (cursor, error) {
 	if err := json.Unmarshal([]byte(s), &j); err != nil {
 		return cursor{}, fmt.Errorf("invalid cursor %q: %w", clip(string(s), 80), err)
 	}
-	t, err := time.Parse(cursorTime, j.Stamp)
-	if err != nil {
-		return cursor{}, fmt.Errorf("invalid cursor %q: stamp: %w", clip(string(s), 80), err)
+	c := cursor{IDs: j.IDs, Rejected: j.Rejected}
+	if j.Stamp != "" {
+		t, err := time.Parse(cursorTime, j.Stamp)
+		if err != nil {
+			return cursor{}, fmt.Errorf("invalid cursor %q: stamp: %w", clip(string(s), 80), err)
+		}
+		c.Stamp = t
+	} else if len(j.Rejected) == 0 {
+		return cursor{}, fmt.Errorf("invalid cursor %q: no stamp", clip(string(s), 80))
 	}
-	return cursor{Stamp: t, IDs: j.IDs}, nil
+	return c, nil
 }
 
 // seen reports whether a record was emitted before the cursor was made.
@@ -74,6 +94,58 @@ func (c *cursor) advance(stamp time.Time, id string) {
 		c.IDs = append(slices.Clip(c.IDs), id)
 	}
 	// An earlier stamp is covered already: the cursor only moves forward.
+}
+
+// maxRejectMemo bounds the fingerprints a cursor keeps. Past it the oldest
+// are forgotten: at worst a record is set aside twice, never lost.
+const maxRejectMemo = 500
+
+// rejectMemo is the fingerprints of records set aside that the cursor
+// cannot cover: those the starting cursor had, and those met in this
+// pull (new, or read again).
+type rejectMemo struct {
+	had map[string]bool
+	met []string
+}
+
+func newRejectMemo(start cursor) *rejectMemo {
+	m := &rejectMemo{had: map[string]bool{}}
+	for _, f := range start.Rejected {
+		m.had[f] = true
+	}
+	return m
+}
+
+func (m *rejectMemo) meet(fp string) {
+	if !slices.Contains(m.met, fp) {
+		m.met = append(m.met, fp)
+	}
+}
+
+// list is what a page's cursor keeps. Until the query's last batch, the
+// starting cursor's fingerprints not met yet may still come; after it,
+// only those met can: the next query reads a part of this one's window,
+// and a record that changed since has other bytes.
+func (m *rejectMemo) list(last bool) []string {
+	out := slices.Clone(m.met)
+	if !last {
+		for f := range m.had {
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+		slices.Sort(out[len(m.met):])
+	}
+	if len(out) > maxRejectMemo {
+		out = out[len(out)-maxRejectMemo:]
+	}
+	return out
+}
+
+// fingerprint names a record's exact bytes, for the cursor.
+func fingerprint(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return hex.EncodeToString(sum[:8])
 }
 
 // fixedFields are read for every record: the id, the stamps the cursor and
@@ -151,13 +223,16 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 	}
 	next := c.data + "/queryAll?q=" + url.QueryEscape(soql(q.Object, fields, start))
 	cur := cursor{Stamp: start.Stamp, IDs: slices.Clone(start.IDs)}
+	memo := newRejectMemo(start)
 	var ceiling time.Time // the cursor stays below it; zero: no Date header
+	// The loop's bound: every batch but the last holds at least one record,
+	// so a query of totalSize records ends within totalSize+1 batches.
 	maxBatches := 1
 	for n := 1; ; n++ {
 		if n > maxBatches {
 			return fail("query did not end after %d batches (totalSize %d allows fewer)", n-1, maxBatches-2)
 		}
-		resp, err := c.call(ctx, op, http.MethodGet, next, nil)
+		resp, err := c.call(ctx, connectors.Read, op, http.MethodGet, next, nil)
 		if err != nil {
 			return err
 		}
@@ -166,20 +241,21 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 		}
 		res := gjson.ParseBytes(resp.Body)
 		if n == 1 {
-			// Every batch but the last holds at least one record.
 			maxBatches = int(res.Get("totalSize").Int()) + 2
 			if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
 				ceiling = d.Add(time.Second)
 			}
 		}
-		recs, err := c.batch(res, start, &cur, ceiling)
+		recs, rejected, err := c.batch(res, start, &cur, ceiling, memo)
 		if err != nil {
 			return fail("batch %d: %v", n, err)
 		}
-		if err := page(tandem.Page{Records: recs, Cursor: cur.encode()}); err != nil {
+		done := res.Get("done").Bool()
+		cur.Rejected = memo.list(done)
+		if err := page(tandem.Page{Records: recs, Rejected: rejected, Cursor: cur.encode()}); err != nil {
 			return err
 		}
-		if res.Get("done").Bool() {
+		if done {
 			return nil
 		}
 		more := res.Get("nextRecordsUrl").String()
@@ -189,40 +265,108 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 		if len(res.Get("records").Array()) == 0 {
 			return fail("batch %d: empty, but not done", n)
 		}
+		if c.instance+more == next {
+			return fail("batch %d: nextRecordsUrl %q points at the batch just read", n, more)
+		}
 		next = c.instance + more
 	}
 }
 
 // batch turns one query batch into records, skipping those the starting
 // cursor has seen, and advances cur over the records emitted.
-func (c *Client) batch(res gjson.Result, start cursor, cur *cursor, ceiling time.Time) ([]tandem.Record, error) {
+//
+// A record that cannot be read is set aside in the page's Rejected, and
+// the batch goes on. When its Id and SystemModstamp are good (its
+// LastModifiedDate is not, say), the cursor moves over it as over any
+// record, so the next pull does not read it again. When they are not, the
+// cursor cannot place it and does not move for it; the records after it
+// in the query's order (by SystemModstamp) carry the cursor past it, and
+// memo keeps it from being set aside again should the next query, which
+// starts at the cursor's second, read it again.
+func (c *Client) batch(res gjson.Result, start cursor, cur *cursor, ceiling time.Time, memo *rejectMemo) ([]tandem.Record, []tandem.Rejected, error) {
 	raw := res.Get("records")
 	if !raw.IsArray() {
-		return nil, fmt.Errorf("no records array")
+		return nil, nil, fmt.Errorf("no records array")
 	}
 	var recs []tandem.Record
-	for i, r := range raw.Array() {
-		id := r.Get("Id").String()
-		stamp, err := time.Parse(sfTime, r.Get("SystemModstamp").String())
-		if id == "" || err != nil {
-			return nil, fmt.Errorf("record %d: no Id or SystemModstamp: %s", i, clip(r.Raw, 200))
-		}
-		if start.seen(stamp, id) {
+	var rejected []tandem.Rejected
+	for _, r := range raw.Array() {
+		id, stamp, reason := position(r)
+		placed := reason == ""
+		if placed && start.seen(stamp, id) {
 			continue
 		}
-		modified, err := time.Parse(sfTime, r.Get("LastModifiedDate").String())
-		if err != nil {
-			return nil, fmt.Errorf("record %s: LastModifiedDate: %w", id, err)
+		var modified time.Time
+		if placed {
+			var err error
+			if modified, err = time.Parse(sfTime, r.Get("LastModifiedDate").String()); err != nil {
+				reason = badTime("LastModifiedDate", r.Get("LastModifiedDate"))
+			}
 		}
-		recs = append(recs, tandem.Record{
-			ID:       id,
-			Raw:      json.RawMessage(r.Raw),
-			Modified: modified,
-			Deleted:  r.Get("IsDeleted").Bool(),
-		})
-		if ceiling.IsZero() || stamp.Before(ceiling) {
+		below := placed && (ceiling.IsZero() || stamp.Before(ceiling))
+		if reason == "" {
+			recs = append(recs, tandem.Record{
+				ID:       id,
+				Raw:      json.RawMessage(r.Raw),
+				Modified: modified,
+				Deleted:  r.Get("IsDeleted").Bool(),
+			})
+		} else {
+			fp := fingerprint(r.Raw)
+			switch {
+			case memo.had[fp]:
+				memo.meet(fp) // set aside by an earlier pull, bytes unchanged
+			case !below:
+				memo.meet(fp)
+				fallthrough
+			default:
+				rejected = append(rejected, tandem.Rejected{ID: id, Raw: json.RawMessage(r.Raw), Reason: reason})
+			}
+		}
+		if below {
 			cur.advance(stamp, id)
 		}
 	}
-	return recs, nil
+	return recs, rejected, nil
+}
+
+// position reads what places a record in the query's order: its Id and
+// SystemModstamp. reason says what is wrong when either is unusable; id
+// is still set when it alone is good.
+func position(r gjson.Result) (id string, stamp time.Time, reason string) {
+	if !r.IsObject() {
+		return "", time.Time{}, "not a JSON object"
+	}
+	v := r.Get("Id")
+	switch {
+	case !v.Exists() || v.Type == gjson.Null:
+		reason = "no Id"
+	case v.Type != gjson.String || !idRE.MatchString(v.String()):
+		reason = fmt.Sprintf("Id %s is not a Salesforce id", clip(v.Raw, 40))
+	default:
+		id = v.String()
+	}
+	s := r.Get("SystemModstamp")
+	t, err := time.Parse(sfTime, s.String())
+	if err != nil || s.Type != gjson.String {
+		reason = join(reason, badTime("SystemModstamp", s))
+	}
+	if reason != "" {
+		return id, time.Time{}, reason
+	}
+	return id, t, ""
+}
+
+func badTime(field string, v gjson.Result) string {
+	if !v.Exists() || v.Type == gjson.Null {
+		return "no " + field
+	}
+	return fmt.Sprintf("%s %s is not a Salesforce datetime like 2024-05-06T07:08:09.000+0000", field, clip(v.Raw, 60))
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }

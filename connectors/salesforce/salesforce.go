@@ -6,37 +6,70 @@
 // upsert on an External ID field that holds Tandem's entity id, so a create
 // repeated after a crash finds the record it made the first time.
 //
-// It authenticates with the OAuth 2.0 client-credentials flow and renews the
-// session when Salesforce says it has expired.
+// It authenticates as a connected app with the OAuth 2.0 client-credentials
+// flow, or with a refresh token the org issued to it, renews the session
+// when Salesforce says it has expired, and accepts a second client secret
+// while the app's secret is being rotated. Every call goes through the
+// shared client, which keeps the org's daily API allowance, and a reserve
+// of it, from what Salesforce's Sforce-Limit-Info header says.
 package salesforce
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
+	"go.yaml.in/yaml/v3"
 
 	"tandem/connectors"
 )
 
 func init() { connectors.Register("salesforce", New) }
 
-var _ connectors.Connector = (*Client)(nil)
+var (
+	_ connectors.Connector = (*Client)(nil)
+	_ connectors.Healther  = (*Client)(nil)
+)
 
 // Options is the config section of a Salesforce system.
 type Options struct {
-	InstanceURL     string        `yaml:"instance_url"`      // https://MyDomain.my.salesforce.com
-	TokenURL        string        `yaml:"token_url"`         // default InstanceURL + /services/oauth2/token
-	ClientID        string        `yaml:"client_id"`         // the connected app's consumer key
-	ClientSecret    string        `yaml:"client_secret"`     // its consumer secret
+	InstanceURL string `yaml:"instance_url"` // https://MyDomain.my.salesforce.com
+	TokenURL    string `yaml:"token_url"`    // default InstanceURL + /services/oauth2/token
+	ClientID    string `yaml:"client_id"`    // the connected app's consumer key
+
+	// The connected app's consumer secret: ClientSecret, or the first line
+	// of ClientSecretFile. ClientSecretNext (or the file's second line) is
+	// the secret being rotated in, tried when the token endpoint refuses
+	// the other as invalid_client.
+	ClientSecret     string `yaml:"client_secret"`
+	ClientSecretNext string `yaml:"client_secret_next"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+
+	// A refresh token issued to the app (web-server flow, or the CLI): with
+	// one, sessions are had with grant_type=refresh_token, as the user who
+	// authorized the app; without, with the client-credentials flow.
+	RefreshToken     string `yaml:"refresh_token"`
+	RefreshTokenFile string `yaml:"refresh_token_file"`
+
 	APIVersion      string        `yaml:"api_version"`       // default v62.0
 	ExternalIDField string        `yaml:"external_id_field"` // default Tandem_Id__c
 	Timeout         time.Duration `yaml:"timeout"`           // one call, retries included; default 60s
+
+	// RateLimit is a request rate to keep to (none by default: Salesforce
+	// has a daily allowance, not a per-second one). DailyReserve is the
+	// share of the daily allowance kept back from writes: 0 takes the
+	// default 0.05, a negative value keeps none (in the config file,
+	// daily_reserve: 0 keeps none).
+	RateLimit    connectors.RateLimit `yaml:"rate_limit"`
+	DailyReserve float64              `yaml:"daily_reserve"`
+
+	Logger *slog.Logger `yaml:"-"` // default slog.Default()
 }
 
 // Defaults.
@@ -44,6 +77,7 @@ const (
 	DefaultAPIVersion      = "v62.0"
 	DefaultExternalIDField = "Tandem_Id__c"
 	DefaultTimeout         = 60 * time.Second
+	DefaultDailyReserve    = 0.05
 )
 
 var (
@@ -64,22 +98,59 @@ type Client struct {
 	http     *connectors.HTTP
 }
 
-// New opens the system described by a config section.
+// New opens the system described by a config section. Credential files
+// are read now, once; a relative path is from the working directory, like
+// the state file's.
 func New(cfg connectors.Config) (connectors.Connector, error) {
-	var o Options
-	if err := cfg.Decode(&o, "instance_url", "client_id", "client_secret"); err != nil {
+	o, err := decodeOptions(cfg)
+	if err != nil {
 		return nil, err
 	}
-	if key, err := o.normalize(); err != nil {
-		return nil, cfg.Errorf(key, "%v", err)
-	}
 	return newClient(cfg.Name, o), nil
+}
+
+// decodeOptions decodes, checks and completes a config section.
+func decodeOptions(cfg connectors.Config) (Options, error) {
+	var o Options
+	if err := cfg.Decode(&o, "instance_url", "client_id"); err != nil {
+		return o, err
+	}
+	if rl := child(cfg.Node, "rate_limit"); rl != nil {
+		if rl.Kind != yaml.MappingNode {
+			return o, configError(cfg, "rate_limit", "must be a mapping like {requests: 100, per: 1s}")
+		}
+		for i := 0; i+1 < len(rl.Content); i += 2 {
+			if k := rl.Content[i].Value; k != "requests" && k != "per" {
+				return o, configError(cfg, "rate_limit."+k, "unknown key (known: requests, per)")
+			}
+		}
+	}
+	// A key given but empty is an environment variable that is not set.
+	// Left alone, an empty refresh_token would fall back to the
+	// client-credentials flow without a word.
+	for _, key := range []string{"refresh_token", "refresh_token_file", "client_secret_file", "daily_reserve"} {
+		if n := child(cfg.Node, key); n != nil && n.Value == "" {
+			return o, configError(cfg, key, "is empty (is its environment variable set?)")
+		}
+	}
+	if child(cfg.Node, "daily_reserve") != nil {
+		switch r := o.DailyReserve; {
+		case r < 0 || r >= 1:
+			return o, configError(cfg, "daily_reserve", fmt.Sprintf("must be a share of the daily allowance, from 0 to less than 1, got %v", r))
+		case r == 0:
+			o.DailyReserve = -1 // no reserve; the shared client reads 0 as its default
+		}
+	}
+	if key, err := o.normalize(); err != nil {
+		return o, configError(cfg, key, err.Error())
+	}
+	return o, nil
 }
 
 // NewClient opens a Salesforce system from options given in code, for
 // tests and tools; New is the path from a config file.
 func NewClient(system string, o Options) (*Client, error) {
-	for _, req := range []struct{ key, v string }{{"instance_url", o.InstanceURL}, {"client_id", o.ClientID}, {"client_secret", o.ClientSecret}} {
+	for _, req := range []struct{ key, v string }{{"instance_url", o.InstanceURL}, {"client_id", o.ClientID}} {
 		if req.v == "" {
 			return nil, fmt.Errorf("salesforce %s: %s: required", system, req.key)
 		}
@@ -90,7 +161,8 @@ func NewClient(system string, o Options) (*Client, error) {
 	return newClient(system, o), nil
 }
 
-// normalize applies defaults and checks values, naming the key at fault.
+// normalize applies defaults, reads credential files and checks values,
+// naming the key at fault.
 func (o *Options) normalize() (key string, err error) {
 	inst, err := checkURL(o.InstanceURL)
 	if err != nil {
@@ -104,6 +176,9 @@ func (o *Options) normalize() (key string, err error) {
 		o.TokenURL = o.InstanceURL + "/services/oauth2/token"
 	} else if _, err := checkURL(o.TokenURL); err != nil {
 		return "token_url", err
+	}
+	if key, err := o.credentials(); err != nil {
+		return key, err
 	}
 	if o.APIVersion == "" {
 		o.APIVersion = DefaultAPIVersion
@@ -121,7 +196,126 @@ func (o *Options) normalize() (key string, err error) {
 	case o.Timeout < 0:
 		return "timeout", fmt.Errorf("must be positive, got %v", o.Timeout)
 	}
+	if o.RateLimit != (connectors.RateLimit{}) {
+		if o.RateLimit.Requests <= 0 {
+			return "rate_limit.requests", fmt.Errorf("must be a positive number of requests, got %d", o.RateLimit.Requests)
+		}
+		if o.RateLimit.Per <= 0 {
+			return "rate_limit.per", fmt.Errorf("must be a positive duration like 1s, got %v", o.RateLimit.Per)
+		}
+	}
+	switch {
+	case o.DailyReserve == 0:
+		o.DailyReserve = DefaultDailyReserve
+	case o.DailyReserve < 0:
+		o.DailyReserve = -1
+	case o.DailyReserve >= 1:
+		return "daily_reserve", fmt.Errorf("must be a share of the daily allowance, less than 1, got %v", o.DailyReserve)
+	}
 	return "", nil
+}
+
+// credentials settles the secrets and the refresh token from the options
+// and their files. No error shows a credential.
+func (o *Options) credentials() (key string, err error) {
+	if o.ClientSecretFile != "" {
+		if o.ClientSecret != "" {
+			return "client_secret_file", fmt.Errorf("give client_secret or client_secret_file, not both")
+		}
+		lines, err := readCredentialFile(o.ClientSecretFile, 2)
+		if err != nil {
+			return "client_secret_file", err
+		}
+		o.ClientSecret = lines[0]
+		if len(lines) == 2 {
+			if o.ClientSecretNext != "" {
+				return "client_secret_next", fmt.Errorf("client_secret_file has a second line, the next secret, already")
+			}
+			o.ClientSecretNext = lines[1]
+		}
+	}
+	if o.ClientSecret == "" {
+		return "client_secret", fmt.Errorf("required (or client_secret_file)")
+	}
+	if o.ClientSecretNext == o.ClientSecret {
+		o.ClientSecretNext = ""
+	}
+	if o.RefreshTokenFile != "" {
+		if o.RefreshToken != "" {
+			return "refresh_token_file", fmt.Errorf("give refresh_token or refresh_token_file, not both")
+		}
+		lines, err := readCredentialFile(o.RefreshTokenFile, 1)
+		if err != nil {
+			return "refresh_token_file", err
+		}
+		o.RefreshToken = lines[0]
+	}
+	return "", nil
+}
+
+// maxCredentialFile bounds a credential file: a secret or a token is a
+// few hundred bytes, so anything larger is the wrong file.
+const maxCredentialFile = 16 << 10
+
+// readCredentialFile reads a file of credentials, one a line: its non-empty
+// lines, trimmed (a trailing newline or CRLF is the norm). Errors name the
+// file and never its content.
+func readCredentialFile(path string, maxLines int) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCredentialFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxCredentialFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes, too large for a credential file", path, maxCredentialFile)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	switch {
+	case len(lines) == 0:
+		return nil, fmt.Errorf("%s: empty", path)
+	case len(lines) > maxLines:
+		return nil, fmt.Errorf("%s: %d lines, at most %d expected", path, len(lines), maxLines)
+	}
+	return lines, nil
+}
+
+// child is the value node of key in a mapping node, or nil.
+func child(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// configError is a ConfigError at the line of a dotted key of the
+// section ("rate_limit.per"), or of the nearest part of it present.
+func configError(cfg connectors.Config, key, msg string) error {
+	line := 0
+	if cfg.Node != nil {
+		line = cfg.Node.Line
+	}
+	n := cfg.Node
+	for _, part := range strings.Split(key, ".") {
+		if n = child(n, part); n == nil {
+			break
+		}
+		line = n.Line
+	}
+	return &connectors.ConfigError{File: cfg.File, Line: line, Key: "systems." + cfg.Name + "." + key, Msg: msg}
 }
 
 func checkURL(s string) (*url.URL, error) {
@@ -133,25 +327,50 @@ func checkURL(s string) (*url.URL, error) {
 }
 
 func newClient(system string, o Options) *Client {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	log := o.Logger.With("system", system)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	ts := &tokenSource{
-		conf: &clientcredentials.Config{
-			ClientID:     o.ClientID,
-			ClientSecret: o.ClientSecret,
-			TokenURL:     o.TokenURL,
-			// Salesforce documents the credentials in the form body; sending
-			// them there spares the second attempt auto-detection would make.
-			AuthStyle: oauth2.AuthStyleInParams,
-		},
-		client: &http.Client{Transport: transport, Timeout: o.Timeout},
+		clientID:  o.ClientID,
+		tokenURL:  o.TokenURL,
+		secrets:   []string{o.ClientSecret},
+		refresh:   o.RefreshToken,
+		byRefresh: o.RefreshToken != "",
+		client:    &http.Client{Transport: transport, Timeout: o.Timeout},
+		log:       log,
 	}
-	base := &http.Client{Transport: &oauth2.Transport{Source: ts, Base: transport}}
+	if o.ClientSecretNext != "" {
+		ts.secrets = append(ts.secrets, o.ClientSecretNext)
+	}
 	return &Client{
 		system:   system,
 		instance: o.InstanceURL,
 		data:     o.InstanceURL + "/services/data/" + o.APIVersion,
 		extID:    o.ExternalIDField,
 		tokens:   ts,
-		http:     connectors.NewHTTP(connectors.HTTPOptions{System: system, Timeout: o.Timeout, Base: base}),
+		http:     connectors.NewHTTP(httpOptions(system, o, transport)),
 	}
 }
+
+// httpOptions tunes the shared client for one org: its deadline, the
+// budget read from Sforce-Limit-Info, and a rate only when configured.
+// The session is set on each call (see call), not by the transport, so a
+// 401 drops exactly the session it was refused with.
+func httpOptions(system string, o Options, transport http.RoundTripper) connectors.HTTPOptions {
+	return connectors.HTTPOptions{
+		System:       system,
+		Timeout:      o.Timeout,
+		Logger:       o.Logger,
+		Base:         &http.Client{Transport: transport},
+		Rate:         o.RateLimit,
+		RateHeaders:  limitInfo,
+		DailyReserve: o.DailyReserve,
+	}
+}
+
+// Health is how the org's client is doing, for `tandem status`: its
+// breaker, its pace, and the daily allowance as Sforce-Limit-Info last
+// told it, with writes paused at the reserve.
+func (c *Client) Health() connectors.Health { return c.http.Health() }

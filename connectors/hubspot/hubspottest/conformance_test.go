@@ -136,7 +136,7 @@ func TestSpecConformance(t *testing.T) {
 	}
 
 	// Errors from before routing: a bad token and a full rate window.
-	limited := NewServer(Options{RateLimit: 1})
+	limited := NewServer(Options{RateLimit: RateLimit{Requests: 1}})
 	defer limited.Close()
 	lc := &conformance{t: t, srv: limited, spec: spectest.New(t, limited.URL)}
 	lc.send("GET", prefix+"contacts", "")

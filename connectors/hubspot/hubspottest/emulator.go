@@ -3,15 +3,16 @@
 // read, search, single and batch writes, the recycle bin (archived=true),
 // property history (propertiesWithHistory), and the properties API's list
 // of an object's properties, with HubSpot's paging, limits, property types
-// and validation, error bodies, rate-limit headers and its habit of
-// returning batch results out of input order. Tests, benchmarks and `tandem sandbox`
-// run connectors against it instead of a real portal.
+// and validation, error bodies, rate limits and their headers and 429s, and
+// its habit of returning batch results out of input order. It can also
+// misbehave as a real API does now and then (Faults): latency, 5xx,
+// dropped connections, requests that hang. Tests, benchmarks and `tandem
+// sandbox` run connectors against it instead of a real portal.
 package hubspottest
 
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,17 +23,46 @@ import (
 
 // Options configure an Emulator. Zero values take the defaults.
 type Options struct {
-	// Token is the private app token every request must carry as
-	// "Authorization: Bearer <Token>" (default "test-token").
-	Token string
+	// Token is a private app token every request may carry as
+	// "Authorization: Bearer <Token>"; Tokens are more, accepted as well
+	// (an app's old and new token while it is rotated). When both are
+	// empty the one token is "test-token". Any other gets HubSpot's 401.
+	Token  string
+	Tokens []string
 	// Now is the clock that stamps createdate, the modified dates,
 	// archivedAt and property history, and that every response's Date
 	// header shows (default time.Now); stamps are truncated to
 	// milliseconds, so ties happen, as they do in HubSpot.
 	Now func() time.Time
-	// RateLimit, when > 0, is the number of requests allowed per rolling
-	// ten seconds of wall-clock time; more get 429. Headers are always sent.
-	RateLimit int
+	// LimitClock is the clock the rate windows and the daily allowance
+	// are measured on: the wall clock by default, whatever Now is, since
+	// a test clock that stands still would report a window that never
+	// empties (X-HubSpot-RateLimit-Remaining stuck at 0) and stall any
+	// client that paces itself by the headers. A test of the limits gives
+	// its own clock here and moves it instead of sleeping.
+	LimitClock func() time.Time
+	// RateLimit, when Requests > 0, is enforced: past Requests in the
+	// rolling Per (default 10 s), a request gets HubSpot's 429
+	// TEN_SECONDLY_ROLLING. HubSpot gives a private app 100 to 250 per
+	// 10 s depending on the portal's plan. Unset, the headers report
+	// 190 per 10 s and nothing is refused.
+	RateLimit RateLimit
+	// DailyLimit, when > 0, is the portal's allowance of requests per
+	// day, which HubSpot resets at midnight in the portal's time zone
+	// (TimeZone, default UTC); past it every request gets the 429 DAILY
+	// until then. Unset, the headers report 1,000,000 a day.
+	DailyLimit int
+	TimeZone   *time.Location
+	// SearchLimit, when Requests > 0, is the search endpoints' own limit,
+	// per rolling Per (default one second): HubSpot documents five
+	// searches a second. Past it, a search gets the 429 SECONDLY.
+	SearchLimit RateLimit
+	// RetryAfter adds a Retry-After header (whole seconds until the spent
+	// limit has room again) to the 429s. HubSpot does not document one and
+	// its own client does not read it, so it is off by default.
+	RetryAfter bool
+	// Faults makes a share of requests fail; see Faults.
+	Faults Faults
 	// ExtraProperties adds string properties per object type.
 	ExtraProperties map[string][]string
 	// Properties adds typed properties per object type ("contacts",
@@ -49,42 +79,46 @@ type Options struct {
 // is safe for concurrent use: one lock serialises every request and test
 // call, which is also what makes each batch atomic.
 type Emulator struct {
-	token     string
-	now       func() time.Time
-	rateLimit int
+	now      func() time.Time
+	limitNow func() time.Time
+	faults   *faults
 
-	mu       sync.Mutex
-	types    map[string]*objectType // by path name and by type id
-	tables   map[string]*table      // by path name
-	requests []Request
-	writes   int
-	window   []time.Time // wall-clock times of the requests in the rate window
-	daily    int
+	mu          sync.Mutex
+	tokens      map[string]bool
+	limits      *limits
+	types       map[string]*objectType // by path name and by type id
+	tables      map[string]*table      // by path name
+	requests    []Request
+	reqGen      int // bumped by ResetRequests, so requests in flight do not write into the new log
+	writes      int
+	served      int // requests the API handled, not refused for rate
+	rateLimited int
+	faulted     int
 }
 
-// Request is one API request the emulator received.
+// Request is one API request the emulator received. Status is 0 until it
+// is answered, and stays 0 when no answer was sent (a dropped connection,
+// a client that gave up).
 type Request struct {
 	Method, Path, RawQuery string
 	Body                   []byte
 	Status                 int
+	Fault                  Fault // the fault it met, if any
 }
 
-const (
-	rateWindow     = 10 * time.Second
-	defaultRateMax = 190 // what a private app on a paid portal gets
-	dailyMax       = 1_000_000
-	maxBody        = 16 << 20
-)
+const maxBody = 16 << 20
 
 // New returns an empty portal.
 func New(o Options) *Emulator {
-	if o.Token == "" {
-		o.Token = "test-token"
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	e := &Emulator{token: o.Token, now: o.Now, rateLimit: o.RateLimit, types: map[string]*objectType{}, tables: map[string]*table{}}
+	if o.LimitClock == nil {
+		o.LimitClock = time.Now
+	}
+	e := &Emulator{now: o.Now, limitNow: o.LimitClock, faults: newFaults(o.Faults), limits: newLimits(o),
+		types: map[string]*objectType{}, tables: map[string]*table{}}
+	e.SetTokens(append([]string{o.Token}, o.Tokens...)...)
 	types, err := newTypes(o.ExtraProperties, o.Properties, o.UniqueProperties)
 	if err != nil {
 		panic("hubspottest: " + err.Error())
@@ -111,14 +145,45 @@ func NewServer(o Options) *Server {
 	return &Server{Emulator: e, URL: srv.URL, srv: srv}
 }
 
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
+// Close shuts the server down. Requests held by a fault are let go first,
+// so Close does not wait for their clients to give up.
+func (s *Server) Close() {
+	s.Emulator.Close()
+	s.srv.Close()
+}
+
+// Close lets go of the requests that faults hold (latency, FaultTimeout):
+// their connections are dropped. The emulator still answers afterwards,
+// without delays or holds. Server.Close calls it.
+func (e *Emulator) Close() { e.faults.close() }
 
 func (e *Emulator) stamp() time.Time { return e.now().UTC().Truncate(time.Millisecond) }
 
 // ServeHTTP answers one API request.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	// A fault is decided before the request does anything, so one that
+	// fails it cannot leave a write half done. The request is logged on
+	// arrival, so a test can see one that is delayed or held.
+	fault, latency, hold := e.faults.decide()
+	e.mu.Lock()
+	slot, gen := len(e.requests), e.reqGen
+	e.requests = append(e.requests, Request{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Body: body, Fault: fault})
+	if fault != "" {
+		e.faulted++
+	}
+	e.mu.Unlock()
+
+	if !e.faults.wait(r.Context(), latency) {
+		abort(w) // the client gave up, or the server is closing
+		return
+	}
+	if fault != "" && fault != FaultResetAfterCommit {
+		e.setStatus(slot, gen, fault.status())
+		e.faults.fail(w, r, fault, hold)
+		return
+	}
+
 	var rep *reply
 	e.mu.Lock()
 	switch {
@@ -129,9 +194,32 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		rep = e.serve(r, body)
 	}
-	e.requests = append(e.requests, Request{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Body: body, Status: rep.status})
+	if rep.status != http.StatusTooManyRequests {
+		e.served++
+	}
+	if gen == e.reqGen {
+		e.requests[slot].Status = rep.status
+	}
 	e.mu.Unlock()
 
+	if fault == FaultResetAfterCommit {
+		abort(w) // done, and the answer lost
+		return
+	}
+	writeReply(w, rep)
+}
+
+// setStatus records the status a logged request was answered with, unless
+// the log was reset since it arrived.
+func (e *Emulator) setStatus(slot, gen, status int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if gen == e.reqGen {
+		e.requests[slot].Status = status
+	}
+}
+
+func writeReply(w http.ResponseWriter, rep *reply) {
 	for k, vs := range rep.header {
 		w.Header()[k] = vs
 	}
@@ -157,6 +245,7 @@ type route struct {
 	typ     string // object type segment as given
 	id      string
 	write   bool // can modify data: counted by Writes
+	search  bool // a search, with its own rate limit
 }
 
 const (
@@ -189,7 +278,7 @@ func match(method, path string) (route, bool) {
 	case len(seg) == 1 && method == http.MethodPost:
 		rt.handler, rt.write = (*Emulator).createOne, true
 	case len(seg) == 2 && seg[1] == "search" && method == http.MethodPost:
-		rt.handler = (*Emulator).search
+		rt.handler, rt.search = (*Emulator).search, true
 	case len(seg) == 2 && method == http.MethodGet:
 		rt.handler, rt.id = (*Emulator).getOne, seg[1]
 	case len(seg) == 2 && method == http.MethodPatch:
@@ -223,12 +312,15 @@ func (e *Emulator) serve(r *http.Request, body []byte) *reply {
 	if ok && rt.write {
 		e.writes++
 	}
-	if r.Header.Get("Authorization") != "Bearer "+e.token {
+	token, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !bearer || !e.tokens[token] {
 		return fail(http.StatusUnauthorized, "INVALID_AUTHENTICATION",
 			"Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview")
 	}
-	rep, headers := e.limit()
-	if rep == nil {
+	rep, headers := e.limits.admit(e.limitNow(), ok && rt.search)
+	if rep != nil {
+		e.rateLimited++
+	} else {
 		switch t := e.types[rt.typ]; {
 		case !ok:
 			rep = fail(http.StatusNotFound, "RESOURCE_NOT_FOUND", "No route for %s %s", r.Method, r.URL.Path)
@@ -250,43 +342,26 @@ func (e *Emulator) serve(r *http.Request, body []byte) *reply {
 	return rep
 }
 
-// limit counts the request against the rolling ten-second window (wall
-// clock, so a test's frozen Now cannot lock a client out forever) and the
-// daily allowance, and returns the rate-limit headers HubSpot sends, with a
-// 429 reply when the window is full and RateLimit is enforced.
-func (e *Emulator) limit() (*reply, http.Header) {
-	now := time.Now()
-	keep := e.window[:0]
-	for _, t := range e.window {
-		if now.Sub(t) < rateWindow {
-			keep = append(keep, t)
+// SetTokens replaces the tokens the portal accepts, as rotating or
+// revoking a private app's token does: requests with any other get 401.
+func (e *Emulator) SetTokens(tokens ...string) {
+	set := map[string]bool{}
+	for _, t := range tokens {
+		if t != "" {
+			set[t] = true
 		}
 	}
-	e.window = keep
-	ceiling := defaultRateMax
-	if e.rateLimit > 0 {
-		ceiling = e.rateLimit
+	if len(set) == 0 {
+		set["test-token"] = true
 	}
-	h := http.Header{}
-	h.Set("X-HubSpot-RateLimit-Max", fmt.Sprint(ceiling))
-	h.Set("X-HubSpot-RateLimit-Interval-Milliseconds", fmt.Sprint(rateWindow.Milliseconds()))
-	h.Set("X-HubSpot-RateLimit-Daily", fmt.Sprint(dailyMax))
-	if e.rateLimit > 0 && len(e.window) >= ceiling {
-		wait := rateWindow - now.Sub(e.window[0])
-		h.Set("X-HubSpot-RateLimit-Remaining", "0")
-		h.Set("X-HubSpot-RateLimit-Daily-Remaining", fmt.Sprint(dailyMax-e.daily))
-		h.Set("Retry-After", fmt.Sprint(int((wait+time.Second-1)/time.Second)))
-		rep := fail(http.StatusTooManyRequests, "RATE_LIMITS", "You have reached your ten_secondly_rolling limit.")
-		body := rep.body.(*apiError)
-		body.ErrorType, body.PolicyName = "RATE_LIMIT", "TEN_SECONDLY_ROLLING"
-		return rep, h
-	}
-	e.window = append(e.window, now)
-	e.daily++
-	h.Set("X-HubSpot-RateLimit-Remaining", fmt.Sprint(max(0, ceiling-len(e.window))))
-	h.Set("X-HubSpot-RateLimit-Daily-Remaining", fmt.Sprint(max(0, dailyMax-e.daily)))
-	return nil, h
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.tokens = set
 }
+
+// SetFaults replaces the faults injected from now on; the generator starts
+// again from the new Seed. A zero Faults turns them off.
+func (e *Emulator) SetFaults(f Faults) { e.faults.set(f) }
 
 // Requests returns every API request received so far, in arrival order.
 func (e *Emulator) Requests() []Request {
@@ -295,17 +370,46 @@ func (e *Emulator) Requests() []Request {
 	return append([]Request(nil), e.requests...)
 }
 
-// ResetRequests forgets the recorded requests and the write count.
+// ResetRequests forgets the recorded requests and zeroes the counts
+// (Writes, Served, RateLimited, Faulted). The rate windows and the daily
+// count are the portal's and stay.
 func (e *Emulator) ResetRequests() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.requests, e.writes = nil, 0
+	e.requests, e.writes, e.served, e.rateLimited, e.faulted = nil, 0, 0, 0, 0
+	e.reqGen++
 }
 
 // Writes is the number of received requests that could modify data
-// (creates, updates, upserts, archives), whatever their outcome.
+// (creates, updates, upserts, archives), whatever their outcome. A request
+// failed by a fault before the API saw it is not counted.
 func (e *Emulator) Writes() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.writes
+}
+
+// Served is the number of requests the API handled, whatever their status
+// (401s and 400s included), other than those refused for rate. Requests
+// failed by a fault before the API saw them are not counted; those reset
+// after commit are.
+func (e *Emulator) Served() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.served
+}
+
+// RateLimited is the number of requests refused with a 429: the rolling
+// window, the daily allowance or the search limit.
+func (e *Emulator) RateLimited() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.rateLimited
+}
+
+// Faulted is the number of requests that met an injected fault.
+func (e *Emulator) Faulted() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.faulted
 }

@@ -48,29 +48,6 @@ func TestAuth(t *testing.T) {
 	}
 }
 
-func TestRateLimit(t *testing.T) {
-	e := New(Options{RateLimit: 2})
-	for i := 0; i < 2; i++ {
-		if c := do(t, e, "GET", "/crm/v3/objects/contacts", nil); c.status != 200 || c.header.Get("X-HubSpot-RateLimit-Remaining") != strconv.Itoa(1-i) {
-			t.Fatalf("request %d: %d remaining %s", i, c.status, c.header.Get("X-HubSpot-RateLimit-Remaining"))
-		}
-	}
-	c := do(t, e, "GET", "/crm/v3/objects/contacts", nil)
-	if c.status != 429 {
-		t.Fatalf("third request in the window: %d", c.status)
-	}
-	if c.body.Get("errorType").String() != "RATE_LIMIT" || c.body.Get("policyName").String() != "TEN_SECONDLY_ROLLING" ||
-		c.body.Get("message").String() != "You have reached your ten_secondly_rolling limit." || c.body.Get("correlationId").String() == "" {
-		t.Errorf("429 body: %s", c.raw)
-	}
-	if s, err := strconv.Atoi(c.header.Get("Retry-After")); err != nil || s < 1 || s > 10 {
-		t.Errorf("Retry-After %q", c.header.Get("Retry-After"))
-	}
-	if c.header.Get("X-HubSpot-RateLimit-Remaining") != "0" || c.header.Get("X-HubSpot-RateLimit-Max") != "2" {
-		t.Errorf("429 headers: %v", c.header)
-	}
-}
-
 func TestRoutes(t *testing.T) {
 	e := New(Options{})
 	wantError(t, do(t, e, "GET", "/crm/v3/objects/contacts/1/associations/x/y", nil), 404, "RESOURCE_NOT_FOUND", "No route")

@@ -1,10 +1,13 @@
 // Package salesforcetest is an in-process emulator of the Salesforce REST API
 // (v62.0) for the Contact and Account objects, in the manner of
-// net/http/httptest: the OAuth 2.0 client-credentials token endpoint, SOQL
+// net/http/httptest: the OAuth 2.0 token endpoint (client credentials and
+// refresh token), sessions that expire, SOQL
 // query and queryAll with nextRecordsUrl paging, sObject Collections
 // (create, update, upsert by external id, delete, retrieve), describe, the
 // daily API limit and its Sforce-Limit-Info header, and Salesforce's error
-// bodies and codes. Records live in memory.
+// bodies and codes. Records live in memory. It can also misbehave as a real
+// org does now and then (Faults): latency, 5xx, dropped connections,
+// requests that hang.
 //
 // Tests drive it through the API like a real org, and act as a user in the
 // Salesforce UI through Create, Update, Delete and Undelete, which stamp
@@ -28,10 +31,26 @@ const dataPrefix = "/services/data/" + APIVersion + "/"
 
 // Options configures an Emulator. Zero values take the defaults.
 type Options struct {
-	ClientID     string           // default "test-client-id"
-	ClientSecret string           // default "test-client-secret"
-	Now          func() time.Time // the server's clock; default time.Now
-	TokenTTL     time.Duration    // lifetime of an access token; default 2h
+	ClientID     string // default "test-client-id"
+	ClientSecret string // default "test-client-secret"
+	// ClientSecrets are more secrets accepted for ClientID besides
+	// ClientSecret: the old and the new one while the connected app's
+	// secret is rotated. SetClientSecrets changes them later.
+	ClientSecrets []string
+	// RefreshToken, when set, is a refresh token the org issued to the app
+	// earlier (by the web server flow, which the emulator does not serve):
+	// grant_type=refresh_token with it gets a new session, and with any
+	// other token invalid_grant.
+	RefreshToken string
+	// Now is the server's clock (default time.Now): it stamps records and
+	// the Date header, and sessions and the daily limit are measured on it.
+	Now func() time.Time
+	// LimitClock is the clock RateLimit is measured on: the wall clock by
+	// default, whatever Now is, so a test clock that stands still cannot
+	// fill the window for good. A test of the limit gives its own clock
+	// here and moves it instead of sleeping.
+	LimitClock func() time.Time
+	TokenTTL   time.Duration // lifetime of a session (access token); default 2h
 	// BatchSize caps the records of one query batch (default and maximum
 	// 2000, as in Salesforce); tests lower it to exercise nextRecordsUrl.
 	BatchSize int
@@ -39,6 +58,13 @@ type Options struct {
 	// always reported in Sforce-Limit-Info (against 15000 when unset); calls
 	// are refused only when DailyLimit is set.
 	DailyLimit int
+	// RateLimit, when Requests > 0, refuses API calls past Requests per
+	// rolling Per (default one second) with 403 REQUEST_LIMIT_EXCEEDED.
+	// Salesforce documents no such limit: this is a test aid, for pacing
+	// a client against a rate it was told.
+	RateLimit RateLimit
+	// Faults makes a share of requests fail; see Faults.
+	Faults Faults
 	// ExtraFields adds custom text fields (255 characters) per object:
 	// {"Contact": {"Nickname__c"}}. New panics on an unknown object or a
 	// field that exists already: that is a mistake in the test.
@@ -49,26 +75,44 @@ type Options struct {
 	ExtraPicklists map[string][]Picklist
 }
 
-// Request is one request the emulator received, with the status it got.
+// RateLimit is a request rate: Requests per rolling Per. It has the fields
+// of connectors.RateLimit, so a test can convert one into the other and
+// give the client and the emulator the same limit.
+type RateLimit struct {
+	Requests int
+	Per      time.Duration
+}
+
+// Request is one request the emulator received, with the status it got:
+// 0 until it is answered, and 0 for good when no answer was sent (a
+// dropped connection, a client that gave up).
 type Request struct {
 	Method, Path, RawQuery string
 	Body                   []byte
 	Status                 int
+	Fault                  Fault // the fault it met, if any
 }
 
 // Emulator is one emulated org. It is an http.Handler; all methods are safe
 // for concurrent use.
 type Emulator struct {
-	mu       sync.Mutex
-	opts     Options
-	tables   map[string]*table // lower-cased object name -> table
-	tokens   map[string]time.Time
-	locators map[string]*locator
-	locSeq   int
-	requests []Request
-	reqGen   int // bumped by ResetRequests, so requests in flight do not write into the new log
-	writes   int
-	calls    []time.Time // API calls of the rolling day, oldest first
+	faults *faults // its own lock: delays and held requests hold no other
+
+	mu          sync.Mutex
+	opts        Options
+	secrets     map[string]bool   // client secrets accepted
+	tables      map[string]*table // lower-cased object name -> table
+	tokens      map[string]time.Time
+	locators    map[string]*locator
+	locSeq      int
+	requests    []Request
+	reqGen      int // bumped by ResetRequests, so requests in flight do not write into the new log
+	writes      int
+	handled     int // requests the emulator answered itself (not failed by a fault)
+	rateLimited int
+	faulted     int
+	calls       []time.Time // API calls of the rolling day, oldest first
+	recent      []time.Time // API calls in the RateLimit window, oldest first
 }
 
 // New returns an emulator with an empty org.
@@ -88,7 +132,14 @@ func New(o Options) *Emulator {
 	if o.BatchSize <= 0 || o.BatchSize > maxBatch {
 		o.BatchSize = maxBatch
 	}
+	if o.LimitClock == nil {
+		o.LimitClock = time.Now
+	}
+	if o.RateLimit.Requests > 0 && o.RateLimit.Per <= 0 {
+		o.RateLimit.Per = time.Second
+	}
 	e := &Emulator{
+		faults:   newFaults(o.Faults),
 		opts:     o,
 		tables:   map[string]*table{},
 		tokens:   map[string]time.Time{},
@@ -97,6 +148,7 @@ func New(o Options) *Emulator {
 	for key, obj := range newSchema(o.ExtraFields, o.ExtraPicklists) {
 		e.tables[key] = newTable(obj)
 	}
+	e.SetClientSecrets(append([]string{o.ClientSecret}, o.ClientSecrets...)...)
 	return e
 }
 
@@ -121,8 +173,37 @@ func NewServer(o Options) *Server {
 	return &Server{Emulator: e, URL: s.URL, srv: s}
 }
 
-// Close shuts the server down, waiting for requests in flight.
-func (s *Server) Close() { s.srv.Close() }
+// Close shuts the server down, waiting for requests in flight; those held
+// by a fault are let go first, so it does not wait for their clients to
+// give up.
+func (s *Server) Close() {
+	s.Emulator.Close()
+	s.srv.Close()
+}
+
+// Close lets go of the requests that faults hold (latency, FaultTimeout):
+// their connections are dropped. The emulator still answers afterwards,
+// without delays or holds. Server.Close calls it.
+func (e *Emulator) Close() { e.faults.close() }
+
+// SetFaults replaces the faults injected from now on; the generator starts
+// again from the new Seed. A zero Faults turns them off.
+func (e *Emulator) SetFaults(f Faults) { e.faults.set(f) }
+
+// SetClientSecrets replaces the client secrets accepted for the client id,
+// as rotating the connected app's secret does: the token endpoint refuses
+// any other with invalid_client. Sessions already issued stay valid.
+func (e *Emulator) SetClientSecrets(secrets ...string) {
+	set := map[string]bool{}
+	for _, s := range secrets {
+		if s != "" {
+			set[s] = true
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.secrets = set
+}
 
 // Requests returns every request received so far, in arrival order.
 func (e *Emulator) Requests() []Request {
@@ -133,21 +214,49 @@ func (e *Emulator) Requests() []Request {
 	return out
 }
 
-// ResetRequests forgets the requests received so far (and the write count).
+// ResetRequests forgets the requests received so far and zeroes the counts
+// (Writes, Served, RateLimited, Faulted). The daily usage and the RateLimit
+// window are the org's and stay.
 func (e *Emulator) ResetRequests() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.requests = nil
 	e.reqGen++
-	e.writes = 0
+	e.writes, e.handled, e.rateLimited, e.faulted = 0, 0, 0, 0
 }
 
 // Writes counts the requests received that can change data (collection
-// create, update, upsert and delete), whatever their outcome.
+// create, update, upsert and delete), whatever their outcome. A request
+// failed by a fault before the API saw it is not counted.
 func (e *Emulator) Writes() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.writes
+}
+
+// Served is the number of requests the emulator handled, whatever their
+// status (token requests, 401s and 400s included), other than API calls
+// refused for a limit. Requests failed by a fault before the API saw them
+// are not counted; those reset after commit are.
+func (e *Emulator) Served() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.handled - e.rateLimited
+}
+
+// RateLimited is the number of API calls refused with 403
+// REQUEST_LIMIT_EXCEEDED: past DailyLimit or RateLimit.
+func (e *Emulator) RateLimited() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.rateLimited
+}
+
+// Faulted is the number of requests that met an injected fault.
+func (e *Emulator) Faulted() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.faulted
 }
 
 // RevokeTokens invalidates every access token issued, as an admin revoking
@@ -189,25 +298,59 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	// A fault is decided before the request does anything, so one that
+	// fails it cannot leave a write half done.
+	fault, latency, hold := e.faults.decide()
+	reaches := fault == "" || fault == FaultResetAfterCommit
 	e.mu.Lock()
 	slot, gen := len(e.requests), e.reqGen
-	e.requests = append(e.requests, Request{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Body: body})
-	if isWrite(r) {
-		e.writes++
+	e.requests = append(e.requests, Request{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Body: body, Fault: fault})
+	if fault != "" {
+		e.faulted++
 	}
 	e.mu.Unlock()
 
-	sw := &statusWriter{ResponseWriter: w}
+	if !e.faults.wait(r.Context(), latency) {
+		abort(w) // the client gave up, or the server is closing
+		return
+	}
+	if !reaches {
+		e.setStatus(slot, gen, fault.status())
+		e.faults.fail(w, r, fault, hold)
+		return
+	}
+	if isWrite(r) {
+		e.mu.Lock()
+		e.writes++
+		e.mu.Unlock()
+	}
+	out := w
+	if fault == FaultResetAfterCommit {
+		out = httptest.NewRecorder() // the answer is made, then lost
+	}
+	sw := &statusWriter{ResponseWriter: out}
 	// Salesforce dates its responses; with a test clock this keeps the Date
 	// header consistent with the record stamps.
 	sw.Header().Set("Date", e.opts.Now().UTC().Format(http.TimeFormat))
 	e.route(sw, r)
 
 	e.mu.Lock()
-	if gen == e.reqGen {
-		e.requests[slot].Status = sw.status
-	}
+	e.handled++
 	e.mu.Unlock()
+	e.setStatus(slot, gen, sw.status)
+	if fault == FaultResetAfterCommit {
+		abort(w)
+	}
+}
+
+// setStatus records the status a logged request was answered with, unless
+// the log was reset since it arrived.
+func (e *Emulator) setStatus(slot, gen, status int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if gen == e.reqGen {
+		e.requests[slot].Status = status
+	}
 }
 
 func isWrite(r *http.Request) bool {
