@@ -25,12 +25,14 @@ var defaultSearchRate = connectors.RateLimit{Requests: 5, Per: time.Second}
 
 // searchPace is the pace, with a burst of 1, that lets at most l.Requests
 // searches into any window of l.Per wherever the window is placed (a
-// strict rolling window), with slack for the jitter between a search
-// leaving and reaching HubSpot: searches are (Per + Per/50) / Requests
-// apart, at least 5ms of slack; 4.9 a second for the default.
+// strict rolling window). A search waits for this pace and then for the
+// portal's budget, which can hold one search back while the next goes
+// straight through: so searches are spaced as for one fewer than allowed,
+// (Per + slack) / (Requests - 1), and a delayed one still cannot bring a
+// window over. For the default that is 3.9 a second.
 func searchPace(l connectors.RateLimit) rate.Limit {
 	slack := max(l.Per/50, 5*time.Millisecond)
-	return rate.Every((l.Per + slack) / time.Duration(l.Requests))
+	return rate.Every((l.Per + slack) / time.Duration(max(1, l.Requests-1)))
 }
 
 // defaultDailyReserve is the share of the daily quota kept back for
