@@ -25,6 +25,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-retryablehttp"
+
 	"go.yaml.in/yaml/v3"
 
 	"tandem/connectors"
@@ -338,7 +340,7 @@ func newClient(system string, o Options) *Client {
 		secrets:   []string{o.ClientSecret},
 		refresh:   o.RefreshToken,
 		byRefresh: o.RefreshToken != "",
-		client:    &http.Client{Transport: transport, Timeout: o.Timeout},
+		client:    tokenClient(transport, o.Timeout),
 		log:       log,
 	}
 	if o.ClientSecretNext != "" {
@@ -352,6 +354,22 @@ func newClient(system string, o Options) *Client {
 		tokens:   ts,
 		http:     connectors.NewHTTP(httpOptions(system, o, transport)),
 	}
+}
+
+// tokenClient is the client of token calls: a 5xx, a 429 or a dropped
+// connection is tried again, a few times with backoff, as every other call
+// is; a 4xx (a refused credential) is not.
+func tokenClient(transport http.RoundTripper, timeout time.Duration) *http.Client {
+	rc := retryablehttp.NewClient()
+	rc.HTTPClient = &http.Client{Transport: transport, Timeout: timeout}
+	rc.RetryMax = 3
+	rc.RetryWaitMin, rc.RetryWaitMax = 250*time.Millisecond, 5*time.Second
+	rc.Logger = nil // it would log the token URL's exchange; the caller reports the outcome
+	rc.CheckRetry = retryablehttp.DefaultRetryPolicy
+	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
+	c := rc.StandardClient()
+	c.Timeout = timeout // the whole token call, its retries included
+	return c
 }
 
 // httpOptions tunes the shared client for one org: its deadline, the
