@@ -91,3 +91,28 @@ func (b *breaker) state() (string, time.Time, int) {
 	defer b.mu.Unlock()
 	return s.String(), b.since, int(c.ConsecutiveFailures)
 }
+
+// BreakerConfig is a connector's `breaker:` config key: how many failed
+// calls in a row open the circuit (default 5), and how long it stays open
+// before a probe (default 30s).
+type BreakerConfig struct {
+	Failures int           `yaml:"failures"`
+	Cooldown time.Duration `yaml:"cooldown"`
+}
+
+// Apply checks the key and sets it into o; the error names the key.
+func (b BreakerConfig) Apply(cfg Config, o *HTTPOptions) error {
+	if b.Failures < 0 {
+		return cfg.Errorf("breaker.failures", "must be 1 or more, got %d", b.Failures)
+	}
+	if b.Cooldown < 0 {
+		return cfg.Errorf("breaker.cooldown", "must be a positive duration like 30s, got %v", b.Cooldown)
+	}
+	if b.Failures > 0 {
+		o.BreakerFailures = b.Failures
+	}
+	if b.Cooldown > 0 {
+		o.BreakerTimeout = b.Cooldown
+	}
+	return nil
+}

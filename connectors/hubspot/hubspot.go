@@ -61,6 +61,8 @@ type options struct {
 	RateLimit       yaml.Node `yaml:"rate_limit"`
 	DailyReserve    *float64  `yaml:"daily_reserve"`
 	SearchRateLimit yaml.Node `yaml:"search_rate_limit"`
+	// Breaker tunes the circuit breaker (connectors.BreakerConfig).
+	Breaker connectors.BreakerConfig `yaml:"breaker"`
 	// PropertyHistory asks HubSpot when each pulled or fetched property
 	// was last set, for Record.FieldTimes: one more batch/read per 50
 	// records pulled.
@@ -176,6 +178,9 @@ func httpOptions(cfg connectors.Config, o options, ho connectors.HTTPOptions) (c
 	}
 	if ho.RateHeaders == nil {
 		ho.RateHeaders = rateHeaders
+	}
+	if err := o.Breaker.Apply(cfg, &ho); err != nil {
+		return ho, err
 	}
 	ho.System = cfg.Name
 	if ho.Logger == nil {

@@ -70,6 +70,8 @@ type Options struct {
 	// daily_reserve: 0 keeps none).
 	RateLimit    connectors.RateLimit `yaml:"rate_limit"`
 	DailyReserve float64              `yaml:"daily_reserve"`
+	// Breaker tunes the circuit breaker (connectors.BreakerConfig).
+	Breaker connectors.BreakerConfig `yaml:"breaker"`
 
 	Logger *slog.Logger `yaml:"-"` // default slog.Default()
 }
@@ -197,6 +199,12 @@ func (o *Options) normalize() (key string, err error) {
 		o.Timeout = DefaultTimeout
 	case o.Timeout < 0:
 		return "timeout", fmt.Errorf("must be positive, got %v", o.Timeout)
+	}
+	if o.Breaker.Failures < 0 {
+		return "breaker.failures", fmt.Errorf("must be 1 or more, got %d", o.Breaker.Failures)
+	}
+	if o.Breaker.Cooldown < 0 {
+		return "breaker.cooldown", fmt.Errorf("must be a positive duration like 30s, got %v", o.Breaker.Cooldown)
 	}
 	if o.RateLimit != (connectors.RateLimit{}) {
 		if o.RateLimit.Requests <= 0 {
@@ -385,6 +393,9 @@ func httpOptions(system string, o Options, transport http.RoundTripper) connecto
 		Rate:         o.RateLimit,
 		RateHeaders:  limitInfo,
 		DailyReserve: o.DailyReserve,
+
+		BreakerFailures: o.Breaker.Failures,
+		BreakerTimeout:  o.Breaker.Cooldown,
 	}
 }
 

@@ -344,6 +344,7 @@ func (e *Emulator) serve(r *http.Request, body []byte) *reply {
 
 // SetTokens replaces the tokens the portal accepts, as rotating or
 // revoking a private app's token does: requests with any other get 401.
+// Given none, the portal accepts "test-token" alone.
 func (e *Emulator) SetTokens(tokens ...string) {
 	set := map[string]bool{}
 	for _, t := range tokens {
