@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 
@@ -15,6 +16,9 @@ type Config struct {
 	Type string     // the connector type
 	File string     // the config file, for error messages
 	Node *yaml.Node // the mapping node of the section (already ${ENV}-expanded)
+	// Logger is where the connector logs (its client's retries, breaker
+	// and budget); nil: slog.Default().
+	Logger *slog.Logger
 }
 
 // ConfigError is an error in a config file, naming file, line and key.

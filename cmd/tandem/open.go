@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"tandem/conflict"
 	"tandem/connectors"
@@ -22,7 +23,7 @@ func (g *globals) open() (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	systems, err := openSystems(cfg)
+	systems, err := openSystems(cfg, g.log)
 	if err != nil {
 		return nil, err
 	}
@@ -39,10 +40,11 @@ func (g *globals) engine(store *state.Store, systems map[string]connectors.Conne
 
 // openSystems opens a connector for every configured system; the config
 // errors of all of them come back together.
-func openSystems(cfg *mapping.Config) (map[string]connectors.Connector, error) {
+func openSystems(cfg *mapping.Config, log *slog.Logger) (map[string]connectors.Connector, error) {
 	systems := map[string]connectors.Connector{}
 	var errs mapping.Errors
 	for _, sc := range cfg.Systems {
+		sc.Logger = log
 		c, err := connectors.Open(sc)
 		if err != nil {
 			var ce *connectors.ConfigError

@@ -184,6 +184,9 @@ func httpOptions(cfg connectors.Config, o options, ho connectors.HTTPOptions) (c
 	}
 	ho.System = cfg.Name
 	if ho.Logger == nil {
+		ho.Logger = cfg.Logger
+	}
+	if ho.Logger == nil {
 		ho.Logger = slog.Default()
 	}
 	return ho, nil

@@ -110,6 +110,7 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.Logger = cfg.Logger
 	return newClient(cfg.Name, o), nil
 }
 
