@@ -54,3 +54,34 @@ func TestPlanWritesNothing(t *testing.T) {
 		t.Errorf("plan after the pass: exit %d\n%s", code, out)
 	}
 }
+
+// status shows each system's client as the last pass left it: breaker,
+// rate budget, daily quota.
+func TestStatusShowsHealth(t *testing.T) {
+	w := newWorld(t)
+	w.sync(t)
+	code, out, errOut := run("status", "--config", w.config)
+	if code != 0 || !strings.Contains(out, "CIRCUIT") || strings.Count(out, "closed") != 2 || !strings.Contains(out, "left") {
+		t.Errorf("status: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = run("status", "--config", w.config, "--format", "json")
+	var st []struct {
+		Systems []struct {
+			System string `json:"system"`
+			Health struct {
+				Breaker string `json:"breaker"`
+				Limits  *struct {
+					DailyLimit int `json:"daily_limit"`
+				} `json:"limits"`
+			} `json:"health"`
+		} `json:"systems"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 || len(st) != 1 {
+		t.Fatalf("status --format json: exit %d, %v\n%s", code, err, out)
+	}
+	for _, s := range st[0].Systems {
+		if s.Health.Breaker != "closed" || s.Health.Limits == nil || s.Health.Limits.DailyLimit == 0 {
+			t.Errorf("%s health = %+v, want a closed breaker and the daily limit the API told", s.System, s.Health)
+		}
+	}
+}

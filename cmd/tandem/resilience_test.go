@@ -75,7 +75,7 @@ func TestThroughputUnderRateLimits(t *testing.T) {
 	}
 	const n = 20000
 	hs := hubspottest.NewServer(hubspottest.Options{Token: resHSToken,
-		RateLimit: hubspottest.RateLimit{Requests: 100, Per: 10 * time.Second}, SearchLimit: hubspottest.RateLimit{Requests: 5, Per: time.Second}})
+		RateLimit: hubspottest.RateLimit{Requests: throughputLimit, Per: 10 * time.Second}, SearchLimit: hubspottest.RateLimit{Requests: 5, Per: time.Second}})
 	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: resSFSecret,
 		RateLimit: salesforcetest.RateLimit{Requests: 10, Per: time.Second}})
 	t.Cleanup(hs.Close)
@@ -271,3 +271,7 @@ func noDuplicates(t *testing.T, hs *hubspottest.Server, sf *salesforcetest.Serve
 		seen[e] = true
 	}
 }
+
+// throughputLimit is HubSpot's limit in TestThroughputUnderRateLimits
+// (per 10 s).
+var throughputLimit = 100
