@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"tandem/connectors/internal/faults"
 	"time"
 )
 
@@ -81,7 +82,7 @@ type Options struct {
 type Emulator struct {
 	now      func() time.Time
 	limitNow func() time.Time
-	faults   *faults
+	faults   *faults.State
 
 	mu          sync.Mutex
 	tokens      map[string]bool
@@ -116,7 +117,7 @@ func New(o Options) *Emulator {
 	if o.LimitClock == nil {
 		o.LimitClock = time.Now
 	}
-	e := &Emulator{now: o.Now, limitNow: o.LimitClock, faults: newFaults(o.Faults), limits: newLimits(o),
+	e := &Emulator{now: o.Now, limitNow: o.LimitClock, faults: faults.New("hubspottest", o.Faults), limits: newLimits(o),
 		types: map[string]*objectType{}, tables: map[string]*table{}}
 	e.SetTokens(append([]string{o.Token}, o.Tokens...)...)
 	types, err := newTypes(o.ExtraProperties, o.Properties, o.UniqueProperties)
@@ -155,7 +156,7 @@ func (s *Server) Close() {
 // Close lets go of the requests that faults hold (latency, FaultTimeout):
 // their connections are dropped. The emulator still answers afterwards,
 // without delays or holds. Server.Close calls it.
-func (e *Emulator) Close() { e.faults.close() }
+func (e *Emulator) Close() { e.faults.Close() }
 
 func (e *Emulator) stamp() time.Time { return e.now().UTC().Truncate(time.Millisecond) }
 
@@ -165,7 +166,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A fault is decided before the request does anything, so one that
 	// fails it cannot leave a write half done. The request is logged on
 	// arrival, so a test can see one that is delayed or held.
-	fault, latency, hold := e.faults.decide()
+	fault, latency, hold := e.faults.Decide()
 	e.mu.Lock()
 	slot, gen := len(e.requests), e.reqGen
 	e.requests = append(e.requests, Request{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Body: body, Fault: fault})
@@ -174,13 +175,13 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	e.mu.Unlock()
 
-	if !e.faults.wait(r.Context(), latency) {
+	if !e.faults.Wait(r.Context(), latency) {
 		abort(w) // the client gave up, or the server is closing
 		return
 	}
 	if fault != "" && fault != FaultResetAfterCommit {
-		e.setStatus(slot, gen, fault.status())
-		e.faults.fail(w, r, fault, hold)
+		e.setStatus(slot, gen, fault.Status())
+		e.faults.Fail(w, r, fault, hold, apiFault)
 		return
 	}
 
@@ -362,7 +363,7 @@ func (e *Emulator) SetTokens(tokens ...string) {
 
 // SetFaults replaces the faults injected from now on; the generator starts
 // again from the new Seed. A zero Faults turns them off.
-func (e *Emulator) SetFaults(f Faults) { e.faults.set(f) }
+func (e *Emulator) SetFaults(f Faults) { e.faults.Set(f) }
 
 // Requests returns every API request received so far, in arrival order.
 func (e *Emulator) Requests() []Request {

@@ -64,7 +64,7 @@ func TestFaultsDeterministic(t *testing.T) {
 	for _, r := range e.Requests() {
 		if r.Fault != "" {
 			logged++
-			if r.Status != r.Fault.status() {
+			if r.Status != r.Fault.Status() {
 				t.Errorf("request logged as %+v", r)
 			}
 		}

@@ -21,6 +21,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"tandem/connectors/internal/faults"
 	"time"
 )
 
@@ -96,7 +97,7 @@ type Request struct {
 // Emulator is one emulated org. It is an http.Handler; all methods are safe
 // for concurrent use.
 type Emulator struct {
-	faults *faults // its own lock: delays and held requests hold no other
+	faults *faults.State // its own lock: delays and held requests hold no other
 
 	mu          sync.Mutex
 	opts        Options
@@ -139,7 +140,7 @@ func New(o Options) *Emulator {
 		o.RateLimit.Per = time.Second
 	}
 	e := &Emulator{
-		faults:   newFaults(o.Faults),
+		faults:   faults.New("salesforcetest", o.Faults),
 		opts:     o,
 		tables:   map[string]*table{},
 		tokens:   map[string]time.Time{},
@@ -184,11 +185,11 @@ func (s *Server) Close() {
 // Close lets go of the requests that faults hold (latency, FaultTimeout):
 // their connections are dropped. The emulator still answers afterwards,
 // without delays or holds. Server.Close calls it.
-func (e *Emulator) Close() { e.faults.close() }
+func (e *Emulator) Close() { e.faults.Close() }
 
 // SetFaults replaces the faults injected from now on; the generator starts
 // again from the new Seed. A zero Faults turns them off.
-func (e *Emulator) SetFaults(f Faults) { e.faults.set(f) }
+func (e *Emulator) SetFaults(f Faults) { e.faults.Set(f) }
 
 // SetClientSecrets replaces the client secrets accepted for the client id,
 // as rotating the connected app's secret does: the token endpoint refuses
@@ -300,7 +301,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	// A fault is decided before the request does anything, so one that
 	// fails it cannot leave a write half done.
-	fault, latency, hold := e.faults.decide()
+	fault, latency, hold := e.faults.Decide()
 	reaches := fault == "" || fault == FaultResetAfterCommit
 	e.mu.Lock()
 	slot, gen := len(e.requests), e.reqGen
@@ -310,13 +311,13 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	e.mu.Unlock()
 
-	if !e.faults.wait(r.Context(), latency) {
+	if !e.faults.Wait(r.Context(), latency) {
 		abort(w) // the client gave up, or the server is closing
 		return
 	}
 	if !reaches {
-		e.setStatus(slot, gen, fault.status())
-		e.faults.fail(w, r, fault, hold)
+		e.setStatus(slot, gen, fault.Status())
+		e.faults.Fail(w, r, fault, hold, apiFault(e.faults))
 		return
 	}
 	if isWrite(r) {

@@ -52,7 +52,7 @@ func TestFaultsDeterministic(t *testing.T) {
 		t.Errorf("Faulted %d, Served %d; want %d, %d", e.Faulted(), e.Served(), n, 500-n)
 	}
 	for _, r := range e.Requests() {
-		if (r.Fault != "") != (r.Status != 200) || (r.Fault != "" && r.Status != r.Fault.status()) {
+		if (r.Fault != "") != (r.Status != 200) || (r.Fault != "" && r.Status != r.Fault.Status()) {
 			t.Fatalf("logged as %+v", r)
 		}
 	}
