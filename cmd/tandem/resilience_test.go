@@ -139,7 +139,7 @@ func TestSyncThroughFaults(t *testing.T) {
 	config, statePath := resilienceConfig(t, hs.URL, sf.URL, 100000)
 	b, _ := os.ReadFile(config)
 	cfg := strings.Replace(string(b), "    page_size: 100\n", "    page_size: 20\n    timeout: 3s\n    search_rate_limit: { requests: 10000, per: 1s }\n"+
-		"    breaker: { failures: 3, cooldown: 500ms }\n", 1)
+		"    breaker: { failures: 3, cooldown: 2s }\n", 1)
 	cfg = strings.Replace(cfg, "    rate_limit: { requests: 100000, per: 1s }\n", "    rate_limit: { requests: 100000, per: 1s }\n    timeout: 3s\n", 1)
 	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -180,12 +180,14 @@ func TestSyncThroughFaults(t *testing.T) {
 	for range 5 { // each pass fails at HubSpot's first call; 3 in a row open the breaker
 		a.engine.Sync(context.Background(), ent)
 	}
-	if got := breaker(); got != "open" {
-		t.Errorf("HubSpot's breaker after passes against a HubSpot that is down: %s, want open", got)
+	// Open, or half-open if a slow machine took longer than the cooldown
+	// over these passes; the log says when it opened.
+	if got := breaker(); got == "closed" || !strings.Contains(logs.String(), `"to":"open"`) {
+		t.Errorf("HubSpot's breaker after passes against a HubSpot that is down: %s, want it opened", got)
 	}
 	hammered := len(hs.Requests()) - reached
 	hs.SetFaults(flaky(9))
-	time.Sleep(600 * time.Millisecond) // the cooldown: the next call is a probe
+	time.Sleep(2100 * time.Millisecond) // the cooldown: the next call is a probe
 	passes(30)
 	if got := breaker(); got != "closed" {
 		t.Errorf("HubSpot's breaker once HubSpot is back: %s, want closed", got)
