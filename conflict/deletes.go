@@ -254,7 +254,7 @@ type GuardError struct {
 
 func (g *GuardError) Error() string {
 	return fmt.Sprintf("stopped: this pass would delete %d of the %d records of %s %s linked to %s (%.0f%%, more than deletes.max_share %.0f%%); "+
-		"nothing was written. Check them with `tandem conflicts --kind delete --all`, then run again with --force to delete them",
+		"no delete was sent. Check them with `tandem conflicts --kind delete --all`, then run again with --force to delete them",
 		g.Deletes, g.Linked, g.System, g.Object, g.Entity, 100*float64(g.Deletes)/float64(max(1, g.Linked)), 100*g.MaxShare)
 }
 

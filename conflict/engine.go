@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,6 +29,11 @@ type Engine struct {
 	Log     *slog.Logger
 	// BatchSize is how many intents one push step sends (default 100).
 	BatchSize int
+	// Overlap starts a system's writes as soon as its own pull is done,
+	// while the other systems are still pulled (tandem sync sets it). Off,
+	// a pass pulls everything, then pushes: the crash tests count a pass's
+	// steps, which overlapping would interleave.
+	Overlap bool
 	// Force lets a pass delete more than the entity's deletes.max_share
 	// of a system's records (tandem sync --force).
 	Force bool
@@ -82,6 +88,11 @@ func (e *Engine) Sync(ctx context.Context, ent *mapping.Entity) ([]state.Run, er
 		}
 		log.Error("pass step failed", "system", r.System, "err", err)
 	}
+	// Each system's writes start as soon as its own pull is done (its
+	// edits are merged), while the others are still pulled: see pushEarly.
+	pulled := make(chan struct{})
+	var wg sync.WaitGroup
+	early := make([]struct{ written, failed int }, len(ent.Systems))
 	for i, sm := range ent.Systems {
 		r := &runs[i]
 		*r = state.Run{Pass: pass, Entity: ent.Name, System: sm.Name, Object: sm.Object, Started: time.Now()}
@@ -89,7 +100,20 @@ func (e *Engine) Sync(ctx context.Context, ent *mapping.Entity) ([]state.Run, er
 		r.Pulled = n
 		if err != nil {
 			fail(r, err)
+			continue
 		}
+		if e.Overlap {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				early[i].written, early[i].failed = e.pushEarly(ctx, ent, sm, pulled)
+			}()
+		}
+	}
+	close(pulled)
+	wg.Wait()
+	for i := range runs {
+		runs[i].Written, runs[i].Failed = early[i].written, early[i].failed
 	}
 	if err := e.releaseDeletes(ctx, ent); err != nil {
 		fail(&runs[0], err)
@@ -103,8 +127,8 @@ func (e *Engine) Sync(ctx context.Context, ent *mapping.Entity) ([]state.Run, er
 			}
 			continue
 		}
-		w, f, err := e.push(ctx, ent, sm)
-		r.Written, r.Failed = w, f
+		w, f, err := e.push(ctx, ent, sm, false)
+		r.Written, r.Failed = r.Written+w, r.Failed+f
 		if err != nil {
 			fail(r, err)
 		}
@@ -138,6 +162,27 @@ func (e *Engine) recordHealth(ctx context.Context, ent *mapping.Entity) {
 		}
 		if err != nil {
 			e.log().Warn("system health not recorded", "system", sm.Name, "err", err)
+		}
+	}
+}
+
+// pushEarly pushes a system's writes while the other systems are still
+// pulled, until they all are (pulled is closed): a pass of many records
+// writes while it reads instead of after. Deletes wait for the end of the
+// pulls and the mass-delete guard. A failure here is only logged: the
+// writes stay in the outbox for the pass's last push, which reports it.
+func (e *Engine) pushEarly(ctx context.Context, ent *mapping.Entity, sm *mapping.System, pulled <-chan struct{}) (written, failed int) {
+	for {
+		w, f, err := e.push(ctx, ent, sm, true)
+		written, failed = written+w, failed+f
+		if err != nil {
+			e.log().Warn("early push stopped; the pass's last push retries", "system", sm.Name, "err", err)
+			return
+		}
+		select {
+		case <-pulled:
+			return
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
@@ -182,6 +227,17 @@ func (e *Engine) pull(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 	}
 	n := 0
 	err = conn.Pull(ctx, tandem.Query{Object: sm.Object, Fields: sm.Paths(), After: after}, func(p tandem.Page) error {
+		// A big page is staged in several transactions, so the writes of
+		// other systems (pushEarly) get the state file in between; only
+		// the last carries the cursor. Staging a record again after a
+		// crash in between changes nothing: its view equals its snapshot.
+		recs := p.Records
+		for len(recs) > stageChunk {
+			if err := e.Store.Update(ctx, func(tx *state.Tx) error { return e.stageAll(ctx, tx, ent, sm, recs[:stageChunk]) }); err != nil {
+				return err
+			}
+			recs = recs[stageChunk:]
+		}
 		err := e.Store.Update(ctx, func(tx *state.Tx) error {
 			for _, r := range p.Rejected {
 				e.log().Warn("record set aside: cannot be parsed", "system", sm.Name, "object", sm.Object, "id", r.ID, "reason", r.Reason)
@@ -189,10 +245,8 @@ func (e *Engine) pull(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 					return err
 				}
 			}
-			for _, rec := range p.Records {
-				if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
-					return fmt.Errorf("%s %s %s: %w", sm.Name, sm.Object, rec.ID, err)
-				}
+			if err := e.stageAll(ctx, tx, ent, sm, recs); err != nil {
+				return err
 			}
 			e.step("pull:before-commit")
 			return tx.SetCursor(ctx, sm.Name, sm.Object, p.Cursor)
@@ -204,6 +258,18 @@ func (e *Engine) pull(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 		return err
 	})
 	return n, err
+}
+
+// stageChunk is how many records one staging transaction holds at most.
+const stageChunk = 200
+
+func (e *Engine) stageAll(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, recs []tandem.Record) error {
+	for _, rec := range recs {
+		if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
+			return fmt.Errorf("%s %s %s: %w", sm.Name, sm.Object, rec.ID, err)
+		}
+	}
+	return nil
 }
 
 // stage maps one pulled record, links it to an entity, merges it into the

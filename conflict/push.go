@@ -19,12 +19,18 @@ type planned struct {
 	sent   tandem.Values // canonical values the write sets
 	write  *tandem.Write // nil when the record already agrees
 	mapErr error         // the golden record cannot be written to this system
+	// deferred: a delete, while pulls are still running (see pushEarly):
+	// it waits in the outbox for the mass-delete guard.
+	deferred bool
 }
 
 // push drains a system's outbox for one object in batches. A write is
 // computed from the golden record and the snapshot when it is sent, so an
 // intent repeated after a crash sends the same thing, or nothing.
-func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.System) (written, failed int, err error) {
+//
+// With early set (pushEarly), deletes stay in the outbox: they are only
+// sent once every pull is done and the mass-delete guard has passed.
+func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.System, early bool) (written, failed int, err error) {
 	conn, err := e.conn(sm.Name)
 	if err != nil {
 		return 0, 0, err
@@ -49,6 +55,9 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 			p, err := e.plan(ctx, ent, sm, in)
 			if err != nil {
 				return written, failed, err
+			}
+			if early && p.write != nil && p.write.Op == tandem.OpDelete {
+				p.write, p.deferred = nil, true
 			}
 			if p.write != nil {
 				writes = append(writes, *p.write)
@@ -194,6 +203,9 @@ func (e *Engine) checkpoint(ctx context.Context, ent *mapping.Entity, sm *mappin
 				if err := tx.Dead(ctx, p.intent.ID, p.mapErr.Error()); err != nil {
 					return err
 				}
+				continue
+			}
+			if p.deferred {
 				continue
 			}
 			if p.write == nil {

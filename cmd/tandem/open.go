@@ -35,7 +35,8 @@ func (g *globals) open() (*app, error) {
 }
 
 func (g *globals) engine(store *state.Store, systems map[string]connectors.Connector) *conflict.Engine {
-	return &conflict.Engine{Store: store, Systems: systems, Log: g.log, Step: stepHook, Now: engineNow}
+	return &conflict.Engine{Store: store, Systems: systems, Log: g.log, Step: stepHook, Now: engineNow,
+		Overlap: stepHook == nil}
 }
 
 // openSystems opens a connector for every configured system; the config

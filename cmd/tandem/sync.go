@@ -27,9 +27,9 @@ changed in each system since the last pass, merge it, and write the result to
 the other systems. Exits 0 when the pass is done, 1 with the reason when a step
 failed (what was done is kept; the next pass resumes from there), and 3 when a
 guard stopped it: the pass would delete more than the entity's
-deletes.max_share of a system's records. Nothing is written then; look at the
-deletes with 'tandem conflicts --kind delete --all' and run again with --force
-to let them through.
+deletes.max_share of a system's records. No delete is sent then (the other
+writes are); look at the deletes with 'tandem conflicts --kind delete --all'
+and run again with --force to let them through.
 
 With --sandbox, no config is needed: Tandem starts emulated HubSpot and
 Salesforce servers on loopback, seeded with overlapping contacts, and shows a
