@@ -261,7 +261,7 @@ func (e *Engine) pull(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 }
 
 // stageChunk is how many records one staging transaction holds at most.
-const stageChunk = 200
+const stageChunk = 50
 
 func (e *Engine) stageAll(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, recs []tandem.Record) error {
 	for _, rec := range recs {
