@@ -39,7 +39,7 @@ func (c Config) Errorf(key, format string, args ...any) error {
 	line := 0
 	if c.Node != nil {
 		line = c.Node.Line
-		if v := lookup(c.Node, key); v != nil {
+		if v := Child(c.Node, key); v != nil {
 			line = v.Line
 		}
 	}
@@ -71,14 +71,15 @@ func (c Config) Decode(v any, required ...string) error {
 		return &ConfigError{File: c.File, Line: c.Node.Line, Key: "systems." + c.Name, Msg: err.Error()}
 	}
 	for _, r := range required {
-		if n := lookup(c.Node, r); n == nil || n.Value == "" {
+		if n := Child(c.Node, r); n == nil || n.Value == "" {
 			return c.Errorf(r, "required")
 		}
 	}
 	return nil
 }
 
-func lookup(n *yaml.Node, key string) *yaml.Node {
+// Child is the value node of key in a mapping node, or nil.
+func Child(n *yaml.Node, key string) *yaml.Node {
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil
 	}

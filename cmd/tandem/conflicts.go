@@ -46,8 +46,8 @@ the first sync there is no state file, and so no conflicts.`,
   tandem conflicts --entity contact --kind field --format csv -o conflicts.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !slices.Contains(report.Formats, format) {
-				return fmt.Errorf("--format: want %s, got %q", strings.Join(report.Formats, ", "), format)
+			if err := checkFormat(format, report.Formats...); err != nil {
+				return err
 			}
 			if kind != "" && !slices.Contains(kinds, kind) {
 				return fmt.Errorf("--kind: want %s, got %q", strings.Join(kinds, ", "), kind)

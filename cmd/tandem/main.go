@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -101,3 +103,15 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
+
+// checkFormat refuses a --format outside the known ones.
+func checkFormat(format string, known ...string) error {
+	if !slices.Contains(known, format) {
+		sep := ", "
+		if len(known) == 2 {
+			sep = " or "
+		}
+		return fmt.Errorf("--format: want %s, got %q", strings.Join(known, sep), format)
+	}
+	return nil
+}

@@ -31,8 +31,8 @@ next pass would stop at the mass-delete guard, plan says so on stderr.
   tandem plan --entity contact --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "table" && format != "json" {
-				return fmt.Errorf("--format: want table or json, got %q", format)
+			if err := checkFormat(format, "table", "json"); err != nil {
+				return err
 			}
 			cfg, err := loadConfig(g)
 			if err != nil {

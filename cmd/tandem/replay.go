@@ -27,8 +27,8 @@ Nothing is fetched and nothing is written: replay reads the state file only
 (opened read-only). Exits 0 when nothing would change, 2 when something would.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "table" && format != "json" {
-				return fmt.Errorf("--format: want table or json, got %q", format)
+			if err := checkFormat(format, "table", "json"); err != nil {
+				return err
 			}
 			cfg, err := loadConfig(g)
 			if err != nil {

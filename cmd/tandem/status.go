@@ -27,8 +27,8 @@ it is down to its reserve, and resume when it is back).
 Reads the state file only (read-only); contacts no system.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "table" && format != "json" {
-				return fmt.Errorf("--format: want table or json, got %q", format)
+			if err := checkFormat(format, "table", "json"); err != nil {
+				return err
 			}
 			cfg, err := loadConfig(g)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"time"
 )
 
 // Proxy stands in front of an emulator to break it on demand, the same way
@@ -85,4 +86,31 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(rec.Code)
 	w.Write(body)
+}
+
+// HoldClock is the wall clock for an emulator, or one instant while held:
+// the records a Backend.Seed creates while it is held share a modified time.
+type HoldClock struct {
+	mu   sync.Mutex
+	held time.Time
+}
+
+// Now is the held instant, or the time now.
+func (c *HoldClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.held.IsZero() {
+		return c.held
+	}
+	return time.Now()
+}
+
+// Hold stops the clock at the time now (on) or lets it run again.
+func (c *HoldClock) Hold(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = time.Time{}
+	if on {
+		c.held = time.Now()
+	}
 }

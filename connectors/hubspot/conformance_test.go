@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,37 +19,12 @@ import (
 	"tandem/connectors/hubspot/hubspottest"
 )
 
-// holdClock is the wall clock, or one instant while held: records seeded
-// while it is held share a modified time.
-type holdClock struct {
-	mu   sync.Mutex
-	held time.Time
-}
-
-func (c *holdClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.held.IsZero() {
-		return c.held
-	}
-	return time.Now()
-}
-
-func (c *holdClock) hold(on bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.held = time.Time{}
-	if on {
-		c.held = time.Now()
-	}
-}
-
 // The conformance suite, against the emulator with HubSpot's limits
 // scaled down (20 requests a second, 5 searches a second) and enforced,
 // and the connector pacing itself from its config and the headers.
 func TestConformance(t *testing.T) {
 	conformance.Run(t, func(t *testing.T) *conformance.Backend {
-		clock := &holdClock{}
+		clock := &conformance.HoldClock{}
 		em := hubspottest.New(hubspottest.Options{Tokens: []string{"token-1"}, Now: clock.Now,
 			RateLimit: hubspottest.RateLimit{Requests: 20, Per: time.Second}, SearchLimit: hubspottest.RateLimit{Requests: 5, Per: time.Second}})
 		proxy := conformance.NewProxy(em)
@@ -68,8 +42,8 @@ func TestConformance(t *testing.T) {
 			Connector: c, Object: "contacts", PageSize: 5,
 			Fields: []string{"properties.email", "properties.firstname"},
 			Seed: func(t *testing.T, k int, sameTime bool) []string {
-				clock.hold(sameTime)
-				defer clock.hold(false)
+				clock.Hold(sameTime)
+				defer clock.Hold(false)
 				var ids []string
 				for range k {
 					n++

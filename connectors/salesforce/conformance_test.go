@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,37 +16,12 @@ import (
 	"tandem/connectors/salesforce/salesforcetest"
 )
 
-// holdClock is the wall clock, or one instant while held: records seeded
-// while it is held share a modified time.
-type holdClock struct {
-	mu   sync.Mutex
-	held time.Time
-}
-
-func (c *holdClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.held.IsZero() {
-		return c.held
-	}
-	return time.Now()
-}
-
-func (c *holdClock) hold(on bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.held = time.Time{}
-	if on {
-		c.held = time.Now()
-	}
-}
-
 // The conformance suite, against the emulator with small query batches,
 // a rate limit it enforces (Salesforce has none per second; the emulator's
 // is a test aid) and sessions that can be revoked.
 func TestConformance(t *testing.T) {
 	conformance.Run(t, func(t *testing.T) *conformance.Backend {
-		clock := &holdClock{}
+		clock := &conformance.HoldClock{}
 		em := salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "secret", BatchSize: 5, Now: clock.Now,
 			RateLimit: salesforcetest.RateLimit{Requests: 20, Per: time.Second}})
 		proxy := conformance.NewProxy(em)
@@ -72,8 +46,8 @@ func TestConformance(t *testing.T) {
 			Connector: c, Object: "Contact", PageSize: 5,
 			Fields: []string{"Email", "LastName"},
 			Seed: func(t *testing.T, k int, sameTime bool) []string {
-				clock.hold(sameTime)
-				defer clock.hold(false)
+				clock.Hold(sameTime)
+				defer clock.Hold(false)
 				var ids []string
 				for range k {
 					n++

@@ -120,7 +120,7 @@ func decodeOptions(cfg connectors.Config) (Options, error) {
 	if err := cfg.Decode(&o, "instance_url", "client_id"); err != nil {
 		return o, err
 	}
-	if rl := child(cfg.Node, "rate_limit"); rl != nil {
+	if rl := connectors.Child(cfg.Node, "rate_limit"); rl != nil {
 		if rl.Kind != yaml.MappingNode {
 			return o, configError(cfg, "rate_limit", "must be a mapping like {requests: 100, per: 1s}")
 		}
@@ -134,11 +134,11 @@ func decodeOptions(cfg connectors.Config) (Options, error) {
 	// Left alone, an empty refresh_token would fall back to the
 	// client-credentials flow without a word.
 	for _, key := range []string{"refresh_token", "refresh_token_file", "client_secret_file", "daily_reserve"} {
-		if n := child(cfg.Node, key); n != nil && n.Value == "" {
+		if n := connectors.Child(cfg.Node, key); n != nil && n.Value == "" {
 			return o, configError(cfg, key, "is empty (is its environment variable set?)")
 		}
 	}
-	if child(cfg.Node, "daily_reserve") != nil {
+	if connectors.Child(cfg.Node, "daily_reserve") != nil {
 		switch r := o.DailyReserve; {
 		case r < 0 || r >= 1:
 			return o, configError(cfg, "daily_reserve", fmt.Sprintf("must be a share of the daily allowance, from 0 to less than 1, got %v", r))
@@ -299,19 +299,6 @@ func readCredentialFile(path string, maxLines int) ([]string, error) {
 	return lines, nil
 }
 
-// child is the value node of key in a mapping node, or nil.
-func child(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
 // configError is a ConfigError at the line of a dotted key of the
 // section ("rate_limit.per"), or of the nearest part of it present.
 func configError(cfg connectors.Config, key, msg string) error {
@@ -321,7 +308,7 @@ func configError(cfg connectors.Config, key, msg string) error {
 	}
 	n := cfg.Node
 	for _, part := range strings.Split(key, ".") {
-		if n = child(n, part); n == nil {
+		if n = connectors.Child(n, part); n == nil {
 			break
 		}
 		line = n.Line
