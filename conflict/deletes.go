@@ -146,15 +146,6 @@ func (e *Engine) sidesOf(ctx context.Context, tx *state.Tx, ent *mapping.Entity,
 	return nil
 }
 
-func (e *Engine) addConflict(ctx context.Context, tx *state.Tx, c *tandem.Conflict) error {
-	c.Pass, c.Created = e.pass, e.now()
-	if c.Status != tandem.ConflictOpen {
-		c.Resolved = c.Created
-	}
-	e.log().Info("conflict", "entity", c.Entity, "id", c.EntityID, "kind", c.Kind, "policy", c.Policy, "status", c.Status, "decided", c.Decided)
-	return tx.AddConflict(ctx, c, nil)
-}
-
 // reviveIfEdited cancels an entity's delete when one of its records is
 // seen alive after it: the deleted record came back (undeleted), or
 // another system edited the record after the delete. The tombstones are

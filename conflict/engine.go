@@ -402,7 +402,6 @@ func (e *Engine) record(ctx context.Context, tx *state.Tx, ent *mapping.Entity, 
 			}
 		}
 	}
-	e.log().Info("conflict", "entity", ent.Name, "id", c.EntityID, "field", c.Field, "policy", c.Policy, "status", c.Status, "decided", c.Decided)
 	prev, err := tx.OpenConflict(ctx, c.EntityID, c.Kind, c.Field)
 	if err == nil && prev == nil && e.pass != "" {
 		prev, err = tx.PassConflict(ctx, e.pass, c.EntityID, c.Field)
@@ -411,12 +410,9 @@ func (e *Engine) record(ctx context.Context, tx *state.Tx, ent *mapping.Entity, 
 		return err
 	}
 	if prev == nil {
-		c.Pass, c.Created = e.pass, e.now()
-		if c.Status != tandem.ConflictOpen {
-			c.Resolved = c.Created
-		}
-		return tx.AddConflict(ctx, c, nil)
+		return e.addConflict(ctx, tx, c)
 	}
+	e.log().Info("conflict", "entity", ent.Name, "id", c.EntityID, "field", c.Field, "policy", c.Policy, "status", c.Status, "decided", c.Decided)
 	for sys, v := range c.Values {
 		prev.Values[sys] = v // each system's newest value
 	}
@@ -427,6 +423,17 @@ func (e *Engine) record(ctx context.Context, tx *state.Tx, ent *mapping.Entity, 
 		}
 	}
 	return tx.UpdateConflict(ctx, prev)
+}
+
+// addConflict records a new conflict, stamped with the pass and the time;
+// one the policy decided is closed at once.
+func (e *Engine) addConflict(ctx context.Context, tx *state.Tx, c *tandem.Conflict) error {
+	c.Pass, c.Created = e.pass, e.now()
+	if c.Status != tandem.ConflictOpen {
+		c.Resolved = c.Created
+	}
+	e.log().Info("conflict", "entity", c.Entity, "id", c.EntityID, "kind", c.Kind, "field", c.Field, "policy", c.Policy, "status", c.Status, "decided", c.Decided)
+	return tx.AddConflict(ctx, c, nil)
 }
 
 // identify finds the entity of a record seen for the first time by its
