@@ -52,6 +52,10 @@ type Query struct {
 	// connector derives from them which fields to ask its API for.
 	Fields []string
 	After  Cursor
+	// Since, when After is empty and Since is not zero, starts the read at
+	// the records modified at or after it instead of at the beginning
+	// (tandem backfill --since). It is ignored when After is set.
+	Since time.Time
 }
 
 // Op is the kind of a write.
