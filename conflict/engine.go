@@ -45,7 +45,11 @@ type Engine struct {
 	// chosen point; it has no other use.
 	Step func(point string)
 
-	pass string // the pass running: one conflict per entity, field and pass
+	// mu gives one operation at a time its turn: a pass, a batch of
+	// webhook events, a page of a sweep or a backfill. pass is the id of
+	// the one holding it: one conflict per entity, field and pass.
+	mu   sync.Mutex
+	pass string
 }
 
 func (e *Engine) now() time.Time {
@@ -61,11 +65,17 @@ func (e *Engine) step(point string) {
 	}
 }
 
+// log is the engine's logger; while an operation holds the turn, every
+// line carries its pass id.
 func (e *Engine) log() *slog.Logger {
-	if e.Log == nil {
-		return slog.Default()
+	l := e.Log
+	if l == nil {
+		l = slog.Default()
 	}
-	return e.Log
+	if e.pass != "" {
+		l = l.With("pass", e.pass)
+	}
+	return l
 }
 
 // Sync runs one incremental pass over an entity: pull every system, then
@@ -73,10 +83,13 @@ func (e *Engine) log() *slog.Logger {
 // to in this pass, since its latest edits are unknown. It returns one Run
 // per system and the first error met; the other systems still run.
 func (e *Engine) Sync(ctx context.Context, ent *mapping.Entity) ([]state.Run, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	pass := uuid.NewString()
 	e.pass = pass
 	defer func() { e.pass = "" }()
-	log := e.log().With("pass", pass, "entity", ent.Name)
+	ctx = connectors.WithCorrelation(ctx, pass)
+	log := e.log().With("entity", ent.Name)
 	runs := make([]state.Run, len(ent.Systems))
 	var firstErr error
 	fail := func(r *state.Run, err error) {
@@ -191,6 +204,8 @@ func (e *Engine) pushEarly(ctx context.Context, ent *mapping.Entity, sm *mapping
 // staged, merged and queued, nothing is written to any system. `tandem
 // plan` runs it on a copy of the state file, then lists what Planned says.
 func (e *Engine) Pull(ctx context.Context, ent *mapping.Entity) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.pass = uuid.NewString()
 	defer func() { e.pass = "" }()
 	var errs []error
@@ -217,23 +232,75 @@ func (e *Engine) conn(name string) (connectors.Connector, error) {
 // one transaction with the cursor that follows it, so the cursor never
 // passes a change that is not durably recorded.
 func (e *Engine) pull(ctx context.Context, ent *mapping.Entity, sm *mapping.System) (int, error) {
-	conn, err := e.conn(sm.Name)
-	if err != nil {
-		return 0, err
-	}
 	after, err := e.Store.Cursor(ctx, sm.Name, sm.Object)
 	if err != nil {
 		return 0, err
 	}
+	return e.read(ctx, ent, sm, reading{
+		query: tandem.Query{After: after},
+		save: func(tx *state.Tx, p tandem.Page) error {
+			return tx.SetCursor(ctx, sm.Name, sm.Object, p.Cursor)
+		},
+	})
+}
+
+// reading is how a read of a system goes: where it starts, where each
+// page's position is kept, which records it stages, and whether it takes
+// the engine's turn page by page.
+type reading struct {
+	query tandem.Query // Object and Fields are filled in by read
+	// save keeps the position after a page, in the transaction that
+	// stages its last records.
+	save func(tx *state.Tx, p tandem.Page) error
+	// keep, when set, picks the records to stage; the others are passed
+	// over (a sweep stages only what is out of step).
+	keep func(tx *state.Tx, rec tandem.Record) (bool, error)
+	// pass, when set, makes each page take the engine's turn on its own
+	// (with this pass id), so a long read lets passes and webhooks run
+	// between its pages. Unset, the caller holds the turn.
+	pass string
+	// saved, when set, is called after each page is committed.
+	saved func()
+}
+
+// read pulls a system's records page by page and stages them. A big page
+// is staged in several transactions, so the writes of other systems
+// (pushEarly) get the state file in between; only the last carries the
+// position. Staging a record again after a crash in between changes
+// nothing: its view equals its snapshot.
+func (e *Engine) read(ctx context.Context, ent *mapping.Entity, sm *mapping.System, rd reading) (int, error) {
+	conn, err := e.conn(sm.Name)
+	if err != nil {
+		return 0, err
+	}
+	q := rd.query
+	q.Object, q.Fields = sm.Object, sm.Paths()
 	n := 0
-	err = conn.Pull(ctx, tandem.Query{Object: sm.Object, Fields: sm.Paths(), After: after}, func(p tandem.Page) error {
-		// A big page is staged in several transactions, so the writes of
-		// other systems (pushEarly) get the state file in between; only
-		// the last carries the cursor. Staging a record again after a
-		// crash in between changes nothing: its view equals its snapshot.
+	err = conn.Pull(ctx, q, func(p tandem.Page) error {
+		if rd.pass != "" {
+			e.mu.Lock()
+			e.pass = rd.pass
+			defer func() { e.pass = ""; e.mu.Unlock() }()
+		}
+		stage := func(tx *state.Tx, recs []tandem.Record) error {
+			if rd.keep != nil {
+				var kept []tandem.Record
+				for _, r := range recs {
+					ok, err := rd.keep(tx, r)
+					if err != nil {
+						return err
+					}
+					if ok {
+						kept = append(kept, r)
+					}
+				}
+				recs = kept
+			}
+			return e.stageAll(ctx, tx, ent, sm, recs)
+		}
 		recs := p.Records
 		for len(recs) > stageChunk {
-			if err := e.Store.Update(ctx, func(tx *state.Tx) error { return e.stageAll(ctx, tx, ent, sm, recs[:stageChunk]) }); err != nil {
+			if err := e.Store.Update(ctx, func(tx *state.Tx) error { return stage(tx, recs[:stageChunk]) }); err != nil {
 				return err
 			}
 			recs = recs[stageChunk:]
@@ -245,15 +312,18 @@ func (e *Engine) pull(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 					return err
 				}
 			}
-			if err := e.stageAll(ctx, tx, ent, sm, recs); err != nil {
+			if err := stage(tx, recs); err != nil {
 				return err
 			}
 			e.step("pull:before-commit")
-			return tx.SetCursor(ctx, sm.Name, sm.Object, p.Cursor)
+			return rd.save(tx, p)
 		})
 		if err == nil {
 			n += len(p.Records) + len(p.Rejected)
 			e.step("pull:after-commit")
+			if rd.saved != nil {
+				rd.saved()
+			}
 		}
 		return err
 	})

@@ -206,6 +206,7 @@ type call struct {
 	sent             time.Time     // when the current attempt left, after its budget wait
 	wait             time.Duration // the backoff check decided for the next attempt
 	lastStatus       int           // of the last answer, 0 for none
+	log              *slog.Logger  // the client's, with the call's correlation id
 }
 
 type callKey struct{}
@@ -216,7 +217,11 @@ func (h *HTTP) send(parent context.Context, kind Kind, op, method, url string, h
 	}
 	ctx, cancel := context.WithTimeout(parent, h.timeouts[kind])
 	defer cancel()
-	c := &call{h: h, kind: kind, op: op, method: method, path: urlPath(url)}
+	c := &call{h: h, kind: kind, op: op, method: method, path: urlPath(url), log: h.log}
+	corr := Correlation(parent)
+	if corr != "" {
+		c.log = h.log.With("corr", corr)
+	}
 	ctx = context.WithValue(ctx, callKey{}, c)
 	var rd io.Reader
 	if body != nil {
@@ -231,6 +236,9 @@ func (h *HTTP) send(parent context.Context, kind Kind, op, method, url string, h
 	}
 	if body != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if corr != "" {
+		req.Header.Set("X-Request-Id", corr)
 	}
 	rc := &retryablehttp.Client{
 		HTTPClient:   h.client,
@@ -256,7 +264,7 @@ func (h *HTTP) send(parent context.Context, kind Kind, op, method, url string, h
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
 	if err != nil {
 		err = &tandem.Error{Op: op, System: h.system, Status: resp.StatusCode, Retryable: true, Err: fmt.Errorf("reading response: %w", redactErr(err))}
-		h.log.Warn("http call failed", "op", op, "method", method, "path", c.path, "attempts", c.attempt, "error", err.Error())
+		c.log.Warn("http call failed", "op", op, "method", method, "path", c.path, "attempts", c.attempt, "error", err.Error())
 		return nil, failed, err
 	}
 	if len(b) > MaxBody {
@@ -265,7 +273,7 @@ func (h *HTTP) send(parent context.Context, kind Kind, op, method, url string, h
 	out := succeeded
 	if retryableStatus(resp.StatusCode) {
 		out = failed
-		h.log.Warn("http call failed", "op", op, "method", method, "path", c.path, "status", resp.StatusCode, "attempts", c.attempt)
+		c.log.Warn("http call failed", "op", op, "method", method, "path", c.path, "status", resp.StatusCode, "attempts", c.attempt)
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, out, nil
 }
@@ -299,7 +307,7 @@ func (c *call) failure(parent, ctx context.Context, err error) (outcome, error) 
 	default:
 		e.Err = redactErr(err)
 	}
-	h.log.Warn("http call failed", "op", c.op, "method", c.method, "path", c.path, "attempts", c.attempt, "error", e.Error())
+	c.log.Warn("http call failed", "op", c.op, "method", c.method, "path", c.path, "attempts", c.attempt, "error", e.Error())
 	return out, e
 }
 
@@ -341,14 +349,14 @@ func (c *call) check(ctx context.Context, resp *http.Response, err error) (bool,
 	} else {
 		attrs = append(attrs, "error", redactErr(err).Error())
 	}
-	c.h.log.Warn("http retry", attrs...)
+	c.log.Warn("http retry", attrs...)
 	return true, nil
 }
 
 // logAttempt writes the one Debug line of an attempt: never a header
 // value but the correlation id, never a query string, never a body.
 func (c *call) logAttempt(resp *http.Response, err error) {
-	if !c.h.log.Enabled(context.Background(), slog.LevelDebug) {
+	if !c.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
 	attrs := []any{"op", c.op, "kind", c.kind.String(), "method", c.method, "path", c.path, "attempt", c.attempt}
@@ -364,7 +372,7 @@ func (c *call) logAttempt(resp *http.Response, err error) {
 	if err != nil {
 		attrs = append(attrs, "error", redactErr(err).Error())
 	}
-	c.h.log.Debug("http attempt", attrs...)
+	c.log.Debug("http attempt", attrs...)
 }
 
 // retryable is the retry policy: network errors, 429 and 5xx but 501. The

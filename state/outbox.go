@@ -78,13 +78,35 @@ type Run struct {
 	Written  int       `json:"written"`
 	Failed   int       `json:"failed"`
 	Error    string    `json:"error,omitempty"`
+	// Kind is what ran: sync (a scheduled or one-off incremental pass),
+	// reconcile, backfill or webhook. Empty is sync.
+	Kind string `json:"kind"`
+	// Drift is, for a reconciliation sweep, how many records it found out
+	// of step: changed, new or gone without the pass or webhook that
+	// should have said so.
+	Drift int `json:"drift,omitempty"`
 }
+
+// Run kinds.
+const (
+	RunSync      = "sync"
+	RunReconcile = "reconcile"
+	RunBackfill  = "backfill"
+	RunWebhook   = "webhook"
+)
 
 // AddRun records a finished pass.
 func (s *Store) AddRun(ctx context.Context, r Run) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO runs (pass, entity, system, object, started_at, finished_at, pulled, written, failed, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Pass, r.Entity, r.System, r.Object, ts(r.Started), ts(r.Finished),
-		r.Pulled, r.Written, r.Failed, nullable(r.Error))
+	if r.Kind == "" {
+		r.Kind = RunSync
+	}
+	var drift any
+	if r.Kind == RunReconcile {
+		drift = r.Drift
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO runs (pass, entity, system, object, started_at, finished_at, pulled, written, failed, error, kind, drift)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Pass, r.Entity, r.System, r.Object, ts(r.Started), ts(r.Finished),
+		r.Pulled, r.Written, r.Failed, nullable(r.Error), r.Kind, drift)
 	return err
 }
 

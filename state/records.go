@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -207,4 +208,23 @@ func (q queries) Links(ctx context.Context, entityID string) ([]*tandem.Link, er
 		ls = append(ls, l)
 	}
 	return ls, rows.Err()
+}
+
+// MarkSwept notes that a sweep saw these records of (system, object).
+func (t *Tx) MarkSwept(ctx context.Context, system, object, sweep string, ids []string) error {
+	for _, id := range ids {
+		if _, err := t.db.ExecContext(ctx, `UPDATE links SET swept = ? WHERE system = ? AND object = ? AND external_id = ?`,
+			sweep, system, object, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Unswept lists the live linked records of (system, object) that a sweep
+// did not see and that were not touched since it started: the records a
+// full read found missing.
+func (q queries) Unswept(ctx context.Context, system, object, sweep string, started time.Time) ([]string, error) {
+	return q.strings(ctx, `SELECT external_id FROM links WHERE system = ? AND object = ? AND deleted_at IS NULL
+		AND (swept IS NULL OR swept != ?) AND updated_at < ? ORDER BY external_id`, system, object, sweep, ts(started))
 }

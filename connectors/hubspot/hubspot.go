@@ -67,6 +67,11 @@ type options struct {
 	// was last set, for Record.FieldTimes: one more batch/read per 50
 	// records pulled.
 	PropertyHistory bool `yaml:"property_history"`
+	// WebhookSecret is the app's client secret, which signs HubSpot's
+	// webhook deliveries (from the environment); WebhookSecretFile a
+	// file that holds it instead, read once at open (see webhook.go).
+	WebhookSecret     string `yaml:"webhook_secret"`
+	WebhookSecretFile string `yaml:"webhook_secret_file"`
 }
 
 // Client is one configured HubSpot portal.
@@ -85,6 +90,8 @@ type Client struct {
 	// searchCap is HubSpot's 10,000-result limit; tests lower it to reach
 	// it without creating 10,000 records.
 	searchCap int
+	// webhookSecret verifies webhook deliveries; empty refuses them all.
+	webhookSecret []byte
 }
 
 // New opens a HubSpot connector from its config section.
@@ -105,6 +112,9 @@ func newClient(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error
 	c := &Client{name: cfg.Name, base: defaultBaseURL, pageSize: defaultPageSize, searchCap: searchCap,
 		history: o.PropertyHistory, idProp: map[string]string{"contacts": "email"}}
 	if err := c.tokens.load(cfg, o); err != nil {
+		return nil, err
+	}
+	if err := c.loadWebhookSecret(cfg, o); err != nil {
 		return nil, err
 	}
 	if o.BaseURL != "" {

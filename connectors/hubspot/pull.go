@@ -56,6 +56,23 @@ func (c *Client) parseCursor(op string, after tandem.Cursor) (cursor, error) {
 	return cur, nil
 }
 
+// sinceCursor is the cursor a pull from a time (tandem.Query.Since)
+// starts from: as if every record modified before since, and every record
+// archived before it, had been emitted. The pages' cursors move on from
+// it as from any other, so a pull from a time resumes like any pull.
+//
+// HubSpot stamps in milliseconds, so since is rounded up to one: a record
+// stamped in since's millisecond but before since was not modified at or
+// after it. Arch is at least 1, since 0 means "not looked yet", which
+// would place the watermark at the pull's start instead.
+func sinceCursor(since time.Time) cursor {
+	ms := since.UnixMilli()
+	if time.UnixMilli(ms).Before(since) {
+		ms++
+	}
+	return cursor{TS: max(ms, 0), Arch: max(ms, 1)}
+}
+
 func (cur cursor) encode() tandem.Cursor {
 	b, _ := json.Marshal(cur)
 	return tandem.Cursor(b)
@@ -130,7 +147,10 @@ type searchRequest struct {
 
 // Pull reads the records of q.Object modified at or after the cursor,
 // oldest first, one page per search response; then the records archived
-// since the cursor, as deletes (see pullArchived).
+// since the cursor, as deletes (see pullArchived). Without a cursor, a
+// pull with q.Since starts there (see sinceCursor): the records modified,
+// and those archived, at or after it; without either, it reads every live
+// record, and of the deletes only the most recent (see firstArch).
 //
 // Each page is a fresh search from the cursor (modified >= cursor time,
 // ascending) rather than the next offset of the previous search: offsets
@@ -151,6 +171,9 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 	cur, err := c.parseCursor(op, q.After)
 	if err != nil {
 		return err
+	}
+	if q.After == "" && !q.Since.IsZero() {
+		cur = sinceCursor(q.Since)
 	}
 	props, err := searchProperties(q.Object, q.Fields)
 	if err != nil {

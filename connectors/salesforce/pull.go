@@ -80,6 +80,21 @@ func decodeCursor(s tandem.Cursor) (cursor, error) {
 	return c, nil
 }
 
+// sinceCursor is the cursor a pull from a time (tandem.Query.Since)
+// starts from: a stamp and no ids, as if every record stamped before
+// since had been emitted. The pages' cursors move on from it as from any
+// other, so a pull from a time resumes like any pull. SystemModstamp has
+// milliseconds, and so does a cursor, so since is rounded up to one: a
+// record stamped in since's millisecond but before since was not
+// modified at or after it.
+func sinceCursor(since time.Time) cursor {
+	stamp := since.UTC().Truncate(time.Millisecond)
+	if stamp.Before(since) {
+		stamp = stamp.Add(time.Millisecond)
+	}
+	return cursor{Stamp: stamp}
+}
+
 // seen reports whether a record was emitted before the cursor was made.
 func (c cursor) seen(stamp time.Time, id string) bool {
 	return stamp.Before(c.Stamp) || stamp.Equal(c.Stamp) && slices.Contains(c.IDs, id)
@@ -195,7 +210,8 @@ func soql(object string, fields []string, after cursor) string {
 }
 
 // Pull reads the records of q.Object changed after q.After, oldest first,
-// one page per query batch. It uses queryAll, so records deleted into the
+// one page per query batch; without q.After, those stamped at or after
+// q.Since when it is set (see sinceCursor), else all of them. It uses queryAll, so records deleted into the
 // recycle bin come as Deleted records (for as long as Salesforce keeps them
 // there, 15 days by default).
 //
@@ -216,6 +232,9 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 	start, err := decodeCursor(q.After)
 	if err != nil {
 		return fail("%v", err)
+	}
+	if q.After == "" && !q.Since.IsZero() {
+		start = sinceCursor(q.Since)
 	}
 	fields, err := selectList(q.Fields)
 	if err != nil {

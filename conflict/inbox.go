@@ -1,0 +1,111 @@
+package conflict
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"tandem"
+	"tandem/connectors"
+	"tandem/mapping"
+	"tandem/state"
+)
+
+// inboxBatch is how many inbox events one merge takes: one Fetch call's
+// worth at most of HubSpot's batch read.
+const inboxBatch = 100
+
+// Inbox merges the webhook events waiting in the inbox for an entity's
+// systems. Deliveries are thin: the records they name are fetched in
+// batches (several events of one record, one fetch), then staged like
+// polled changes, with the events marked done in the same transaction. A
+// record the system no longer has is a delete. The writes that follow are
+// pushed by Drain. It returns one Run per system that had events.
+func (e *Engine) Inbox(ctx context.Context, ent *mapping.Entity) ([]state.Run, error) {
+	var runs []state.Run
+	for _, sm := range ent.Systems {
+		for {
+			r, more, err := e.inboxBatch(ctx, ent, sm)
+			if r.Pulled > 0 || err != nil {
+				runs = append(runs, r)
+			}
+			if err != nil {
+				return runs, err
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return runs, nil
+}
+
+func (e *Engine) inboxBatch(ctx context.Context, ent *mapping.Entity, sm *mapping.System) (state.Run, bool, error) {
+	pass := uuid.NewString()
+	r := state.Run{Pass: pass, Kind: state.RunWebhook, Entity: ent.Name, System: sm.Name, Object: sm.Object, Started: time.Now()}
+	evs, err := e.Store.Inbox(ctx, sm.Name, sm.Object, inboxBatch)
+	if err != nil || len(evs) == 0 {
+		return r, false, err
+	}
+	var ids, deliveries []string
+	at := map[string]time.Time{}
+	var done []int64
+	for _, ev := range evs {
+		if _, seen := at[ev.RecordID]; !seen {
+			ids = append(ids, ev.RecordID)
+		}
+		if ev.At.After(at[ev.RecordID]) || at[ev.RecordID].IsZero() {
+			at[ev.RecordID] = ev.At
+		}
+		if !slices.Contains(deliveries, ev.Delivery) {
+			deliveries = append(deliveries, ev.Delivery)
+		}
+		done = append(done, ev.ID)
+	}
+	log := e.log().With("pass", pass, "entity", ent.Name, "system", sm.Name, "deliveries", deliveries)
+	fail := func(err error) (state.Run, bool, error) {
+		r.Error, r.Finished = err.Error(), time.Now()
+		log.Warn("webhook events not merged; they stay in the inbox", "events", len(evs), "err", err)
+		return r, false, err
+	}
+	conn, err := e.conn(sm.Name)
+	if err != nil {
+		return fail(err)
+	}
+	f, ok := conn.(connectors.Fetcher)
+	if !ok {
+		return fail(fmt.Errorf("%s cannot read records by id, so its webhook events cannot be merged; its passes pick the changes up", sm.Name))
+	}
+	recs, err := f.Fetch(connectors.WithCorrelation(ctx, pass), tandem.Query{Object: sm.Object, Fields: sm.Paths()}, ids)
+	if err != nil {
+		return fail(fmt.Errorf("%s %s: fetch %d records named by webhooks: %w", sm.Name, sm.Object, len(ids), err))
+	}
+	found := map[string]bool{}
+	for _, rec := range recs {
+		found[rec.ID] = true
+	}
+	for _, id := range ids {
+		if !found[id] {
+			recs = append(recs, tandem.Record{ID: id, Deleted: true, Modified: at[id]})
+		}
+	}
+	e.mu.Lock()
+	e.pass = pass
+	err = e.Store.Update(ctx, func(tx *state.Tx) error {
+		if err := e.stageAll(ctx, tx, ent, sm, recs); err != nil {
+			return err
+		}
+		return tx.InboxDone(ctx, done)
+	})
+	e.pass = ""
+	e.mu.Unlock()
+	if err != nil {
+		return fail(err)
+	}
+	r.Pulled, r.Finished = len(recs), time.Now()
+	log.Info("webhook events merged", "events", len(evs), "records", len(recs), "gone", len(recs)-len(found))
+	return r, len(evs) == inboxBatch, nil
+}
