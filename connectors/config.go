@@ -19,6 +19,9 @@ type Config struct {
 	// Logger is where the connector logs (its client's retries, breaker
 	// and budget); nil: slog.Default().
 	Logger *slog.Logger
+	// Observe, when set, is told of every HTTP attempt the connector's
+	// client makes (the daemon counts them for /metrics).
+	Observe func(Attempt)
 }
 
 // ConfigError is an error in a config file, naming file, line and key.

@@ -45,6 +45,17 @@ type HTTPOptions struct {
 	// it half-opens after BreakerTimeout (default 30s).
 	BreakerFailures int
 	BreakerTimeout  time.Duration
+	// Observe, when set, is told of every attempt (for metrics).
+	Observe func(Attempt)
+}
+
+// Attempt is one HTTP attempt as Observe is told of it: the system, the
+// method, the status (0 when no answer came) and how long it took.
+type Attempt struct {
+	System   string
+	Method   string
+	Status   int
+	Duration time.Duration
 }
 
 // Kind is the kind of a call, for its deadline and the daily reserve.
@@ -78,6 +89,7 @@ type HTTP struct {
 	log              *slog.Logger
 	budget           *budget
 	breaker          *breaker
+	observe          func(Attempt)
 }
 
 // MaxBody bounds what one response may hold.
@@ -105,6 +117,7 @@ func NewHTTP(o HTTPOptions) *HTTP {
 		waitMin:  o.WaitMin,
 		waitMax:  o.WaitMax,
 		log:      o.Logger,
+		observe:  o.Observe,
 	}
 	switch {
 	case h.retryMax == 0:
@@ -356,6 +369,16 @@ func (c *call) check(ctx context.Context, resp *http.Response, err error) (bool,
 // logAttempt writes the one Debug line of an attempt: never a header
 // value but the correlation id, never a query string, never a body.
 func (c *call) logAttempt(resp *http.Response, err error) {
+	if c.h.observe != nil {
+		a := Attempt{System: c.h.system, Method: c.method}
+		if resp != nil {
+			a.Status = resp.StatusCode
+		}
+		if !c.sent.IsZero() {
+			a.Duration = time.Since(c.sent)
+		}
+		c.h.observe(a)
+	}
 	if !c.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}

@@ -41,3 +41,12 @@ type WebhookRejected struct {
 func (e *WebhookRejected) Error() string {
 	return fmt.Sprintf("%s: webhook rejected: %s", e.System, e.Reason)
 }
+
+// WebhookReplayGuard is a WebhookReceiver whose signatures cover a
+// timestamp, so that a sender's retry is signed anew and the same signed
+// request arriving twice is a replay. ReplayKey returns what identifies a
+// delivery's signature (the signature header's value), or "" when the
+// delivery carries none. The daemon refuses a key it has accepted before.
+type WebhookReplayGuard interface {
+	ReplayKey(header http.Header) string
+}

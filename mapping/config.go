@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
 	"tandem/connectors"
-	"tandem/schedules"
 )
 
 // Config is a loaded, validated config file.
@@ -255,11 +255,13 @@ func child(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-// cronSpec validates a standard five-field cron spec.
+// cronSpec validates a standard five-field cron spec ("*/5 * * * *", or a
+// descriptor such as "@hourly"), so a typo fails at start-up, not at 3 a.m.
+// The daemon runs the specs in UTC.
 func (p *parser) cronSpec(n *yaml.Node, key string) string {
 	s := p.str(n, key)
-	if _, err := schedules.Parse(s); err != nil {
-		p.errf(n, key, "%v", err)
+	if _, err := cron.ParseStandard(s); err != nil {
+		p.errf(n, key, "bad cron spec %q: %v", s, err)
 	}
 	return s
 }

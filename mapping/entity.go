@@ -19,14 +19,15 @@ const (
 
 // Entity is one canonical record type and how each system maps to it.
 type Entity struct {
-	Name     string
-	Match    []string         // canonical fields whose normalised values identify a record
-	Types    map[string]*Type // canonical field -> type
-	Fields   []string         // canonical fields in config order
-	Systems  []*System        // in config order
-	Policy   Policy
-	Deletes  Deletes
-	Schedule string // cron spec for incremental passes (the daemon's)
+	Name      string
+	Match     []string         // canonical fields whose normalised values identify a record
+	Types     map[string]*Type // canonical field -> type
+	Fields    []string         // canonical fields in config order
+	Systems   []*System        // in config order
+	Policy    Policy
+	Deletes   Deletes
+	Schedule  string // cron spec for incremental passes (the daemon's)
+	Reconcile string // cron spec for reconciliation sweeps (the daemon's)
 
 	region string // phone_region: the default region of phone numbers
 }
@@ -127,7 +128,7 @@ func (p *parser) entity(name string, n *yaml.Node, cfg *Config) *Entity {
 		"conflict":  func(k string, v *yaml.Node) { p.policy(&e.Policy, v, k, policyNodes) },
 		"deletes":   func(k string, v *yaml.Node) { p.deletes(&e.Deletes, v, k) },
 		"schedule":  func(k string, v *yaml.Node) { e.Schedule = p.cronSpec(v, k) },
-		"reconcile": func(k string, v *yaml.Node) { p.cronSpec(v, k) },
+		"reconcile": func(k string, v *yaml.Node) { e.Reconcile = p.cronSpec(v, k) },
 	})
 	if fieldsNode != nil {
 		p.each(fieldsNode, key+".fields", func(f string, _, tv *yaml.Node) {

@@ -55,16 +55,20 @@ func scanBackfill(row interface{ Scan(...any) error }) (*Backfill, error) {
 	return &b, nil
 }
 
-// RequestBackfill returns the open backfill of (entity, system, object,
-// since) if there is one, so that asking again resumes it, or adds a new
-// one, requested.
+// RequestBackfill returns the open or failed backfill of (entity, system,
+// object, since) if there is one, so that asking again resumes it (a failed
+// one is requested again), or adds a new one, requested.
 func (s *Store) RequestBackfill(ctx context.Context, entity, system, object string, since time.Time) (*Backfill, error) {
 	var b *Backfill
 	err := s.Update(ctx, func(tx *Tx) error {
 		var err error
 		b, err = scanBackfill(tx.db.QueryRowContext(ctx, `SELECT `+backfillCols+` FROM backfills
-			WHERE entity = ? AND system = ? AND object = ? AND since = ? AND status IN ('requested', 'running') ORDER BY id LIMIT 1`,
+			WHERE entity = ? AND system = ? AND object = ? AND since = ? AND status IN ('requested', 'running', 'failed') ORDER BY id DESC LIMIT 1`,
 			entity, system, object, ts(since)))
+		if err == nil && b.Status == BackfillFailed {
+			b.Status = BackfillRequested
+			_, err = tx.db.ExecContext(ctx, `UPDATE backfills SET status = 'requested', updated_at = ? WHERE id = ?`, now(), b.ID)
+		}
 		if err == nil || !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}

@@ -177,3 +177,22 @@ func (t *Tx) UpdateHeldRecord(ctx context.Context, c *tandem.Conflict, rec *Pend
 	_, err := t.db.ExecContext(ctx, `UPDATE conflicts SET raw = ?, modified_at = ? WHERE id = ?`, rec.Raw, nullable(ts(rec.Modified)), c.ID)
 	return err
 }
+
+// ConflictCounts counts the conflicts by kind and status.
+func (q queries) ConflictCounts(ctx context.Context) (map[[2]string]int, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT kind, status, COUNT(*) FROM conflicts GROUP BY kind, status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[[2]string]int{}
+	for rows.Next() {
+		var k, s string
+		var n int
+		if err := rows.Scan(&k, &s, &n); err != nil {
+			return nil, err
+		}
+		out[[2]string{k, s}] = n
+	}
+	return out, rows.Err()
+}

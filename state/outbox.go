@@ -93,6 +93,7 @@ const (
 	RunReconcile = "reconcile"
 	RunBackfill  = "backfill"
 	RunWebhook   = "webhook"
+	RunWrite     = "write"
 )
 
 // AddRun records a finished pass.

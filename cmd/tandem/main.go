@@ -15,6 +15,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"tandem/connectors"
 	_ "tandem/connectors/hubspot"
 	_ "tandem/connectors/salesforce"
 )
@@ -45,6 +46,9 @@ type globals struct {
 	stdout   io.Writer
 	stderr   io.Writer
 	log      *slog.Logger
+	// observe, when set, is told of every HTTP attempt of the systems
+	// opened (tandem run counts them for /metrics).
+	observe func(connectors.Attempt)
 }
 
 func execute(args []string, stdout, stderr io.Writer) int {
@@ -83,7 +87,7 @@ Try it without any account:  tandem sync --sandbox`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(syncCmd(g), statusCmd(g), planCmd(g), resolveCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g), conflictsCmd(g))
+	root.AddCommand(runCmd(g), backfillCmd(g), syncCmd(g), statusCmd(g), planCmd(g), resolveCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g), conflictsCmd(g))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(stderr, "tandem:", err)
 		var ee *exitError

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 
 	"tandem/conflict"
 	"tandem/connectors"
@@ -23,7 +22,7 @@ func (g *globals) open() (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	systems, err := openSystems(cfg, g.log)
+	systems, err := g.openSystems(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -41,11 +40,11 @@ func (g *globals) engine(store *state.Store, systems map[string]connectors.Conne
 
 // openSystems opens a connector for every configured system; the config
 // errors of all of them come back together.
-func openSystems(cfg *mapping.Config, log *slog.Logger) (map[string]connectors.Connector, error) {
+func (g *globals) openSystems(cfg *mapping.Config) (map[string]connectors.Connector, error) {
 	systems := map[string]connectors.Connector{}
 	var errs mapping.Errors
 	for _, sc := range cfg.Systems {
-		sc.Logger = log
+		sc.Logger, sc.Observe = g.log, g.observe
 		c, err := connectors.Open(sc)
 		if err != nil {
 			var ce *connectors.ConfigError

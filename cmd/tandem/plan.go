@@ -46,7 +46,7 @@ next pass would stop at the mass-delete guard, plan says so on stderr.
 				}
 				ents = []*mapping.Entity{e}
 			}
-			systems, err := openSystems(cfg, g.log)
+			systems, err := g.openSystems(cfg)
 			if err != nil {
 				return err
 			}

@@ -41,6 +41,15 @@ two-way sync on them step by step.`,
 			if sandbox {
 				return g.sandboxDemo(ctx)
 			}
+			cfg, err := loadConfig(g)
+			if err != nil {
+				return err
+			}
+			lock, err := state.TryLock(cfg.State, "tandem sync")
+			if err != nil {
+				return err
+			}
+			defer lock.Unlock()
 			a, err := g.open()
 			if err != nil {
 				return err

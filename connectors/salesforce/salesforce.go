@@ -73,6 +73,11 @@ type Options struct {
 	// Breaker tunes the circuit breaker (connectors.BreakerConfig).
 	Breaker connectors.BreakerConfig `yaml:"breaker"`
 
+	// Webhook, when set, takes generic HMAC-signed webhooks (see
+	// webhook.go): Salesforce signs none itself, so they come from a relay
+	// (a Flow or Apex callout, middleware) that signs its POSTs.
+	Webhook *connectors.HMACConfig `yaml:"webhook"`
+
 	Logger *slog.Logger `yaml:"-"` // default slog.Default()
 }
 
@@ -100,6 +105,7 @@ type Client struct {
 	extID    string
 	tokens   *tokenSource
 	http     *connectors.HTTP
+	webhook  *connectors.HMACReceiver // nil: no webhook configured
 }
 
 // New opens the system described by a config section. Credential files
@@ -111,12 +117,21 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 		return nil, err
 	}
 	o.Logger = cfg.Logger
-	return newClient(cfg.Name, o), nil
+	rx, key, err := openWebhook(cfg.Name, o)
+	if err != nil {
+		return nil, configError(cfg, key, err.Error())
+	}
+	c := newClient(cfg.Name, o)
+	c.webhook = rx
+	return c, nil
 }
 
 // decodeOptions decodes, checks and completes a config section.
 func decodeOptions(cfg connectors.Config) (Options, error) {
 	var o Options
+	if err := cfg.CheckHMAC("webhook"); err != nil {
+		return o, err
+	}
 	if err := cfg.Decode(&o, "instance_url", "client_id"); err != nil {
 		return o, err
 	}
@@ -163,7 +178,13 @@ func NewClient(system string, o Options) (*Client, error) {
 	if key, err := o.normalize(); err != nil {
 		return nil, fmt.Errorf("salesforce %s: %s: %w", system, key, err)
 	}
-	return newClient(system, o), nil
+	rx, key, err := openWebhook(system, o)
+	if err != nil {
+		return nil, fmt.Errorf("salesforce %s: %s: %w", system, key, err)
+	}
+	c := newClient(system, o)
+	c.webhook = rx
+	return c, nil
 }
 
 // normalize applies defaults, reads credential files and checks values,

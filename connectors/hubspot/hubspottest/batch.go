@@ -327,7 +327,7 @@ func (e *Emulator) batchArchive(_ *http.Request, t *objectType, _ string, body [
 	now := e.stamp()
 	for _, in := range req.Inputs {
 		if rec := tb.lookup("", string(in.ID), false); rec != nil {
-			tb.archive(rec, now)
+			tb.archive(rec, now, apiWrite)
 		}
 	}
 	return &reply{status: http.StatusNoContent}

@@ -75,7 +75,7 @@ func (e *Emulator) Delete(object, id string) error {
 	if r == nil {
 		return fmt.Errorf("hubspottest: %s %s not found", object, id)
 	}
-	tb.archive(r, e.stamp())
+	tb.archive(r, e.stamp(), uiEdit)
 	return nil
 }
 

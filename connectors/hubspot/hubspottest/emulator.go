@@ -6,8 +6,11 @@
 // and validation, error bodies, rate limits and their headers and 429s, and
 // its habit of returning batch results out of input order. It can also
 // misbehave as a real API does now and then (Faults): latency, 5xx,
-// dropped connections, requests that hang. Tests, benchmarks and `tandem
-// sandbox` run connectors against it instead of a real portal.
+// dropped connections, requests that hang. Like a HubSpot app with webhook
+// subscriptions, it can POST signed (v3) webhook deliveries of every
+// change to a URL (SetWebhooks), and drop or repeat some of them. Tests,
+// benchmarks and `tandem sandbox` run connectors against it instead of a
+// real portal.
 package hubspottest
 
 import (
@@ -95,6 +98,7 @@ type Emulator struct {
 	served      int // requests the API handled, not refused for rate
 	rateLimited int
 	faulted     int
+	hooks       hooks // webhook deliveries (webhooks.go)
 }
 
 // Request is one API request the emulator received. Status is 0 until it
@@ -154,9 +158,14 @@ func (s *Server) Close() {
 }
 
 // Close lets go of the requests that faults hold (latency, FaultTimeout):
-// their connections are dropped. The emulator still answers afterwards,
-// without delays or holds. Server.Close calls it.
-func (e *Emulator) Close() { e.faults.Close() }
+// their connections are dropped. It also stops sending webhooks, dropping
+// what was not sent yet, and waits for the sender to end. The emulator
+// still answers afterwards, without delays or holds. Server.Close calls
+// it.
+func (e *Emulator) Close() {
+	e.faults.Close()
+	e.SetWebhooks(nil)
+}
 
 func (e *Emulator) stamp() time.Time { return e.now().UTC().Truncate(time.Millisecond) }
 

@@ -314,7 +314,7 @@ func (e *Emulator) updateOne(r *http.Request, t *objectType, id string, body []b
 func (e *Emulator) archiveOne(_ *http.Request, t *objectType, id string, _ []byte) *reply {
 	tb := e.tables[t.name]
 	if rec := tb.lookup("", id, false); rec != nil {
-		tb.archive(rec, e.stamp())
+		tb.archive(rec, e.stamp(), apiWrite)
 	}
 	return &reply{status: http.StatusNoContent}
 }

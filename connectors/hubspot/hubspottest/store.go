@@ -81,6 +81,9 @@ type table struct {
 	rows   []*record
 	byID   map[string]*record
 	unique map[string]map[string]*record // property -> value -> live record
+	// events hears every change, for webhooks (webhooks.go); nil when
+	// no one listens.
+	events func(hookEvent)
 }
 
 func newTable(t *objectType) *table {
@@ -152,6 +155,7 @@ func (tb *table) insert(props map[string]string, now time.Time, by *source) *rec
 	r.remember("hs_object_id", r.id, now, by)
 	tb.rows = append(tb.rows, r)
 	tb.byID[r.id] = r
+	tb.notify(r, "creation", now, by)
 	tb.set(r, props, now, by)
 	return r
 }
@@ -160,6 +164,7 @@ func (tb *table) insert(props map[string]string, now time.Time, by *source) *rec
 // it on every write, even one that changes nothing, and so do we. by is
 // who wrote, for the properties' history.
 func (tb *table) set(r *record, props map[string]string, now time.Time, by *source) {
+	tb.notifyChanges(r, props, now, by)
 	for name, v := range props {
 		r.remember(name, v, now, by)
 		if idx := tb.unique[name]; idx != nil {
@@ -181,14 +186,15 @@ func (tb *table) set(r *record, props map[string]string, now time.Time, by *sour
 	r.remember(tb.typ.modProp, r.props[tb.typ.modProp], now, by)
 }
 
-// archive moves a record to the recycle bin. Only archived and archivedAt
+// archive moves a record to the recycle bin; by is who deleted it. Only archived and archivedAt
 // change: HubSpot leaves updatedAt and the modified-date property at the
 // last edit before the archive (as recorded responses of archived deals
 // show), which is why search-based pulls never see an archive.
-func (tb *table) archive(r *record, now time.Time) {
+func (tb *table) archive(r *record, now time.Time, by *source) {
 	if r.archived {
 		return
 	}
+	tb.notify(r, "deletion", now, by)
 	for name, idx := range tb.unique {
 		if v := r.props[name]; v != "" && idx[v] == r {
 			delete(idx, v)

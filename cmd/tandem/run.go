@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"tandem/connectors"
+	"tandem/mapping"
+	"tandem/schedules"
+	"tandem/state"
+)
+
+func runCmd(g *globals) *cobra.Command {
+	var publicURL string
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon: schedules, webhooks, writers, /healthz and /metrics",
+		Long: `Run Tandem as a service until SIGINT or SIGTERM:
+
+  - each entity's 'schedule' (cron, UTC) runs an incremental pass, and its
+    'reconcile' a reconciliation sweep: every record of every system read and
+    compared with what Tandem last saw, what a webhook or cursor missed is
+    repaired, and the drift is recorded (tandem status shows it);
+  - on 'listen', POST /webhooks/SYSTEM takes signed webhook deliveries (HubSpot
+    v3 signatures; a generic HMAC scheme for others), stores them and answers
+    at once; they are merged within milliseconds; GET /healthz and GET /metrics
+    (Prometheus) report on the daemon;
+  - writers drain the outbox continuously, and backfills asked for with
+    'tandem backfill' run here, sharing the daemon's rate budget.
+
+On SIGINT or SIGTERM it stops taking webhooks and starting work, lets the
+work in flight finish (at most --grace, after which it is cancelled: every
+step is a transaction, and what was not written stays in the outbox), and
+exits 0. One process drives a state file at a time: a second daemon (or a
+'tandem sync') on the same file is refused with who holds it.
+Logs are JSON lines on stderr when it is not a terminal.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			cfg, err := loadConfig(g)
+			if err != nil {
+				return err
+			}
+			lock, err := state.TryLock(cfg.State, "tandem run")
+			if err != nil {
+				return err
+			}
+			defer lock.Unlock()
+			var metrics *schedules.Metrics
+			g.observe = func(a connectors.Attempt) { metrics.Observe(a) }
+			a, err := g.open()
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			metrics = schedules.NewMetrics(cfg, a.store, a.engine.Systems)
+			d := &schedules.Daemon{Config: cfg, Store: a.store, Engine: a.engine, Log: g.log, Metrics: metrics,
+				PublicURL: publicURL, Grace: grace}
+			if cfg.Listen != "" {
+				l, err := net.Listen("tcp", cfg.Listen)
+				if err != nil {
+					return fmt.Errorf("%s: listen: %w", cfg.File, err)
+				}
+				d.Listener = l
+				fmt.Fprintf(g.stderr, "tandem: listening on http://%s (webhooks at /webhooks/SYSTEM, /healthz, /metrics)\n", l.Addr())
+			}
+			warnUnscheduled(g, cfg)
+			return d.Run(ctx)
+		},
+	}
+	cmd.Flags().StringVar(&publicURL, "public-url", "", "scheme and host webhook senders call, as they sign it (default: each request's own)")
+	cmd.Flags().DurationVar(&grace, "grace", 20*time.Second, "on SIGINT/SIGTERM, how long work in flight may take to finish")
+	return cmd
+}
+
+// warnUnscheduled says when the daemon has nothing on its clock.
+func warnUnscheduled(g *globals, cfg *mapping.Config) {
+	for _, e := range cfg.Entities {
+		if e.Schedule == "" {
+			g.log.Warn("entity has no schedule: only webhooks, backfills and its reconcile sweeps bring its changes", "entity", e.Name)
+		}
+	}
+}
