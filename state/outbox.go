@@ -126,7 +126,11 @@ type ObjectStatus struct {
 	Linked      int    `json:"linked_records"`
 	Outbox      int    `json:"outbox_depth"`
 	DeadLetters int    `json:"dead_letters"`
-	LastPass    *Run   `json:"last_pass,omitempty"`
+	Inbox       int    `json:"inbox_depth"`
+	// LastPass is the last incremental pass; LastReconcile the last sweep,
+	// with its drift.
+	LastPass      *Run `json:"last_pass,omitempty"`
+	LastReconcile *Run `json:"last_reconcile,omitempty"`
 	// Health is the system's client at the end of its last pass
 	// (connectors.Health as JSON), when the connector reports one.
 	Health json.RawMessage `json:"health,omitempty"`
@@ -160,18 +164,14 @@ func (q queries) Status(ctx context.Context, system, object string) (ObjectStatu
 			return st, err
 		}
 	}
-	var r Run
-	var started, finished, errStr sql.NullString
-	err = q.db.QueryRowContext(ctx, `SELECT pass, entity, system, object, started_at, finished_at, pulled, written, failed, error
-		FROM runs WHERE system = ? AND object = ? ORDER BY id DESC LIMIT 1`, system, object).
-		Scan(&r.Pass, &r.Entity, &r.System, &r.Object, &started, &finished, &r.Pulled, &r.Written, &r.Failed, &errStr)
-	switch {
-	case err == sql.ErrNoRows:
-	case err != nil:
+	if st.Inbox, err = q.InboxDepth(ctx, system, object); err != nil {
 		return st, err
-	default:
-		r.Started, r.Finished, r.Error = parseTS(started), parseTS(finished), errStr.String
-		st.LastPass = &r
+	}
+	if st.LastPass, err = q.lastRun(ctx, system, object, RunSync); err != nil {
+		return st, err
+	}
+	if st.LastReconcile, err = q.lastRun(ctx, system, object, RunReconcile); err != nil {
+		return st, err
 	}
 	var health string
 	err = q.db.QueryRowContext(ctx, `SELECT health FROM system_health WHERE system = ?`, system).Scan(&health)
@@ -183,4 +183,32 @@ func (q queries) Status(ctx context.Context, system, object string) (ObjectStatu
 		st.Health = json.RawMessage(health)
 	}
 	return st, nil
+}
+
+// lastRun is the last run of a kind over (system, object), or nil.
+func (q queries) lastRun(ctx context.Context, system, object, kind string) (*Run, error) {
+	var r Run
+	var started, finished, errStr sql.NullString
+	var drift sql.NullInt64
+	err := q.db.QueryRowContext(ctx, `SELECT pass, entity, system, object, started_at, finished_at, pulled, written, failed, error, kind, drift
+		FROM runs WHERE system = ? AND object = ? AND kind = ? ORDER BY id DESC LIMIT 1`, system, object, kind).
+		Scan(&r.Pass, &r.Entity, &r.System, &r.Object, &started, &finished, &r.Pulled, &r.Written, &r.Failed, &errStr, &r.Kind, &drift)
+	switch {
+	case err == sql.ErrNoRows:
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	r.Started, r.Finished, r.Error, r.Drift = parseTS(started), parseTS(finished), errStr.String, int(drift.Int64)
+	return &r, nil
+}
+
+// EntityCounts is, for one entity, how many records it has and how many
+// conflicts wait for a person.
+func (q queries) EntityCounts(ctx context.Context, entity string) (records, openConflicts int, err error) {
+	if err = q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM entities WHERE entity = ?`, entity).Scan(&records); err != nil {
+		return
+	}
+	err = q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM conflicts WHERE entity = ? AND status = 'open'`, entity).Scan(&openConflicts)
+	return
 }

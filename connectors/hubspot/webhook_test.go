@@ -1,21 +1,26 @@
 package hubspot
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"tandem"
 	"tandem/connectors"
+	"tandem/connectors/hubspot/hubspottest"
 )
 
 const testSecret = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -348,4 +353,87 @@ func toJSON(v any) string {
 		return strconv.Quote(v)
 	}
 	panic("toJSON")
+}
+
+// The emulator's deliveries verify and parse here, as a daemon would take
+// them: each event once by its ID, though every delivery comes twice.
+func TestReceiveFromTheEmulator(t *testing.T) {
+	c := webhookClient(t, "webhook_secret: "+testSecret+"\n")
+	var mu sync.Mutex
+	var got []connectors.Event
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		evs, err := c.Receive(r.Method, "http://"+r.Host+r.URL.RequestURI(), r.Header, body, time.Now())
+		switch {
+		case rejection(err) != "":
+			w.WriteHeader(http.StatusUnauthorized)
+		case err != nil:
+			t.Errorf("delivery: %v", err)
+			w.WriteHeader(http.StatusBadRequest)
+		default:
+			mu.Lock()
+			got = append(got, evs...)
+			mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer srv.Close()
+	flush := func(e *hubspottest.Emulator) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := e.FlushWebhooks(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	e := hubspottest.New(hubspottest.Options{})
+	defer e.Close()
+	e.SetWebhooks(&hubspottest.Webhooks{URL: srv.URL + "/webhooks/hubspot?tenant=a%3Ab", ClientSecret: testSecret, Duplicate: 1})
+	id, err := e.Create("contacts", map[string]any{"email": "e2e@example.com", "firstname": "E"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Update("contacts", id, map[string]any{"firstname": "F"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Delete("contacts", id); err != nil {
+		t.Fatal(err)
+	}
+	flush(e)
+	mu.Lock()
+	all := append([]connectors.Event(nil), got...)
+	mu.Unlock()
+	seen := map[string]bool{}
+	var once []connectors.Event
+	for _, ev := range all {
+		if !seen[ev.ID] {
+			seen[ev.ID] = true
+			once = append(once, ev)
+		}
+	}
+	if len(all) != 2*len(once) || len(once) != 5 {
+		t.Fatalf("%d events, %d of them distinct; want 5, each twice: %+v", len(all), len(once), all)
+	}
+	obj, _ := e.Get("contacts", id)
+	for i, ev := range once {
+		if ev.Object != "contacts" || ev.RecordID != id || ev.Deleted != (i == 4) || ev.At.IsZero() {
+			t.Errorf("event %d: %+v", i, ev)
+		}
+	}
+	if !once[0].At.Equal(obj.CreatedAt) || !once[4].At.Equal(obj.ArchivedAt) {
+		t.Errorf("At %v and %v, want %v and %v", once[0].At, once[4].At, obj.CreatedAt, obj.ArchivedAt)
+	}
+
+	// Signed with another secret: refused, and HubSpot does not retry a 401.
+	other := hubspottest.New(hubspottest.Options{})
+	defer other.Close()
+	other.SetWebhooks(&hubspottest.Webhooks{URL: srv.URL + "/webhooks/hubspot", ClientSecret: "not-the-secret"})
+	if _, err := other.Create("contacts", map[string]any{"email": "x@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	flush(other)
+	if sent, failed, _, _ := other.WebhookStats(); sent != 0 || failed == 0 {
+		t.Fatalf("sent %d, failed %d", sent, failed)
+	}
 }

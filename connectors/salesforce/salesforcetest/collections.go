@@ -125,8 +125,8 @@ func (e *Emulator) collectionWrite(w http.ResponseWriter, r *http.Request, kind 
 	}
 
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	x := &tx{now: e.now()}
+	defer e.unlockAndNotify(x)
 	results := make([]saveResult, len(items))
 	var failed bool
 	for i, it := range items {
@@ -250,8 +250,8 @@ func (e *Emulator) collectionDelete(w http.ResponseWriter, r *http.Request) {
 	allOrNone := strings.EqualFold(qv.Get("allOrNone"), "true")
 
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	x := &tx{now: e.now()}
+	defer e.unlockAndNotify(x)
 	results := make([]saveResult, len(ids))
 	var failed bool
 	for i, raw := range ids {

@@ -21,6 +21,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"tandem/connectors/internal/faults"
 	"time"
 )
@@ -98,6 +99,8 @@ type Request struct {
 // for concurrent use.
 type Emulator struct {
 	faults *faults.State // its own lock: delays and held requests hold no other
+	// onChange is the OnChange hook, read after mu is released.
+	onChange atomic.Pointer[func(object, id string, at time.Time)]
 
 	mu          sync.Mutex
 	opts        Options

@@ -26,7 +26,8 @@ func (e *Emulator) Create(object string, fields map[string]any) (string, error) 
 
 func (e *Emulator) createJSON(object string, rec gjson.Result) (string, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	x := &tx{}
+	defer e.unlockAndNotify(x)
 	t := e.table(object)
 	if t == nil {
 		return "", apiErr("INVALID_TYPE", "sObject type '"+object+"' is not supported.")
@@ -38,7 +39,8 @@ func (e *Emulator) createJSON(object string, rec gjson.Result) (string, error) {
 	if recErr != nil {
 		return "", recErr
 	}
-	id, aerr := e.insert(&tx{now: e.now()}, t, as)
+	x.now = e.now()
+	id, aerr := e.insert(x, t, as)
 	if aerr != nil {
 		return "", aerr
 	}
@@ -52,7 +54,8 @@ func (e *Emulator) Update(object, id string, fields map[string]any) error {
 		return fmt.Errorf("salesforcetest: update %s %s: %w", object, id, err)
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	x := &tx{}
+	defer e.unlockAndNotify(x)
 	t := e.table(object)
 	if t == nil {
 		return apiErr("INVALID_TYPE", "sObject type '"+object+"' is not supported.")
@@ -68,7 +71,8 @@ func (e *Emulator) Update(object, id string, fields map[string]any) error {
 	if recErr != nil {
 		return recErr
 	}
-	if uerr := e.update(&tx{now: e.now()}, t, nid, as); uerr != nil {
+	x.now = e.now()
+	if uerr := e.update(x, t, nid, as); uerr != nil {
 		return uerr
 	}
 	return nil
@@ -79,7 +83,8 @@ func (e *Emulator) Update(object, id string, fields map[string]any) error {
 // still returns it and query no longer does. Undelete brings it back.
 func (e *Emulator) Delete(object, id string) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	x := &tx{}
+	defer e.unlockAndNotify(x)
 	t := e.table(object)
 	if t == nil {
 		return apiErr("INVALID_TYPE", "sObject type '"+object+"' is not supported.")
@@ -88,7 +93,8 @@ func (e *Emulator) Delete(object, id string) error {
 	if ierr != nil {
 		return ierr
 	}
-	if rerr := e.remove(&tx{now: e.now()}, t, nid); rerr != nil {
+	x.now = e.now()
+	if rerr := e.remove(x, t, nid); rerr != nil {
 		return rerr
 	}
 	return nil
@@ -103,7 +109,8 @@ func (e *Emulator) Delete(object, id string) error {
 // its recycle bin: a record stays undeletable for as long as the test runs.
 func (e *Emulator) Undelete(object, id string) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	x := &tx{}
+	defer e.unlockAndNotify(x)
 	t := e.table(object)
 	if t == nil {
 		return apiErr("INVALID_TYPE", "sObject type '"+object+"' is not supported.")
@@ -112,7 +119,8 @@ func (e *Emulator) Undelete(object, id string) error {
 	if ierr != nil {
 		return ierr
 	}
-	if rerr := e.restore(&tx{now: e.now()}, t, nid); rerr != nil {
+	x.now = e.now()
+	if rerr := e.restore(x, t, nid); rerr != nil {
 		return rerr
 	}
 	return nil
