@@ -156,6 +156,7 @@ func newClient(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error
 // rate_limit, daily_reserve, and the rate-limit headers HubSpot sends. What
 // ho sets already (tests) stands in for the defaults; the config wins.
 func httpOptions(cfg connectors.Config, o options, ho connectors.HTTPOptions) (connectors.HTTPOptions, error) {
+	ho.Observe = cfg.Observe
 	if o.Timeout != "" {
 		d, err := time.ParseDuration(o.Timeout)
 		if err != nil || d <= 0 {

@@ -79,6 +79,8 @@ type Options struct {
 	Webhook *connectors.HMACConfig `yaml:"webhook"`
 
 	Logger *slog.Logger `yaml:"-"` // default slog.Default()
+	// Observe is told of every HTTP attempt (connectors.Config.Observe).
+	Observe func(connectors.Attempt) `yaml:"-"`
 }
 
 // Defaults.
@@ -116,7 +118,7 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.Logger = cfg.Logger
+	o.Logger, o.Observe = cfg.Logger, cfg.Observe
 	rx, key, err := openWebhook(cfg.Name, o)
 	if err != nil {
 		return nil, configError(cfg, key, err.Error())
@@ -398,6 +400,7 @@ func httpOptions(system string, o Options, transport http.RoundTripper) connecto
 		System:       system,
 		Timeout:      o.Timeout,
 		Logger:       o.Logger,
+		Observe:      o.Observe,
 		Base:         &http.Client{Transport: transport},
 		Rate:         o.RateLimit,
 		RateHeaders:  limitInfo,
