@@ -54,9 +54,8 @@ type Webhooks struct {
 	backoff time.Duration
 }
 
-// The ids a delivery names the emulated portal and its app by. AppID (the
-// private app whose token writes through the API) is also the appId of
-// the events.
+// PortalID is the emulated portal's id, the portalId of every webhook
+// event; their appId is AppID, the app whose token writes through the API.
 const PortalID = 7000001
 
 // The retries, like HubSpot's: up to ten attempts in all, the waits
@@ -250,7 +249,8 @@ type sender struct {
 
 	mu                                sync.Mutex
 	queue                             []wireEvent
-	busy                              bool // a delivery is being sent
+	lastTS                            int64 // the last timestamp sent, ms
+	busy                              bool  // a delivery is being sent
 	sent, failed, dropped, duplicated int
 }
 
@@ -414,7 +414,7 @@ func (s *sender) post(batch []wireEvent) (ok, stopped bool) {
 		if err != nil {
 			panic("hubspottest: " + err.Error())
 		}
-		ts := strconv.FormatInt(s.w.Now().UnixMilli(), 10)
+		ts := strconv.FormatInt(s.timestamp(), 10)
 		req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, s.w.URL, bytes.NewReader(body))
 		if err != nil {
 			return false, false // the URL was checked: cannot happen
@@ -447,6 +447,17 @@ func (s *sender) post(batch []wireEvent) (ok, stopped bool) {
 		}
 	}
 	return false, false
+}
+
+// timestamp is the X-HubSpot-Request-Timestamp of a request: now, but
+// never the same as the sender's previous request's, so that no two
+// requests (a retry, the copies of a duplicate) are signed alike and a
+// receiver that refuses a signature it has seen (a replay) takes them.
+func (s *sender) timestamp() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastTS = max(s.w.Now().UnixMilli(), s.lastTS+1)
+	return s.lastTS
 }
 
 // signV3 is HubSpot's v3 signature: base64(HMAC-SHA256(secret, method +
