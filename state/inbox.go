@@ -24,7 +24,9 @@ var ErrReplay = replayError{}
 
 type replayError struct{}
 
-func (replayError) Error() string { return "replayed delivery: this signed request was accepted before" }
+func (replayError) Error() string {
+	return "replayed delivery: this signed request was accepted before"
+}
 
 // Receive stores a verified delivery's events in one transaction: the
 // delivery's signature hash (a second delivery with the same one is a

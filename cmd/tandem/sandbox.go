@@ -23,10 +23,13 @@ const (
 	sandboxToken        = "sandbox-hubspot-token"
 	sandboxClientID     = "sandbox-client-id"
 	sandboxClientSecret = "sandbox-client-secret"
+	// sandboxWebhookSecret signs the HubSpot emulator's webhooks, as an
+	// app's client secret signs HubSpot's.
+	sandboxWebhookSecret = "sandbox-webhook-secret"
 )
 
 func sandboxCmd(g *globals) *cobra.Command {
-	var writeConfig, state, hsAddr, sfAddr string
+	var writeConfig, state, hsAddr, sfAddr, listen string
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Serve emulated HubSpot and Salesforce on loopback, seeded, until interrupted",
@@ -34,7 +37,11 @@ func sandboxCmd(g *globals) *cobra.Command {
 50 HubSpot and 50 Salesforce contacts, 20 of them the same people by email
 (some written with other capitalisation, some with other phone numbers).
 With --write-config, write a ready config pointing at them; then, in another
-terminal:  tandem sync --config FILE  and  tandem status --config FILE.
+terminal:  tandem sync --config FILE  and  tandem status --config FILE,
+or run the daemon:  tandem run --config FILE.  The HubSpot emulator sends a
+signed webhook for every change to the daemon's address (--listen), as a
+HubSpot app subscription does; while no daemon listens, they are retried and
+then given up on, and the daemon's passes and sweeps pick the changes up.
 Stays up until interrupted (Ctrl-C).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -45,6 +52,8 @@ Stays up until interrupted (Ctrl-C).`,
 				return err
 			}
 			defer sb.close()
+			sb.listen = listen
+			sb.hs.SetWebhooks(&hubspottest.Webhooks{URL: "http://" + listen + "/webhooks/hubspot", ClientSecret: sandboxWebhookSecret})
 			fmt.Fprintf(g.stdout, "HubSpot emulator:    %s  (token %s)\n", sb.hsURL, sandboxToken)
 			fmt.Fprintf(g.stdout, "Salesforce emulator: %s  (client %s / %s)\n", sb.sfURL, sandboxClientID, sandboxClientSecret)
 			if writeConfig != "" {
@@ -62,6 +71,7 @@ Stays up until interrupted (Ctrl-C).`,
 	cmd.Flags().StringVar(&state, "state", "sandbox.db", "state file named in the written config")
 	cmd.Flags().StringVar(&hsAddr, "hubspot-addr", "127.0.0.1:0", "loopback address for the HubSpot emulator")
 	cmd.Flags().StringVar(&sfAddr, "salesforce-addr", "127.0.0.1:0", "loopback address for the Salesforce emulator")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8765", "the daemon's address in the written config; HubSpot's webhooks go there")
 	return cmd
 }
 
@@ -70,6 +80,7 @@ type sandbox struct {
 	sf           *salesforcetest.Emulator
 	hsURL, sfURL string
 	servers      []*http.Server
+	listen       string // the daemon's address (listen:), "" for none
 }
 
 func startSandbox(hsAddr, sfAddr string) (*sandbox, error) {
@@ -175,7 +186,14 @@ func (sb *sandbox) config(state string) string {
 	if !filepath.IsAbs(state) {
 		state = filepath.ToSlash(state)
 	}
-	return contactConfig(state, sb.hsURL, sandboxToken, sb.sfURL, sandboxClientID, sandboxClientSecret)
+	cfg := contactConfig(state, sb.hsURL, sandboxToken, sb.sfURL, sandboxClientID, sandboxClientSecret)
+	if sb.listen == "" {
+		return cfg
+	}
+	cfg = strings.Replace(cfg, "\nsystems:\n", "\nlisten: "+sb.listen+"    # tandem run: webhooks, /healthz, /metrics\nsystems:\n", 1)
+	cfg = strings.Replace(cfg, "    token: "+sandboxToken+"\n", "    token: "+sandboxToken+"\n    webhook_secret: "+sandboxWebhookSecret+"   # the app's client secret: it signs the webhooks\n", 1)
+	return strings.Replace(cfg, `    schedule: "*/5 * * * *"`+"\n", `    schedule: "*/5 * * * *"    # tandem run: a pass every 5 minutes (UTC)`+"\n"+
+		`    reconcile: "0 3 * * *"     # and a full comparison sweep at 03:00`+"\n", 1)
 }
 
 // contactConfig is the sandbox's config, which the end-to-end tests run
