@@ -96,8 +96,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.defaults()
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	d.cron = cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cronLogger{d.Log}),
-		cron.WithChain(cron.Recover(cronLogger{d.Log}), cron.SkipIfStillRunning(cronLogger{d.Log})))
+	d.cronInit()
 	if err := d.schedule(work); err != nil {
 		return err
 	}
@@ -152,6 +151,13 @@ func listenAddr(l net.Listener) string {
 		return ""
 	}
 	return l.Addr().String()
+}
+
+// cronInit makes the daemon's clock: UTC, a panicking job recovered and
+// logged, a job still running when it is due again skipped.
+func (d *Daemon) cronInit() {
+	d.cron = cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cronLogger{d.Log}),
+		cron.WithChain(cron.Recover(cronLogger{d.Log}), cron.SkipIfStillRunning(cronLogger{d.Log})))
 }
 
 // schedule adds each entity's cron jobs.
