@@ -150,15 +150,16 @@ func (e *Engine) sidesOf(ctx context.Context, tx *state.Tx, ent *mapping.Entity,
 // seen alive after it: the deleted record came back (undeleted), or
 // another system edited the record after the delete. The tombstones are
 // dropped so the entity is created again where it was deleted.
-func (e *Engine) reviveIfEdited(ctx context.Context, tx *state.Tx, ent *mapping.Entity, link *tandem.Link, side Side, edited bool) error {
+// del is the entity's delete state; the one after is returned (nil when
+// the delete was cancelled).
+func (e *Engine) reviveIfEdited(ctx context.Context, tx *state.Tx, ent *mapping.Entity, link *tandem.Link, side Side, edited bool, del *state.Delete) (*state.Delete, error) {
 	cameBack := !link.Deleted.IsZero()
 	link.Deleted = time.Time{}
-	del, err := tx.DeleteOf(ctx, link.EntityID)
-	if err != nil || del == nil {
-		return err
+	if del == nil {
+		return nil, nil
 	}
 	if !cameBack && !(edited && side.Modified.After(del.At)) {
-		return nil // an edit from before the delete: the delete stands
+		return del, nil // an edit from before the delete: the delete stands
 	}
 	why := "edited after the delete"
 	if cameBack {
@@ -168,15 +169,15 @@ func (e *Engine) reviveIfEdited(ctx context.Context, tx *state.Tx, ent *mapping.
 	if del.Conflict != 0 {
 		c, _, err := tx.Conflict(ctx, del.Conflict)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		c.Status, c.Decided, c.Resolved = tandem.ConflictAuto, side.System, e.now()
 		c.Values[side.System] = tandem.SideValue{Value: side.View, ModifiedAt: side.Modified, RecordID: side.RecordID}
 		if err := tx.UpdateConflict(ctx, c); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return e.revive(ctx, tx, ent, link.EntityID, link.System)
+	return nil, e.revive(ctx, tx, ent, link.EntityID, link.System)
 }
 
 // revive cancels an entity's delete: its tombstones, but the one in the

@@ -48,8 +48,9 @@ type Engine struct {
 	// mu gives one operation at a time its turn: a pass, a batch of
 	// webhook events, a page of a sweep or a backfill. pass is the id of
 	// the one holding it: one conflict per entity, field and pass.
-	mu   sync.Mutex
-	pass string
+	mu     sync.Mutex
+	pass   string
+	idents identCache
 }
 
 func (e *Engine) now() time.Time {
@@ -358,8 +359,9 @@ func (e *Engine) stage(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 	if err != nil {
 		return err
 	}
+	fresh := false
 	if link == nil {
-		id, ok, err := e.identify(ctx, tx, ent, sm, side, rec)
+		id, ok, isNew, err := e.identify(ctx, tx, ent, sm, side, rec)
 		if err != nil || !ok {
 			return err
 		}
@@ -367,14 +369,18 @@ func (e *Engine) stage(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 		if err := e.closeIdentity(ctx, tx, sm, rec.ID, id); err != nil {
 			return err
 		}
+		fresh = isNew
 	}
-	return e.merge(ctx, tx, ent, sm, link, side, rec)
+	return e.merge(ctx, tx, ent, sm, link, side, rec, fresh)
 }
 
 // closeIdentity closes the open identity conflict of a record that now
 // links without one (it was edited so that it matches one entity, or
 // none): the conflict says where it went.
 func (e *Engine) closeIdentity(ctx context.Context, tx *state.Tx, sm *mapping.System, recordID, entityID string) error {
+	if !e.mayHoldIdentity(ctx, tx, sm) {
+		return nil
+	}
 	c, err := tx.OpenIdentity(ctx, sm.Name, sm.Object, recordID)
 	if err != nil || c == nil {
 		return err
@@ -383,19 +389,49 @@ func (e *Engine) closeIdentity(ctx context.Context, tx *state.Tx, sm *mapping.Sy
 	return tx.UpdateConflict(ctx, c)
 }
 
+// identCache remembers, for one staging transaction, whether a system has
+// any open identity conflict at all: when it has none, closing one for
+// each record staged is skipped (most passes have none).
+type identCache struct {
+	tx  *state.Tx
+	key string // system/object
+	any bool
+}
+
+// mayHoldIdentity reports whether sm may have an open identity conflict
+// in tx's view.
+func (e *Engine) mayHoldIdentity(ctx context.Context, tx *state.Tx, sm *mapping.System) bool {
+	key := sm.Name + "/" + sm.Object
+	if c := e.idents; c.tx == tx && c.key == key {
+		return c.any
+	}
+	any, err := tx.AnyOpenIdentity(ctx, sm.Name, sm.Object)
+	e.idents = identCache{tx: tx, key: key, any: any || err != nil}
+	return e.idents.any
+}
+
 // merge folds a side into its entity's golden record, records the
-// conflicts met, and queues the writes that follow.
-func (e *Engine) merge(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, link *tandem.Link, side Side, rec tandem.Record) error {
-	golden, err := tx.Golden(ctx, link.EntityID)
-	if err != nil {
-		return err
+// conflicts met, and queues the writes that follow. fresh is a new entity
+// made for this record (nothing to read of it yet).
+func (e *Engine) merge(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, link *tandem.Link, side Side, rec tandem.Record, fresh bool) error {
+	var golden tandem.Golden
+	var del *state.Delete
+	if !fresh {
+		var err error
+		if golden, err = tx.Golden(ctx, link.EntityID); err != nil {
+			return err
+		}
+		if del, err = tx.DeleteOf(ctx, link.EntityID); err != nil {
+			return err
+		}
 	}
 	if link.Snapshot != nil {
 		side.Snapshot = link.Snapshot
 	}
 	out := Merge(ent.Name, link.EntityID, golden, side, readFields(ent, sm), ent.Policy)
 	edited := changedFrom(side.View, link.Snapshot)
-	if err := e.reviveIfEdited(ctx, tx, ent, link, side, edited); err != nil {
+	del, err := e.reviveIfEdited(ctx, tx, ent, link, side, edited, del)
+	if err != nil {
 		return err
 	}
 	link.Snapshot = overlay(link.Snapshot, side.View)
@@ -404,7 +440,7 @@ func (e *Engine) merge(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 		return err
 	}
 	if out.Changed || len(golden) == 0 {
-		if err := e.putGolden(ctx, tx, ent, link.EntityID, out.Golden); err != nil {
+		if err := e.putGoldenAs(ctx, tx, ent, link.EntityID, out.Golden, del); err != nil {
 			return err
 		}
 	}
@@ -413,16 +449,31 @@ func (e *Engine) merge(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 			return err
 		}
 	}
-	return e.enqueue(ctx, tx, ent, link.EntityID)
+	links := map[string]*tandem.Link{sm.Name: link}
+	if fresh {
+		for _, t := range ent.Systems {
+			if t.Name != sm.Name {
+				links[t.Name] = nil // a new entity has no other link
+			}
+		}
+	}
+	return e.enqueueAs(ctx, tx, ent, link.EntityID, out.Golden, del, links)
 }
 
 // putGolden stores a golden record with its match keys; a deleted entity
 // keeps none, so a new record with the same keys is a new entity.
 func (e *Engine) putGolden(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string, g tandem.Golden) error {
-	keys := ent.MatchKeys(g.Values())
-	if d, err := tx.DeleteOf(ctx, id); err != nil {
+	d, err := tx.DeleteOf(ctx, id)
+	if err != nil {
 		return err
-	} else if d != nil && d.State == state.DeleteDeleted {
+	}
+	return e.putGoldenAs(ctx, tx, ent, id, g, d)
+}
+
+// putGoldenAs is putGolden with the entity's delete state known.
+func (e *Engine) putGoldenAs(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string, g tandem.Golden, d *state.Delete) error {
+	keys := ent.MatchKeys(g.Values())
+	if d != nil && d.State == state.DeleteDeleted {
 		keys = nil
 	}
 	return tx.PutGolden(ctx, ent.Name, id, g, keys)
@@ -511,26 +562,26 @@ func (e *Engine) addConflict(ctx context.Context, tx *state.Tx, c *tandem.Confli
 // already linked to another record of the same system, are an identity
 // conflict: recorded with the record, which is not merged (ok is false)
 // until a person links or splits it (tandem resolve).
-func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, side Side, rec tandem.Record) (string, bool, error) {
+func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, side Side, rec tandem.Record) (id string, ok, isNew bool, err error) {
 	keys := ent.MatchKeys(side.View)
 	cands, err := tx.Candidates(ctx, ent.Name, keys)
 	shown := keyText(keys)
 	if err != nil {
-		return "", false, err
+		return "", false, false, err
 	}
 	if len(cands) == 0 {
 		id, err := tx.NewEntity(ctx, ent.Name, tandem.Golden{}, nil)
-		return id, err == nil, err
+		return id, err == nil, true, err
 	}
 	var entityID string
 	reason := fmt.Sprintf("%d entities match %s: link it to one (--link --to ID) or keep it apart (--split)", len(cands), shown)
 	if len(cands) == 1 {
 		other, err := tx.LinkOf(ctx, cands[0], sm.Name, sm.Object)
 		if err != nil {
-			return "", false, err
+			return "", false, false, err
 		}
 		if other == nil {
-			return cands[0], true, nil
+			return cands[0], true, false, nil
 		}
 		entityID = cands[0]
 		reason = fmt.Sprintf("record %s of %s has the same %s as record %s, already linked to this entity: merge them in %s, or keep it apart (--split)",
@@ -545,7 +596,7 @@ func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 	for _, id := range cands {
 		for _, t := range ent.Systems {
 			if l, err := tx.LinkOf(ctx, id, t.Name, t.Object); err != nil {
-				return "", false, err
+				return "", false, false, err
 			} else if l != nil && !(t.Name == sm.Name && l.ExternalID == side.RecordID) {
 				key := t.Name
 				if len(cands) > 1 || t.Name == sm.Name {
@@ -557,12 +608,15 @@ func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 	}
 	held := &state.Pending{System: sm.Name, Object: sm.Object, ExternalID: rec.ID, Raw: rec.Raw, Modified: rec.Modified}
 	if prev, err := tx.OpenIdentity(ctx, sm.Name, sm.Object, rec.ID); err != nil {
-		return "", false, err
+		return "", false, false, err
 	} else if prev != nil {
 		c.ID = prev.ID
-		return "", false, tx.UpdateHeldRecord(ctx, c, held)
+		return "", false, false, tx.UpdateHeldRecord(ctx, c, held)
 	}
-	return "", false, tx.AddConflict(ctx, c, held)
+	if e.idents.tx == tx {
+		e.idents.any = true
+	}
+	return "", false, false, tx.AddConflict(ctx, c, held)
 }
 
 // keyText shows match keys as a person reads them: email=ann@example.com.
@@ -609,10 +663,20 @@ func (e *Engine) enqueue(ctx context.Context, tx *state.Tx, ent *mapping.Entity,
 	if err != nil {
 		return err
 	}
+	return e.enqueueAs(ctx, tx, ent, id, golden, del, nil)
+}
+
+// enqueueAs is enqueue with the golden record and delete state known, and
+// the links of some systems (by name; nil: it has none), read for the
+// others.
+func (e *Engine) enqueueAs(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string, golden tandem.Golden, del *state.Delete, known map[string]*tandem.Link) error {
 	for _, t := range ent.Systems {
-		l, err := tx.LinkOf(ctx, id, t.Name, t.Object)
-		if err != nil {
-			return err
+		l, ok := known[t.Name]
+		if !ok {
+			var err error
+			if l, err = tx.LinkOf(ctx, id, t.Name, t.Object); err != nil {
+				return err
+			}
 		}
 		if needsWrite(ent, t, golden, l, del) {
 			if err := tx.Enqueue(ctx, ent.Name, id, t.Name, t.Object); err != nil {

@@ -291,5 +291,13 @@ func (e *Engine) confirmed(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 		return err
 	}
 	// The golden record may have moved while the write was in flight.
-	return e.enqueue(ctx, tx, ent, p.intent.EntityID)
+	golden, err := tx.Golden(ctx, p.intent.EntityID)
+	if err != nil {
+		return err
+	}
+	del, err := tx.DeleteOf(ctx, p.intent.EntityID)
+	if err != nil {
+		return err
+	}
+	return e.enqueueAs(ctx, tx, ent, p.intent.EntityID, golden, del, map[string]*tandem.Link{sm.Name: l})
 }

@@ -160,7 +160,7 @@ func (e *Engine) resolveIdentity(ctx context.Context, tx *state.Tx, ent *mapping
 		return fmt.Errorf("the held record no longer maps: %w", err)
 	}
 	link := &tandem.Link{EntityID: target, System: sm.Name, Object: sm.Object, ExternalID: rec.ID}
-	return e.merge(ctx, tx, ent, sm, link, sideOf(sm, rec, view), rec)
+	return e.merge(ctx, tx, ent, sm, link, sideOf(sm, rec, view), rec, false)
 }
 
 func sides(c *tandem.Conflict) []string {

@@ -196,3 +196,12 @@ func (q queries) ConflictCounts(ctx context.Context) (map[[2]string]int, error) 
 	}
 	return out, rows.Err()
 }
+
+// AnyOpenIdentity reports whether a system's object has any open identity
+// conflict.
+func (q queries) AnyOpenIdentity(ctx context.Context, system, object string) (bool, error) {
+	var n int
+	err := q.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM conflicts WHERE system = ? AND object = ? AND kind = ? AND status = ?)`,
+		system, object, tandem.ConflictIdentity, tandem.ConflictOpen).Scan(&n)
+	return n == 1, err
+}

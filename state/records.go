@@ -109,6 +109,9 @@ func (t *Tx) NewEntity(ctx context.Context, entity string, g tandem.Golden, keys
 		id, entity, now(), now()); err != nil {
 		return "", err
 	}
+	if len(g) == 0 && len(keys) == 0 {
+		return id, nil
+	}
 	return id, t.PutGolden(ctx, entity, id, g, keys)
 }
 
