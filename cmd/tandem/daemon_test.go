@@ -312,3 +312,58 @@ func TestDaemonReconcileRepairsMissedWebhook(t *testing.T) {
 	}
 	t.Logf("sweeps: %v", drift)
 }
+
+// TestBackfillBesideTheDaemon: with `tandem run` holding the state file,
+// `tandem backfill` hands the backfill to it and follows it to the end;
+// --dry-run beside it writes nothing and lists what a backfill would.
+func TestBackfillBesideTheDaemon(t *testing.T) {
+	w, url := daemonWorld(t, "")
+	w.sync(t)
+	w.tick()
+	hs := w.hsByEmail(t, "ada.lovelace.0@example.com")
+	if err := w.hs.Update("contacts", hs.ID, map[string]any{"lastname": "King"}); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, w, url)
+
+	writes := w.writes()
+	var out, errb bytes.Buffer
+	if code := execute([]string{"backfill", "--config", w.config, "--entity", "contact", "--system", "hubspot", "--dry-run"}, &out, &errb); code != exitChanges {
+		t.Fatalf("backfill --dry-run: exit %d, want 2\n%s%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), `"King"`) || w.writes() != writes {
+		t.Fatalf("backfill --dry-run listed:\n%s\nand wrote %d times", out.String(), w.writes()-writes)
+	}
+
+	out.Reset()
+	errb.Reset()
+	if code := execute([]string{"backfill", "--config", w.config, "--entity", "contact", "--system", "hubspot"}, &out, &errb); code != 0 {
+		t.Fatalf("backfill beside the daemon: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(errb.String(), "handed to it") || !strings.Contains(out.String(), "done") {
+		t.Errorf("backfill did not go through the daemon:\n%s%s", out.String(), errb.String())
+	}
+	if got := str(w.sfByEmail(t, "ada.lovelace.0@example.com").Fields["LastName"]); got != "King" {
+		t.Errorf("Salesforce last name %q after the backfill, want King", got)
+	}
+	d.stop(t)
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"":                     {},
+		"72h":                  now.Add(-72 * time.Hour),
+		"2026-11-01":           time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		"2026-11-01T08:00:00Z": time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC),
+	} {
+		if got, err := parseSince(in, now); err != nil || !got.Equal(want) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"yesterday", "-5h", "2026-13-01"} {
+		if _, err := parseSince(bad, now); err == nil {
+			t.Errorf("parseSince(%q) accepted", bad)
+		}
+	}
+}
