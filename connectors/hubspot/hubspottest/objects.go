@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -214,8 +215,11 @@ func (e *Emulator) list(r *http.Request, t *objectType, _ string, _ []byte) *rep
 		} `json:"paging,omitempty"`
 	}
 	out := page{Results: []apiObject{}}
-	for _, rec := range e.tables[t.name].rows {
-		if rec.archived != archived || rec.num < from {
+	rows := e.tables[t.name].rows
+	// Rows are in id order: a page starts at its first id, not at the top.
+	rows = rows[sort.Search(len(rows), func(i int) bool { return rows[i].num >= from }):]
+	for _, rec := range rows {
+		if rec.archived != archived {
 			continue
 		}
 		if len(out.Results) == limit {

@@ -303,12 +303,38 @@ func (e *Emulator) search(_ *http.Request, t *objectType, _ string, body []byte)
 	}
 	query := strings.ToLower(strings.TrimSpace(req.Query))
 
+	type result struct {
+		Total   int         `json:"total"`
+		Results []apiObject `json:"results"`
+		Paging  *struct {
+			Next nextPage `json:"next"`
+		} `json:"paging,omitempty"`
+	}
+	page := func(total int, at func(i int) *record) *reply {
+		out := result{Total: total, Results: []apiObject{}}
+		for i := after; i < total && i < after+limit; i++ {
+			out.Results = append(out.Results, t.render(at(i), req.Properties))
+		}
+		if limit > 0 && after+limit < total {
+			out.Paging = &struct {
+				Next nextPage `json:"next"`
+			}{nextPage{After: strconv.Itoa(after + limit)}}
+		}
+		return &reply{status: http.StatusOK, body: out}
+	}
+	tb := e.tables[t.name]
+	if lo, hi, ok := t.indexRange(tb, groups, sortBy, desc, query); ok {
+		var recs []*record
+		each(tb.ix, lo+after, min(lo+after+limit, hi), func(r *record) { recs = append(recs, r) })
+		return page(hi-lo, func(i int) *record { return recs[i-after] })
+	}
+
 	type hit struct {
 		r *record
 		k key
 	}
 	var hits []hit
-	for _, r := range e.tables[t.name].rows {
+	for _, r := range tb.rows {
 		if !r.archived && t.matches(r, groups, query) {
 			hits = append(hits, hit{r, t.keyOf(sortBy, r)})
 		}
@@ -325,22 +351,7 @@ func (e *Emulator) search(_ *http.Request, t *objectType, _ string, body []byte)
 		return d < 0
 	})
 
-	out := struct {
-		Total   int         `json:"total"`
-		Results []apiObject `json:"results"`
-		Paging  *struct {
-			Next nextPage `json:"next"`
-		} `json:"paging,omitempty"`
-	}{Total: len(hits), Results: []apiObject{}}
-	for i := after; i < len(hits) && i < after+limit; i++ {
-		out.Results = append(out.Results, t.render(hits[i].r, req.Properties))
-	}
-	if limit > 0 && after+limit < len(hits) {
-		out.Paging = &struct {
-			Next nextPage `json:"next"`
-		}{nextPage{After: strconv.Itoa(after + limit)}}
-	}
-	return &reply{status: http.StatusOK, body: out}
+	return page(len(hits), func(i int) *record { return hits[i].r })
 }
 
 func (t *objectType) compileGroups(req searchRequest) ([][]cond, *reply) {

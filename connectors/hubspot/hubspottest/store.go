@@ -21,6 +21,7 @@ type record struct {
 	updated    time.Time
 	archived   bool
 	archivedAt time.Time
+	ix         *ixNode // its place in the table's modified-time index (index.go); nil when archived
 }
 
 // change is one value a property took: when, and who set it.
@@ -81,6 +82,7 @@ type table struct {
 	rows   []*record
 	byID   map[string]*record
 	unique map[string]map[string]*record // property -> value -> live record
+	ix     *ixNode                       // live records by (modified, id): index.go
 	// events hears every change, for webhooks (webhooks.go); nil when
 	// no one listens.
 	events func(hookEvent)
@@ -181,7 +183,9 @@ func (tb *table) set(r *record, props map[string]string, now time.Time, by *sour
 			r.props[name] = v
 		}
 	}
+	tb.unindex(r)
 	r.updated = now
+	tb.index(r)
 	r.props[tb.typ.modProp] = stamp(now)
 	r.remember(tb.typ.modProp, r.props[tb.typ.modProp], now, by)
 }
@@ -200,6 +204,7 @@ func (tb *table) archive(r *record, now time.Time, by *source) {
 			delete(idx, v)
 		}
 	}
+	tb.unindex(r)
 	r.archived = true
 	r.archivedAt = now
 }

@@ -1,0 +1,176 @@
+package hubspottest
+
+import "math"
+
+// The modified-time index. A pull searches "modified >= the cursor, sorted
+// by modified, ascending", one page at a time, each page a fresh search
+// from the cursor. Answered by filtering and sorting every record, a page
+// costs O(n log n) and a full read of n records O(n² log n / page): at a
+// million contacts the emulator, not the client, would be what a benchmark
+// measures. So each table keeps its live records ordered by (modified ms,
+// id number) — the order the scan produces, ties by id — in an
+// order-statistic treap, and such a search costs O(log n + page).
+//
+// It is an implementation detail: the answers are the scan's, byte for
+// byte (index_test.go compares them on random workloads).
+
+// useIndex lets the tests and the benchmark compare the index with the
+// scan it replaces.
+var useIndex = true
+
+// ixNode is one live record in a table's modified-time index.
+type ixNode struct {
+	ms, num     int64 // the key: modified time (epoch ms), then id number
+	prio        uint64
+	size        int
+	left, right *ixNode
+	r           *record
+}
+
+func (n *ixNode) less(ms, num int64) bool { return n.ms < ms || n.ms == ms && n.num < num }
+
+func size(n *ixNode) int {
+	if n == nil {
+		return 0
+	}
+	return n.size
+}
+
+func (n *ixNode) fix() { n.size = 1 + size(n.left) + size(n.right) }
+
+// split cuts t into the nodes with keys below (ms, num) and the rest.
+func split(t *ixNode, ms, num int64) (lo, hi *ixNode) {
+	if t == nil {
+		return nil, nil
+	}
+	if t.less(ms, num) {
+		t.right, hi = split(t.right, ms, num)
+		t.fix()
+		return t, hi
+	}
+	lo, t.left = split(t.left, ms, num)
+	t.fix()
+	return lo, t
+}
+
+// join joins two treaps, every key of a below every key of b.
+func join(a, b *ixNode) *ixNode {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	case a.prio > b.prio:
+		a.right = join(a.right, b)
+		a.fix()
+		return a
+	default:
+		b.left = join(a, b.left)
+		b.fix()
+		return b
+	}
+}
+
+// mix is splitmix64: a record's priority from its id number, so the
+// treap's shape does not depend on a random source.
+func mix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// index adds a live record under its current modified time.
+func (tb *table) index(r *record) {
+	if r.ix != nil || r.archived {
+		return
+	}
+	n := &ixNode{ms: r.updated.UnixMilli(), num: r.num, prio: mix(uint64(r.num)), size: 1, r: r}
+	lo, hi := split(tb.ix, n.ms, n.num)
+	tb.ix = join(join(lo, n), hi)
+	r.ix = n
+}
+
+// unindex removes a record, before its modified time changes or when it
+// is archived.
+func (tb *table) unindex(r *record) {
+	n := r.ix
+	if n == nil {
+		return
+	}
+	lo, rest := split(tb.ix, n.ms, n.num)
+	_, hi := split(rest, n.ms, n.num+1)
+	tb.ix = join(lo, hi)
+	r.ix = nil
+}
+
+// countBelow is the number of indexed records whose modified time (as the
+// search compares it, a float64 of epoch ms) is below v, or at most v when
+// orEqual.
+func (tb *table) countBelow(v float64, orEqual bool) int {
+	c := 0
+	for n := tb.ix; n != nil; {
+		if x := float64(n.ms); x < v || orEqual && x == v {
+			c += size(n.left) + 1
+			n = n.right
+		} else {
+			n = n.left
+		}
+	}
+	return c
+}
+
+// each calls fn for the records at positions [from, to) of the index.
+func each(n *ixNode, from, to int, fn func(*record)) {
+	if n == nil || from >= to || to <= 0 || from >= n.size {
+		return
+	}
+	l := size(n.left)
+	each(n.left, from, to, fn)
+	if from <= l && l < to {
+		fn(n.r)
+	}
+	each(n.right, from-l-1, to-l-1, fn)
+}
+
+// indexRange is the positions [lo, hi) of the index a search selects, and
+// whether the index can answer it: no free-text query, at most one filter
+// group whose filters are all comparisons of the modified-date property,
+// sorted by that property ascending. Anything else is scanned.
+func (t *objectType) indexRange(tb *table, groups [][]cond, sortBy *propDef, desc bool, query string) (lo, hi int, ok bool) {
+	if !useIndex || query != "" || desc || sortBy == nil || sortBy.name != t.modProp || len(groups) > 1 {
+		return 0, 0, false
+	}
+	lo, hi = 0, size(tb.ix)
+	if len(groups) == 0 {
+		return lo, hi, true
+	}
+	for _, c := range groups[0] {
+		if c.def.name != t.modProp {
+			return 0, 0, false
+		}
+		l, h := 0, size(tb.ix)
+		switch c.op {
+		case "HAS_PROPERTY": // every record has a modified time
+		case "GTE":
+			l = tb.countBelow(c.val.num, false)
+		case "GT":
+			l = tb.countBelow(c.val.num, true)
+		case "LT":
+			h = tb.countBelow(c.val.num, false)
+		case "LTE":
+			h = tb.countBelow(c.val.num, true)
+		case "EQ":
+			l, h = tb.countBelow(c.val.num, false), tb.countBelow(c.val.num, true)
+		case "BETWEEN":
+			l, h = tb.countBelow(c.val.num, false), tb.countBelow(c.hi.num, true)
+		default:
+			return 0, 0, false
+		}
+		if math.IsNaN(c.val.num) || math.IsNaN(c.hi.num) {
+			return 0, 0, false // NaN compares as the scan's compare does, not as ranks do
+		}
+		lo, hi = max(lo, l), min(hi, h)
+	}
+	return lo, max(lo, hi), true
+}
