@@ -1,6 +1,7 @@
 package conflict
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -358,6 +359,17 @@ func (e *Engine) stage(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 	link, err := tx.Link(ctx, sm.Name, sm.Object, rec.ID)
 	if err != nil {
 		return err
+	}
+	if link != nil && link.Deleted.IsZero() && link.Snapshot != nil && !changedFrom(view, link.Snapshot) {
+		// Nothing new: the echo of Tandem's own write, or a record read
+		// again (a sweep, a backfill, a page read twice after a crash).
+		// The merge would change nothing and queue nothing; only a
+		// payload that moved (an unmapped field) is kept.
+		if bytes.Equal(link.Raw, rec.Raw) && link.Modified.Equal(rec.Modified) {
+			return nil
+		}
+		link.Raw, link.Modified = rec.Raw, rec.Modified
+		return tx.PutLink(ctx, link)
 	}
 	fresh := false
 	if link == nil {
