@@ -336,8 +336,25 @@ func (e *Engine) read(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 const stageChunk = 50
 
 func (e *Engine) stageAll(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, recs []tandem.Record) error {
+	// The records' links, read in one query rather than one each. A
+	// record twice in the batch is looked up again the second time, as
+	// the first may have linked it.
+	ids := make([]string, 0, len(recs))
+	for _, r := range recs {
+		ids = append(ids, r.ID)
+	}
+	links, err := tx.LinksByID(ctx, sm.Name, sm.Object, ids)
+	if err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(recs))
 	for _, rec := range recs {
-		if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
+		var known *linkLookup
+		if !seen[rec.ID] {
+			seen[rec.ID] = true
+			known = &linkLookup{link: links[rec.ID]}
+		}
+		if err := e.stageWith(ctx, tx, ent, sm, rec, known); err != nil {
 			return fmt.Errorf("%s %s %s: %w", sm.Name, sm.Object, rec.ID, err)
 		}
 	}
@@ -347,6 +364,15 @@ func (e *Engine) stageAll(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 // stage maps one pulled record, links it to an entity, merges it into the
 // golden record, updates its snapshot and queues the writes that follow.
 func (e *Engine) stage(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, rec tandem.Record) error {
+	return e.stageWith(ctx, tx, ent, sm, rec, nil)
+}
+
+// linkLookup is a record's link read ahead (nil: it has none).
+type linkLookup struct{ link *tandem.Link }
+
+// stageWith is stage with the record's link already read, when known is
+// not nil.
+func (e *Engine) stageWith(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, rec tandem.Record, known *linkLookup) error {
 	if rec.Deleted {
 		return e.deleted(ctx, tx, ent, sm, rec)
 	}
@@ -356,8 +382,10 @@ func (e *Engine) stage(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 		return tx.AddDeadLetter(ctx, sm.Name, sm.Object, rec.ID, rec.Raw, err.Error())
 	}
 	side := sideOf(sm, rec, view)
-	link, err := tx.Link(ctx, sm.Name, sm.Object, rec.ID)
-	if err != nil {
+	var link *tandem.Link
+	if known != nil {
+		link = known.link
+	} else if link, err = tx.Link(ctx, sm.Name, sm.Object, rec.ID); err != nil {
 		return err
 	}
 	if link != nil && link.Deleted.IsZero() && link.Snapshot != nil && !changedFrom(view, link.Snapshot) {

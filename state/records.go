@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -230,4 +231,32 @@ func (t *Tx) MarkSwept(ctx context.Context, system, object, sweep string, ids []
 func (q queries) Unswept(ctx context.Context, system, object, sweep string, started time.Time) ([]string, error) {
 	return q.strings(ctx, `SELECT external_id FROM links WHERE system = ? AND object = ? AND deleted_at IS NULL
 		AND (swept IS NULL OR swept != ?) AND updated_at < ? ORDER BY external_id`, system, object, sweep, ts(started))
+}
+
+// LinksByID returns the links of several records of a system's object in one
+// query, by external id (a record without one is absent from the map).
+func (q queries) LinksByID(ctx context.Context, system, object string, ids []string) (map[string]*tandem.Link, error) {
+	out := make(map[string]*tandem.Link, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, 0, len(ids)+2)
+	args = append(args, system, object)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := q.db.QueryContext(ctx, `SELECT `+linkCols+` FROM links WHERE system = ? AND object = ? AND external_id IN (?`+
+		strings.Repeat(", ?", len(ids)-1)+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		l, err := scanLink(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[l.ExternalID] = l
+	}
+	return out, rows.Err()
 }
