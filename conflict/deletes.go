@@ -200,6 +200,10 @@ func (e *Engine) revive(ctx context.Context, tx *state.Tx, ent *mapping.Entity, 
 
 // releaseDeletes propagates the quarantined deletes whose hold is over.
 func (e *Engine) releaseDeletes(ctx context.Context, ent *mapping.Entity) error {
+	// Most of the time none is due: look before taking the write lock.
+	if ids, err := e.Store.HeldDeletes(ctx, ent.Name, e.now()); err != nil || len(ids) == 0 {
+		return err
+	}
 	return e.Store.Update(ctx, func(tx *state.Tx) error {
 		ids, err := tx.HeldDeletes(ctx, ent.Name, e.now())
 		if err != nil {

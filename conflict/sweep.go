@@ -209,6 +209,8 @@ func (e *Engine) Drain(ctx context.Context, ent *mapping.Entity, kind string) ([
 	if guard != nil {
 		errs = append(errs, guard)
 	}
-	e.recordHealth(ctx, ent)
+	if len(runs) > 0 {
+		e.recordHealth(ctx, ent)
+	}
 	return runs, errors.Join(errs...)
 }
