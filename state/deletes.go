@@ -62,10 +62,13 @@ func (q queries) HeldDeletes(ctx context.Context, entity string, now time.Time) 
 // DeleteShare counts, in (system, object), the live linked records and
 // those a push would delete now (pending intents of deleted entities).
 func (q queries) DeleteShare(ctx context.Context, system, object string) (deletes, linked int, err error) {
-	err = q.db.QueryRowContext(ctx, `SELECT
-		(SELECT COUNT(*) FROM outbox o JOIN entities e ON e.id = o.entity_id
+	err = q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox o JOIN entities e ON e.id = o.entity_id
 		   JOIN links l ON l.entity_id = o.entity_id AND l.system = o.system AND l.object = o.object
-		 WHERE o.system = ?1 AND o.object = ?2 AND o.status = 'pending' AND e.delete_state = 'deleted' AND l.deleted_at IS NULL),
-		(SELECT COUNT(*) FROM links WHERE system = ?1 AND object = ?2 AND deleted_at IS NULL)`, system, object).Scan(&deletes, &linked)
+		 WHERE o.system = ?1 AND o.object = ?2 AND o.status = 'pending' AND e.delete_state = 'deleted' AND l.deleted_at IS NULL`,
+		system, object).Scan(&deletes)
+	if err != nil || deletes == 0 {
+		return deletes, 0, err // no delete waits: the linked records need no counting
+	}
+	err = q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM links WHERE system = ? AND object = ? AND deleted_at IS NULL`, system, object).Scan(&linked)
 	return deletes, linked, err
 }

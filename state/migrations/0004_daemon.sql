@@ -53,3 +53,7 @@ ALTER TABLE runs ADD COLUMN drift INTEGER;
 -- The last reconciliation sweep that saw each linked record: a linked
 -- record a full read did not see is missing (deleted without a trace).
 ALTER TABLE links ADD COLUMN swept TEXT;
+
+-- The entities being deleted, for the quarantine's release: looked up at
+-- every drain of the outbox, which must not read every entity.
+CREATE INDEX entities_deleting ON entities (entity, delete_state, delete_after) WHERE delete_state IS NOT NULL;
