@@ -70,14 +70,20 @@ func (e *Engine) step(point string) {
 // log is the engine's logger; while an operation holds the turn, every
 // line carries its pass id.
 func (e *Engine) log() *slog.Logger {
-	l := e.Log
-	if l == nil {
-		l = slog.Default()
-	}
+	l := e.baseLog()
 	if e.pass != "" {
 		l = l.With("pass", e.pass)
 	}
 	return l
+}
+
+// baseLog is the engine's logger without a pass id: for code that runs
+// outside the turn, where another operation's pass id may change under it.
+func (e *Engine) baseLog() *slog.Logger {
+	if e.Log == nil {
+		return slog.Default()
+	}
+	return e.Log
 }
 
 // Sync runs one incremental pass over an entity: pull every system, then

@@ -51,21 +51,23 @@ func (e *Engine) inboxBatch(ctx context.Context, ent *mapping.Entity, sm *mappin
 		return r, false, err
 	}
 	var ids, deliveries []string
-	at := map[string]time.Time{}
+	seen := map[string]bool{}
+	deletedAt := map[string]time.Time{} // the time of a record's deletion event
 	var done []int64
 	for _, ev := range evs {
-		if _, seen := at[ev.RecordID]; !seen {
+		if !seen[ev.RecordID] {
+			seen[ev.RecordID] = true
 			ids = append(ids, ev.RecordID)
 		}
-		if ev.At.After(at[ev.RecordID]) || at[ev.RecordID].IsZero() {
-			at[ev.RecordID] = ev.At
+		if ev.Deleted && ev.At.After(deletedAt[ev.RecordID]) {
+			deletedAt[ev.RecordID] = ev.At
 		}
 		if !slices.Contains(deliveries, ev.Delivery) {
 			deliveries = append(deliveries, ev.Delivery)
 		}
 		done = append(done, ev.ID)
 	}
-	log := e.log().With("pass", pass, "entity", ent.Name, "system", sm.Name, "deliveries", deliveries)
+	log := e.baseLog().With("pass", pass, "entity", ent.Name, "system", sm.Name, "deliveries", deliveries)
 	fail := func(err error) (state.Run, bool, error) {
 		r.Error, r.Finished = err.Error(), time.Now()
 		log.Warn("webhook events not merged; they stay in the inbox", "events", len(evs), "err", err)
@@ -79,6 +81,11 @@ func (e *Engine) inboxBatch(ctx context.Context, ent *mapping.Entity, sm *mappin
 	if !ok {
 		return fail(fmt.Errorf("%s cannot read records by id, so its webhook events cannot be merged; its passes pick the changes up", sm.Name))
 	}
+	// The records are read within the turn: read before a pass that
+	// writes them, they would be staged older than what the pass wrote.
+	e.mu.Lock()
+	e.pass = pass
+	defer func() { e.pass = ""; e.mu.Unlock() }()
 	recs, err := f.Fetch(connectors.WithCorrelation(ctx, pass), tandem.Query{Object: sm.Object, Fields: sm.Paths()}, ids)
 	if err != nil {
 		return fail(fmt.Errorf("%s %s: fetch %d records named by webhooks: %w", sm.Name, sm.Object, len(ids), err))
@@ -89,19 +96,21 @@ func (e *Engine) inboxBatch(ctx context.Context, ent *mapping.Entity, sm *mappin
 	}
 	for _, id := range ids {
 		if !found[id] {
-			recs = append(recs, tandem.Record{ID: id, Deleted: true, Modified: at[id]})
+			// Gone: a delete, timed by its own event when one came,
+			// else by now (an earlier event's time is not the delete's).
+			when, ok := deletedAt[id]
+			if !ok || when.IsZero() {
+				when = e.now()
+			}
+			recs = append(recs, tandem.Record{ID: id, Deleted: true, Modified: when})
 		}
 	}
-	e.mu.Lock()
-	e.pass = pass
 	err = e.Store.Update(ctx, func(tx *state.Tx) error {
 		if err := e.stageAll(ctx, tx, ent, sm, recs); err != nil {
 			return err
 		}
 		return tx.InboxDone(ctx, done)
 	})
-	e.pass = ""
-	e.mu.Unlock()
 	if err != nil {
 		return fail(err)
 	}

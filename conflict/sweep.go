@@ -36,7 +36,7 @@ func (e *Engine) Reconcile(ctx context.Context, ent *mapping.Entity) ([]state.Ru
 			r.Error = err.Error()
 			errs = append(errs, fmt.Errorf("%s %s: reconcile: %w", sm.Name, sm.Object, err))
 		}
-		e.log().Info("reconciled", "pass", sweep, "entity", ent.Name, "system", sm.Name, "object", sm.Object, "read", n, "drift", drift)
+		e.baseLog().Info("reconciled", "pass", sweep, "entity", ent.Name, "system", sm.Name, "object", sm.Object, "read", n, "drift", drift)
 		runs = append(runs, r)
 	}
 	return runs, errors.Join(errs...)
@@ -119,7 +119,7 @@ func (e *Engine) missing(ctx context.Context, sm *mapping.System, sweep string, 
 	}
 	f, ok := conn.(connectors.Fetcher)
 	if !ok {
-		e.log().Warn("linked records not seen by a full read; the system cannot read by id to confirm they are gone", "system", sm.Name, "object", sm.Object, "count", len(ids))
+		e.baseLog().Warn("linked records not seen by a full read; the system cannot read by id to confirm they are gone", "system", sm.Name, "object", sm.Object, "count", len(ids))
 		return nil, nil
 	}
 	recs, err := f.Fetch(ctx, tandem.Query{Object: sm.Object, Fields: sm.Paths()}, ids)
