@@ -1,0 +1,780 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tandem/connectors/hubspot/hubspottest"
+	"tandem/connectors/salesforce/salesforcetest"
+	"tandem/state"
+)
+
+// The Tandem bugs the chaos suite found, each reproduced as small and as
+// deterministically as it goes: the timing that the suite meets by chance is
+// forced here by wrapping an emulator. They fail today, so they are skipped
+// unless -chaos.strict; the suite reports each (and does not fail on it)
+// when its evidence matches (chaos_check_test.go).
+
+// TestChaosKnownLostEditInWriteGap is the smallest reproduction of what the
+// chaos suite finds most often: an edit made in a system between Tandem's
+// re-read of the record (push.go, refresh) and its write to it is
+// overwritten, and no conflict is recorded. Neither HubSpot nor Salesforce
+// has optimistic concurrency, so the write cannot be made conditional;
+// the engine narrows the gap with the re-read but cannot close it, and the
+// README's "an edit made since the pull is merged" and DESIGN.md's
+// invariant 4 ("never a silent overwrite") do not hold inside it. The
+// suite meets it because webhooks make Tandem carry an edit over within
+// milliseconds: a user who edits the same field in the other system a
+// moment later lands in the gap.
+//
+// Here the gap is hit deterministically: the Salesforce emulator is
+// wrapped so that, right after it answers Tandem's re-read of the record, a
+// user edits the field. It fails today (the user's newer edit is lost, no
+// conflict names it), so it is skipped unless -chaos.strict.
+func TestChaosKnownLostEditInWriteGap(t *testing.T) {
+	if !*chaosStrictFlag {
+		t.Skip("known issue (an edit in the gap between the re-read and the write is overwritten); run with -chaos.strict to see it fail")
+	}
+	hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	t.Cleanup(hs.Close)
+	sf := salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
+	t.Cleanup(sf.Close)
+	var (
+		mu    sync.Mutex
+		armed func() // the user's edit, made once right after the re-read
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sf.ServeHTTP(w, r)
+		// A retrieve (GET, or POST with the ids in the body) of Contacts:
+		// the engine's re-read before it writes.
+		if r.Method != http.MethodPatch && strings.HasSuffix(r.URL.Path, "/composite/sobjects/Contact") {
+			mu.Lock()
+			edit := armed
+			armed = nil
+			mu.Unlock()
+			if edit != nil {
+				edit()
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+
+	dir := t.TempDir()
+	config, statePath := filepath.Join(dir, "tandem.yaml"), filepath.Join(dir, "tandem.db")
+	cfg := fmt.Sprintf(`state: %s
+systems:
+  hubspot:
+    type: hubspot
+    base_url: %s
+    token: hs-token
+    rate_limit: { requests: 100000, per: 10s }
+    search_rate_limit: { requests: 10000, per: 1s }
+  salesforce:
+    type: salesforce
+    instance_url: %s
+    client_id: cid
+    client_secret: csecret
+entities:
+  contact:
+    match: [email]
+    fields: { email: email, first_name: string, last_name: string }
+    systems:
+      hubspot:
+        object: contacts
+        fields: { email: properties.email, first_name: properties.firstname, last_name: properties.lastname }
+      salesforce:
+        object: Contact
+        fields: { email: Email, first_name: FirstName, last_name: LastName }
+    conflict: { policy: newest, clock_tolerance: 0s }
+`, statePath, hs.URL, srv.URL)
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pass := func() {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := execute([]string{"sync", "--config", config}, &out, &errb); code != 0 {
+			t.Fatalf("tandem sync: exit %d\n%s", code, errb.String())
+		}
+	}
+
+	// Ann is in HubSpot; the first pass creates her in Salesforce.
+	hsID, err := hs.Create("contacts", map[string]any{"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass()
+	recs := sf.List("Contact")
+	if len(recs) != 1 {
+		t.Fatalf("Salesforce holds %d contacts after the first pass, want 1", len(recs))
+	}
+	sfID := recs[0].ID
+
+	// A user renames her in HubSpot; the next pass carries it over. Right
+	// after that pass has re-read her Salesforce record, and before its
+	// write, another user renames her in Salesforce: the later edit.
+	if err := hs.Update("contacts", hsID, map[string]any{"firstname": "Annie"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	armed = func() {
+		if err := sf.Update("Contact", sfID, map[string]any{"FirstName": "Anna"}); err != nil {
+			t.Error(err)
+		}
+	}
+	mu.Unlock()
+	pass()
+	mu.Lock()
+	fired := armed == nil
+	mu.Unlock()
+	if !fired {
+		t.Fatal("the pass did not re-read the Salesforce record before writing it")
+	}
+	pass()
+
+	// Newest wins: the Salesforce edit came last, so both hold "Anna" and
+	// a conflict on first_name names "Annie" and "Anna". Or, were the
+	// engine to miss the order, at least the conflict. Today: "Annie" in
+	// both, "Anna" gone without a trace.
+	h, _ := hs.Get("contacts", hsID)
+	s, _ := sf.Get("Contact", sfID)
+	st, err := state.OpenReadOnly(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	all, err := st.Conflicts(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := false
+	for _, c := range all {
+		for _, sv := range c.Values {
+			if sv.Value == "Anna" {
+				named = true
+			}
+		}
+	}
+	if h.Properties["firstname"] != "Anna" || str(s.Fields["FirstName"]) != "Anna" {
+		t.Errorf("first name: HubSpot %q, Salesforce %q; want the later edit %q in both", h.Properties["firstname"], str(s.Fields["FirstName"]), "Anna")
+	}
+	if !named {
+		t.Errorf("no conflict names the overwritten edit %q (%d conflicts recorded)", "Anna", len(all))
+	}
+}
+
+// TestChaosKnownStaleWebhookFetch is the smallest reproduction of the
+// other loss the chaos suite finds: a webhook merge stages records it
+// fetched before a write Tandem made to them since, as if they were new.
+// Engine.Inbox fetches the records a delivery names outside the engine's
+// turn, then waits for the turn to stage them; a pass that holds the turn
+// meanwhile can write those records (its snapshot then says what it wrote).
+// The stale view then differs from the snapshot, so the merge takes it for
+// an edit: the older value goes into the golden record and out to the
+// other system, overwriting a newer edit there; and Tandem's own write,
+// whose echo was already read, is never looked at again, so the systems
+// stay apart. Under the chaos suite the fetch is held up by latency or a
+// retry; here the HubSpot emulator holds its answer until a pass is done.
+// Skipped unless -chaos.strict: it fails today.
+func TestChaosKnownStaleWebhookFetch(t *testing.T) {
+	if !*chaosStrictFlag {
+		t.Skip("known issue (a webhook merge stages a record fetched before Tandem's own later write); run with -chaos.strict to see it fail")
+	}
+	hsEmu := hubspottest.New(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	t.Cleanup(hsEmu.Close)
+	var (
+		mu      sync.Mutex
+		hold    bool // hold the next batch/read's answer
+		fetched = make(chan struct{})
+		release = make(chan struct{})
+	)
+	hsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		held := hold && strings.HasSuffix(r.URL.Path, "/batch/read")
+		if held {
+			hold = false
+		}
+		mu.Unlock()
+		if !held {
+			hsEmu.ServeHTTP(w, r)
+			return
+		}
+		// The record is read now; the answer arrives later.
+		rec := httptest.NewRecorder()
+		hsEmu.ServeHTTP(rec, r)
+		close(fetched)
+		<-release
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	}))
+	t.Cleanup(hsSrv.Close)
+	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
+	t.Cleanup(sf.Close)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "tandem.yaml")
+	cfg := fmt.Sprintf(`state: %s
+systems:
+  hubspot:
+    type: hubspot
+    base_url: %s
+    token: hs-token
+    rate_limit: { requests: 100000, per: 10s }
+    search_rate_limit: { requests: 10000, per: 1s }
+  salesforce:
+    type: salesforce
+    instance_url: %s
+    client_id: cid
+    client_secret: csecret
+entities:
+  contact:
+    match: [email]
+    fields: { email: email, first_name: string, last_name: string }
+    systems:
+      hubspot:
+        object: contacts
+        fields: { email: properties.email, first_name: properties.firstname, last_name: properties.lastname }
+      salesforce:
+        object: Contact
+        fields: { email: Email, first_name: FirstName, last_name: LastName }
+    conflict: { policy: newest, clock_tolerance: 0s }
+`, filepath.Join(dir, "tandem.db"), hsSrv.URL, sf.URL)
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hsID, err := hsEmu.Create("contacts", map[string]any{"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := execute([]string{"sync", "--config", config}, &out, &errb); code != 0 {
+		t.Fatalf("first tandem sync: exit %d\n%s", code, errb.String())
+	}
+	sfID := sf.List("Contact")[0].ID
+
+	// The engine as `tandem run` drives it: webhook merges and passes.
+	g := &globals{config: config, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	a, err := g.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ent := a.cfg.Entities[0]
+	ctx := context.Background()
+
+	// A user renames Ann in HubSpot; HubSpot's webhook names the record.
+	if err := hsEmu.Update("contacts", hsID, map[string]any{"firstname": "Annie"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.store.Receive(ctx, "hubspot", "", []state.InboxEvent{{System: "hubspot", Object: "contacts", EventID: "1",
+		RecordID: hsID, At: time.Now(), Delivery: "delivery-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	// The webhook merge fetches the record; the answer is slow to come.
+	mu.Lock()
+	hold = true
+	mu.Unlock()
+	merged := make(chan error, 1)
+	go func() {
+		_, err := a.engine.Inbox(ctx, ent)
+		if err == nil {
+			_, err = a.engine.Drain(ctx, ent, state.RunWebhook)
+		}
+		merged <- err
+	}()
+	<-fetched
+	// Meanwhile another user changes Ann's last name in Salesforce, and
+	// the scheduled passes carry both edits over (the second reads the
+	// echo of the first's writes: nothing to do).
+	if err := sf.Update("Contact", sfID, map[string]any{"LastName": "Lee-Smith"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := a.engine.Sync(ctx, ent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, _ := hsEmu.Get("contacts", hsID); h.Properties["lastname"] != "Lee-Smith" {
+		t.Fatalf("the passes did not carry the Salesforce edit over: HubSpot last name %q", h.Properties["lastname"])
+	}
+	// The fetch's answer arrives, and the webhook merge stages it.
+	close(release)
+	if err := <-merged; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.engine.Sync(ctx, ent); err != nil {
+		t.Fatal(err)
+	}
+
+	// Nobody changed the last name after "Lee-Smith": both systems must
+	// hold it. Today Salesforce is back to "Lee" (the stale view, staged
+	// as a HubSpot edit), HubSpot keeps "Lee-Smith", and further passes
+	// leave them apart.
+	h, _ := hsEmu.Get("contacts", hsID)
+	s, _ := sf.Get("Contact", sfID)
+	if h.Properties["lastname"] != "Lee-Smith" || str(s.Fields["LastName"]) != "Lee-Smith" {
+		t.Errorf("last name after the webhook merge and a pass: HubSpot %q, Salesforce %q; want %q in both",
+			h.Properties["lastname"], str(s.Fields["LastName"]), "Lee-Smith")
+	}
+}
+
+// TestChaosKnownSearchPageSkipsRecord is the smallest reproduction of the
+// third loss the chaos suite found: a HubSpot pull that pages through a
+// run of records sharing one modified time (a batch write stamps them all
+// alike) follows the search's offsets (paging.next.after), and an edit
+// made between two of those pages moves the edited record to the end of
+// the order: every record after it moves up one place, the next page
+// starts one record late, and the record that moved into the gap is never
+// read. The cursor moves past it, so no later pull reads it either, until
+// it is edited again. (The connector's README promises "Nothing cut by a
+// page boundary is lost"; the chaos suite met it as a contact created in
+// HubSpot just after Tandem's last batch of creates, which never reached
+// Salesforce.) Here the emulator is wrapped so that the edit lands
+// between the two pages. Skipped unless -chaos.strict: it fails today.
+func TestChaosKnownSearchPageSkipsRecord(t *testing.T) {
+	if !*chaosStrictFlag {
+		t.Skip("known issue (an edit between two pages of a run of ties makes a HubSpot pull skip a record); run with -chaos.strict to see it fail")
+	}
+	var (
+		mu  sync.Mutex
+		now = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	setClock := func(t time.Time) {
+		mu.Lock()
+		now = t
+		mu.Unlock()
+	}
+	hsEmu := hubspottest.New(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate, Now: clock})
+	t.Cleanup(hsEmu.Close)
+	// Ten people imported in one go (one modified time), then Zed.
+	var tied []string
+	for i := range 10 {
+		id, err := hsEmu.Create("contacts", map[string]any{"email": fmt.Sprintf("tie%d@example.com", i), "firstname": "Tie", "lastname": fmt.Sprint(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tied = append(tied, id)
+	}
+	setClock(now.Add(time.Second))
+	if _, err := hsEmu.Create("contacts", map[string]any{"email": "zed@example.com", "firstname": "Zed", "lastname": "After"}); err != nil {
+		t.Fatal(err)
+	}
+	setClock(now.Add(time.Second))
+	// A user edits one of the ten just before the pull's page at offset 10.
+	edited := false
+	hsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/search") && !edited {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if bytes.Contains(body, []byte(`"after":"10"`)) {
+				edited = true
+				setClock(now.Add(time.Second))
+				if err := hsEmu.Update("contacts", tied[4], map[string]any{"lastname": "Edited"}); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		hsEmu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hsSrv.Close)
+	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
+	t.Cleanup(sf.Close)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "tandem.yaml")
+	cfg := fmt.Sprintf(`state: %s
+systems:
+  hubspot:
+    type: hubspot
+    base_url: %s
+    token: hs-token
+    page_size: 10
+    rate_limit: { requests: 100000, per: 10s }
+    search_rate_limit: { requests: 10000, per: 1s }
+  salesforce:
+    type: salesforce
+    instance_url: %s
+    client_id: cid
+    client_secret: csecret
+entities:
+  contact:
+    match: [email]
+    fields: { email: email, first_name: string, last_name: string }
+    systems:
+      hubspot:
+        object: contacts
+        fields: { email: properties.email, first_name: properties.firstname, last_name: properties.lastname }
+      salesforce:
+        object: Contact
+        fields: { email: Email, first_name: FirstName, last_name: LastName }
+`, filepath.Join(dir, "tandem.db"), hsSrv.URL, sf.URL)
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		var out, errb bytes.Buffer
+		if code := execute([]string{"sync", "--config", config}, &out, &errb); code != 0 {
+			t.Fatalf("tandem sync: exit %d\n%s", code, errb.String())
+		}
+	}
+	if !edited {
+		t.Fatal("the pull never asked for the page at offset 10: the reproduction no longer sets the scene")
+	}
+	got := map[string]bool{}
+	for _, r := range sf.List("Contact") {
+		got[str(r.Fields["Email"])] = true
+	}
+	if !got["zed@example.com"] || len(got) != 11 {
+		t.Errorf("after two passes Salesforce holds %d of HubSpot's 11 people; zed@example.com there: %v", len(got), got["zed@example.com"])
+	}
+}
+
+// TestChaosKnownUnconfirmedWriteBeatsNewerEdit is the smallest
+// reproduction of the fourth loss the chaos suite found. A write Tandem
+// makes that the system applies, but whose answer Tandem never gets (the
+// connection drops, or the daemon is killed, before the checkpoint), leaves
+// the record's snapshot at the old value. When the record is read again,
+// the value Tandem wrote differs from that snapshot, so the merge takes
+// Tandem's own write for an edit made in that system, and times it with
+// the record's modified time. If a user has meanwhile edited another field
+// of that record (which moves the record's time), and the field Tandem
+// wrote was edited in the other system in between, newest compares the
+// user's newer edit with the record time of the unrelated edit and lets
+// Tandem's stale value win: the newer edit is overwritten, under a
+// conflict decided the wrong way. (HubSpot's property_history would give
+// the field its own time; the chaos suite runs without it, as the config
+// does by default.) Skipped unless -chaos.strict: it fails today.
+func TestChaosKnownUnconfirmedWriteBeatsNewerEdit(t *testing.T) {
+	if !*chaosStrictFlag {
+		t.Skip("known issue (an unconfirmed write of Tandem's, read back, outranks a newer edit elsewhere); run with -chaos.strict to see it fail")
+	}
+	hsEmu := hubspottest.New(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	t.Cleanup(hsEmu.Close)
+	var mu sync.Mutex
+	drop, applied := false, false // drop the answers of batch/update (the first one is applied)
+	hsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		cut := drop && strings.HasSuffix(r.URL.Path, "/batch/update")
+		first := cut && !applied
+		if first {
+			applied = true
+		}
+		mu.Unlock()
+		if !cut {
+			hsEmu.ServeHTTP(w, r)
+			return
+		}
+		if first {
+			hsEmu.ServeHTTP(httptest.NewRecorder(), r) // applied; the answer is lost
+		}
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(hsSrv.Close)
+	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
+	t.Cleanup(sf.Close)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "tandem.yaml")
+	cfg := fmt.Sprintf(`state: %s
+systems:
+  hubspot:
+    type: hubspot
+    base_url: %s
+    token: hs-token
+    timeout: 3s
+    rate_limit: { requests: 100000, per: 10s }
+    search_rate_limit: { requests: 10000, per: 1s }
+  salesforce:
+    type: salesforce
+    instance_url: %s
+    client_id: cid
+    client_secret: csecret
+entities:
+  contact:
+    match: [email]
+    fields: { email: email, last_name: string, title: string }
+    systems:
+      hubspot:
+        object: contacts
+        fields: { email: properties.email, last_name: properties.lastname, title: properties.jobtitle }
+      salesforce:
+        object: Contact
+        fields: { email: Email, last_name: LastName, title: Title }
+    conflict: { policy: newest, clock_tolerance: 0s }
+`, filepath.Join(dir, "tandem.db"), hsSrv.URL, sf.URL)
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hsID, err := hsEmu.Create("contacts", map[string]any{"email": "ann@example.com", "lastname": "Lee", "jobtitle": "Clerk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &globals{config: config, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	a, err := g.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ent := a.cfg.Entities[0]
+	ctx := context.Background()
+	a.engine.Sync(ctx, ent)
+	sfID := sf.List("Contact")[0].ID
+
+	// Salesforce: title "Manager". The pass writes it to HubSpot, which
+	// applies it; the answer never comes back.
+	sf.Update("Contact", sfID, map[string]any{"Title": "Manager"})
+	mu.Lock()
+	drop = true
+	mu.Unlock()
+	a.engine.Sync(ctx, ent)
+	mu.Lock()
+	drop = false
+	mu.Unlock()
+	if h, _ := hsEmu.Get("contacts", hsID); h.Properties["jobtitle"] != "Manager" {
+		t.Fatalf("the write was not applied: HubSpot title %q", h.Properties["jobtitle"])
+	}
+	// Later, in this order: a user in Salesforce sets the title to
+	// "Director"; a user in HubSpot changes the last name.
+	time.Sleep(5 * time.Millisecond)
+	sf.Update("Contact", sfID, map[string]any{"Title": "Director"})
+	time.Sleep(5 * time.Millisecond)
+	hsEmu.Update("contacts", hsID, map[string]any{"lastname": "Lee-Smith"})
+	// A pass in which HubSpot cannot be read (Salesforce's edit is merged
+	// first), then a pass that reads both.
+	hsEmu.SetFaults(hubspottest.Faults{Rate: 1, Kinds: []hubspottest.Fault{hubspottest.Fault503}})
+	a.engine.Sync(ctx, ent)
+	hsEmu.SetFaults(hubspottest.Faults{})
+	a.engine.Sync(ctx, ent)
+	a.engine.Sync(ctx, ent)
+
+	// The newest title is Salesforce's "Director"; "Manager" was only
+	// Tandem's own earlier write. Today both systems end with "Manager",
+	// under a title conflict decided for HubSpot.
+	h, _ := hsEmu.Get("contacts", hsID)
+	s, _ := sf.Get("Contact", sfID)
+	if h.Properties["jobtitle"] != "Director" || str(s.Fields["Title"]) != "Director" {
+		t.Errorf("title: HubSpot %q, Salesforce %q; want the newest edit %q in both", h.Properties["jobtitle"], str(s.Fields["Title"]), "Director")
+	}
+	if h.Properties["lastname"] != "Lee-Smith" || str(s.Fields["LastName"]) != "Lee-Smith" {
+		t.Errorf("last name: HubSpot %q, Salesforce %q; want %q in both", h.Properties["lastname"], str(s.Fields["LastName"]), "Lee-Smith")
+	}
+}
+
+// TestChaosKnownDeleteTimedByOlderEvent is the smallest reproduction of the
+// fifth issue the chaos suite found: a webhook merge whose fetch no longer
+// finds a record stages a delete ("a record the system no longer has is a
+// delete"), timed with the newest event it holds for the record. When the
+// deletion's own event was dropped (or has not come yet), that is the time
+// of an earlier change, not of the delete, and a delete timed too early
+// loses to any edit made elsewhere in between: under propagate, "an edit
+// made elsewhere after a delete wins over it", so Tandem creates the
+// person again where a user deleted it, though every edit came before the
+// delete. (In the suite the "edit" was even Tandem's own write, read back
+// unconfirmed: see TestChaosKnownUnconfirmedWriteBeatsNewerEdit.) Skipped
+// unless -chaos.strict: it fails today.
+func TestChaosKnownDeleteTimedByOlderEvent(t *testing.T) {
+	if !*chaosStrictFlag {
+		t.Skip("known issue (a webhook merge times a delete by an older event, and the delete loses to earlier edits); run with -chaos.strict to see it fail")
+	}
+	hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	t.Cleanup(hs.Close)
+	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
+	t.Cleanup(sf.Close)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "tandem.yaml")
+	cfg := fmt.Sprintf(`state: %s
+systems:
+  hubspot:
+    type: hubspot
+    base_url: %s
+    token: hs-token
+    rate_limit: { requests: 100000, per: 10s }
+    search_rate_limit: { requests: 10000, per: 1s }
+  salesforce:
+    type: salesforce
+    instance_url: %s
+    client_id: cid
+    client_secret: csecret
+entities:
+  contact:
+    match: [email]
+    fields: { email: email, first_name: string, last_name: string, title: string }
+    systems:
+      hubspot:
+        object: contacts
+        fields: { email: properties.email, first_name: properties.firstname, last_name: properties.lastname, title: properties.jobtitle }
+      salesforce:
+        object: Contact
+        fields: { email: Email, first_name: FirstName, last_name: LastName, title: Title }
+    conflict: { policy: newest, clock_tolerance: 0s }
+    deletes: { policy: propagate, max_share: 1 }
+`, filepath.Join(dir, "tandem.db"), hs.URL, sf.URL)
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"ann", "bob", "cat"} { // three, so one delete is not a mass delete
+		if _, err := hs.Create("contacts", map[string]any{"email": who + "@example.com", "firstname": who, "lastname": "Lee", "jobtitle": "Clerk"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := &globals{config: config, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	a, err := g.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ent := a.cfg.Entities[0]
+	ctx := context.Background()
+	if _, err := a.engine.Sync(ctx, ent); err != nil {
+		t.Fatal(err)
+	}
+	var annHS, annSF string
+	for _, o := range hs.List("contacts") {
+		if o.Properties["email"] == "ann@example.com" {
+			annHS = o.ID
+		}
+	}
+	for _, r := range sf.List("Contact") {
+		if str(r.Fields["Email"]) == "ann@example.com" {
+			annSF = r.ID
+		}
+	}
+
+	// In this order: Ann's first name is edited in HubSpot (its webhook
+	// event waits in the inbox), her title in Salesforce (a pass carries
+	// both edits over), and then a user deletes her in HubSpot; the
+	// deletion's webhook is lost.
+	if err := hs.Update("contacts", annHS, map[string]any{"firstname": "Annie"}); err != nil {
+		t.Fatal(err)
+	}
+	o, _ := hs.Get("contacts", annHS)
+	if _, err := a.store.Receive(ctx, "hubspot", "", []state.InboxEvent{{System: "hubspot", Object: "contacts", EventID: "1",
+		RecordID: annHS, At: o.UpdatedAt, Delivery: "delivery-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if err := sf.Update("Contact", annSF, map[string]any{"Title": "Manager"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.engine.Sync(ctx, ent); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if err := hs.Delete("contacts", annHS); err != nil {
+		t.Fatal(err)
+	}
+	// The webhook merge runs first: the record it fetches is gone.
+	if _, err := a.engine.Inbox(ctx, ent); err != nil {
+		t.Fatal(err)
+	}
+	a.engine.Drain(ctx, ent, state.RunWebhook)
+	if _, err := a.engine.Sync(ctx, ent); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every edit came before the delete, so the delete stands: Ann is gone
+	// from both systems. Today HubSpot gets her back as a new record.
+	var inHS, inSF int
+	for _, o := range hs.List("contacts") {
+		if o.Properties["email"] == "ann@example.com" {
+			inHS++
+		}
+	}
+	for _, r := range sf.List("Contact") {
+		if str(r.Fields["Email"]) == "ann@example.com" {
+			inSF++
+		}
+	}
+	if inHS != 0 || inSF != 0 {
+		t.Errorf("after a delete in HubSpot that came after every edit: HubSpot holds Ann %d times, Salesforce %d; want 0 and 0", inHS, inSF)
+	}
+}
+
+// TestChaosKnownEnginePassRace shows the data race the chaos suite's run
+// under the race detector met in every daemon (which then exits 66 after
+// SIGTERM): Engine.inboxBatch builds its logger with e.log() before it
+// takes the engine's turn, so it reads e.pass while a pass, holding the
+// turn, writes it (conflict/engine.go Sync; conflict/inbox.go). Besides
+// the race, webhook merges log the pass id of whatever else runs (their
+// "webhook events merged" lines carry two "pass" keys). Run it with -race
+// (and -chaos.strict): the detector fails it.
+func TestChaosKnownEnginePassRace(t *testing.T) {
+	if !*chaosStrictFlag {
+		t.Skip("known issue (a data race on Engine.pass between passes and webhook merges); run with -race -chaos.strict to see it fail")
+	}
+	hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	t.Cleanup(hs.Close)
+	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
+	t.Cleanup(sf.Close)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "tandem.yaml")
+	cfg := fmt.Sprintf(`state: %s
+systems:
+  hubspot:
+    type: hubspot
+    base_url: %s
+    token: hs-token
+    rate_limit: { requests: 100000, per: 10s }
+    search_rate_limit: { requests: 10000, per: 1s }
+  salesforce:
+    type: salesforce
+    instance_url: %s
+    client_id: cid
+    client_secret: csecret
+entities:
+  contact:
+    match: [email]
+    fields: { email: email, last_name: string }
+    systems:
+      hubspot:
+        object: contacts
+        fields: { email: properties.email, last_name: properties.lastname }
+      salesforce:
+        object: Contact
+        fields: { email: Email, last_name: LastName }
+`, filepath.Join(dir, "tandem.db"), hs.URL, sf.URL)
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id, err := hs.Create("contacts", map[string]any{"email": "ann@example.com", "lastname": "Lee"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &globals{config: config, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	a, err := g.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ent := a.cfg.Entities[0]
+	ctx := context.Background()
+	for i := range 20 {
+		if _, err := a.store.Receive(ctx, "hubspot", "", []state.InboxEvent{{System: "hubspot", Object: "contacts", EventID: fmt.Sprint(i),
+			RecordID: id, At: time.Now(), Delivery: fmt.Sprint("delivery-", i)}}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); a.engine.Sync(ctx, ent) }()
+		go func() { defer wg.Done(); a.engine.Inbox(ctx, ent) }()
+		wg.Wait()
+	}
+}
