@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -178,26 +177,11 @@ func (g *globals) handOver(ctx context.Context, cfg *mapping.Config, ent *mappin
 // backfillDryRun runs the backfills on a copy of the state file, writing
 // nothing to any system, and lists what they would write.
 func (g *globals) backfillDryRun(ctx context.Context, cfg *mapping.Config, ent *mapping.Entity, sms []*mapping.System, since time.Time, format string) error {
-	systems, err := g.openSystems(cfg)
+	eng, store, done, err := g.onCopy(cfg)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "tandem-backfill-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	copyPath := filepath.Join(dir, "state.db")
-	if err := state.CopyTo(cfg.State, copyPath); err != nil {
-		return err
-	}
-	store, err := state.Open(copyPath)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	eng := g.engine(store, systems)
-	eng.Step = nil
+	defer done()
 	for _, sm := range sms {
 		b, err := store.RequestBackfill(ctx, ent.Name, sm.Name, sm.Object, since)
 		if err != nil {

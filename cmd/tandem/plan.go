@@ -46,26 +46,11 @@ next pass would stop at the mass-delete guard, plan says so on stderr.
 				}
 				ents = []*mapping.Entity{e}
 			}
-			systems, err := g.openSystems(cfg)
+			eng, _, done, err := g.onCopy(cfg)
 			if err != nil {
 				return err
 			}
-			dir, err := os.MkdirTemp("", "tandem-plan-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			copyPath := filepath.Join(dir, "state.db")
-			if err := state.CopyTo(cfg.State, copyPath); err != nil {
-				return err
-			}
-			store, err := state.Open(copyPath)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			eng := g.engine(store, systems)
-			eng.Step = nil
+			defer done()
 			changes := []conflict.Change{}
 			for _, e := range ents {
 				if err := eng.Pull(cmd.Context(), e); err != nil {
@@ -86,4 +71,30 @@ next pass would stop at the mass-delete guard, plan says so on stderr.
 	cmd.Flags().StringVar(&entity, "entity", "", "plan only this entity")
 	cmd.Flags().StringVar(&format, "format", "table", "output: table or json")
 	return cmd
+}
+
+// onCopy opens the config's systems and an engine on a copy of the state
+// file in a temporary directory, for the commands that run the merge but
+// promise to change nothing (plan, backfill --dry-run). done removes the
+// copy.
+func (g *globals) onCopy(cfg *mapping.Config) (eng *conflict.Engine, store *state.Store, done func(), err error) {
+	systems, err := g.openSystems(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "tandem-plan-")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	copyPath := filepath.Join(dir, "state.db")
+	if err = state.CopyTo(cfg.State, copyPath); err == nil {
+		store, err = state.Open(copyPath)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, nil, err
+	}
+	eng = g.engine(store, systems)
+	eng.Step = nil
+	return eng, store, func() { store.Close(); os.RemoveAll(dir) }, nil
 }
