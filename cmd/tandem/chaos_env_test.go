@@ -136,6 +136,15 @@ type recorder struct {
 	status  map[int]int           // answers Tandem got, by status (0: none, the connection dropped)
 	log     bytes.Buffer          // one line per request, written to requests-<side>.log at the end
 	pages   []recSearch           // HubSpot's search pages, in order
+	pulls   map[string]*recPull   // Salesforce's pulls, by pass
+}
+
+// recPull is one Salesforce pull (a query and its batches): the second its
+// query ran in, by the emulator's Date, and the latest SystemModstamp of the
+// records its batches returned.
+type recPull struct {
+	date   time.Time
+	latest time.Time
 }
 
 // recSearch is one HubSpot search Tandem made: from which modified time,
@@ -150,7 +159,7 @@ type recSearch struct {
 
 func newRecorder(side string, next http.Handler, seq *atomic.Int64) *recorder {
 	return &recorder{side: side, next: next, seq: seq, writes: map[string][]recWrite{}, reads: map[string][]recRead{},
-		created: map[string]string{}, paths: map[string]int{}, status: map[int]int{}}
+		created: map[string]string{}, paths: map[string]int{}, status: map[int]int{}, pulls: map[string]*recPull{}}
 }
 
 // captureWriter keeps the status and the body of an answer; it unwraps to
@@ -338,6 +347,19 @@ func (r *recorder) note(req *http.Request, body []byte, cw *captureWriter, seq0,
 				r.writes[id] = append(r.writes[id], recWrite{seq0: seq0, seq1: seq1, op: "delete", applied: ok, corr: corr, began: began, at: at})
 			}
 		case ok && !strings.Contains(route, "oauth2"):
+			if strings.Contains(route, "/queryAll") {
+				p := r.pulls[corr]
+				if p == nil || req.URL.Query().Get("q") != "" {
+					p = &recPull{}
+					p.date, _ = http.ParseTime(cw.Header().Get("Date"))
+					r.pulls[corr] = p
+				}
+				for _, rec := range gjson.GetBytes(resp, "records").Array() {
+					if ts, err := time.Parse("2006-01-02T15:04:05.000-0700", rec.Get("SystemModstamp").String()); err == nil && ts.After(p.latest) {
+						p.latest = ts
+					}
+				}
+			}
 			recs := gjson.GetBytes(resp, "records")
 			if !recs.Exists() {
 				recs = gjson.ParseBytes(resp) // a retrieve: an array of records (null when not found)

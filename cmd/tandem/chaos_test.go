@@ -28,8 +28,8 @@ import (
 // (SIGTERM, exit 0), `tandem sync` passes run until one writes nothing, and
 // the invariants are checked (chaos_check_test.go says exactly how).
 //
-//	go test -short -run Chaos ./cmd/tandem          # the CI run: 2,000 records, ≥ 5 kills, ~1.5 min
-//	go test -run Chaos -timeout 3h ./cmd/tandem     # the full run: 100,000 records, ≥ 20 kills
+//	go test -short -run Chaos ./cmd/tandem                     # the CI run: 2,000 records, ≥ 5 kills, ~1.5 min (also without -short)
+//	go test -run Chaos -chaos.full -timeout 3h ./cmd/tandem    # the full run: 100,000 records, ≥ 20 kills
 //
 // The random choices (the workload's and the faults') come from one seed,
 // printed with a command that replays it. The timing is real, so a replay
