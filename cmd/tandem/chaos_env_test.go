@@ -530,7 +530,7 @@ func (e *chaosEnv) close() {
 	}
 }
 
-// chaosConfig is the suite's config: both systems through their proxies,
+// writeConfig writes the suite's config: both systems through their proxies,
 // short call deadlines and breaker cooldowns (so a burst of faults costs
 // seconds, not minutes), newest wins with no tolerance (the emulators'
 // clock never ties), deletes propagated, a pass every second.
@@ -706,7 +706,7 @@ func (e *chaosEnv) sync(name string, limit time.Duration) (string, error) {
 	return p.tail(), err
 }
 
-// logLines counts the lines of a daemon's log that hold s.
+// countInFile counts the lines of a file (a daemon's log) that hold s.
 func countInFile(path, s string) int {
 	f, err := os.Open(path)
 	if err != nil {

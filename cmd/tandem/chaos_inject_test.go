@@ -78,7 +78,7 @@ func (c *chaosInjector) clear() {
 	c.env.sf.SetFaults(salesforcetest.Faults{})
 }
 
-// sleep waits d or until stop; it reports whether d passed.
+// sleepOrStop waits d or until stop; it reports whether d passed.
 func sleepOrStop(d time.Duration, stop <-chan struct{}) bool {
 	select {
 	case <-stop:
