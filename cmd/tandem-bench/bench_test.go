@@ -30,7 +30,7 @@ func TestBenchSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds tandem and runs every scenario (some 20 s)")
 	}
-	const n = 200 // 100 in each system, 40 shared: 160 people, 60 written to each side
+	const n = 200                   // 100 in each system, 40 shared: 160 people, 60 written to each side
 	t.Setenv("TMPDIR", t.TempDir()) // the bench's scratch space goes even if it is cut short
 	out := filepath.Join(t.TempDir(), "bench.jsonl")
 	var stdout, stderr bytes.Buffer
