@@ -72,36 +72,7 @@ func TestChaosKnownLostEditInWriteGap(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	dir := t.TempDir()
-	config, statePath := filepath.Join(dir, "tandem.yaml"), filepath.Join(dir, "tandem.db")
-	cfg := fmt.Sprintf(`state: %s
-systems:
-  hubspot:
-    type: hubspot
-    base_url: %s
-    token: hs-token
-    rate_limit: { requests: 100000, per: 10s }
-    search_rate_limit: { requests: 10000, per: 1s }
-  salesforce:
-    type: salesforce
-    instance_url: %s
-    client_id: cid
-    client_secret: csecret
-entities:
-  contact:
-    match: [email]
-    fields: { email: email, first_name: string, last_name: string }
-    systems:
-      hubspot:
-        object: contacts
-        fields: { email: properties.email, first_name: properties.firstname, last_name: properties.lastname }
-      salesforce:
-        object: Contact
-        fields: { email: Email, first_name: FirstName, last_name: LastName }
-    conflict: { policy: newest, clock_tolerance: 0s }
-`, statePath, hs.URL, srv.URL)
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config, statePath := reproConfig(t, dir, hs.URL, srv.URL, nil, []string{"email", "first_name", "last_name"}, []string{"conflict: { policy: newest, clock_tolerance: 0s }"}), filepath.Join(dir, "tandem.db")
 	pass := func() {
 		t.Helper()
 		var out, errb bytes.Buffer
@@ -224,36 +195,7 @@ func TestChaosStaleWebhookFetch(t *testing.T) {
 	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
 	t.Cleanup(sf.Close)
 	dir := t.TempDir()
-	config := filepath.Join(dir, "tandem.yaml")
-	cfg := fmt.Sprintf(`state: %s
-systems:
-  hubspot:
-    type: hubspot
-    base_url: %s
-    token: hs-token
-    rate_limit: { requests: 100000, per: 10s }
-    search_rate_limit: { requests: 10000, per: 1s }
-  salesforce:
-    type: salesforce
-    instance_url: %s
-    client_id: cid
-    client_secret: csecret
-entities:
-  contact:
-    match: [email]
-    fields: { email: email, first_name: string, last_name: string }
-    systems:
-      hubspot:
-        object: contacts
-        fields: { email: properties.email, first_name: properties.firstname, last_name: properties.lastname }
-      salesforce:
-        object: Contact
-        fields: { email: Email, first_name: FirstName, last_name: LastName }
-    conflict: { policy: newest, clock_tolerance: 0s }
-`, filepath.Join(dir, "tandem.db"), hsSrv.URL, sf.URL)
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := reproConfig(t, dir, hsSrv.URL, sf.URL, nil, []string{"email", "first_name", "last_name"}, []string{"conflict: { policy: newest, clock_tolerance: 0s }"})
 	hsID, err := hsEmu.Create("contacts", map[string]any{"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee"})
 	if err != nil {
 		t.Fatal(err)
@@ -416,36 +358,7 @@ func TestChaosKnownSearchPageSkipsRecord(t *testing.T) {
 	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
 	t.Cleanup(sf.Close)
 	dir := t.TempDir()
-	config := filepath.Join(dir, "tandem.yaml")
-	cfg := fmt.Sprintf(`state: %s
-systems:
-  hubspot:
-    type: hubspot
-    base_url: %s
-    token: hs-token
-    page_size: 10
-    rate_limit: { requests: 100000, per: 10s }
-    search_rate_limit: { requests: 10000, per: 1s }
-  salesforce:
-    type: salesforce
-    instance_url: %s
-    client_id: cid
-    client_secret: csecret
-entities:
-  contact:
-    match: [email]
-    fields: { email: email, first_name: string, last_name: string }
-    systems:
-      hubspot:
-        object: contacts
-        fields: { email: properties.email, first_name: properties.firstname, last_name: properties.lastname }
-      salesforce:
-        object: Contact
-        fields: { email: Email, first_name: FirstName, last_name: LastName }
-`, filepath.Join(dir, "tandem.db"), hsSrv.URL, sf.URL)
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := reproConfig(t, dir, hsSrv.URL, sf.URL, []string{"page_size: 10"}, []string{"email", "first_name", "last_name"}, nil)
 	for range 2 {
 		var out, errb bytes.Buffer
 		if code := execute([]string{"sync", "--config", config}, &out, &errb); code != 0 {
@@ -510,37 +423,7 @@ func TestChaosKnownUnconfirmedWriteBeatsNewerEdit(t *testing.T) {
 	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
 	t.Cleanup(sf.Close)
 	dir := t.TempDir()
-	config := filepath.Join(dir, "tandem.yaml")
-	cfg := fmt.Sprintf(`state: %s
-systems:
-  hubspot:
-    type: hubspot
-    base_url: %s
-    token: hs-token
-    timeout: 3s
-    rate_limit: { requests: 100000, per: 10s }
-    search_rate_limit: { requests: 10000, per: 1s }
-  salesforce:
-    type: salesforce
-    instance_url: %s
-    client_id: cid
-    client_secret: csecret
-entities:
-  contact:
-    match: [email]
-    fields: { email: email, last_name: string, title: string }
-    systems:
-      hubspot:
-        object: contacts
-        fields: { email: properties.email, last_name: properties.lastname, title: properties.jobtitle }
-      salesforce:
-        object: Contact
-        fields: { email: Email, last_name: LastName, title: Title }
-    conflict: { policy: newest, clock_tolerance: 0s }
-`, filepath.Join(dir, "tandem.db"), hsSrv.URL, sf.URL)
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := reproConfig(t, dir, hsSrv.URL, sf.URL, []string{"timeout: 3s"}, []string{"email", "last_name", "title"}, []string{"conflict: { policy: newest, clock_tolerance: 0s }"})
 	hsID, err := hsEmu.Create("contacts", map[string]any{"email": "ann@example.com", "lastname": "Lee", "jobtitle": "Clerk"})
 	if err != nil {
 		t.Fatal(err)
@@ -615,37 +498,7 @@ func TestChaosDeleteTimedByOlderEvent(t *testing.T) {
 	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
 	t.Cleanup(sf.Close)
 	dir := t.TempDir()
-	config := filepath.Join(dir, "tandem.yaml")
-	cfg := fmt.Sprintf(`state: %s
-systems:
-  hubspot:
-    type: hubspot
-    base_url: %s
-    token: hs-token
-    rate_limit: { requests: 100000, per: 10s }
-    search_rate_limit: { requests: 10000, per: 1s }
-  salesforce:
-    type: salesforce
-    instance_url: %s
-    client_id: cid
-    client_secret: csecret
-entities:
-  contact:
-    match: [email]
-    fields: { email: email, first_name: string, last_name: string, title: string }
-    systems:
-      hubspot:
-        object: contacts
-        fields: { email: properties.email, first_name: properties.firstname, last_name: properties.lastname, title: properties.jobtitle }
-      salesforce:
-        object: Contact
-        fields: { email: Email, first_name: FirstName, last_name: LastName, title: Title }
-    conflict: { policy: newest, clock_tolerance: 0s }
-    deletes: { policy: propagate, max_share: 1 }
-`, filepath.Join(dir, "tandem.db"), hs.URL, sf.URL)
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := reproConfig(t, dir, hs.URL, sf.URL, nil, []string{"email", "first_name", "last_name", "title"}, []string{"conflict: { policy: newest, clock_tolerance: 0s }", "deletes: { policy: propagate, max_share: 1 }"})
 	for _, who := range []string{"ann", "bob", "cat"} { // three, so one delete is not a mass delete
 		if _, err := hs.Create("contacts", map[string]any{"email": who + "@example.com", "firstname": who, "lastname": "Lee", "jobtitle": "Clerk"}); err != nil {
 			t.Fatal(err)
@@ -740,35 +593,7 @@ func TestChaosEnginePassRace(t *testing.T) {
 	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
 	t.Cleanup(sf.Close)
 	dir := t.TempDir()
-	config := filepath.Join(dir, "tandem.yaml")
-	cfg := fmt.Sprintf(`state: %s
-systems:
-  hubspot:
-    type: hubspot
-    base_url: %s
-    token: hs-token
-    rate_limit: { requests: 100000, per: 10s }
-    search_rate_limit: { requests: 10000, per: 1s }
-  salesforce:
-    type: salesforce
-    instance_url: %s
-    client_id: cid
-    client_secret: csecret
-entities:
-  contact:
-    match: [email]
-    fields: { email: email, last_name: string }
-    systems:
-      hubspot:
-        object: contacts
-        fields: { email: properties.email, last_name: properties.lastname }
-      salesforce:
-        object: Contact
-        fields: { email: Email, last_name: LastName }
-`, filepath.Join(dir, "tandem.db"), hs.URL, sf.URL)
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := reproConfig(t, dir, hs.URL, sf.URL, nil, []string{"email", "last_name"}, nil)
 	id, err := hs.Create("contacts", map[string]any{"email": "ann@example.com", "lastname": "Lee"})
 	if err != nil {
 		t.Fatal(err)
@@ -854,35 +679,7 @@ func TestChaosKnownSalesforceCursorSkipsEdit(t *testing.T) {
 	hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
 	t.Cleanup(hs.Close)
 	dir := t.TempDir()
-	config := filepath.Join(dir, "tandem.yaml")
-	cfg := fmt.Sprintf(`state: %s
-systems:
-  hubspot:
-    type: hubspot
-    base_url: %s
-    token: hs-token
-    rate_limit: { requests: 100000, per: 10s }
-    search_rate_limit: { requests: 10000, per: 1s }
-  salesforce:
-    type: salesforce
-    instance_url: %s
-    client_id: cid
-    client_secret: csecret
-entities:
-  contact:
-    match: [email]
-    fields: { email: email, last_name: string }
-    systems:
-      hubspot:
-        object: contacts
-        fields: { email: properties.email, last_name: properties.lastname }
-      salesforce:
-        object: Contact
-        fields: { email: Email, last_name: LastName }
-`, filepath.Join(dir, "tandem.db"), hs.URL, sfSrv.URL)
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := reproConfig(t, dir, hs.URL, sfSrv.URL, nil, []string{"email", "last_name"}, nil)
 	pass := func() {
 		t.Helper()
 		var out, errb bytes.Buffer
@@ -914,4 +711,45 @@ entities:
 	if got["b@example.com"] != "B-edited" || got["a@example.com"] != "A-edited" || got["x@example.com"] != "X-edited" {
 		t.Errorf("HubSpot after three passes: %v; want B-edited, A-edited and X-edited", got)
 	}
+}
+
+// reproConfig writes the config of a reproduction to dir and returns its
+// path (the state file is dir/tandem.db): HubSpot (with the loopback rate
+// limits and hubspot's extra keys) and Salesforce syncing contacts matched
+// by email, with the canonical fields named (email, first_name,
+// last_name, title) and the entity's extra keys.
+func reproConfig(t *testing.T, dir, hsURL, sfURL string, hubspot, fields, entity []string) string {
+	t.Helper()
+	paths := map[string][2]string{
+		"email": {"properties.email", "Email"}, "first_name": {"properties.firstname", "FirstName"},
+		"last_name": {"properties.lastname", "LastName"}, "title": {"properties.jobtitle", "Title"},
+	}
+	var canon, hs, sf []string
+	for _, f := range fields {
+		typ := "string"
+		if f == "email" {
+			typ = "email"
+		}
+		canon = append(canon, f+": "+typ)
+		hs = append(hs, f+": "+paths[f][0])
+		sf = append(sf, f+": "+paths[f][1])
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "state: %s\nsystems:\n  hubspot:\n    type: hubspot\n    base_url: %s\n    token: hs-token\n", filepath.Join(dir, "tandem.db"), hsURL)
+	for _, k := range hubspot {
+		fmt.Fprintf(&b, "    %s\n", k)
+	}
+	fmt.Fprintf(&b, "    rate_limit: { requests: 100000, per: 10s }\n    search_rate_limit: { requests: 10000, per: 1s }\n")
+	fmt.Fprintf(&b, "  salesforce:\n    type: salesforce\n    instance_url: %s\n    client_id: cid\n    client_secret: csecret\n", sfURL)
+	fmt.Fprintf(&b, "entities:\n  contact:\n    match: [email]\n    fields: { %s }\n    systems:\n", strings.Join(canon, ", "))
+	fmt.Fprintf(&b, "      hubspot:\n        object: contacts\n        fields: { %s }\n", strings.Join(hs, ", "))
+	fmt.Fprintf(&b, "      salesforce:\n        object: Contact\n        fields: { %s }\n", strings.Join(sf, ", "))
+	for _, k := range entity {
+		fmt.Fprintf(&b, "    %s\n", k)
+	}
+	config := filepath.Join(dir, "tandem.yaml")
+	if err := os.WriteFile(config, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config
 }
