@@ -178,9 +178,9 @@ func (d *Daemon) schedule(work context.Context) error {
 				if d.stopping.Load() {
 					return
 				}
-				d.setJob(js, func() { js.running = true })
+				d.locked(func() { js.running = true })
 				err := j.run(work, ent)
-				d.setJob(js, func() {
+				d.locked(func() {
 					js.running, js.last, js.err = false, time.Now(), ""
 					if err != nil {
 						js.err = err.Error()
@@ -197,7 +197,8 @@ func (d *Daemon) schedule(work context.Context) error {
 	return nil
 }
 
-func (d *Daemon) setJob(js *jobState, fn func()) {
+// locked runs fn holding the daemon's lock on its jobs' states.
+func (d *Daemon) locked(fn func()) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	fn()

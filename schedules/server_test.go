@@ -150,11 +150,11 @@ func TestHealthz(t *testing.T) {
 		t.Fatalf("healthy daemon: %d %+v", code, h)
 	}
 	js := d.jobs["person/sync"]
-	d.setJob(js, func() { js.err = "crm: circuit open" })
+	d.locked(func() { js.err = "crm: circuit open" })
 	if code, h := get(); code != 503 || len(h.Reasons) != 1 || !strings.Contains(h.Reasons[0], "circuit open") {
 		t.Fatalf("a failed pass: %d %+v", code, h)
 	}
-	d.setJob(js, func() { js.err = "" })
+	d.locked(func() { js.err = "" })
 	d.Store.Close()
 	if code, h := get(); code != 503 || !strings.Contains(strings.Join(h.Reasons, ";"), "state file") {
 		t.Fatalf("state file closed: %d %+v", code, h)

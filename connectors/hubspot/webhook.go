@@ -322,3 +322,10 @@ func webhookInt(v gjson.Result) (int64, bool) {
 	n, _ := strconv.ParseInt(id, 10, 64)
 	return n, true
 }
+
+// ReplayKey is the delivery's v3 signature: it covers the request's
+// timestamp, so HubSpot's retries are signed anew and the same signature
+// twice is a replay (connectors.WebhookReplayGuard).
+func (c *Client) ReplayKey(h http.Header) string {
+	return headerValue(h, signatureHeader)
+}

@@ -83,3 +83,12 @@ func longID(id string) string {
 	}
 	return id + string(suffix)
 }
+
+// ReplayKey is the generic webhook's replay key (see
+// connectors.HMACReceiver.ReplayKey), "" without the webhook option.
+func (c *Client) ReplayKey(h http.Header) string {
+	if c.webhook == nil {
+		return ""
+	}
+	return c.webhook.ReplayKey(h)
+}
