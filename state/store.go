@@ -64,7 +64,39 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
+	// Open the readers now and keep them: a connection opened later, in a
+	// burst of webhook traffic, would need a file descriptor just when a
+	// flood of sockets may have taken them all.
+	if err := warm(r, 4); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
 	return &Store{queries: queries{uncancelled{r}}, w: w, r: r}, nil
+}
+
+// warm opens n connections of a pool and returns them to it, idle.
+func warm(db *sql.DB, n int) error {
+	ctx := context.Background()
+	conns := make([]*sql.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		if err := c.PingContext(ctx); err != nil {
+			c.Close()
+			return err
+		}
+		conns = append(conns, c)
+	}
+	return nil
 }
 
 // OpenReadOnly opens an existing state file for reading only, for the
