@@ -10,6 +10,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -32,8 +33,14 @@ type Store struct {
 }
 
 // Open opens (creating if needed) the state file at path and brings its
-// schema up to date. It refuses a file written by a newer Tandem.
+// schema up to date. It refuses a file written by a newer Tandem, and any
+// file that is there but is not a state file: only a path that does not
+// exist yet is created, since treating a damaged file as a new one would
+// re-link every record and lose every conflict without a word.
 func Open(path string) (*Store, error) {
+	if err := checkExisting(path); err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
 	dsn := func(mode string) string {
 		v := url.Values{}
 		v.Set("_journal_mode", "WAL")
@@ -76,6 +83,56 @@ func Open(path string) (*Store, error) {
 	return &Store{queries: queries{uncancelled{r}}, w: w, r: r}, nil
 }
 
+// notStateAdvice is what to do about a file that is not a state file.
+const notStateAdvice = "restore the state file from a backup; or, to start afresh, move this file away: every record is then linked again by its match keys, and the conflicts recorded are lost"
+
+// sqliteHeader is how every SQLite 3 database file begins.
+const sqliteHeader = "SQLite format 3\x00"
+
+// checkExisting refuses a file at path that cannot be a state file: empty,
+// or not a SQLite database. A path with nothing there is fine: Open
+// creates it.
+func checkExisting(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case fi.IsDir():
+		return fmt.Errorf("is a directory, not a state file")
+	case fi.Size() == 0:
+		return fmt.Errorf("the file is empty (0 bytes), not a state file: %s", notStateAdvice)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	if _, err := io.ReadFull(f, head); err != nil || string(head) != sqliteHeader {
+		return fmt.Errorf("not a SQLite database (it begins %q), so not a state file: %s", head, notStateAdvice)
+	}
+	// Another program's database: tables, but no schema version of ours.
+	// Read without changing it (the writer's DSN would turn on WAL).
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var version, tables int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if err := db.QueryRow("SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
+		return err
+	}
+	if version == 0 && tables > 0 {
+		return fmt.Errorf("a SQLite database with %d tables but no Tandem schema version: not a Tandem state file; point state: at another path, or %s", tables, notStateAdvice)
+	}
+	return nil
+}
+
 // warm opens n connections of a pool and returns them to it, idle.
 func warm(db *sql.DB, n int) error {
 	ctx := context.Background()
@@ -105,6 +162,9 @@ func warm(db *sql.DB, n int) error {
 // an error. Writing through the Store it returns fails.
 func OpenReadOnly(path string) (*Store, error) {
 	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	if err := checkExisting(path); err != nil {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	v := url.Values{}

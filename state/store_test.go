@@ -157,3 +157,63 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Error("a read-only store accepted a write transaction")
 	}
 }
+
+// TestOpenRefusesWhatIsNotAStateFile: only a path that does not exist yet
+// is created; an empty file, another kind of file or another program's
+// SQLite database is refused with what to do, and left as it was.
+func TestOpenRefusesWhatIsNotAStateFile(t *testing.T) {
+	dir := t.TempDir()
+	foreign := filepath.Join(dir, "foreign.db")
+	db, err := sql.Open("sqlite3", foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE notes (body TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for _, c := range []struct {
+		name, body string
+		want       string
+	}{
+		{"empty", "", "empty"},
+		{"text", "hello, this is not a database\n", "not a SQLite database"},
+		{"random", "\x00\x01\x02garbage", "not a SQLite database"},
+		{"foreign.db", "", "not a Tandem state file"},
+	} {
+		path := filepath.Join(dir, c.name)
+		if c.name != "foreign.db" {
+			if err := os.WriteFile(path, []byte(c.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before, _ := os.ReadFile(path)
+		if r, err := OpenReadOnly(path); err == nil || !strings.Contains(err.Error(), c.want) {
+			if err == nil {
+				r.Close()
+			}
+			t.Errorf("%s: read-only open: %v, want an error saying %q", c.name, err, c.want)
+		}
+		s, err := Open(path)
+		if err == nil {
+			s.Close()
+			t.Errorf("%s: opened as a state file", c.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: error %q, want it to name the file and say %q", c.name, err, c.want)
+		}
+		if after, _ := os.ReadFile(path); string(after) != string(before) {
+			t.Errorf("%s: the file was changed", c.name)
+		}
+	}
+	// A path that does not exist is created, and opens again.
+	fresh := filepath.Join(dir, "new.db")
+	for range 2 {
+		s, err := Open(fresh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+}
