@@ -14,12 +14,14 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3"
+	"github.com/mattn/go-sqlite3"
+	"golang.org/x/sys/unix"
 )
 
 //go:embed migrations/*.sql
@@ -28,8 +30,9 @@ var migrations embed.FS
 // Store is the state file: one writer connection and a pool of readers.
 type Store struct {
 	queries
-	w *sql.DB
-	r *sql.DB
+	w    *sql.DB
+	r    *sql.DB
+	path string
 }
 
 // Open opens (creating if needed) the state file at path and brings its
@@ -80,7 +83,7 @@ func Open(path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
-	return &Store{queries: queries{uncancelled{r}}, w: w, r: r}, nil
+	return &Store{queries: queries{uncancelled{r}}, w: w, r: r, path: path}, nil
 }
 
 // notStateAdvice is what to do about a file that is not a state file.
@@ -184,7 +187,7 @@ func OpenReadOnly(path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("state %s: schema version %d, this binary's is %d (a sync brings an older file up to date)", path, have, want)
 	}
-	return &Store{queries: queries{uncancelled{r}}, r: r}, nil
+	return &Store{queries: queries{uncancelled{r}}, r: r, path: path}, nil
 }
 
 // SchemaVersion is the schema version this binary writes.
@@ -275,13 +278,25 @@ func (t *Tx) Rollback() error { return t.tx.Rollback() }
 func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	tx, err := s.Begin(ctx)
 	if err != nil {
-		return err
+		return s.named(err)
 	}
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
+		return s.named(err)
+	}
+	return s.named(tx.Commit())
+}
+
+// named puts the state file's path in front of an error of SQLite's own
+// ("database or disk is full", "attempt to write a readonly database",
+// "database disk image is malformed"), which otherwise says nothing of
+// which file is at fault.
+func (s *Store) named(err error) error {
+	var se sqlite3.Error
+	if err == nil || !errors.As(err, &se) || strings.Contains(err.Error(), s.path) {
 		return err
 	}
-	return tx.Commit()
+	return fmt.Errorf("state %s: %w", s.path, err)
 }
 
 // db is what both a pool and a transaction can do.
@@ -349,4 +364,50 @@ func CopyTo(path, dst string) error {
 		return fmt.Errorf("state %s: copy to %s: %w", path, dst, err)
 	}
 	return nil
+}
+
+// Check looks at the state file at path the way `tandem doctor` does,
+// writing nothing, and returns its schema version (0: not created yet).
+// Nothing at path is fine when its directory can be written (the first
+// sync creates the file there); a file is checked to be a state file of
+// this binary's schema, undamaged (PRAGMA quick_check) and writable, with
+// its directory (SQLite keeps its -wal and -shm files beside it).
+func Check(path string) (int, error) {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+			return 0, fmt.Errorf("state %s: not created yet, and its directory %s cannot be written: %w", path, dir, err)
+		}
+		return 0, nil
+	}
+	s, err := OpenReadOnly(path)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	rows, err := s.r.Query("PRAGMA quick_check")
+	if err != nil {
+		return 0, fmt.Errorf("state %s: quick_check: %w", path, err)
+	}
+	var problems []string
+	for rows.Next() && len(problems) < 5 {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("state %s: quick_check: %w", path, err)
+		}
+		problems = append(problems, line)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, fmt.Errorf("state %s: quick_check: %w", path, err)
+	}
+	if len(problems) != 1 || problems[0] != "ok" {
+		return 0, fmt.Errorf("state %s: damaged (PRAGMA quick_check: %s): %s", path, strings.Join(problems, "; "), notStateAdvice)
+	}
+	for _, p := range []string{path, dir} {
+		if err := unix.Access(p, unix.W_OK); err != nil {
+			return 0, fmt.Errorf("state %s: %s cannot be written (%w): sync would fail; give the user Tandem runs as write access to it", path, p, err)
+		}
+	}
+	return SchemaVersion(), nil
 }

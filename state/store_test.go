@@ -3,6 +3,8 @@ package state
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,5 +217,51 @@ func TestOpenRefusesWhatIsNotAStateFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Close()
+	}
+}
+
+// TestCheck: doctor's look at a state file finds a damaged one that
+// still opens (its first page intact, the rest random), and passes a good
+// one and a path with nothing there yet.
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	if v, err := Check(filepath.Join(dir, "new.db")); err != nil || v != 0 {
+		t.Fatalf("nothing there yet: %d, %v", v, err)
+	}
+	path := filepath.Join(dir, "state.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 200 {
+		if err := s.Update(ctx, func(tx *Tx) error {
+			return tx.SetCursor(ctx, "crm", "people", tandem.Cursor(strings.Repeat("x", 100)+fmt.Sprint(i)))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	if v, err := Check(path); err != nil || v != SchemaVersion() {
+		t.Fatalf("a good state file: %d, %v", v, err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 3*4096 {
+		t.Fatalf("state file of %d bytes: too small to damage past its first page", len(b))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 4096; i < len(b); i++ {
+		b[i] = byte(rng.UintN(256))
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("pages of random data: %v, want an error naming the file", err)
+	} else {
+		t.Log(err)
 	}
 }
