@@ -35,6 +35,9 @@ func searchPace(l connectors.RateLimit) rate.Limit {
 	return rate.Every((l.Per + slack) / time.Duration(max(1, l.Requests-1)))
 }
 
+// maxIntervalMS bounds X-HubSpot-RateLimit-Interval-Milliseconds: a day.
+const maxIntervalMS = 24 * 60 * 60 * 1000
+
 // defaultDailyReserve is the share of the daily quota kept back for
 // everything else that uses the portal's API: below it, writes stop.
 const defaultDailyReserve = 0.05
@@ -54,6 +57,11 @@ const defaultDailyReserve = 0.05
 // without its interval says nothing about a rate. OAuth apps get no daily
 // headers (they have no daily limit), and the search endpoints' responses
 // may carry none at all; both read as "not given".
+//
+// An interval past a day is not given either: HubSpot's is ten seconds,
+// and the daily quota has headers of its own. Without the bound a huge
+// value overflows time.Duration into a negative window, and a merely
+// large one would hold every call for that long on "Remaining: 0".
 func rateHeaders(h http.Header) connectors.RateInfo {
 	ri := connectors.RateInfo{Remaining: -1, DailyRemaining: -1}
 	count := func(name string) (int, bool) {
@@ -63,7 +71,7 @@ func rateHeaders(h http.Header) connectors.RateInfo {
 	}
 	max, okMax := count("X-HubSpot-RateLimit-Max")
 	ms, okMS := count("X-HubSpot-RateLimit-Interval-Milliseconds")
-	if okMax && max > 0 && okMS && ms > 0 {
+	if okMax && max > 0 && okMS && ms > 0 && ms <= maxIntervalMS {
 		ri.Limit, ri.Window = max, time.Duration(ms)*time.Millisecond
 	}
 	if n, ok := count("X-HubSpot-RateLimit-Remaining"); ok {
