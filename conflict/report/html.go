@@ -50,7 +50,8 @@ func hash(s string) string {
 }
 
 // WriteHTML renders cs as one self-contained HTML page. Every value goes
-// through html/template, so nothing a CRM record holds becomes markup.
+// through html/template, so nothing a CRM record holds becomes markup, and
+// through visible, so no control or bidi character changes how it reads.
 func WriteHTML(w io.Writer, cs []tandem.Conflict, o Options) error {
 	return page.Execute(w, newView(cs, o))
 }
@@ -111,12 +112,14 @@ type kv struct{ Key, Value string }
 
 func newView(cs []tandem.Conflict, o Options) view {
 	v := view{CSP: csp, Style: template.CSS(pageCSS), Script: template.JS(pageJS),
-		Generated: when(o.Generated), Source: o.Source, Total: len(cs)}
+		Generated: when(o.Generated), Source: visible(o.Source), Total: len(cs)}
 	entities, kinds, statuses := map[string]int{}, map[string]int{}, map[string]int{}
 	for _, c := range cs {
-		entities[c.Entity]++
-		kinds[c.Kind]++
-		statuses[c.Status]++
+		// Counted as shown, so that a filter's values are the cards'
+		// data-* attributes.
+		entities[visible(c.Entity)]++
+		kinds[visible(c.Kind)]++
+		statuses[visible(c.Status)]++
 		v.Cards = append(v.Cards, newCard(c))
 	}
 	v.Entities = options(entities, nil)
@@ -164,8 +167,8 @@ func summary(n int, statuses, kinds []option) string {
 }
 
 func newCard(c tandem.Conflict) card {
-	k := card{ID: c.ID, Entity: c.Entity, EntityID: c.EntityID, Kind: c.Kind, Field: c.Field, Policy: c.Policy,
-		Status: c.Status, Badge: "other", Decided: c.Decided, Pass: c.Pass,
+	k := card{ID: c.ID, Entity: visible(c.Entity), EntityID: visible(c.EntityID), Kind: visible(c.Kind), Field: visible(c.Field),
+		Policy: visible(c.Policy), Status: visible(c.Status), Badge: "other", Decided: visible(c.Decided), Pass: visible(c.Pass),
 		Created: when(c.Created), CreatedAt: stamp(c.Created), Resolved: when(c.Resolved), ResolvedAt: stamp(c.Resolved)}
 	switch c.Status {
 	case tandem.ConflictOpen, tandem.ConflictResolved, tandem.ConflictAuto:
@@ -174,7 +177,7 @@ func newCard(c tandem.Conflict) card {
 	_, won := c.Values[c.Decided]
 	switch {
 	case won:
-		k.Decided = c.Decided + " won"
+		k.Decided = visible(c.Decided) + " won"
 	case c.Decided == "value":
 		k.Decided = "a person gave the value"
 	}
@@ -190,8 +193,8 @@ func newCard(c tandem.Conflict) card {
 	}
 	for _, sys := range systems(c) {
 		s := c.Values[sys]
-		k.Rows = append(k.Rows, row{Label: sys, Value: show(s.Value, empty), Modified: when(s.ModifiedAt), ModifiedAt: stamp(s.ModifiedAt),
-			RecordID: s.RecordID, Differs: field && !tandem.Equal(s.Value, c.Base), Winner: won && sys == c.Decided})
+		k.Rows = append(k.Rows, row{Label: visible(sys), Value: show(s.Value, empty), Modified: when(s.ModifiedAt), ModifiedAt: stamp(s.ModifiedAt),
+			RecordID: visible(s.RecordID), Differs: field && !tandem.Equal(s.Value, c.Base), Winner: won && sys == c.Decided})
 	}
 	return k
 }
@@ -205,11 +208,11 @@ func show(v any, null string) value {
 	case map[string]any:
 		var fs []kv
 		for _, key := range slices.Sorted(maps.Keys(v)) {
-			fs = append(fs, kv{key, compact(v[key])})
+			fs = append(fs, kv{visible(key), visible(compact(v[key]))})
 		}
 		if len(fs) > 0 {
-			return value{Text: compact(v), Fields: fs}
+			return value{Text: visible(compact(v)), Fields: fs}
 		}
 	}
-	return value{Text: compact(v)}
+	return value{Text: visible(compact(v))}
 }

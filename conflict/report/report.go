@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"tandem"
 )
@@ -56,7 +57,7 @@ func writeTable(w io.Writer, cs []tandem.Conflict) error {
 		}
 		var sides []string
 		for _, sys := range systems(c) {
-			sides = append(sides, clean(sys)+"="+truncate(clean(compact(c.Values[sys].Value)), valueWidth))
+			sides = append(sides, visible(sys)+"="+truncate(visible(compact(c.Values[sys].Value)), valueWidth))
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, cell(c.Entity), cell(c.EntityID), cell(c.Kind), cell(c.Field),
 			cell(c.Status), cell(c.Policy), truncate(cell(c.Decided), 2*valueWidth), strings.Join(sides, " "), dash(when(c.Created)))
@@ -92,18 +93,17 @@ func writeCSV(w io.Writer, cs []tandem.Conflict) error {
 	for _, c := range cs {
 		head := []string{fmt.Sprint(c.ID), c.Entity, c.EntityID, c.Kind, c.Field, c.Status, c.Policy, c.Decided,
 			stamp(c.Created), stamp(c.Resolved), compact(c.Base)}
-		sides := systems(c)
-		if len(sides) == 0 {
-			sides = []string{""} // still one row: the conflict is not lost from the sheet
+		var rows [][]string
+		for _, sys := range systems(c) {
+			v := c.Values[sys]
+			rows = append(rows, append(slices.Clone(head), sys, compact(v.Value), stamp(v.ModifiedAt), v.RecordID))
 		}
-		for _, sys := range sides {
-			row := slices.Clone(head)
-			if sys == "" {
-				row = append(row, "", "", "", "")
-			} else {
-				v := c.Values[sys]
-				row = append(row, sys, compact(v.Value), stamp(v.ModifiedAt), v.RecordID)
-			}
+		if len(rows) == 0 {
+			// Still one row: the conflict is not lost from the sheet. (Not
+			// a side named "": a system may be, and its value must show.)
+			rows = append(rows, append(head, "", "", "", ""))
+		}
+		for _, row := range rows {
 			for i := range row {
 				row[i] = defuse(row[i])
 			}
@@ -160,19 +160,34 @@ func truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// clean replaces control and bidirectional-override characters, which
-// would break the table's columns or make a terminal show something other
-// than the value; JSON already escapes the former in values.
-func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
-			return '?'
+// visible writes control characters (C0, DEL, C1) and bidirectional
+// controls (overrides, embeddings, isolates, marks) as \u escapes, and
+// bytes that are not UTF-8 as U+FFFD, for the table and the HTML page
+// alike. Raw, controls break the table's columns or drive the terminal;
+// bidi controls make a terminal or a browser show text other than the
+// value ("exe.txt" for "txt.exe"), or two different values alike, and a
+// person deciding between them must see what is there; and a byte 0xff
+// is text/tabwriter's escape, which would undo the table's alignment.
+// The escape is JSON's (which writes C0 in values so already), so a value
+// reads the same whichever character it holds.
+func visible(s string) string {
+	if utf8.ValidString(s) && strings.IndexFunc(s, hidden) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s { // an invalid byte comes as U+FFFD
+		if hidden(r) {
+			fmt.Fprintf(&b, `\u%04x`, r)
+		} else {
+			b.WriteRune(r)
 		}
-		return r
-	}, s)
+	}
+	return b.String()
 }
 
-func cell(s string) string { return dash(clean(s)) }
+func hidden(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }
+
+func cell(s string) string { return dash(visible(s)) }
 
 func dash(s string) string {
 	if s == "" {
