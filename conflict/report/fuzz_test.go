@@ -75,7 +75,7 @@ func fuzzConflicts(entity, field, decided, system, record, status string, value 
 		ID: created, Entity: entity, EntityID: record, Kind: tandem.ConflictField, Field: field, Base: string(value),
 		Policy: decided, Status: status, Decided: decided, Pass: system,
 		Values: map[string]tandem.SideValue{
-			system:     {Value: v, ModifiedAt: at, RecordID: record},
+			system:       {Value: v, ModifiedAt: at, RecordID: record},
 			system + "2": {Value: string(value), RecordID: entity},
 		},
 		Created: at,
