@@ -187,6 +187,9 @@ func (p *parser) mapping(n *yaml.Node, key string, handlers map[string]func(stri
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if !p.name(k, key) {
+			continue
+		}
 		h, ok := handlers[k.Value]
 		if !ok {
 			p.errf(k, join(key, k.Value), "unknown key")
@@ -210,8 +213,22 @@ func (p *parser) each(n *yaml.Node, key string, fn func(name string, k, v *yaml.
 		return
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		fn(n.Content[i].Value, n.Content[i], n.Content[i+1])
+		if p.name(n.Content[i], key) {
+			fn(n.Content[i].Value, n.Content[i], n.Content[i+1])
+		}
 	}
+}
+
+// name reports whether k, a key of the mapping at key, is a string, as
+// every key of the file is. YAML also allows a list or a mapping as a key
+// ("? [a]"), whose Value is "": the error would name no key. ("" itself
+// is a string, and a value map may well map it.)
+func (p *parser) name(k *yaml.Node, key string) bool {
+	if k.Kind != yaml.ScalarNode {
+		p.errf(k, keyOr(key), "a key must be a string, not a list or a mapping")
+		return false
+	}
+	return true
 }
 
 func (p *parser) str(n *yaml.Node, key string) string {
