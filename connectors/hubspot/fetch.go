@@ -67,6 +67,9 @@ func (c *Client) Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tan
 		}
 	}
 	var out []tandem.Record
+	// HubSpot answers an id once; should it answer one twice, the caller
+	// still gets one record per id, the first.
+	got := map[string]bool{}
 	for start := 0; start < len(unique); start += size {
 		chunk := unique[start:min(start+size, len(unique))]
 		objs, err := c.batchRead(ctx, op, q.Object, chunk, props, hist)
@@ -78,9 +81,10 @@ func (c *Client) Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tan
 			if err != nil {
 				return nil, err
 			}
-			if rec.Deleted || !seen[rec.ID] {
-				continue // not asked for, or archived: not live
+			if rec.Deleted || !seen[rec.ID] || got[rec.ID] {
+				continue // not asked for, archived (not live), or given already
 			}
+			got[rec.ID] = true
 			if len(hist) > 0 {
 				setFieldTimes(&rec, obj, hist)
 				if obj.Get("propertiesWithHistory").Exists() {
