@@ -228,4 +228,3 @@ func checkErr(t *testing.T, err error) {
 		t.Fatalf("error %T %v: want a *tandem.Error", err, err)
 	}
 }
-
