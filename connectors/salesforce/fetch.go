@@ -143,10 +143,18 @@ func (c *Client) retrieveOnce(ctx context.Context, op, object string, fields, id
 		if r.Type == gjson.Null {
 			continue
 		}
-		id := r.Get("Id").String()
+		v := r.Get("Id")
+		id := v.Str
 		modified, err := time.Parse(sfTime, r.Get("LastModifiedDate").String())
-		if !r.IsObject() || id == "" || err != nil {
+		if !r.IsObject() || v.Type != gjson.String || !idRE.MatchString(id) || err != nil {
 			return nil, fail(false, "element %d (for id %s) has no Id or LastModifiedDate: %s", i, ids[i], clip(r.Raw, 200))
+		}
+		// The answer is in the order of ids, each element the record asked
+		// for (by its 18-character id when asked by the 15): any other
+		// record there would be taken for this one, and this one for
+		// deleted.
+		if id[:15] != ids[i][:15] {
+			return nil, fail(false, "element %d (for id %s) is the record %s", i, ids[i], id)
 		}
 		if r.Get("IsDeleted").Bool() {
 			continue // retrieve leaves the recycle bin out; should it not, the record is still not live
