@@ -232,8 +232,19 @@ func (c *Client) parseEvents(body []byte) ([]connectors.Event, error) {
 		}
 		// HubSpot says eventId alone is "not guaranteed to be unique";
 		// with the portal and the subscription it names one event, and a
-		// retry of it carries the same three.
-		id := ev.Get("portalId").String() + "-" + ev.Get("subscriptionId").String() + "-" + eventID
+		// retry of it carries the same three. Each must be an id (or
+		// absent): joined with '-', a portalId "1-2" of subscription 3
+		// would name the event of portal 1, subscription "2-3", and one of
+		// the two would be dropped as the other's duplicate.
+		var parts [2]string
+		for j, key := range []string{"portalId", "subscriptionId"} {
+			if v := ev.Get(key); v.Exists() && v.Type != gjson.Null {
+				if parts[j], ok = webhookID(v); !ok {
+					return bad("event %d (eventId %s): %s %.100s is not an id", i, eventID, key, v.Raw)
+				}
+			}
+		}
+		id := parts[0] + "-" + parts[1] + "-" + eventID
 		one := func(id, record string, deleted bool) {
 			out = append(out, connectors.Event{ID: id, Object: object, RecordID: record, Deleted: deleted, At: at})
 		}
