@@ -21,12 +21,14 @@ import (
 )
 
 // Exit codes (DESIGN.md): 0 done, 1 failed, 2 plan found changes, 3 stopped
-// by a guard.
+// by a guard, 4 done but some writes failed for good (set aside as dead
+// letters: the pass ran, a person must look).
 const (
-	exitOK      = 0
-	exitFailed  = 1
-	exitChanges = 2
-	exitGuard   = 3
+	exitOK          = 0
+	exitFailed      = 1
+	exitChanges     = 2
+	exitGuard       = 3
+	exitWriteFailed = 4
 )
 
 // Test hooks handed to the engine: stepHook is set by the crash tests only,
