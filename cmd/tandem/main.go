@@ -15,6 +15,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"tandem"
 	"tandem/connectors"
 	_ "tandem/connectors/hubspot"
 	_ "tandem/connectors/salesforce"
@@ -66,6 +67,7 @@ other system, and remembers everything in one SQLite file.
 Try it without any account:  tandem sync --sandbox`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       tandem.BuildInfo().String(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
@@ -86,10 +88,11 @@ Try it without any account:  tandem sync --sandbox`,
 	}
 	root.PersistentFlags().StringVar(&g.config, "config", def, "config file (or set $TANDEM_CONFIG)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(runCmd(g), backfillCmd(g), syncCmd(g), statusCmd(g), planCmd(g), resolveCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g), conflictsCmd(g))
+	root.AddCommand(runCmd(g), backfillCmd(g), syncCmd(g), statusCmd(g), planCmd(g), resolveCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g), conflictsCmd(g), versionCmd(g))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(stderr, "tandem:", err)
 		var ee *exitError

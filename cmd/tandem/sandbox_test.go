@@ -42,3 +42,18 @@ func TestSandboxKeepsEarlierFiles(t *testing.T) {
 		t.Errorf("--force did not say it starts afresh: %q", out.String())
 	}
 }
+
+// TestVersion: `tandem version`, its JSON and --version say which binary
+// this is.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		var out, errb bytes.Buffer
+		if code := execute(args, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "tandem ") || !strings.Contains(out.String(), "go1.") {
+			t.Errorf("%v: exit %d, %q %q", args, code, out.String(), errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := execute([]string{"version", "--format", "json"}, &out, &errb); code != 0 || !strings.Contains(out.String(), `"go":"go1.`) {
+		t.Errorf("version --format json: exit %d, %q", code, out.String())
+	}
+}
