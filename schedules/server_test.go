@@ -229,6 +229,9 @@ func TestWebhookMetricsBounded(t *testing.T) {
 			series = append(series, line)
 		}
 	}
+	if !strings.Contains(rec.Body.String(), `tandem_build_info{commit="`) {
+		t.Error("/metrics has no tandem_build_info")
+	}
 	want := []string{
 		`tandem_webhook_deliveries_total{result="accepted",system="crm"} 1`,
 		`tandem_webhook_deliveries_total{result="unknown_system",system="(unknown)"} 200`,

@@ -44,6 +44,9 @@ func Open(path string) (*Store, error) {
 	if err := checkExisting(path); err != nil {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
+	if err := create(path); err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
 	dsn := func(mode string) string {
 		v := url.Values{}
 		v.Set("_journal_mode", "WAL")
@@ -84,6 +87,40 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	return &Store{queries: queries{uncancelled{r}}, w: w, r: r, path: path}, nil
+}
+
+// create makes a new state file at path, if nothing is there, whole or
+// not at all: it is built beside path under a temporary name and linked
+// into place, so a crash never leaves an empty file at path (which Open
+// would rightly refuse). The file holds every synced record, personal
+// data included, so it is made for its owner alone (0600; SQLite gives
+// its -wal and -shm files the same mode).
+func create(path string) error {
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there: checkExisting has looked at it
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.new")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	f.Close()
+	defer os.Remove(tmp)
+	db, err := sql.Open("sqlite3", "file:"+tmp+"?_journal_mode=DELETE")
+	if err != nil {
+		return err
+	}
+	err = migrate(db)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err // another process made it first: that one is used
+	}
+	return nil
 }
 
 // notStateAdvice is what to do about a file that is not a state file.

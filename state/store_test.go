@@ -265,3 +265,37 @@ func TestCheck(t *testing.T) {
 		t.Log(err)
 	}
 }
+
+// TestStateFileMode: the state file, its WAL and its lock are their
+// owner's alone: they hold every synced record.
+func TestStateFileMode(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l, err := TryLock(path, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	ctx := context.Background()
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.SetCursor(ctx, "a", "b", "c") }); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + ".lock"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", filepath.Base(p), st.Mode().Perm())
+		}
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".*"))
+	if len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
