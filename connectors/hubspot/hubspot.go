@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 	"go.yaml.in/yaml/v3"
@@ -315,9 +316,9 @@ func (c *Client) httpError(op string, resp *connectors.Response) *tandem.Error {
 		if e.Code == "" {
 			e.Code = body.Get("errorType").String() // 429s name the limit this way
 		}
-		e.Message = body.Get("message").String()
+		e.Message = text(body.Get("message").String())
 		if id := body.Get("correlationId").String(); id != "" {
-			e.Message += " (correlationId " + id + ")"
+			e.Message += " (correlationId " + text(id) + ")"
 		}
 	} else {
 		e.Message = fmt.Sprintf("unexpected response: %.200q", resp.Body)
@@ -329,6 +330,25 @@ func (c *Client) httpError(op string, resp *connectors.Response) *tandem.Error {
 		e.Err = tandem.ErrConflict
 	}
 	return e
+}
+
+// maxErrorMessage bounds what of a response's message an error keeps:
+// HubSpot's are a sentence or a list of invalid properties; anything
+// longer is not a message, and would fill logs and dead letters.
+const maxErrorMessage = 1000
+
+// text is a string of a response fit for an error message: valid UTF-8,
+// cut to maxErrorMessage bytes.
+func text(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= maxErrorMessage {
+		return s
+	}
+	n := maxErrorMessage
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // fatal reports whether an error of one call dooms every other call of

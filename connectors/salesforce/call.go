@@ -107,6 +107,7 @@ func (c *Client) apiError(op string, resp *connectors.Response) error {
 		}
 	}
 	e.Retryable = resp.Status == http.StatusTooManyRequests || resp.Status >= 500 || retryableCodes[e.Code] || retryableMessage(e.Message)
+	e.Message = text(e.Message) // after the message was read for a cause
 	if e.Code == "INVALID_SESSION_ID" {
 		e.Err = errAuth // a new session was refused too
 	}
@@ -131,7 +132,19 @@ func (c *Client) recordError(op string, res gjson.Result) *tandem.Error {
 	}
 	e.Message = strings.Join(msgs, "; ")
 	e.Retryable = retryableCodes[e.Code] || retryableMessage(e.Message)
+	e.Message = text(e.Message)
 	return e
+}
+
+// maxErrorMessage bounds what of Salesforce's error messages an error
+// keeps: a record's errors are a sentence or a few; anything longer is not
+// a message, and would fill logs and dead letters.
+const maxErrorMessage = 1000
+
+// text is a message of a response fit for an error: valid UTF-8, cut to
+// maxErrorMessage bytes.
+func text(s string) string {
+	return clip(strings.ToValidUTF8(s, "\uFFFD"), maxErrorMessage)
 }
 
 // withFields appends the fields an error names, when its message does not
