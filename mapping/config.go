@@ -5,6 +5,7 @@
 package mapping
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -85,6 +86,14 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 		return nil, p.errs
 	}
 	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" && root.Value == "" {
+		// A document with nothing in it ("---"): YAML places its implicit
+		// null on the line after the marker, which a file that ends there
+		// does not have.
+		lines := bytes.Count(data, []byte("\n")) + 1
+		p.errs = append(p.errs, &connectors.ConfigError{File: file, Line: min(root.Line, lines), Key: "(file)", Msg: "empty config"})
+		return nil, p.errs
+	}
 	p.expand(root, "", lookup)
 	cfg := &Config{File: file, State: "tandem.db"}
 	p.mapping(root, "", map[string]func(k string, v *yaml.Node){

@@ -2,10 +2,15 @@ package mapping
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
+
+	"tandem/connectors"
+	_ "tandem/connectors/hubspot" // registered, to decode their sections
+	_ "tandem/connectors/salesforce"
 )
 
 // FuzzParse: Parse never panics on any bytes; it returns a config or
@@ -13,14 +18,17 @@ import (
 // names the file, a line of it (1 to the line after the last, where
 // YAML's own message gives one; 0 only when it does not) and a key, and
 // reads "file:line: key: message"; the same bytes give the same errors;
-// and a config that parses names only systems it configures. Seeds: the
+// a config that parses names only systems it configures; and the HubSpot
+// and Salesforce connectors decode their sections of it with errors of
+// the same form. Seeds: the
 // configs of the tests and the README (testdata/fuzz/FuzzParse/) and the
 // f.Add calls; CI runs it for a bounded count (.ci/run).
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{good, badConfig, roundTripConfig, "", "\n", "---\n...\n", "# only a comment\n", "[]", "systems: {}\nentities: {}\n",
 		"systems:\n  a: {type: x}\nentities:\n  e:\n    fields: {email: email}\n    match: [email]\n    systems: {b: {object: o, fields: {email: email}}}\n",
 		"a: &x [*x]\n", "a: !!binary AAAA\n", "\tsystems:\n", "state: ${UNSET}\nlisten: ${SET_LISTEN}\n", "? [a]\n: b\n",
-		"systems:\n  hs:\n    type: hubspot\n  hs:\n    type: hubspot\n", "entities:\n  c:\n    schedule: '* * *'\n    conflict: {clock_tolerance: 2 fortnights}\n",
+		"systems:\n  hs:\n    type: hubspot\n  hs:\n    type: hubspot\n",
+		"systems:\n  hs: {type: hubspot, token: t, rate_limit: {requests: 0}, breaker: {failures: -1}}\n  sf: {type: salesforce, instance_url: 'ftp://x', client_id: a, client_secret: b, webhook: {secret: s, encoding: b32}}\nentities:\n  c:\n    fields: {email: email}\n    match: [email]\n    systems: {hs: {object: contacts, fields: {email: properties.email}}, sf: {object: Contact, fields: {email: Email}}}\n", "entities:\n  c:\n    schedule: '* * *'\n    conflict: {clock_tolerance: 2 fortnights}\n",
 		"\xef\xbb\xbfstate: x\n", "state: \"\\xff\"\n", "%YAML 1.1\n---\nstate: x\n", "state: x\n---\nstate: y\n",
 	} {
 		f.Add([]byte(s))
@@ -71,6 +79,29 @@ func FuzzParse(f *testing.F) {
 				if _, ok := cfg.System(s.Name); !ok {
 					t.Fatalf("entity %s maps system %s, which the config does not have", e.Name, s.Name)
 				}
+			}
+		}
+		// The rest of the loading: each connector decodes its own section,
+		// and its errors name the file, a line and the key, as Parse's do.
+		// Not when the config names a file to read: a fuzzed path could be
+		// anything, a FIFO that never ends included.
+		if bytes.Contains(data, []byte("_file")) {
+			return
+		}
+		for _, sc := range cfg.Systems {
+			if sc.Type != "hubspot" && sc.Type != "salesforce" {
+				continue
+			}
+			_, err := connectors.Open(sc)
+			var ce *connectors.ConfigError
+			switch {
+			case err == nil:
+			case !errors.As(err, &ce):
+				t.Fatalf("system %s: error %T %v is not a config error", sc.Name, err, err)
+			case ce.File != file || ce.Line < 1 || ce.Line > bytes.Count(data, []byte("\n"))+1:
+				t.Fatalf("system %s: error %q names no line of the file", sc.Name, ce)
+			case !strings.HasPrefix(ce.Key, "systems."+sc.Name):
+				t.Fatalf("system %s: error %q names a key outside its section", sc.Name, ce)
 			}
 		}
 	})
