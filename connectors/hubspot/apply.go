@@ -265,9 +265,17 @@ func (c *Client) match(run *applyRun, status int, body []byte, chunk []*group, k
 	for _, gr := range chunk {
 		var res tandem.Result
 		if obj, ok := found[gr.key]; ok {
-			res.ID = obj.Get("id").String()
-			if rec, err := c.parseRecord(run.op, obj); err == nil {
-				res.Record = &rec
+			// A result without a string id names no record: a create
+			// done as "" (or as the text of an object) would link the
+			// entity to nothing. The write is idempotent; a retry tells.
+			if id := obj.Get("id"); id.Type != gjson.String || id.Str == "" {
+				res.Err = &tandem.Error{Op: run.op, System: c.name, Status: status, Retryable: true,
+					Message: fmt.Sprintf("%s is in HubSpot's batch response without an id: %.200s", gr.key, obj.Raw)}
+			} else {
+				res.ID = id.Str
+				if rec, err := c.parseRecord(run.op, obj); err == nil {
+					res.Record = &rec
+				}
 			}
 		} else {
 			res.Err = c.missing(run.op, status, gr.key, failed, errs)
