@@ -1,6 +1,7 @@
 package salesforce
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -195,9 +196,17 @@ func (c *Client) record(object string, w tandem.Write) (string, error) {
 
 // result reads one record's outcome.
 func (c *Client) result(op string, w tandem.Write, r gjson.Result) tandem.Result {
-	id := r.Get("id").String()
-	if id == "" {
-		id = w.ID
+	id := w.ID
+	if v := r.Get("id"); v.Exists() && v.Type != gjson.Null && v.String() != "" {
+		// Results come in the order of the records sent, so this one is
+		// the write's: an id that is not a Salesforce id, or another
+		// record's, leaves its outcome unknown. Writes are idempotent, so
+		// sending it again is safe, and tells.
+		if v.Type != gjson.String || !idRE.MatchString(v.Str) || w.ID != "" && v.Str[:15] != w.ID[:15] {
+			return tandem.Result{ID: w.ID, Err: &tandem.Error{Op: op, System: c.system, Retryable: true,
+				Message: fmt.Sprintf("the result in the place of %s names the record %s: %s", cmp.Or(w.ID, w.Key), clip(v.Raw, 40), clip(r.Raw, 200))}}
+		}
+		id = v.Str
 	}
 	if r.Get("success").Bool() {
 		if id == "" {

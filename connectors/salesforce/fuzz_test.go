@@ -139,42 +139,13 @@ func FuzzRetrieve(f *testing.F) {
 	f.Add([]byte(`[{"errorCode":"INVALID_ID_FIELD","message":"invalid"}]`), 400)
 	f.Add([]byte(`<html>Service Unavailable</html>`), 503)
 
-	var mu sync.Mutex
-	var body []byte
-	status := 200
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-		if r.URL.Path == "/services/oauth2/token" {
-			w.Write([]byte(`{"access_token":"00D!token","instance_url":"http://` + r.Host + `","token_type":"Bearer","issued_at":"1714979289000"}`))
-			return
-		}
-		if !strings.Contains(r.URL.Path, "/composite/sobjects/Contact") {
-			http.NotFound(w, r)
-			return
-		}
-		w.WriteHeader(status)
-		w.Write(body)
-	}))
-	f.Cleanup(srv.Close)
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte("type: salesforce\ninstance_url: "+srv.URL+"\nclient_id: id\nclient_secret: secret\ntimeout: 10s\n"), &doc); err != nil {
-		f.Fatal(err)
-	}
-	conn, err := New(connectors.Config{Name: "sf", Type: "salesforce", File: "tandem.yaml", Node: doc.Content[0]})
-	if err != nil {
-		f.Fatal(err)
-	}
-	c := conn.(*Client)
+	c, answer := fuzzOrg(f, "/composite/sobjects/Contact")
 	asked := []string{"003000000000001AAA", "003000000000002AAA", "003000000000003", "not an id", "003000000000001AAA"}
 	f.Fuzz(func(t *testing.T, b []byte, code int) {
 		if code < 200 || code > 599 || code == 401 || code == 429 || code >= 500 {
 			code = 200 // 401 renews the session, 429 and 5xx are retried: other tests' business
 		}
-		mu.Lock()
-		body, status = b, code
-		mu.Unlock()
+		answer(code, b)
 		elements := map[string]bool{}
 		for _, r := range gjson.ParseBytes(b).Array() {
 			elements[r.Raw] = true
@@ -206,4 +177,42 @@ func FuzzRetrieve(f *testing.F) {
 			seen[r.ID[:15]] = true
 		}
 	})
+}
+
+// fuzzOrg is a connector to an org that grants every session and answers
+// every call to a path containing path with the status and body last
+// given to answer.
+func fuzzOrg(f *testing.F, path string) (*Client, func(status int, body []byte)) {
+	var mu sync.Mutex
+	var body []byte
+	status := 200
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+		if r.URL.Path == "/services/oauth2/token" {
+			w.Write([]byte(`{"access_token":"00D!token","instance_url":"http://` + r.Host + `","token_type":"Bearer","issued_at":"1714979289000"}`))
+			return
+		}
+		if !strings.Contains(r.URL.Path, path) {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(status)
+		w.Write(body)
+	}))
+	f.Cleanup(srv.Close)
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte("type: salesforce\ninstance_url: "+srv.URL+"\nclient_id: id\nclient_secret: secret\ntimeout: 10s\n"), &doc); err != nil {
+		f.Fatal(err)
+	}
+	conn, err := New(connectors.Config{Name: "sf", Type: "salesforce", File: "tandem.yaml", Node: doc.Content[0]})
+	if err != nil {
+		f.Fatal(err)
+	}
+	return conn.(*Client), func(s int, b []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		status, body = s, b
+	}
 }
