@@ -201,7 +201,11 @@ func (p *parser) mapping(n *yaml.Node, key string, handlers map[string]func(stri
 		}
 		h, ok := handlers[k.Value]
 		if !ok {
-			p.errf(k, join(key, k.Value), "unknown key")
+			name := k.Value
+			if name == "" {
+				name = `""` // an empty key ("": x, or a bare ":") still names a place
+			}
+			p.errf(k, join(key, name), "unknown key")
 			continue
 		}
 		h(join(key, k.Value), v)

@@ -26,7 +26,7 @@ import (
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{good, badConfig, roundTripConfig, "", "\n", "---\n...\n", "# only a comment\n", "[]", "systems: {}\nentities: {}\n",
 		"systems:\n  a: {type: x}\nentities:\n  e:\n    fields: {email: email}\n    match: [email]\n    systems: {b: {object: o, fields: {email: email}}}\n",
-		"a: &x [*x]\n", "a: !!binary AAAA\n", "\tsystems:\n", "state: ${UNSET}\nlisten: ${SET_LISTEN}\n", "? [a]\n: b\n",
+		"a: &x [*x]\n", "a: !!binary AAAA\n", "\tsystems:\n", "state: ${UNSET}\nlisten: ${LISTEN}\n", "? [a]\n: b\n",
 		"systems:\n  hs:\n    type: hubspot\n  hs:\n    type: hubspot\n",
 		"systems:\n  hs: {type: hubspot, token: t, rate_limit: {requests: 0}, breaker: {failures: -1}}\n  sf: {type: salesforce, instance_url: 'ftp://x', client_id: a, client_secret: b, webhook: {secret: s, encoding: b32}}\nentities:\n  c:\n    fields: {email: email}\n    match: [email]\n    systems: {hs: {object: contacts, fields: {email: properties.email}}, sf: {object: Contact, fields: {email: Email}}}\n", "entities:\n  c:\n    schedule: '* * *'\n    conflict: {clock_tolerance: 2 fortnights}\n",
 		"\xef\xbb\xbfstate: x\n", "state: \"\\xff\"\n", "%YAML 1.1\n---\nstate: x\n", "state: x\n---\nstate: y\n",
@@ -36,11 +36,13 @@ func FuzzParse(f *testing.F) {
 	if b, err := os.ReadFile("testdata/golden/tandem.yaml"); err == nil {
 		f.Add(b)
 	}
+	// Every variable is set but those named UNSET…, to a value that would
+	// be YAML of its own, were it read as YAML.
 	lookup := func(name string) (string, bool) {
-		if strings.HasPrefix(name, "SET") {
-			return "value of " + name + ": {[&*]}", true
+		if strings.HasPrefix(name, "UNSET") {
+			return "", false
 		}
-		return "", false
+		return "value of " + name + ": {[&*]}", true
 	}
 	const file = "tandem.yaml"
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -53,7 +55,7 @@ func FuzzParse(f *testing.F) {
 			if !ok || len(errs) == 0 {
 				t.Fatalf("error %T %v: want config errors", err, err)
 			}
-			lines := bytes.Count(data, []byte("\n")) + 1
+			lines := yamlLines(data)
 			for _, e := range errs {
 				switch {
 				case e.File != file:
@@ -98,11 +100,18 @@ func FuzzParse(f *testing.F) {
 			case err == nil:
 			case !errors.As(err, &ce):
 				t.Fatalf("system %s: error %T %v is not a config error", sc.Name, err, err)
-			case ce.File != file || ce.Line < 1 || ce.Line > bytes.Count(data, []byte("\n"))+1:
+			case ce.File != file || ce.Line < 1 || ce.Line > yamlLines(data):
 				t.Fatalf("system %s: error %q names no line of the file", sc.Name, ce)
 			case !strings.HasPrefix(ce.Key, "systems."+sc.Name):
 				t.Fatalf("system %s: error %q names a key outside its section", sc.Name, ce)
 			}
 		}
 	})
+}
+
+// yamlLines counts the lines of a YAML file as YAML does: a line ends at
+// \n, \r\n, a lone \r (an old Mac's files), or NEL, LS or PS.
+func yamlLines(data []byte) int {
+	s := strings.ReplaceAll(string(data), "\r\n", "\n")
+	return 1 + strings.Count(s, "\n") + strings.Count(s, "\r") + strings.Count(s, "\u0085") + strings.Count(s, "\u2028") + strings.Count(s, "\u2029")
 }
