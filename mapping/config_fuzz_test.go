@@ -20,9 +20,9 @@ import (
 // reads "file:line: key: message"; the same bytes give the same errors;
 // a config that parses names only systems it configures; and the HubSpot
 // and Salesforce connectors decode their sections of it with errors of
-// the same form. Seeds: the
-// configs of the tests and the README (testdata/fuzz/FuzzParse/) and the
-// f.Add calls; CI runs it for a bounded count (.ci/run).
+// the same form. Seeds: the configs of the tests, the f.Add calls, and
+// testdata/fuzz/FuzzParse/ (the README's config, and the inputs that
+// found bugs); CI runs it for a bounded count (.ci/run).
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{good, badConfig, roundTripConfig, "", "\n", "---\n...\n", "# only a comment\n", "[]", "systems: {}\nentities: {}\n",
 		"systems:\n  a: {type: x}\nentities:\n  e:\n    fields: {email: email}\n    match: [email]\n    systems: {b: {object: o, fields: {email: email}}}\n",

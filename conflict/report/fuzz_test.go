@@ -27,8 +27,7 @@ import (
 //     leaves the page's count of each unchanged, so none came from a
 //     value; and no C1 or bidi character is left raw.
 //
-// Seeds: the f.Add calls and testdata/fuzz/FuzzRender/; CI runs it for a
-// bounded count (.ci/run).
+// Seeds: the f.Add calls; CI runs it for a bounded count (.ci/run).
 func FuzzRender(f *testing.F) {
 	type seed struct {
 		entity, field, decided, system, record, status string

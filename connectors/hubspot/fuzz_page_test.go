@@ -18,8 +18,8 @@ import (
 
 // The page fuzz targets drive the connector itself against a server that
 // answers every call of a kind with the same fuzzed body: a search, a
-// listing of the recycle bin, a batch/read. Seeds: the f.Add calls and
-// testdata/fuzz/Fuzz*/; CI runs each for a bounded count (.ci/run).
+// listing of the recycle bin, a batch/read. Seeds: the f.Add calls; CI
+// runs each for a bounded count (.ci/run).
 
 // fuzzServer answers HubSpot's calls with the bodies it is given, and
 // counts the calls.

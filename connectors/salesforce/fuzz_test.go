@@ -18,8 +18,8 @@ import (
 	"tandem/connectors"
 )
 
-// The query and retrieve fuzz targets. Seeds: the f.Add calls and
-// testdata/fuzz/Fuzz*/; CI runs each for a bounded count (.ci/run).
+// The query and retrieve fuzz targets. Seeds: the f.Add calls; CI runs
+// each for a bounded count (.ci/run).
 
 // FuzzBatch: batch, over a query batch Salesforce never sent, never
 // panics and fails only when there is no records array; each element is
