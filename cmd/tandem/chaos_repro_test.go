@@ -619,23 +619,23 @@ func TestChaosEnginePassRace(t *testing.T) {
 	}
 }
 
-// TestChaosKnownSalesforceCursorSkipsEdit is the smallest reproduction of
-// the last loss the chaos suite found (in its full run). A Salesforce pull
-// caps its cursor below Date + 1 s, the end of the second its query ran
-// in (connectors/salesforce/pull.go, "ceiling"). But the query's result set
-// is fixed when it runs, part-way through that second, and its later
-// batches are read when fetched: a record of the result set edited later
-// in that second comes back with its new stamp and moves the cursor there,
-// past an edit of a record outside the result set made in between. The
-// next pull skips that edit as seen (stamped before the cursor), and no
-// pull reads it again until the record is edited again. Here the emulator
-// (batches of one record, a clock the test moves) is wrapped so that the
-// two edits land between the query's first and second batch. Skipped unless
-// -chaos.strict: it fails today.
-func TestChaosKnownSalesforceCursorSkipsEdit(t *testing.T) {
-	if !*chaosStrictFlag {
-		t.Skip("known issue (a Salesforce pull's cursor passes an edit made in the second its query ran); run with -chaos.strict to see it fail")
-	}
+// TestChaosSalesforceCursorSkipsEdit (fixed since: the pull keeps the
+// shared watermark, connectors/cursor.go; kept as a regression test) is
+// the smallest reproduction of the last loss the chaos suite found (in its
+// full run). A Salesforce pull capped its cursor below Date + 1 s, the end
+// of the second its query ran in. But the query's result set is fixed
+// when it runs, part-way through that second, and its later batches are
+// read when fetched: a record of the result set edited later in that
+// second came back with its new stamp and moved the cursor there, past an
+// edit of a record outside the result set made in between, and the cursor
+// skipped by id the records it had read at its stamp. The next pull
+// skipped that edit as seen, and no pull read it again until the record
+// was edited again. Now the cursor never passes the server's time before
+// the query, each pull reads an overlap window again, and only versions
+// (id and bytes) are skipped. Here the emulator (batches of one record, a
+// clock the test moves, whole-second stamps as in Salesforce) is wrapped
+// so that the two edits land between the query's first and second batch.
+func TestChaosSalesforceCursorSkipsEdit(t *testing.T) {
 	var (
 		mu  sync.Mutex
 		now = time.Date(2026, 1, 5, 9, 58, 0, 0, time.UTC)
