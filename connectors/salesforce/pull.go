@@ -74,8 +74,10 @@ func decodeCursor(s tandem.Cursor) (cursor, error) {
 		return cursor{}, nil
 	}
 	var j cursorJSON
-	if err := json.Unmarshal([]byte(s), &j); err != nil {
-		return cursor{}, fmt.Errorf("invalid cursor %q: %w", clip(string(s), 80), err)
+	dec := json.NewDecoder(strings.NewReader(string(s)))
+	dec.DisallowUnknownFields() // another connector's cursor is refused, not read as empty
+	if err := dec.Decode(&j); err != nil {
+		return cursor{}, fmt.Errorf("invalid cursor %q: not a cursor of the salesforce connector: %w", clip(string(s), 80), err)
 	}
 	c := cursor{Rejected: j.Rejected}
 	switch {

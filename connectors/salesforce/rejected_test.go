@@ -211,7 +211,7 @@ func TestCursorRoundTrip(t *testing.T) {
 	if c, err := decodeCursor(`{"stamp":"2024-05-06T07:08:09.250Z","ids":["x"]}`); err != nil || !c.Mark.Stamp.Equal(stamp.Add(250*time.Millisecond)) || len(c.Mark.Seen) != 0 {
 		t.Errorf("old cursor: %+v, %v", c, err)
 	}
-	for _, bad := range []tandem.Cursor{`{"ids":["x"]}`, `{"stamp":"yesterday"}`, `[]`, `{"ts":5}`, `{"mark":{"v":9}}`} {
+	for _, bad := range []tandem.Cursor{`{"ids":["x"]}`, `{"stamp":"yesterday"}`, `[]`, `{"ts":5}`, `{"mark":{"v":9}}`, `{"live":{"v":1,"stamp":"2024-05-06T07:08:09.000Z"}}`} {
 		if _, err := decodeCursor(bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		}

@@ -20,6 +20,44 @@ type pendingIx struct {
 	r    *record // the live record
 	snap *record // the record as the write left it
 	at   time.Time
+	seq  uint64 // the write's place in the table's order of writes
+}
+
+// SetSearchLag changes the search index's lag for the writes made from
+// now on, as HubSpot's lag varies with its load: a write made with a long
+// lag and then one with a short lag reach search in the other order, and
+// a search can then show a record modified later than one it does not
+// show yet. A write never replaces a later one of the same record in the
+// index. Zero indexes at once (only when no write is pending).
+func (e *Emulator) SetSearchLag(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, tb := range e.tables {
+		if d <= 0 && len(tb.pending) > 0 {
+			d = time.Nanosecond // what is pending stays ahead of what comes
+		}
+		if tb.lag <= 0 && d > 0 {
+			// From the index of the records themselves to one of copies.
+			for _, r := range tb.rows {
+				if r.ix != nil {
+					tb.unindex(r)
+					v := r.snapshot()
+					tb.shown[r] = v
+					tb.index(v)
+				}
+			}
+		}
+		if tb.lag > 0 && d <= 0 {
+			// Back to the index of the records themselves.
+			for r, v := range tb.shown {
+				tb.unindex(v)
+				tb.index(r)
+			}
+			clear(tb.shown)
+			clear(tb.shownSeq)
+		}
+		tb.lag = d
+	}
 }
 
 // snapshot is r as the search index stores it: what render and the
@@ -35,7 +73,8 @@ func (tb *table) reindex(r *record, now time.Time) {
 		tb.index(r) // moves it to its new time, or out when archived
 		return
 	}
-	tb.pending = append(tb.pending, pendingIx{r: r, snap: r.snapshot(), at: now.Add(tb.lag)})
+	tb.writes++
+	tb.pending = append(tb.pending, pendingIx{r: r, snap: r.snapshot(), at: now.Add(tb.lag), seq: tb.writes})
 }
 
 // catchUp indexes the queued writes whose time has come, in the order
@@ -50,11 +89,14 @@ func (tb *table) catchUp(now time.Time) {
 			left = append(left, p)
 			continue
 		}
+		if p.seq < tb.shownSeq[p.r] {
+			continue // a later write of the record is indexed already
+		}
 		if old := tb.shown[p.r]; old != nil {
 			tb.unindex(old)
 		}
-		tb.shown[p.r] = p.snap
-		tb.index(p.snap) // no-op when archived
+		tb.shown[p.r], tb.shownSeq[p.r] = p.snap, p.seq
+		tb.index(p.snap) // leaves it out when archived
 	}
 	clear(tb.pending[len(left):])
 	tb.pending = left

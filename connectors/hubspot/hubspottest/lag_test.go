@@ -75,3 +75,50 @@ func TestSearchLag(t *testing.T) {
 		}
 	}
 }
+
+// SetSearchLag varies the lag: a write made with a long lag reaches search
+// after a later one made with a short lag, and never replaces a later
+// write of the same record.
+func TestSetSearchLag(t *testing.T) {
+	clk := newClock(0)
+	e := New(Options{Now: clk.Now})
+	t0 := clk.t
+	names := func() map[string]string {
+		c := do(t, e, "POST", "/crm/v3/objects/contacts/search", map[string]any{"properties": []string{"firstname"}, "limit": 100})
+		out := map[string]string{}
+		for _, r := range c.body.Get("results").Array() {
+			out[r.Get("id").String()] = r.Get("properties.firstname").String()
+		}
+		return out
+	}
+	a := mustCreate(t, e, "contacts", map[string]any{"email": "a@x.com", "firstname": "A1"})
+	b := mustCreate(t, e, "contacts", map[string]any{"email": "b@x.com", "firstname": "B1"})
+	e.SetSearchLag(30 * time.Second)
+	clk.Set(t0.Add(10 * time.Second))
+	if err := e.Update("contacts", a, map[string]any{"firstname": "A2"}); err != nil {
+		t.Fatal(err)
+	}
+	e.SetSearchLag(time.Second)
+	clk.Set(t0.Add(20 * time.Second))
+	if err := e.Update("contacts", b, map[string]any{"firstname": "B2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Update("contacts", a, map[string]any{"firstname": "A3"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(t0.Add(25 * time.Second))
+	if got := names(); got[a] != "A3" || got[b] != "B2" {
+		t.Fatalf("at +25s: %v, want A3 and B2", got)
+	}
+	clk.Set(t0.Add(45 * time.Second)) // A2's turn comes: too late to count
+	if got := names(); got[a] != "A3" {
+		t.Fatalf("at +45s: %v, want A3 still", got)
+	}
+	e.SetSearchLag(0)
+	if err := e.Update("contacts", b, map[string]any{"firstname": "B3"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(); got[b] != "B3" || len(got) != 2 {
+		t.Fatalf("with the lag off again: %v", got)
+	}
+}

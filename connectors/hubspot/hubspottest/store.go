@@ -85,16 +85,18 @@ type table struct {
 	ix     *ixNode                       // live records by (modified, id), as search sees them: index.go
 	// lag, pending and shown are the search index's lag (lag.go): shown
 	// is what search sees of each record when lag > 0.
-	lag     time.Duration
-	pending []pendingIx
-	shown   map[*record]*record
+	lag      time.Duration
+	pending  []pendingIx
+	shown    map[*record]*record
+	shownSeq map[*record]uint64 // the write shown
+	writes   uint64             // writes queued so far
 	// events hears every change, for webhooks (webhooks.go); nil when
 	// no one listens.
 	events func(hookEvent)
 }
 
 func newTable(t *objectType) *table {
-	tb := &table{typ: t, next: t.firstID, byID: map[string]*record{}, unique: map[string]map[string]*record{}, shown: map[*record]*record{}}
+	tb := &table{typ: t, next: t.firstID, byID: map[string]*record{}, unique: map[string]map[string]*record{}, shown: map[*record]*record{}, shownSeq: map[*record]uint64{}}
 	for name, d := range t.props {
 		if d.unique && name != "hs_object_id" {
 			tb.unique[name] = map[string]*record{}
