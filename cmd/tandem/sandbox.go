@@ -159,7 +159,9 @@ func (sb *sandbox) seed() error {
 			return fmt.Errorf("seeding HubSpot: %w", err)
 		}
 	}
-	time.Sleep(2 * time.Millisecond) // the emulators stamp milliseconds
+	// Salesforce stamps whole seconds: its records are made in the next
+	// second, so that they are newer than HubSpot's, as the seed means.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 	for i := 30; i < 80; i++ {
 		first, last, email, phone := person(i)
 		if i < 50 && i%3 == 0 {

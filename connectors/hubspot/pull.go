@@ -313,37 +313,31 @@ func (c *Client) pullLive(ctx context.Context, op, object string, props, hist []
 			// or moves along a run of ties.
 			budget = 2*int(body.Get("total").Int()) + 10
 		}
-		var recs []tandem.Record
-		var rejected []tandem.Rejected
+		var items []any
 		newest, lastID := s.from, s.afterID
 		for _, obj := range results {
 			rec, ts, err := c.pulledRecord(op, obj, mod)
 			switch {
 			case err == nil:
-				if tr.take(rec.ID, ts, obj.Raw) {
-					recs = append(recs, rec)
-				}
-			case tr.reject(rec.ID, ts, obj.Raw):
-				rejected = append(rejected, tandem.Rejected{ID: rec.ID, Raw: json.RawMessage(obj.Raw), Reason: reason(err)})
+				items = append(items, tr.read(rec.ID, ts, obj.Raw, rec)...)
+			default:
+				items = append(items, tr.reject(rec.ID, ts, obj.Raw, tandem.Rejected{ID: rec.ID, Raw: json.RawMessage(obj.Raw), Reason: reason(err)})...)
 			}
 			newest = max(newest, ts)
 			if n, err := strconv.ParseInt(rec.ID, 10, 64); err == nil {
 				lastID = max(lastID, n)
 			}
 		}
-		if len(recs) > 0 && len(hist) > 0 {
-			if err := c.addFieldTimes(ctx, op, object, recs, hist); err != nil {
-				return now, err
-			}
-		}
-		if len(recs) > 0 || len(rejected) > 0 {
-			if err := page(tandem.Page{Records: recs, Rejected: rejected, Cursor: tr.cursor().encode()}); err != nil {
-				return now, err
-			}
-		}
 		full := len(results) >= c.pageSize && body.Get("paging.next.after").Exists()
+		last := !full && !s.ties
+		if last {
+			items = append(items, tr.live.Close()...)
+		}
+		if err := c.emit(ctx, op, object, hist, items, tr, page); err != nil {
+			return now, err
+		}
 		switch {
-		case !full && !s.ties:
+		case last:
 			return now, nil
 		case !full: // the run of ties is read: go on after it
 			s = search{from: s.from, past: true}
@@ -358,6 +352,30 @@ func (c *Client) pullLive(ctx context.Context, op, object string, props, hist []
 			s = search{from: s.from, ties: true}
 		}
 	}
+}
+
+// emit sends one page of what the tracker let through, with the cursor
+// after it; nothing to send, no page.
+func (c *Client) emit(ctx context.Context, op, object string, hist []string, items []any, tr *tracker, page func(tandem.Page) error) error {
+	var recs []tandem.Record
+	var rejected []tandem.Rejected
+	for _, it := range items {
+		switch v := it.(type) {
+		case tandem.Record:
+			recs = append(recs, v)
+		case tandem.Rejected:
+			rejected = append(rejected, v)
+		}
+	}
+	if len(recs) > 0 && len(hist) > 0 {
+		if err := c.addFieldTimes(ctx, op, object, recs, hist); err != nil {
+			return err
+		}
+	}
+	if len(recs) == 0 && len(rejected) == 0 {
+		return nil
+	}
+	return page(tandem.Page{Records: recs, Rejected: rejected, Cursor: tr.cursor().encode()})
 }
 
 // serverTime is the portal's clock at a response, from its Date header
@@ -390,30 +408,30 @@ func (t *tracker) cursor() cursor {
 	return c
 }
 
-// reject reports whether a search result that could not be parsed is new
-// to the pull, to be set aside. With an id and a modified time (ts >= 0)
-// it is placed like any record: the cursor moves over it and it is set
-// aside once. Without, the cursor cannot step over it, and a later pull
-// from a cursor before it sets it aside again (see the README).
-func (t *tracker) reject(id string, ts int64, raw string) bool {
+// reject is read for a search result that could not be parsed: what to
+// set aside. With an id and a modified time (ts >= 0) it is placed like
+// any record, and set aside once per version. Without, the cursor cannot
+// step over it: it is set aside once per pull, and a later pull from a
+// cursor before it sets it aside again (see the README).
+func (t *tracker) reject(id string, ts int64, raw string, r tandem.Rejected) []any {
 	if id != "" && ts >= 0 {
-		return t.take(id, ts, raw)
+		return t.read(id, ts, raw, r)
 	}
 	key := "id:" + id
 	if id == "" {
 		key = "raw:" + raw
 	}
 	if t.unplaced[key] {
-		return false
+		return nil
 	}
 	t.unplaced[key] = true
-	return true
+	return []any{r}
 }
 
-// take reports whether a record's version (its bytes) modified at ts is
-// new to the cursor, and moves the cursor over it.
-func (t *tracker) take(id string, ts int64, raw string) bool {
-	return t.live.Take(id, time.UnixMilli(ts).UTC(), connectors.Fingerprint([]byte(raw)))
+// read offers a record's version (its bytes) modified at ts to the
+// watermark, and returns what to emit (see connectors.Tracker.Read).
+func (t *tracker) read(id string, ts int64, raw string, payload any) []any {
+	return t.live.Read(id, time.UnixMilli(ts).UTC(), connectors.Fingerprint([]byte(raw)), payload)
 }
 
 // pulledRecord reads one search result and the modified time (epoch ms)

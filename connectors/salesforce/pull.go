@@ -267,6 +267,10 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 			return fail("batch %d: %v", n, err)
 		}
 		done := res.Get("done").Bool()
+		if done {
+			r, rj := split(tr.Close())
+			recs, rejected = append(recs, r...), append(rejected, rj...)
+		}
 		cur := cursor{Mark: tr.Watermark(), Rejected: memo.list(done)}
 		if err := page(tandem.Page{Records: recs, Rejected: rejected, Cursor: cur.encode()}); err != nil {
 			return err
@@ -319,31 +323,44 @@ func (c *Client) batch(res gjson.Result, tr *connectors.Tracker, memo *rejectMem
 	if !raw.IsArray() {
 		return nil, nil, fmt.Errorf("no records array")
 	}
-	var recs []tandem.Record
+	var out []any
 	var rejected []tandem.Rejected
 	for _, r := range raw.Array() {
 		id, stamp, reason := position(r)
 		if reason == "" {
-			if !tr.Take(id, stamp, connectors.Fingerprint([]byte(r.Raw))) {
-				continue // this version was emitted before
+			var item any
+			if modified, err := time.Parse(sfTime, r.Get("LastModifiedDate").String()); err == nil {
+				item = tandem.Record{ID: id, Raw: json.RawMessage(r.Raw), Modified: modified, Deleted: r.Get("IsDeleted").Bool()}
+			} else {
+				item = tandem.Rejected{ID: id, Raw: json.RawMessage(r.Raw), Reason: badTime("LastModifiedDate", r.Get("LastModifiedDate"))}
 			}
-			modified, err := time.Parse(sfTime, r.Get("LastModifiedDate").String())
-			if err == nil {
-				recs = append(recs, tandem.Record{ID: id, Raw: json.RawMessage(r.Raw), Modified: modified, Deleted: r.Get("IsDeleted").Bool()})
-				continue
-			}
-			reason = badTime("LastModifiedDate", r.Get("LastModifiedDate"))
-		} else {
-			fp := connectors.Fingerprint([]byte(r.Raw))
-			seen := memo.had[fp]
-			memo.meet(fp)
-			if seen {
-				continue // set aside by an earlier pull, bytes unchanged
-			}
+			out = append(out, tr.Read(id, stamp, connectors.Fingerprint([]byte(r.Raw)), item)...)
+			continue
 		}
-		rejected = append(rejected, tandem.Rejected{ID: id, Raw: json.RawMessage(r.Raw), Reason: reason})
+		fp := connectors.Fingerprint([]byte(r.Raw))
+		seen := memo.had[fp]
+		memo.meet(fp)
+		if !seen { // else set aside by an earlier pull, bytes unchanged
+			rejected = append(rejected, tandem.Rejected{ID: id, Raw: json.RawMessage(r.Raw), Reason: reason})
+		}
 	}
-	return recs, rejected, nil
+	recs, rj := split(out)
+	return recs, append(rj, rejected...), nil
+}
+
+// split sorts what a tracker let through into records and rejects.
+func split(items []any) ([]tandem.Record, []tandem.Rejected) {
+	var recs []tandem.Record
+	var rejected []tandem.Rejected
+	for _, it := range items {
+		switch v := it.(type) {
+		case tandem.Record:
+			recs = append(recs, v)
+		case tandem.Rejected:
+			rejected = append(rejected, v)
+		}
+	}
+	return recs, rejected
 }
 
 // position reads what places a record in the query's order: its Id and
