@@ -98,26 +98,27 @@ type Window struct {
 // DefaultMaxSeen is Window.MaxSeen when unset: some 40 KB of cursor.
 const DefaultMaxSeen = 1000
 
-// maxSums bounds the seconds a watermark keeps a digest of: a window of
-// more seconds than this is emitted again where it is oldest.
-const maxSums = 3600
+// maxSums bounds the seconds a watermark keeps a digest of (some 50 KB):
+// in a window of more seconds than this, the oldest are emitted again.
+const maxSums = 1200
 
 // noOpen is Tracker.open before the first record and after Close.
 const noOpen = int64(-1 << 63)
 
-// bucket is the span of a digest: the precision of the stamps (one
-// stamp), or a millisecond.
-func (win Window) bucket() time.Duration { return max(win.Precision, time.Millisecond) }
+// span is what a digest covers: a second (or the precision, if coarser).
+// A digest is kept only of a second the read met whole (it began at or
+// before the second's start) and used only by a read that meets it whole.
+func (win Window) span() time.Duration { return max(win.Precision, time.Second) }
 
 // From is where the next read starts (inclusive): the stamp less the
-// overlap, rounded down to the precision (so that every stamp the read
-// meets, it meets whole), never before the floor. Zero when the watermark
+// overlap, rounded down to the second (so that the read meets every
+// second whole, and its digest can vouch for it), never before the floor. Zero when the watermark
 // is empty: read everything.
 func (w Watermark) From(win Window) time.Time {
 	if w.Stamp.IsZero() {
 		return w.Floor
 	}
-	from := w.Stamp.Add(-win.Overlap).Truncate(win.bucket())
+	from := w.Stamp.Add(-win.Overlap).Truncate(win.span())
 	if from.Before(w.Floor) {
 		from = w.Floor
 	}
@@ -147,6 +148,7 @@ type Tracker struct {
 	held    []held // read in the open second, decided when it closes
 	changed bool   // the open second holds more than it did: nothing is held
 	forgot  bool   // the watermark began with versions forgotten (digests)
+	from    int64  // where the read began, Unix ms: the seconds from it on are met whole
 }
 
 type held struct {
@@ -163,7 +165,10 @@ func (w Watermark) Track(win Window, ceiling time.Time) *Tracker {
 		win.MaxSeen = DefaultMaxSeen
 	}
 	t := &Tracker{win: win, ceiling: ceiling, cur: Watermark{Stamp: w.Stamp, Floor: w.Floor, Seen: slices.Clone(w.Seen)},
-		seen: map[string]bool{}, prior: maps.Clone(w.Sums), closed: map[int64]Digest{}, open: noOpen, forgot: len(w.Sums) > 0}
+		seen: map[string]bool{}, prior: maps.Clone(w.Sums), closed: map[int64]Digest{}, open: noOpen, forgot: len(w.Sums) > 0, from: noOpen}
+	if f := w.From(win); !f.IsZero() {
+		t.from = f.UnixMilli()
+	}
 	for _, v := range w.Seen {
 		t.seen[v.ID+"\x00"+v.Sum] = true
 	}
@@ -180,7 +185,7 @@ func (t *Tracker) SetCeiling(c time.Time) { t.ceiling = c }
 // A version emitted before is not returned. A record read out of stamp
 // order (edited while the query ran) is decided on its own.
 func (t *Tracker) Read(id string, stamp time.Time, sum string, payload any) []any {
-	b := stamp.Truncate(t.win.bucket()).UnixMilli()
+	b := stamp.Truncate(t.win.span()).UnixMilli()
 	var out []any
 	if t.open == noOpen || b > t.open {
 		out = t.closeOpen()
@@ -193,7 +198,7 @@ func (t *Tracker) Read(id string, stamp time.Time, sum string, payload any) []an
 		}
 		t.openSet[k] = true
 		t.openSum.add(k)
-		if d, ok := t.prior[b]; ok && !t.changed && t.openSum.N > d.N {
+		if d, ok := t.prior[b]; ok && b >= t.from && !t.changed && t.openSum.N > d.N {
 			// More versions than the second had: its digest cannot match,
 			// so what it holds goes now, and nothing more is held.
 			t.changed = true
@@ -203,7 +208,7 @@ func (t *Tracker) Read(id string, stamp time.Time, sum string, payload any) []an
 	if t.seen[k] {
 		return out
 	}
-	if _, vouched := t.prior[b]; vouched && b == t.open && !t.changed {
+	if _, vouched := t.prior[b]; vouched && b == t.open && b >= t.from && !t.changed {
 		t.held = append(t.held, held{v: Version{ID: id, Stamp: stamp, Sum: sum}, payload: payload})
 		return out
 	}
@@ -241,7 +246,9 @@ func (t *Tracker) closeOpen() []any {
 		out = nil // emitted before, all of them: known again, not emitted
 	}
 	t.held, t.changed = nil, false
-	t.closed[t.open] = t.openSum
+	if t.open >= t.from { // met whole
+		t.closed[t.open] = t.openSum
+	}
 	return out
 }
 
@@ -292,7 +299,7 @@ func (t *Tracker) Watermark() Watermark {
 	// stamp of the oldest version kept.
 	var keys []int64
 	for b := range sums {
-		if (from.IsZero() || b >= from.UnixMilli()) && (forgot || t.forgot) && (len(w.Seen) == 0 || b <= w.Seen[0].Stamp.Truncate(t.win.bucket()).UnixMilli()) {
+		if (from.IsZero() || b >= from.UnixMilli()) && (forgot || t.forgot) && (len(w.Seen) == 0 || b <= w.Seen[0].Stamp.Truncate(t.win.span()).UnixMilli()) {
 			keys = append(keys, b)
 		}
 	}

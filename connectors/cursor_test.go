@@ -91,7 +91,7 @@ func TestWatermarkFrom(t *testing.T) {
 		{"floor only", Watermark{Floor: sec(7)}, Window{Overlap: time.Minute}, sec(7)},
 		{"overlap", Watermark{Stamp: sec(60)}, Window{Overlap: 30 * time.Second}, sec(30)},
 		{"rounded down to the precision", Watermark{Stamp: sec(60)}, Window{Overlap: 1500 * time.Millisecond, Precision: time.Second}, sec(58)},
-		{"in milliseconds", Watermark{Stamp: sec(60)}, Window{Overlap: 1500 * time.Millisecond, Precision: time.Millisecond}, sec(58).Add(500 * time.Millisecond)},
+		{"to the second with milliseconds", Watermark{Stamp: sec(60)}, Window{Overlap: 1500 * time.Millisecond, Precision: time.Millisecond}, sec(58)},
 		{"never before the floor", Watermark{Stamp: sec(60), Floor: sec(50)}, Window{Overlap: time.Minute}, sec(50)},
 	}
 	for _, tc := range tests {
