@@ -234,37 +234,78 @@ func (c *Client) window() connectors.Window {
 	return connectors.Window{Overlap: c.lookback, Precision: time.Millisecond}
 }
 
-// search is the next search of a pull: records modified at or after
-// from, or, inside a run of ties at from, those of that time with an id
-// above afterID.
+// search is the next search of a pull.
 type search struct {
+	kind    searchKind
 	from    int64 // epoch ms
-	past    bool  // modified > from: the run of ties at from is read
-	ties    bool  // modified = from and hs_object_id > afterID
-	afterID int64
+	afterID int64 // ties and tail: the last id of from's run read by id
 }
+
+type searchKind int
+
+const (
+	fromTime searchKind = iota // modified >= from, by modified
+	pastTime                   // modified > from, by modified
+	ties                       // modified = from and hs_object_id > afterID, by id
+	// tail is ties and pastTime in one search (two filter groups, OR'ed),
+	// by modified: the rest of from's run comes first, all of it if the
+	// page holds anything later.
+	tail
+)
 
 func (s search) request(mod string, props []string, limit int) searchRequest {
 	req := searchRequest{Properties: props, Limit: limit, After: "0"}
-	var filters []searchFilter
-	if s.ties {
-		filters = []searchFilter{
-			{PropertyName: mod, Operator: "EQ", Value: strconv.FormatInt(s.from, 10)},
-			{PropertyName: "hs_object_id", Operator: "GT", Value: strconv.FormatInt(s.afterID, 10)},
-		}
-		req.Sorts = []searchSort{{PropertyName: "hs_object_id", Direction: "ASCENDING"}}
-	} else {
-		op := "GTE"
-		if s.past {
-			op = "GT"
-		}
-		filters = []searchFilter{{PropertyName: mod, Operator: op, Value: strconv.FormatInt(s.from, 10)}}
-		req.Sorts = []searchSort{{PropertyName: mod, Direction: "ASCENDING"}}
+	at := strconv.FormatInt(s.from, 10)
+	run := []searchFilter{
+		{PropertyName: mod, Operator: "EQ", Value: at},
+		{PropertyName: "hs_object_id", Operator: "GT", Value: strconv.FormatInt(s.afterID, 10)},
 	}
-	req.FilterGroups = append(req.FilterGroups, struct {
-		Filters []searchFilter `json:"filters"`
-	}{filters})
+	var groups [][]searchFilter
+	req.Sorts = []searchSort{{PropertyName: mod, Direction: "ASCENDING"}}
+	switch s.kind {
+	case fromTime:
+		groups = [][]searchFilter{{{PropertyName: mod, Operator: "GTE", Value: at}}}
+	case pastTime:
+		groups = [][]searchFilter{{{PropertyName: mod, Operator: "GT", Value: at}}}
+	case ties:
+		groups = [][]searchFilter{run}
+		req.Sorts = []searchSort{{PropertyName: "hs_object_id", Direction: "ASCENDING"}}
+	case tail:
+		groups = [][]searchFilter{run, {{PropertyName: mod, Operator: "GT", Value: at}}}
+	}
+	for _, g := range groups {
+		req.FilterGroups = append(req.FilterGroups, struct {
+			Filters []searchFilter `json:"filters"`
+		}{g})
+	}
 	return req
+}
+
+// next is the search after a page of s: full says whether HubSpot has
+// more, oldest and newest are the page's times (epoch ms), lastID its
+// greatest id. done: the pull has read everything.
+func (s search) next(full bool, oldest, newest, lastID int64) (n search, done bool, err error) {
+	switch {
+	case s.kind == ties && !full: // the run is read: go on after it
+		return search{kind: pastTime, from: s.from}, false, nil
+	case s.kind == ties:
+		if lastID <= s.afterID {
+			return s, false, fmt.Errorf("a full page whose ids do not move past %d", s.afterID)
+		}
+		return search{kind: tail, from: s.from, afterID: lastID}, false, nil
+	case !full:
+		return s, true, nil
+	case (oldest == newest || oldest < 0) && (s.kind != tail || newest == s.from):
+		// A full page of one time's records: its run may go on past the
+		// page, in an order HubSpot does not promise, so it is paged by id
+		// (from the start, or, in a tail, from where the run was).
+		if s.kind == tail {
+			return search{kind: ties, from: s.from, afterID: s.afterID}, false, nil
+		}
+		return search{kind: ties, from: newest}, false, nil
+	default: // headway: search again from the newest time read
+		return search{kind: fromTime, from: newest}, false, nil
+	}
 }
 
 // pullLive is the search phase of a pull. It returns the portal's time at
@@ -314,7 +355,7 @@ func (c *Client) pullLive(ctx context.Context, op, object string, props, hist []
 			budget = 2*int(body.Get("total").Int()) + 10
 		}
 		var items []any
-		newest, lastID := s.from, s.afterID
+		oldest, newest, lastID := int64(-1), s.from, s.afterID
 		for _, obj := range results {
 			rec, ts, err := c.pulledRecord(op, obj, mod)
 			switch {
@@ -323,34 +364,29 @@ func (c *Client) pullLive(ctx context.Context, op, object string, props, hist []
 			default:
 				items = append(items, tr.reject(rec.ID, ts, obj.Raw, tandem.Rejected{ID: rec.ID, Raw: json.RawMessage(obj.Raw), Reason: reason(err)})...)
 			}
+			if ts >= 0 && (oldest < 0 || ts < oldest) {
+				oldest = ts
+			}
 			newest = max(newest, ts)
 			if n, err := strconv.ParseInt(rec.ID, 10, 64); err == nil {
 				lastID = max(lastID, n)
 			}
 		}
 		full := len(results) >= c.pageSize && body.Get("paging.next.after").Exists()
-		last := !full && !s.ties
-		if last {
+		next, done, err := s.next(full, oldest, newest, lastID)
+		if err != nil {
+			return now, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("search of the records with %s %d: %v", mod, s.from, err)}
+		}
+		if done {
 			items = append(items, tr.live.Close()...)
 		}
 		if err := c.emit(ctx, op, object, hist, items, tr, page); err != nil {
 			return now, err
 		}
-		switch {
-		case last:
+		if done {
 			return now, nil
-		case !full: // the run of ties is read: go on after it
-			s = search{from: s.from, past: true}
-		case s.ties:
-			if lastID <= s.afterID {
-				return now, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("search of the records with %s %d: a full page whose ids do not move past %d", mod, s.from, s.afterID)}
-			}
-			s.afterID = lastID
-		case newest > s.from: // headway: search again from the newest time read
-			s = search{from: newest}
-		default: // a full page of one time's records: page through them by id
-			s = search{from: s.from, ties: true}
 		}
+		s = next
 	}
 }
 

@@ -146,7 +146,13 @@ func each(n *ixNode, from, to int, fn func(*record)) {
 // T, hs_object_id GT or GTE x, sorted by hs_object_id ascending; see
 // tieRange), since within one modified time the index is in id order.
 func (t *objectType) indexRange(tb *table, groups [][]cond, sortBy *propDef, desc bool, query string) (lo, hi int, ok bool) {
-	if !useIndex || query != "" || desc || sortBy == nil || len(groups) > 1 {
+	if !useIndex || query != "" || desc || sortBy == nil {
+		return 0, 0, false
+	}
+	if len(groups) == 2 && sortBy.name == t.modProp {
+		return t.tailRange(tb, groups)
+	}
+	if len(groups) > 1 {
 		return 0, 0, false
 	}
 	if sortBy.name == "hs_object_id" {
@@ -239,4 +245,32 @@ func (tb *table) countKeyBelow(ms, num int64) int {
 		}
 	}
 	return c
+}
+
+// tailRange is indexRange for the rest of a run of ties and what follows
+// it, sorted by modified: one group a run paged by id (tieRange's) at T,
+// the other modified GT T. In the index they are one range: the run's
+// records past the id, then every later time.
+func (t *objectType) tailRange(tb *table, groups [][]cond) (lo, hi int, ok bool) {
+	for i := range 2 {
+		run, past := groups[i], groups[1-i]
+		if len(past) != 1 || past[0].def.name != t.modProp || past[0].op != "GT" {
+			continue
+		}
+		l, _, ok := t.tieRange(tb, [][]cond{run})
+		if !ok {
+			continue
+		}
+		var at float64
+		for _, c := range run {
+			if c.def.name == t.modProp {
+				at = c.val.num
+			}
+		}
+		if at != past[0].val.num {
+			continue
+		}
+		return l, size(tb.ix), true
+	}
+	return 0, 0, false
 }

@@ -94,6 +94,13 @@ func TestSearchIndexMatchesScan(t *testing.T) {
 			}
 			req["filterGroups"] = []map[string]any{{"filters": tie}}
 			req["after"] = "0"
+		case 5: // the rest of a run, and what follows: two groups
+			at := ms()
+			tie := []map[string]any{filter("EQ", at)}
+			if len(live) > 0 {
+				tie = append(tie, map[string]any{"propertyName": "hs_object_id", "operator": "GT", "value": live[rng.IntN(len(live))]})
+			}
+			req["filterGroups"] = []map[string]any{{"filters": tie}, {"filters": []map[string]any{filter("GT", at)}}}
 		case 0:
 			req["sorts"] = []map[string]any{{"propertyName": "lastmodifieddate", "direction": "DESCENDING"}}
 		case 1:
