@@ -295,11 +295,12 @@ func (s search) next(full bool, oldest, newest, lastID int64) (n search, done bo
 		return search{kind: tail, from: s.from, afterID: lastID}, false, nil
 	case !full:
 		return s, true, nil
-	case (oldest == newest || oldest < 0) && (s.kind != tail || newest == s.from):
+	case oldest == newest || oldest < 0:
 		// A full page of one time's records: its run may go on past the
 		// page, in an order HubSpot does not promise, so it is paged by id
-		// (from the start, or, in a tail, from where the run was).
-		if s.kind == tail {
+		// (from the start, or, in a tail still in its run, from where the
+		// run was).
+		if s.kind == tail && newest == s.from {
 			return search{kind: ties, from: s.from, afterID: s.afterID}, false, nil
 		}
 		return search{kind: ties, from: newest}, false, nil

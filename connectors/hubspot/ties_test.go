@@ -148,3 +148,36 @@ func TestCursorForms(t *testing.T) {
 		}
 	}
 }
+
+// The searches of a pull, page after page: never an offset, and a run of
+// ties paged by id.
+func TestSearchNext(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		s              search
+		full           bool
+		oldest, newest int64
+		lastID         int64
+		want           search
+		done           bool
+	}{
+		{"last page", search{kind: fromTime, from: 5}, false, 6, 9, 40, search{}, true},
+		{"headway", search{kind: fromTime, from: 5}, true, 5, 9, 40, search{kind: fromTime, from: 9}, false},
+		{"a full page of one time", search{kind: fromTime, from: 5}, true, 9, 9, 40, search{kind: ties, from: 9}, false},
+		{"a run's page", search{kind: ties, from: 9, afterID: 10}, true, 9, 9, 40, search{kind: tail, from: 9, afterID: 40}, false},
+		{"a run's end", search{kind: ties, from: 9, afterID: 10}, false, 9, 9, 40, search{kind: pastTime, from: 9}, false},
+		{"a tail past the run", search{kind: tail, from: 9, afterID: 40}, true, 9, 12, 90, search{kind: fromTime, from: 12}, false},
+		{"a tail still in the run", search{kind: tail, from: 9, afterID: 40}, true, 9, 9, 90, search{kind: ties, from: 9, afterID: 40}, false},
+		{"a tail of one later time", search{kind: tail, from: 9, afterID: 40}, true, 12, 12, 90, search{kind: ties, from: 12}, false},
+		{"a tail's last page", search{kind: tail, from: 9, afterID: 40}, false, 9, 12, 90, search{}, true},
+		{"after a run", search{kind: pastTime, from: 9}, true, 10, 10, 90, search{kind: ties, from: 10}, false},
+	} {
+		got, done, err := tc.s.next(tc.full, tc.oldest, tc.newest, tc.lastID)
+		if err != nil || done != tc.done || !done && got != tc.want {
+			t.Errorf("%s: next %+v, done %v, %v; want %+v, done %v", tc.name, got, done, err, tc.want, tc.done)
+		}
+	}
+	if _, _, err := (search{kind: ties, from: 9, afterID: 40}).next(true, 9, 9, 40); err == nil {
+		t.Error("a full page of a run whose ids do not move past the last is not an error")
+	}
+}
