@@ -95,7 +95,8 @@ type Window struct {
 	MaxSeen int
 }
 
-// DefaultMaxSeen is Window.MaxSeen when unset: some 40 KB of cursor.
+// DefaultMaxSeen is Window.MaxSeen when unset: 40 to 65 KB of cursor
+// (versions that share a stamp are written together).
 const DefaultMaxSeen = 1000
 
 // maxSums bounds the seconds a watermark keeps a digest of (some 50 KB):
