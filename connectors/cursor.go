@@ -113,8 +113,8 @@ func (win Window) span() time.Duration { return max(win.Precision, time.Second) 
 
 // From is where the next read starts (inclusive): the stamp less the
 // overlap, rounded down to the second (so that the read meets every
-// second whole, and its digest can vouch for it), never before the floor. Zero when the watermark
-// is empty: read everything.
+// second whole, and its digest can vouch for it), never before the
+// floor. Zero when the watermark is empty: read everything.
 func (w Watermark) From(win Window) time.Time {
 	if w.Stamp.IsZero() {
 		return w.Floor
