@@ -248,7 +248,7 @@ func (e *Engine) merge(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 		}
 	}
 	if link.Snapshot != nil {
-		side.Snapshot = link.Snapshot
+		side.Snapshot = mergeBase(sm, golden, side.View, link.Snapshot)
 	}
 	out := Merge(ent.Name, link.EntityID, golden, side, readFields(ent, sm), ent.Policy)
 	edited := changedFrom(side.View, link.Snapshot)
@@ -476,6 +476,9 @@ func diff(ent *mapping.Entity, t *mapping.System, golden tandem.Golden, l *tande
 		if !seen || !tandem.Equal(s, g.Value) {
 			fs = append(fs, f)
 		}
+	}
+	if l != nil && len(fs) > 0 {
+		fs = unechoed(t, golden, l.Snapshot, fs)
 	}
 	return fs
 }

@@ -277,7 +277,7 @@ func (e *Engine) confirmed(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 			l = &tandem.Link{EntityID: p.intent.EntityID, System: sm.Name, Object: sm.Object, ExternalID: res.ID}
 		}
 	}
-	l.Snapshot = overlay(l.Snapshot, p.sent)
+	l.Snapshot = overlay(l.Snapshot, readBack(sm, p.sent))
 	// The stored payload follows the write, so a replay re-maps what the
 	// system holds now, not what it held before Tandem wrote to it.
 	l.Raw = overlayJSON(l.Raw, p.write.Payload)

@@ -1,0 +1,94 @@
+package conflict
+
+import (
+	"maps"
+	"slices"
+
+	"tandem"
+	"tandem/mapping"
+)
+
+// A mapping that does not round-trip (a split/join of a name, lower, trim,
+// a map with a default) makes a system show something other than the
+// canonical value Tandem wrote to it: "Ann Marie" / "Lee" written as one
+// name reads back as "Ann" / "Marie Lee". The golden record keeps the
+// value decided; the snapshot holds what the system will show, so the
+// read-back is no edit and nothing ping-pongs. The helpers below are the
+// three places that must know it: the snapshot of a confirmed write, the
+// fields a write needs, and the base of a merge.
+
+// readBack is the snapshot of a confirmed write: the values sent, as the
+// system will show them when they are read back (mapping.System.ReadBack).
+func readBack(sm *mapping.System, sent tandem.Values) tandem.Values {
+	if len(sent) == 0 {
+		return sent
+	}
+	back, err := sm.ReadBack(sent, slices.Collect(maps.Keys(sent)))
+	if err != nil {
+		return sent // it was written, so it maps; keep what was sent
+	}
+	return overlay(sent, back)
+}
+
+// unechoed drops from fs, the fields whose snapshot differs from the golden
+// value, those where the system already shows what writing the golden
+// value would make it show: writing them again would change nothing there.
+func unechoed(sm *mapping.System, golden tandem.Golden, snapshot tandem.Values, fs []string) []string {
+	var cand []string
+	for _, f := range fs {
+		if _, seen := snapshot[f]; seen {
+			cand = append(cand, f)
+		}
+	}
+	if len(cand) == 0 {
+		return fs
+	}
+	back, err := sm.ReadBack(golden.Values(), cand)
+	if err != nil {
+		return fs // the write itself will say why it cannot be made
+	}
+	return slices.DeleteFunc(fs, func(f string) bool {
+		s, seen := snapshot[f]
+		b, ok := back[f]
+		return seen && ok && tandem.Equal(s, b)
+	})
+}
+
+// mergeBase is the base of a three-way merge of a side whose snapshot may
+// be in the system's lossy form. Where the side changed a value and its
+// snapshot is what the golden value reads back as there, the system agreed
+// with the golden value: the base is the golden value, so the edit is
+// taken rather than met as a conflict with a golden value that never
+// moved. An edit of one field of a split/join entry is an edit of the
+// whole value, so every field of the entry is taken from it (else "Ann
+// Marie" / "Lee" with the last part edited would be written back as "Ann
+// Marie Marie Leigh").
+func mergeBase(sm *mapping.System, golden tandem.Golden, view, snapshot tandem.Values) tandem.Values {
+	var cand []string
+	for f, v := range view {
+		if s, ok := snapshot[f]; !ok || tandem.Equal(v, s) {
+			continue
+		}
+		for _, e := range sm.Entry(f) {
+			g, known := golden[e]
+			s, seen := snapshot[e]
+			if known && !g.Held && seen && !tandem.Equal(s, g.Value) && !slices.Contains(cand, e) {
+				cand = append(cand, e)
+			}
+		}
+	}
+	if len(cand) == 0 {
+		return snapshot
+	}
+	back, err := sm.ReadBack(golden.Values(), cand)
+	if err != nil {
+		return snapshot
+	}
+	base := overlay(snapshot, nil)
+	for _, f := range cand {
+		if b, ok := back[f]; ok && tandem.Equal(snapshot[f], b) {
+			base[f] = golden[f].Value
+		}
+	}
+	return base
+}
