@@ -455,7 +455,9 @@ func needsWrite(ent *mapping.Entity, t *mapping.System, golden tandem.Golden, l 
 
 // diff lists the fields to write to a system's record so it agrees with the
 // golden record: for a record not yet created, every non-empty field. A
-// held field is written nowhere until a person decides it.
+// held field is written nowhere until a person decides it. A field whose
+// snapshot is already what the golden value reads back as in that system
+// (a lossy mapping: readback.go) needs no write.
 func diff(ent *mapping.Entity, t *mapping.System, golden tandem.Golden, l *tandem.Link) []string {
 	var fs []string
 	for _, f := range ent.Fields {
