@@ -25,7 +25,9 @@ func TestUnreadableValueHoldsOneField(t *testing.T) {
 	if err := w.hs.Update("contacts", hsID, map[string]any{"phone": "call me maybe", "firstname": "Adaline"}); err != nil {
 		t.Fatal(err)
 	}
-	w.sync(t)
+	if out := w.sync(t); !strings.Contains(out, "values held: they cannot be read, contact phone: 1") {
+		t.Errorf("sync's summary does not name the held value:\n%s", out)
+	}
 	sf := w.sfByEmail(t, email)
 	if got := str(sf.Fields["FirstName"]); got != "Adaline" {
 		t.Errorf("Salesforce FirstName = %q, want the HubSpot edit Adaline: the unreadable phone held the whole record", got)
