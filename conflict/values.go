@@ -104,3 +104,29 @@ func (e *Engine) writable(ctx context.Context, sm *mapping.System, l *tandem.Lin
 		return slices.ContainsFunc(held, func(c tandem.Conflict) bool { return c.Field == f })
 	}), nil
 }
+
+// heldMoved reports whether a record's unreadable values differ from its
+// open value conflicts: one newly unreadable, one changed, or one readable
+// again. A sweep stages such a record (holdValues records it) and passes
+// over one whose held values stand as recorded.
+func heldMoved(ctx context.Context, tx *state.Tx, sm *mapping.System, id string, view tandem.Values, bad []*mapping.FieldError) (bool, error) {
+	open, err := tx.OpenValues(ctx, sm.Name, sm.Object, id)
+	if err != nil {
+		return false, err
+	}
+	held := map[string]any{}
+	for _, c := range open {
+		if _, ok := view[c.Field]; ok {
+			return true, nil // readable again
+		}
+		held[c.Field] = c.Values[sm.Name].Value
+	}
+	for _, fe := range bad {
+		for _, f := range fe.Fields {
+			if v, ok := held[f]; !ok || !tandem.Equal(v, fe.Value) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -84,6 +87,23 @@ func TestUnreadableValueHoldsOneField(t *testing.T) {
 	w.sync(t)
 	if n := w.writes() - before; n != 0 {
 		t.Errorf("a pass with nothing edited wrote %d times", n)
+	}
+	// A reconciliation sweep finds the held value as recorded: no drift.
+	g := &globals{config: w.config, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	a, err := g.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ent, _ := a.cfg.Entity("contact")
+	runs, err := a.engine.Reconcile(context.Background(), ent)
+	a.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		if r.Drift != 0 {
+			t.Errorf("reconcile of %s: drift %d, want 0 (the held value is recorded)", r.System, r.Drift)
+		}
 	}
 	w.tick()
 	if err := w.hs.Update("contacts", hsID, map[string]any{"lastname": "Byron"}); err != nil {
