@@ -123,7 +123,7 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 			delete(links, rec.ID)
 			view, _, err := sm.InFields(rec.Raw) // a field held unreadable does not hide the others' edits
 			if err != nil || !changedFrom(view, l.Snapshot) {
-				continue // unchanged (or unreadable: the pull sets it aside)
+				continue // unchanged (or not JSON: the pull sets it aside)
 			}
 			e.log().Info("edited since the last pull: merged before writing", "system", sm.Name, "object", sm.Object, "id", rec.ID)
 			if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
