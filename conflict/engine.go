@@ -247,10 +247,15 @@ func (e *Engine) merge(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 			return err
 		}
 	}
+	merged, moved := side, false // lossy mappings: see readback.go
 	if link.Snapshot != nil {
 		side.Snapshot = mergeBase(sm, golden, side.View, link.Snapshot)
+		merged = side
+	} else if len(golden) > 0 {
+		golden, merged.View, moved = firstLink(ent, sm, golden, side.View)
 	}
-	out := Merge(ent.Name, link.EntityID, golden, side, readFields(ent, sm), ent.Policy)
+	out := Merge(ent.Name, link.EntityID, golden, merged, readFields(ent, sm), ent.Policy)
+	out.Changed = out.Changed || moved
 	edited := changedFrom(side.View, link.Snapshot)
 	del, err := e.reviveIfEdited(ctx, tx, ent, link, side, edited, del)
 	if err != nil {

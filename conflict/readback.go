@@ -92,3 +92,90 @@ func mergeBase(sm *mapping.System, golden tandem.Golden, view, snapshot tandem.V
 	}
 	return base
 }
+
+// firstLink settles, for a record newly linked to an entity (no base), the
+// values that differ from the golden record only by a lossy mapping. Where
+// the record shows what the golden value reads back as in its system, it
+// agrees with it: the view given to the merge holds the golden value. Where
+// the golden value is what the record's value reads back as in the system
+// the golden value came from, the record says the same more precisely (the
+// golden "Ann" / "Marie Lee" read from one full name, the record "Ann
+// Marie" / "Lee"): the golden record takes it, and moved says so. Either
+// holds for all the fields of a split/join value or for none of them (half
+// of one would be written back as a mix). Any other difference is left to
+// the merge: a conflict, as for any record linked without a base.
+func firstLink(ent *mapping.Entity, sm *mapping.System, golden tandem.Golden, view tandem.Values) (tandem.Golden, tandem.Values, bool) {
+	differs := func(f string) bool {
+		g, ok := golden[f]
+		v, seen := view[f]
+		return ok && seen && !g.Held && g.Value != nil && v != nil && !tandem.Equal(v, g.Value)
+	}
+	var cand []string
+	for f := range view {
+		if differs(f) {
+			cand = append(cand, f)
+		}
+	}
+	if len(cand) == 0 {
+		return golden, view, false
+	}
+	slices.Sort(cand)
+	gv := golden.Values()
+	out := view
+	if here, err := sm.ReadBack(gv, cand); err == nil {
+		for _, f := range cand {
+			group := sm.Entry(f)
+			if allOf(group, func(e string) bool {
+				v, seen := view[e]
+				b, ok := here[e]
+				return !seen || ok && tandem.Equal(v, b)
+			}) {
+				for _, e := range group {
+					if differs(e) {
+						out = overlay(out, tandem.Values{e: golden[e].Value})
+					}
+				}
+			}
+		}
+	}
+	values := overlay(gv, view)
+	var took tandem.Golden
+	done := map[string]bool{}
+	for _, f := range cand {
+		src := ent.System(golden[f].Source)
+		if src == nil || src == sm || !tandem.Equal(out[f], view[f]) || done[f] {
+			continue // no other system to read it back through, agreed above, or taken
+		}
+		group := src.Entry(f)
+		back, err := src.ReadBack(values, group)
+		if err != nil || !allOf(group, func(e string) bool {
+			g, ok := golden[e]
+			return ok && !g.Held && tandem.Equal(back[e], g.Value)
+		}) {
+			continue
+		}
+		if took == nil {
+			took = maps.Clone(golden)
+		}
+		for _, e := range group {
+			if differs(e) {
+				g := golden[e]
+				g.Value = view[e]
+				took[e], done[e] = g, true
+			}
+		}
+	}
+	if took == nil {
+		return golden, out, false
+	}
+	return took, out, true
+}
+
+func allOf(fs []string, ok func(string) bool) bool {
+	for _, f := range fs {
+		if !ok(f) {
+			return false
+		}
+	}
+	return true
+}

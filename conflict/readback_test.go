@@ -94,3 +94,67 @@ func TestMergeBaseOfALossySystem(t *testing.T) {
 		t.Errorf("both changed: %d conflicts, want 1", len(out.Conflicts))
 	}
 }
+
+func TestFirstLink(t *testing.T) {
+	cfg, err := mapping.Parse("test.yaml", []byte(`systems:
+  crm: { type: test }
+  sf: { type: test }
+entities:
+  contact:
+    fields: { first: string, last: string, code: string }
+    systems:
+      crm:
+        object: person
+        fields:
+          name: { path: name, fields: [first, last], split: " ", join: " " }
+          code: { path: code, transform: lower }
+      sf:
+        object: Contact
+        fields: { first: FirstName, last: LastName, code: Code }
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ent := cfg.Entities[0]
+	crm, sf := ent.System("crm"), ent.System("sf")
+	from := func(src string, v tandem.Values) tandem.Golden {
+		g := tandem.Golden{}
+		for f, x := range v {
+			g[f] = tandem.Field{Value: x, Source: src, Modified: t0}
+		}
+		return g
+	}
+	for _, tc := range []struct {
+		name       string
+		sm         *mapping.System
+		golden     tandem.Golden
+		view       tandem.Values
+		wantView   tandem.Values // what the merge is given
+		wantGolden tandem.Values // nil: unchanged
+	}{
+		{"the lossy system shows the golden value as it reads back", crm,
+			from("sf", tandem.Values{"first": "Ann Marie", "last": "Lee", "code": "AB"}), tandem.Values{"first": "Ann", "last": "Marie Lee", "code": "ab"},
+			tandem.Values{"first": "Ann Marie", "last": "Lee", "code": "AB"}, nil},
+		{"half a name agreeing is no agreement", crm,
+			from("sf", tandem.Values{"first": "Ann Marie", "last": "Lee"}), tandem.Values{"first": "Ann", "last": "Marie Leigh"},
+			tandem.Values{"first": "Ann", "last": "Marie Leigh"}, nil},
+		{"the golden value read from the lossy system, said more precisely", sf,
+			from("crm", tandem.Values{"first": "Ann", "last": "Marie Lee", "code": "ab"}), tandem.Values{"first": "Ann Marie", "last": "Lee", "code": "AB"},
+			tandem.Values{"first": "Ann Marie", "last": "Lee", "code": "AB"}, tandem.Values{"first": "Ann Marie", "last": "Lee", "code": "AB"}},
+		{"another name is a difference for the merge", sf,
+			from("crm", tandem.Values{"first": "Ann", "last": "Marie Lee"}), tandem.Values{"first": "Ann Marie", "last": "Leigh"},
+			tandem.Values{"first": "Ann Marie", "last": "Leigh"}, nil},
+	} {
+		golden, view, moved := firstLink(ent, tc.sm, tc.golden, tc.view)
+		if !reflect.DeepEqual(view, tc.wantView) {
+			t.Errorf("%s: view %v, want %v", tc.name, view, tc.wantView)
+		}
+		want := tc.wantGolden
+		if want == nil {
+			want = tc.golden.Values()
+		}
+		if !reflect.DeepEqual(golden.Values(), want) || moved != (tc.wantGolden != nil) {
+			t.Errorf("%s: golden %v (moved %v), want %v", tc.name, golden.Values(), moved, want)
+		}
+	}
+}

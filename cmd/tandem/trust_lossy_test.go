@@ -20,14 +20,19 @@ func TestLossyMappingNoEcho(t *testing.T) {
 		editLast, hsNew string // a later edit of the last name in Salesforce, and HubSpot after it
 		// a later edit in HubSpot, and the Salesforce names it reads as
 		hsEdit, sfFirst, sfLast string
+		// a person already in both systems before the first pass: the
+		// names in Salesforce, and HubSpot's firstname and lastname
+		bothFirst, bothLast, bothHS, bothHSLast string
 	}{
 		{"split-join", `          name: { path: properties.firstname, fields: [first_name, last_name], split: " ", join: " " }` + "\n",
 			"Ann Marie", "Lee", "Ann Marie Lee", "Lee-Smith", "Ann Marie Lee-Smith",
-			"Ann Maria Leigh", "Ann", "Maria Leigh"},
+			"Ann Maria Leigh", "Ann", "Maria Leigh",
+			"Bea Ann", "Cole", "Bea Ann Cole", ""},
 		{"lower", `          first_name: { path: properties.firstname, transform: lower }` + "\n" +
 			`          last_name: { path: properties.lastname, transform: trim }` + "\n",
 			"Ann", "Lee", "Ann", "Lee-Smith", "Ann",
-			"Anne", "anne", "Lee-Smith"},
+			"Anne", "anne", "Lee-Smith",
+			"Bea", "Cole", "Bea", "Cole"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
@@ -43,9 +48,36 @@ func TestLossyMappingNoEcho(t *testing.T) {
 					}
 				}
 			}
+			// A person in both systems before the first pass, edited in
+			// HubSpot last: the same name, told apart only by the
+			// mapping. Linking them is no conflict and rewrites neither.
+			const bothEmail = "bea.cole@example.com"
+			sfBoth, err := w.sf.Create("Contact", map[string]any{"Email": bothEmail, "FirstName": tc.bothFirst, "LastName": tc.bothLast})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.tick()
+			hsProps := map[string]any{"email": bothEmail, "firstname": tc.bothHS}
+			if tc.bothHSLast != "" {
+				hsProps["lastname"] = tc.bothHSLast
+			}
+			hsBoth, err := w.hs.Create("contacts", hsProps)
+			if err != nil {
+				t.Fatal(err)
+			}
 			// The seeds settle first: what they write is not the point.
 			w.sync(t)
 			w.sync(t)
+			if r, _ := w.sf.Get("Contact", sfBoth); str(r.Fields["FirstName"]) != tc.bothFirst || str(r.Fields["LastName"]) != tc.bothLast {
+				t.Errorf("a person in both systems: Salesforce rewritten to %q / %q, want %q / %q", r.Fields["FirstName"], r.Fields["LastName"], tc.bothFirst, tc.bothLast)
+			}
+			if o, _ := w.hs.Get("contacts", hsBoth); o.Properties["firstname"] != tc.bothHS {
+				t.Errorf("a person in both systems: HubSpot firstname rewritten to %q, want %q", o.Properties["firstname"], tc.bothHS)
+			}
+			_, out, _ := run("conflicts", "--all", "--format", "json", "--config", w.config)
+			if strings.Contains(out, `"`+sfBoth+`"`) || strings.Contains(out, `"`+hsBoth+`"`) {
+				t.Errorf("a person in both systems, named alike: conflicts recorded\n%s", out)
+			}
 
 			const email = "ann.lee@example.com"
 			w.tick()
