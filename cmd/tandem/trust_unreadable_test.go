@@ -81,6 +81,11 @@ func TestUnreadableValueHoldsOneField(t *testing.T) {
 		t.Errorf("status does not count the held value:\n%s", out)
 	}
 
+	// Replaying the stored payloads through the mapping says the same.
+	if _, out, _ := run("replay", "--entity", "contact", "--config", w.config); !strings.Contains(out, "would be held: hubspot contacts: properties.phone (phone)") {
+		t.Errorf("replay does not show the held value:\n%s", out)
+	}
+
 	// Nothing is written while it is held, however often the record is
 	// read, and an edit of another field still crosses.
 	before := w.writes()
