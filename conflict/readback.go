@@ -14,8 +14,9 @@ import (
 // name reads back as "Ann" / "Marie Lee". The golden record keeps the
 // value decided; the snapshot holds what the system will show, so the
 // read-back is no edit and nothing ping-pongs. The helpers below are the
-// three places that must know it: the snapshot of a confirmed write, the
-// fields a write needs, and the base of a merge.
+// places that must know it: the snapshot of a confirmed write (readBack),
+// the fields a write needs (unechoed), the base of a merge (mergeBase) and
+// a record linked without a base (firstLink).
 
 // readBack is the snapshot of a confirmed write: the values sent, as the
 // system will show them when they are read back (mapping.System.ReadBack).
