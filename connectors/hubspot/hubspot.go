@@ -114,6 +114,7 @@ func newClient(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error
 	if err := cfg.Decode(&o); err != nil {
 		return nil, err
 	}
+	o.TokenFile, o.WebhookSecretFile = cfg.Path(o.TokenFile), cfg.Path(o.WebhookSecretFile)
 	c := &Client{name: cfg.Name, base: defaultBaseURL, pageSize: defaultPageSize, lookback: defaultLookback,
 		history: o.PropertyHistory, idProp: map[string]string{"contacts": "email"}}
 	if err := c.tokens.load(cfg, o); err != nil {

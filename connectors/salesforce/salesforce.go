@@ -163,6 +163,10 @@ func decodeOptions(cfg connectors.Config) (Options, error) {
 		return o, err
 	}
 	o.Overlap = overlap
+	o.ClientSecretFile, o.RefreshTokenFile = cfg.Path(o.ClientSecretFile), cfg.Path(o.RefreshTokenFile)
+	if o.Webhook != nil {
+		o.Webhook.SecretFile = cfg.Path(o.Webhook.SecretFile)
+	}
 	if rl := connectors.Child(cfg.Node, "rate_limit"); rl != nil {
 		if rl.Kind != yaml.MappingNode {
 			return o, configError(cfg, "rate_limit", "must be a mapping like {requests: 100, per: 1s}")
