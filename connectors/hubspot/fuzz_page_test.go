@@ -30,7 +30,7 @@ type fuzzServer struct {
 	calls                   int
 }
 
-func newFuzzServer(f *testing.F) *fuzzServer {
+func newFuzzServer(f testing.TB) *fuzzServer {
 	s := &fuzzServer{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
@@ -79,20 +79,21 @@ var fuzzContactFields = []string{"properties.email", "properties.firstname", "pr
 // reason; and every page's cursor reads back, never going backwards.
 func FuzzPull(f *testing.F) {
 	rec := func(id, at string) string {
-		return `{"id":"` + id + `","properties":{"email":"a` + id + `@example.com","hs_lastmodifieddate":"` + at + `","firstname":"Ann"},"createdAt":"2024-01-01T00:00:00Z","updatedAt":"` + at + `","archived":false}`
+		return `{"id":"` + id + `","properties":{"email":"a` + id + `@example.com","lastmodifieddate":"` + at + `","firstname":"Ann"},"createdAt":"2024-01-01T00:00:00Z","updatedAt":"` + at + `","archived":false}`
 	}
 	arch := `{"results":[{"id":"9","properties":{"email":"z@example.com","lastmodifieddate":"2024-05-01T00:00:00Z"},"createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-05-01T00:00:00Z","archived":true,"archivedAt":"2025-03-04T05:00:00.000Z"}]}`
 	for _, s := range [][2]string{
 		{`{"total":2,"results":[` + rec("51", "2024-05-06T07:08:09.123Z") + `,` + rec("52", "2024-05-06T07:08:09.123Z") + `]}`, `{"results":[]}`},
 		{`{"total":3,"results":[` + rec("51", "2024-05-06T07:08:09Z") + `],"paging":{"next":{"after":"1"}}}`, arch},
-		{`{"total":1,"results":[{"id":"53","properties":{"hs_lastmodifieddate":"1714979289123"},"updatedAt":"2024-05-06T07:08:09.123Z"}]}`, `{"results":[{"id":"9","archived":true}]}`},
-		{`{"total":4,"results":[{"properties":{}},{"id":54},{"id":"55","updatedAt":"yesterday"},{"id":"56","updatedAt":"2024-05-06T07:08:09Z","properties":{"hs_lastmodifieddate":"soon"}},null,[],"x"]}`, `{"results":[{"archivedAt":"2025-03-04T05:00:00Z"},1]}`},
+		{`{"total":1,"results":[{"id":"53","properties":{"lastmodifieddate":"1714979289123"},"updatedAt":"2024-05-06T07:08:09.123Z"}]}`, `{"results":[{"id":"9","archived":true}]}`},
+		{`{"total":4,"results":[{"properties":{}},{"id":54},{"id":"55","updatedAt":"yesterday"},{"id":"56","updatedAt":"2024-05-06T07:08:09Z","properties":{"lastmodifieddate":"soon"}},null,[],"x"]}`, `{"results":[{"archivedAt":"2025-03-04T05:00:00Z"},1]}`},
 		{`{"total":1e99,"results":[` + rec("57", "2024-05-06T07:08:09Z") + `],"paging":{"next":{"after":"x"}}}`, `{"results":[` + rec("58", "2024-05-06T07:08:09Z") + `],"paging":{"next":{"after":"a"}}}`},
 		{`{"total":-5,"results":[],"paging":{"next":{"after":"0"}}}`, `{"results":{}}`},
 		{`{"results":"none"}`, `[]`},
 		{`<html>502 Bad Gateway</html>`, ``},
-		{`{"total":1,"results":[{"id":"60","properties":{"hs_lastmodifieddate":"-1"},"updatedAt":"0001-01-01T00:00:00Z"}]}`, `{"results":[]}`},
-		{`{"total":1,"results":[{"id":"61","properties":{"hs_lastmodifieddate":"9223372036854775807"},"updatedAt":"9999-12-31T23:59:59.999Z"}]}`, `{"results":[]}`},
+		{`{"total":1,"results":[{"id":"60","properties":{"lastmodifieddate":"-1"},"updatedAt":"0001-01-01T00:00:00Z"}]}`, `{"results":[]}`},
+		{`{"total":1,"results":[{"id":"61","properties":{"lastmodifieddate":"9223372036854775807"},"updatedAt":"9999-12-31T23:59:59.999Z"}]}`, `{"results":[]}`},
+		{`{"total":1,"results":[{"id":"62","properties":{"lastmodifieddate":"253402300800000"},"updatedAt":"2024-05-06T07:08:09Z"}]}`, `{"results":[]}`},
 	} {
 		f.Add([]byte(s[0]), []byte(s[1]))
 	}
@@ -114,7 +115,7 @@ func FuzzPull(f *testing.F) {
 			if err != nil || p.Cursor == "" {
 				t.Fatalf("page cursor %q does not read back: %v", p.Cursor, err)
 			}
-			if cur.TS < last.TS || last.Arch > 0 && cur.Arch < last.Arch {
+			if cur.Live.Stamp.Before(last.Live.Stamp) || last.Arch > 0 && cur.Arch < last.Arch {
 				t.Fatalf("cursor went backwards: %+v after %+v", cur, last)
 			}
 			last = cur

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -68,8 +69,14 @@ func (c *Client) parseCursor(op string, after tandem.Cursor) (cursor, error) {
 	var j cursorJSON
 	dec := json.NewDecoder(strings.NewReader(string(after)))
 	dec.DisallowUnknownFields() // another connector's cursor is refused, not read as empty
-	if err := dec.Decode(&j); err != nil || j.TS < 0 || j.Arch < 0 {
-		why := "not a JSON object"
+	err := dec.Decode(&j)
+	if _, more := dec.Token(); err == nil && more != io.EOF {
+		err = errors.New("more after the cursor's JSON object")
+	}
+	// A time past the year 9999 cannot be written back into a watermark,
+	// so the cursor after it could not be read: refused now, not then.
+	if err != nil || j.TS < 0 || j.Arch < 0 || j.TS > maxStampMS {
+		why := "not a JSON object, or a time out of range"
 		if err != nil {
 			why = err.Error()
 		}
@@ -84,6 +91,13 @@ func (c *Client) parseCursor(op string, after tandem.Cursor) (cursor, error) {
 	}
 	return cur, nil
 }
+
+// minStampMS and maxStampMS are the first millisecond of the year 0 and
+// the last of the year 9999: the times a watermark writes.
+const (
+	minStampMS = -62167219200000
+	maxStampMS = 253402300799999
+)
 
 // sinceCursor is the cursor a pull from a time (tandem.Query.Since)
 // starts from: as if every record modified before since, and every record
@@ -509,8 +523,15 @@ func reason(err error) string {
 
 // parseStamp reads a HubSpot timestamp property: RFC 3339 (what the v3 API
 // returns) or epoch milliseconds (what older objects sometimes hold).
+//
+// Epoch milliseconds past the year 9999 (or before the year 0) are not a
+// timestamp: the watermark could not write them, so the cursor after such
+// a record could not be read back and every later pull would fail.
 func parseStamp(v string) (int64, error) {
 	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if ms < minStampMS || ms > maxStampMS {
+			return 0, fmt.Errorf("%d ms is out of range", ms)
+		}
 		return ms, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
