@@ -21,60 +21,55 @@ import (
 // The query and retrieve fuzz targets. Seeds: the f.Add calls; CI runs
 // each for a bounded count (.ci/run).
 
-// FuzzBatch: batch, over a query batch Salesforce never sent, never
-// panics and fails only when there is no records array; each element is
-// emitted, set aside, or skipped as seen by the starting cursor, never two
-// of these; an emitted record has a Salesforce id, its own bytes, its
-// LastModifiedDate as Modified, and was not seen by the starting cursor;
-// one set aside has its bytes and a reason; and the cursor moves forward
-// only, stays below the ceiling, and covers every record emitted below it
-// (so the next pull does not emit it again).
+// FuzzBatch: batch, over a query batch Salesforce never sent, from any
+// cursor, never panics and fails only when there is no records array;
+// what it and the tracker's close emit are the elements: a record with a
+// Salesforce id, its own bytes and its LastModifiedDate as Modified, once;
+// one set aside with its bytes and a reason; and the cursor after it is
+// written and read back as itself, and the stamp never moves back.
 func FuzzBatch(f *testing.F) {
 	rec := func(id, stamp string) string {
 		return `{"attributes":{"type":"Contact","url":"/services/data/v62.0/sobjects/Contact/` + id + `"},"Id":"` + id + `","SystemModstamp":"` + stamp + `","LastModifiedDate":"` + stamp + `","IsDeleted":false,"Email":"a@example.com"}`
 	}
+	mark := `{"mark":{"v":1,"stamp":"2024-05-06T07:08:09.000Z","seen":{"2024-05-06T07:08:09.000Z":["003000000000001AAA:` + connectors.Fingerprint([]byte(rec("003000000000001AAA", "2024-05-06T07:08:09.000+0000"))) + `"]}}}`
 	for _, s := range []struct {
-		body, start, ids string
-		ceiling          int64
+		body, start string
+		ceiling     int64
 	}{
-		{`{"totalSize":2,"done":true,"records":[` + rec("003000000000001AAA", "2024-05-06T07:08:09.000+0000") + `,` + rec("003000000000002AAA", "2024-05-06T07:08:09.000+0000") + `]}`, "", "", 0},
-		{`{"totalSize":2,"done":false,"nextRecordsUrl":"/services/data/v62.0/query/01gD0000002HU6KIAW-2000","records":[` + rec("003000000000001AAA", "2024-05-06T07:08:09.000+0000") + `,` + rec("003000000000002AAA", "2024-05-06T07:08:10.000+0000") + `]}`, "2024-05-06T07:08:09.000Z", "003000000000001AAA", 1714979290},
-		{`{"records":[{"Id":"003000000000003AAA","SystemModstamp":"2024-05-06T07:08:09.000+0000","LastModifiedDate":"yesterday"},{"Id":"bad","SystemModstamp":"2024-05-06T07:08:09.000+0000"},{"Id":"003000000000004AAA"},{"Id":null,"SystemModstamp":null},1,null,[]]}`, "", "", 1714979290},
-		{`{"records":[` + rec("003000000000005AAA", "2024-05-06T07:08:09.000+0200") + `,` + rec("003000000000006", "2024-05-06T07:08:08.999+0000") + `]}`, "2024-05-06T07:08:09.000+02:00", "", 0},
-		{`{"records":[{"Id":"003000000000007AAA","SystemModstamp":"2024-05-06T07:08:11.000+0000","LastModifiedDate":"2024-05-06T07:08:11.000+0000","IsDeleted":"true"}]}`, "", "", 1714979290},
-		{`{"records":{}}`, "", "", 0}, {`{}`, "", "", 0}, {`[]`, "", "", 0}, {`{"records":[]}`, "2024-05-06T07:08:09.000Z", "a,b", 0},
+		{`{"totalSize":2,"done":true,"records":[` + rec("003000000000001AAA", "2024-05-06T07:08:09.000+0000") + `,` + rec("003000000000002AAA", "2024-05-06T07:08:09.000+0000") + `]}`, "", 0},
+		{`{"totalSize":2,"done":false,"nextRecordsUrl":"/services/data/v62.0/query/01gD0000002HU6KIAW-2000","records":[` + rec("003000000000001AAA", "2024-05-06T07:08:09.000+0000") + `,` + rec("003000000000002AAA", "2024-05-06T07:08:10.000+0000") + `]}`, mark, 1714979290},
+		{`{"records":[{"Id":"003000000000003AAA","SystemModstamp":"2024-05-06T07:08:09.000+0000","LastModifiedDate":"yesterday"},{"Id":"bad","SystemModstamp":"2024-05-06T07:08:09.000+0000"},{"Id":"003000000000004AAA"},{"Id":null,"SystemModstamp":null},1,null,[]]}`, "", 1714979290},
+		{`{"records":[` + rec("003000000000005AAA", "2024-05-06T07:08:09.000+0200") + `,` + rec("003000000000006", "2024-05-06T07:08:08.999+0000") + `]}`, `{"stamp":"2024-05-06T07:08:09.000+02:00"}`, 0},
+		{`{"records":[` + rec("003000000000007AAA", "2024-05-06T07:08:11.000+0000") + `,` + rec("003000000000007AAA", "2024-05-06T07:08:11.000+0000") + `,` + rec("003000000000008AAA", "2024-05-06T07:08:10.000+0000") + `]}`, mark, 1714979290},
+		{`{"records":{}}`, "", 0}, {`{}`, "", 0}, {`[]`, "", 0}, {`{"records":[]}`, mark, 0},
 	} {
-		f.Add([]byte(s.body), s.start, s.ids, s.ceiling)
+		f.Add([]byte(s.body), s.start, s.ceiling)
 	}
 	c := &Client{}
-	f.Fuzz(func(t *testing.T, body []byte, start, ids string, ceilingUnix int64) {
+	win := connectors.Window{Overlap: 10 * time.Minute, Precision: stampPrecision}
+	f.Fuzz(func(t *testing.T, body []byte, start string, ceilingUnix int64) {
 		if !gjson.ValidBytes(body) {
 			return // Pull refuses it before batch
 		}
-		var from cursor
-		if start != "" {
-			at, err := time.Parse(cursorTime, start)
-			if err != nil {
-				return
-			}
-			from.Stamp = at
-			if ids != "" {
-				from.IDs = strings.Split(ids, ",")
-			}
+		from, err := decodeCursor(tandem.Cursor(start))
+		if err != nil {
+			return
 		}
 		var ceiling time.Time
 		if ceilingUnix != 0 {
-			ceiling = time.Unix(ceilingUnix%(1<<40), 0)
+			ceiling = time.Unix(ceilingUnix%(1<<35), 0).UTC()
 		}
 		res := gjson.ParseBytes(body)
-		cur := cursor{Stamp: from.Stamp, IDs: append([]string(nil), from.IDs...)}
-		recs, rejected, err := c.batch(res, from, &cur, ceiling, newRejectMemo(from))
+		tr := from.Mark.Track(win, ceiling)
+		recs, rejected, err := c.batch(res, tr, newRejectMemo(from))
 		if err != nil {
 			if res.Get("records").IsArray() {
 				t.Fatalf("error %v for a batch with a records array", err)
 			}
 			return
 		}
+		more, rj := split(tr.Close())
+		recs, rejected = append(recs, more...), append(rejected, rj...)
 		elements := map[string]int{}
 		all := res.Get("records").Array()
 		for _, r := range all {
@@ -84,7 +79,6 @@ func FuzzBatch(f *testing.F) {
 			t.Fatalf("%d records and %d set aside from %d elements", len(recs), len(rejected), len(all))
 		}
 		for _, r := range recs {
-			stamp, _ := time.Parse(sfTime, gjson.GetBytes(r.Raw, "SystemModstamp").Str)
 			lmd, err := time.Parse(sfTime, gjson.GetBytes(r.Raw, "LastModifiedDate").Str)
 			switch {
 			case !idRE.MatchString(r.ID) || gjson.GetBytes(r.Raw, "Id").Str != r.ID:
@@ -93,10 +87,10 @@ func FuzzBatch(f *testing.F) {
 				t.Fatalf("record %s: Raw is not an element: %s", r.ID, r.Raw)
 			case err != nil || !lmd.Equal(r.Modified):
 				t.Fatalf("record %s: Modified %v, LastModifiedDate %s", r.ID, r.Modified, gjson.GetBytes(r.Raw, "LastModifiedDate").Raw)
-			case from.seen(stamp, r.ID):
-				t.Fatalf("record %s stamped %v: the starting cursor %+v had seen it", r.ID, stamp, from)
-			case (ceiling.IsZero() || stamp.Before(ceiling)) && !cur.seen(stamp, r.ID):
-				t.Fatalf("record %s stamped %v: the cursor %+v does not cover it", r.ID, stamp, cur)
+			}
+			elements[string(r.Raw)]--
+			if elements[string(r.Raw)] < 0 {
+				t.Fatalf("record %s emitted more often than it was read: %s", r.ID, r.Raw)
 			}
 		}
 		for _, r := range rejected {
@@ -104,13 +98,23 @@ func FuzzBatch(f *testing.F) {
 				t.Fatalf("set aside %+v: no reason, or bytes that are not an element", r)
 			}
 		}
-		switch {
-		case cur.Stamp.Before(from.Stamp):
-			t.Fatalf("cursor went back from %v to %v", from.Stamp, cur.Stamp)
-		case !ceiling.IsZero() && !cur.Stamp.Before(ceiling) && !cur.Stamp.Equal(from.Stamp):
-			t.Fatalf("cursor %v moved to the ceiling %v or past it", cur.Stamp, ceiling)
-		case !cur.Stamp.Equal(from.Stamp) && len(cur.IDs) == 0:
-			t.Fatalf("cursor moved to %v with no ids", cur.Stamp)
+		// Written and read back, the cursor holds the same stamp and
+		// versions (those of one stamp sorted, their order meaning
+		// nothing), and from there on writes as itself.
+		after := cursor{Mark: tr.Watermark()}
+		back, err := decodeCursor(after.encode())
+		if err == nil {
+			var again cursor
+			again, err = decodeCursor(back.encode())
+			if err == nil && (again.encode() != back.encode() || !back.Mark.Stamp.Equal(after.Mark.Stamp) || len(back.Mark.Seen) != len(after.Mark.Seen)) {
+				err = errors.New("not the same cursor")
+			}
+		}
+		if err != nil {
+			t.Fatalf("the cursor after the batch, %s, reads back as %+v (%v)", after.encode(), back, err)
+		}
+		if after.Mark.Stamp.Before(from.Mark.Stamp) {
+			t.Fatalf("the stamp went back from %v to %v", from.Mark.Stamp, after.Mark.Stamp)
 		}
 	})
 }

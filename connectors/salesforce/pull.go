@@ -3,7 +3,9 @@ package salesforce
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -76,7 +78,11 @@ func decodeCursor(s tandem.Cursor) (cursor, error) {
 	var j cursorJSON
 	dec := json.NewDecoder(strings.NewReader(string(s)))
 	dec.DisallowUnknownFields() // another connector's cursor is refused, not read as empty
-	if err := dec.Decode(&j); err != nil {
+	err := dec.Decode(&j)
+	if _, more := dec.Token(); err == nil && more != io.EOF {
+		err = errors.New("more after the cursor's JSON object")
+	}
+	if err != nil {
 		return cursor{}, fmt.Errorf("invalid cursor %q: not a cursor of the salesforce connector: %w", clip(string(s), 80), err)
 	}
 	c := cursor{Rejected: j.Rejected}
