@@ -1,0 +1,382 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"tandem"
+	"tandem/connectors/hubspot/hubspottest"
+	"tandem/connectors/salesforce/salesforcetest"
+	"tandem/state"
+)
+
+// The regression tests of issue 11's creates and identities (cases 5, 6, 7
+// and 10): a create that meets a record a person made, a create whose
+// answer was lost, a match key edited onto another person's, and a split
+// entity. Each drives `tandem` end to end on the emulators, with the race
+// forced by wrapping an emulator's handler.
+
+// trustWorld is the two emulators behind optional wrappers, a config and
+// the state file.
+type trustWorld struct {
+	hs     *hubspottest.Emulator
+	sf     *salesforcetest.Emulator
+	config string
+	state  string
+	// before and after, when set, run around each request the emulator
+	// serves (under no lock): a person's edit at a chosen moment, or a
+	// lost answer (after returns false: the request was served, and the
+	// connection is dropped instead of answered).
+	mu                 sync.Mutex
+	hsBefore, sfBefore func(r *http.Request)
+	hsAfter            func(r *http.Request) bool
+}
+
+func newTrustWorld(t *testing.T) *trustWorld {
+	t.Helper()
+	w := &trustWorld{
+		hs: hubspottest.New(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate,
+			UniqueProperties: map[string][]string{"contacts": {"tandem_id"}}}),
+		sf: salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"}),
+	}
+	t.Cleanup(w.hs.Close)
+	t.Cleanup(w.sf.Close)
+	hsSrv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.mu.Lock()
+		before, after := w.hsBefore, w.hsAfter
+		w.mu.Unlock()
+		if before != nil {
+			before(r)
+		}
+		if after == nil {
+			w.hs.ServeHTTP(rw, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		w.hs.ServeHTTP(rec, r)
+		if !after(r) {
+			panic(http.ErrAbortHandler) // served, and the answer lost
+		}
+		for k, v := range rec.Header() {
+			rw.Header()[k] = v
+		}
+		rw.WriteHeader(rec.Code)
+		rw.Write(rec.Body.Bytes())
+	}))
+	t.Cleanup(hsSrv.Close)
+	sfSrv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.mu.Lock()
+		before := w.sfBefore
+		w.mu.Unlock()
+		if before != nil {
+			before(r)
+		}
+		w.sf.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(sfSrv.Close)
+	dir := t.TempDir()
+	w.config = reproConfig(t, dir, hsSrv.URL, sfSrv.URL, nil, []string{"email", "first_name", "last_name"},
+		[]string{"conflict: { policy: newest, clock_tolerance: 0s }"})
+	w.state = filepath.Join(dir, "tandem.db")
+	return w
+}
+
+func (w *trustWorld) sync(t *testing.T) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := execute([]string{"sync", "--config", w.config}, &out, &errb); code != 0 {
+		t.Fatalf("tandem sync: exit %d\n%s", code, errb.String())
+	}
+}
+
+func (w *trustWorld) run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := execute(append(args, "--config", w.config), &out, &errb)
+	return out.String() + errb.String(), code
+}
+
+// conflicts lists every conflict recorded, open or not.
+func (w *trustWorld) conflicts(t *testing.T) []tandem.Conflict {
+	t.Helper()
+	st, err := state.OpenReadOnly(w.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	all, err := st.Conflicts(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
+func (w *trustWorld) deadLetters(t *testing.T) int {
+	t.Helper()
+	out, _ := w.run(t, "status", "--format", "json")
+	n := 0
+	for _, part := range strings.Split(out, `"dead_letters":`)[1:] {
+		d, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(strings.SplitN(part, ",", 2)[0], "}", 2)[0]))
+		n += d
+	}
+	return n
+}
+
+func isUpsert(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/batch/upsert")
+}
+
+// TestTrustLostCreateAnswerEmailChange (case 6): Tandem creates Ann in
+// HubSpot, the answer is lost, and a person changes her email in HubSpot
+// before the next pass. The next passes must find that record again (it
+// carries Tandem's key) instead of taking it for a new person and creating
+// Ann a second time under her old email.
+func TestTrustLostCreateAnswerEmailChange(t *testing.T) {
+	w := newTrustWorld(t)
+	if _, err := w.sf.Create("Contact", map[string]any{"Email": "ann@example.com", "FirstName": "Ann", "LastName": "Lee"}); err != nil {
+		t.Fatal(err)
+	}
+	w.hsAfter = func(r *http.Request) bool { return !isUpsert(r) } // every create answer of this pass is lost
+	w.sync(t)
+	w.hsAfter = nil
+	hs := w.hs.List("contacts")
+	if len(hs) != 1 {
+		t.Fatalf("HubSpot holds %d contacts after the lost answer, want the 1 created", len(hs))
+	}
+	if err := w.hs.Update("contacts", hs[0].ID, map[string]any{"email": "ann.lee@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	w.sync(t)
+	w.sync(t)
+	hs, sf := w.hs.List("contacts"), w.sf.List("Contact")
+	if len(hs) != 1 || len(sf) != 1 {
+		t.Fatalf("after the passes: HubSpot %d contacts, Salesforce %d; want 1 each (no duplicate of Ann)", len(hs), len(sf))
+	}
+	if got, want := hs[0].Properties["email"], "ann.lee@example.com"; got != want {
+		t.Errorf("HubSpot email %q, want the person's %q", got, want)
+	}
+	if got, want := str(sf[0].Fields["Email"]), "ann.lee@example.com"; got != want {
+		t.Errorf("Salesforce email %q, want the person's %q", got, want)
+	}
+}
+
+// TestTrustCreateMeetsPersonsRecordHubSpot (case 5, HubSpot): while Tandem
+// creates Ann in HubSpot, a person creates her there too. Tandem's create
+// must not overwrite the person's record: it links it with no base and
+// merges it under the policy, recording the conflict.
+func TestTrustCreateMeetsPersonsRecordHubSpot(t *testing.T) {
+	w := newTrustWorld(t)
+	if _, err := w.sf.Create("Contact", map[string]any{"Email": "ann@example.com", "FirstName": "Ann", "LastName": "Lee"}); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	w.hsBefore = func(r *http.Request) {
+		if isUpsert(r) {
+			once.Do(func() {
+				if _, err := w.hs.Create("contacts", map[string]any{"email": "Ann@Example.com", "firstname": "Annabel", "lastname": "Lee"}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	w.sync(t)
+	w.sync(t)
+	hs, sf := w.hs.List("contacts"), w.sf.List("Contact")
+	if len(hs) != 1 || len(sf) != 1 {
+		t.Fatalf("HubSpot %d contacts, Salesforce %d; want 1 each", len(hs), len(sf))
+	}
+	// The person's edit is the newer: it wins, and the conflict says so.
+	if got := hs[0].Properties["firstname"]; got != "Annabel" {
+		t.Errorf("HubSpot first name %q: the person's record was overwritten, want %q", got, "Annabel")
+	}
+	if got := str(sf[0].Fields["FirstName"]); got != "Annabel" {
+		t.Errorf("Salesforce first name %q, want the newer %q", got, "Annabel")
+	}
+	found := false
+	for _, c := range w.conflicts(t) {
+		if c.Field == "first_name" && c.Values["hubspot"].Value == "Annabel" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no conflict on first_name names the person's %q", "Annabel")
+	}
+	if n := w.deadLetters(t); n != 0 {
+		t.Errorf("%d dead letters, want none", n)
+	}
+}
+
+// TestTrustCreateMeetsPersonsRecordSalesforce (case 5, Salesforce): the
+// same race makes a duplicate in Salesforce, which has no unique email.
+// The identity conflict must say which record to keep, and resolve --link
+// must merge the two: one Salesforce record left, the person's.
+func TestTrustCreateMeetsPersonsRecordSalesforce(t *testing.T) {
+	w := newTrustWorld(t)
+	if _, err := w.hs.Create("contacts", map[string]any{"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee"}); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	var personID string
+	w.sfBefore = func(r *http.Request) {
+		if r.Method == http.MethodPatch && strings.Contains(r.URL.Path, "/composite/sobjects/Contact/") {
+			once.Do(func() {
+				id, err := w.sf.Create("Contact", map[string]any{"Email": "ann@example.com", "FirstName": "Annabel", "LastName": "Lee"})
+				if err != nil {
+					t.Error(err)
+				}
+				personID = id
+			})
+		}
+	}
+	w.sync(t)
+	w.sync(t)
+	if n := len(w.sf.List("Contact")); n != 2 {
+		t.Fatalf("Salesforce holds %d contacts, want the duplicate the race makes (2)", n)
+	}
+	var c *tandem.Conflict
+	for _, x := range w.conflicts(t) {
+		if x.Kind == tandem.ConflictIdentity && x.Status == tandem.ConflictOpen {
+			c = &x
+		}
+	}
+	if c == nil {
+		t.Fatal("no open identity conflict")
+	}
+	if !strings.Contains(c.Decided, "keep "+personID) {
+		t.Errorf("the identity conflict does not say which record to keep (%s): %s", personID, c.Decided)
+	}
+	if out, code := w.run(t, "resolve", strconv.FormatInt(c.ID, 10), "--link"); code != 0 {
+		t.Fatalf("resolve --link: exit %d: %s", code, out)
+	}
+	w.sync(t)
+	w.sync(t)
+	sf := w.sf.List("Contact")
+	if len(sf) != 1 || sf[0].ID != personID {
+		t.Fatalf("Salesforce holds %d contacts (%v), want the person's %s alone", len(sf), sf, personID)
+	}
+	hs := w.hs.List("contacts")
+	if len(hs) != 1 || hs[0].Properties["firstname"] != "Annabel" || str(sf[0].Fields["FirstName"]) != "Annabel" {
+		t.Errorf("first names: HubSpot %v, Salesforce %v; want the newer %q in both", hs, sf, "Annabel")
+	}
+	if n := w.deadLetters(t); n != 0 {
+		t.Errorf("%d dead letters, want none", n)
+	}
+}
+
+// TestTrustMatchKeyOntoAnotherPerson (case 7): Ann's email is edited in
+// Salesforce to Bob's. HubSpot refuses it (the email is Bob's there). It
+// must become an open identity conflict naming both records, with the
+// email held, while Ann's other fields go on syncing both ways.
+func TestTrustMatchKeyOntoAnotherPerson(t *testing.T) {
+	w := newTrustWorld(t)
+	annHS, err := w.hs.Create("contacts", map[string]any{"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobHS, err := w.hs.Create("contacts", map[string]any{"email": "bob@example.com", "firstname": "Bob", "lastname": "Ray"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.sync(t)
+	var annSF string
+	for _, r := range w.sf.List("Contact") {
+		if str(r.Fields["Email"]) == "ann@example.com" {
+			annSF = r.ID
+		}
+	}
+	if annSF == "" {
+		t.Fatal("Ann did not reach Salesforce")
+	}
+	if err := w.sf.Update("Contact", annSF, map[string]any{"Email": "bob@example.com", "LastName": "Lee-Ray"}); err != nil {
+		t.Fatal(err)
+	}
+	w.sync(t)
+	w.sync(t)
+	if err := w.hs.Update("contacts", annHS, map[string]any{"firstname": "Annie"}); err != nil {
+		t.Fatal(err)
+	}
+	w.sync(t)
+	w.sync(t)
+
+	ann, _ := w.hs.Get("contacts", annHS)
+	bob, _ := w.hs.Get("contacts", bobHS)
+	annS, _ := w.sf.Get("Contact", annSF)
+	if ann.Properties["email"] != "ann@example.com" || bob.Properties["email"] != "bob@example.com" || bob.Properties["firstname"] != "Bob" {
+		t.Errorf("HubSpot: Ann %v, Bob %v; want both untouched but for Ann's other fields", ann.Properties, bob.Properties)
+	}
+	if ann.Properties["lastname"] != "Lee-Ray" {
+		t.Errorf("HubSpot last name %q: Ann's other fields stopped syncing to HubSpot, want %q", ann.Properties["lastname"], "Lee-Ray")
+	}
+	if got := str(annS.Fields["FirstName"]); got != "Annie" {
+		t.Errorf("Salesforce first name %q: Ann's other fields stopped syncing from HubSpot, want %q", got, "Annie")
+	}
+	var open *tandem.Conflict
+	for _, c := range w.conflicts(t) {
+		if c.Kind == tandem.ConflictIdentity && c.Status == tandem.ConflictOpen {
+			open = &c
+		}
+	}
+	if open == nil {
+		t.Fatalf("no open identity conflict (conflicts: %v)", w.conflicts(t))
+	}
+	if !strings.Contains(open.Decided, annHS) || !strings.Contains(open.Decided, bobHS) {
+		t.Errorf("the identity conflict does not name both HubSpot records %s and %s: %s", annHS, bobHS, open.Decided)
+	}
+	if n := w.deadLetters(t); n != 0 {
+		t.Errorf("%d dead letters, want none (the refusal is a conflict)", n)
+	}
+}
+
+// TestTrustSplitCreatesOnlyWhereFree (case 10): a second Salesforce record
+// with Ann's email is split into an entity of its own. Its create in
+// HubSpot must not land on Ann's HubSpot contact (the email is hers
+// there): it stays an open conflict that says why.
+func TestTrustSplitCreatesOnlyWhereFree(t *testing.T) {
+	w := newTrustWorld(t)
+	annHS, err := w.hs.Create("contacts", map[string]any{"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.sync(t)
+	if _, err := w.sf.Create("Contact", map[string]any{"Email": "ann@example.com", "FirstName": "Anne", "LastName": "Other"}); err != nil {
+		t.Fatal(err)
+	}
+	w.sync(t)
+	var id int64
+	for _, c := range w.conflicts(t) {
+		if c.Kind == tandem.ConflictIdentity && c.Status == tandem.ConflictOpen {
+			id = c.ID
+		}
+	}
+	if id == 0 {
+		t.Fatal("no open identity conflict for the second Salesforce record")
+	}
+	if out, code := w.run(t, "resolve", strconv.FormatInt(id, 10), "--split"); code != 0 {
+		t.Fatalf("resolve --split: exit %d: %s", code, out)
+	}
+	w.sync(t)
+	w.sync(t)
+	ann, _ := w.hs.Get("contacts", annHS)
+	if ann.Properties["firstname"] != "Ann" || ann.Properties["lastname"] != "Lee" {
+		t.Errorf("Ann's HubSpot contact became %v: the split entity's create landed on it", ann.Properties)
+	}
+	if n := len(w.hs.List("contacts")); n != 1 {
+		t.Errorf("HubSpot holds %d contacts, want Ann's alone (no record may share her email)", n)
+	}
+	why := ""
+	for _, c := range w.conflicts(t) {
+		if c.Kind == tandem.ConflictIdentity && c.Status == tandem.ConflictOpen && c.ID != id {
+			why = c.Decided
+		}
+	}
+	if !strings.Contains(why, annHS) {
+		t.Errorf("no open conflict says why the split entity is not in HubSpot (naming %s): %q", annHS, why)
+	}
+}
