@@ -113,3 +113,14 @@ type Fetcher interface {
 	// Fetch splits ids into as many calls as the API needs.
 	Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tandem.Record, error)
 }
+
+// Keyed is a connector whose creates store Tandem's key (Write.Key, the
+// entity id) in the record, in a field the system keeps unique, and upsert
+// by it: Salesforce's External ID field, HubSpot's key_property. KeyPath
+// names that field as a payload path ("properties.tandem_id"), or "" when
+// the object has none. The engine reads it with the mapped fields, so a
+// record Tandem created whose answer was lost is found again by its key,
+// whatever else changed in it meanwhile.
+type Keyed interface {
+	KeyPath(object string) string
+}

@@ -120,11 +120,18 @@ func (w *trustWorld) conflicts(t *testing.T) []tandem.Conflict {
 
 func (w *trustWorld) deadLetters(t *testing.T) int {
 	t.Helper()
-	out, _ := w.run(t, "status", "--format", "json")
+	st, err := state.OpenReadOnly(w.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	n := 0
-	for _, part := range strings.Split(out, `"dead_letters":`)[1:] {
-		d, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(strings.SplitN(part, ",", 2)[0], "}", 2)[0]))
-		n += d
+	for _, so := range [][2]string{{"hubspot", "contacts"}, {"salesforce", "Contact"}} {
+		s, err := st.Status(context.Background(), so[0], so[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += s.DeadLetters
 	}
 	return n
 }
@@ -222,6 +229,13 @@ func TestTrustCreateMeetsPersonsRecordSalesforce(t *testing.T) {
 	if _, err := w.hs.Create("contacts", map[string]any{"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee"}); err != nil {
 		t.Fatal(err)
 	}
+	// Others, so that deleting one duplicate stays under the mass-delete
+	// guard's share.
+	for i := range 5 {
+		if _, err := w.hs.Create("contacts", map[string]any{"email": "other" + strconv.Itoa(i) + "@example.com", "lastname": "Other"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var once sync.Once
 	var personID string
 	w.sfBefore = func(r *http.Request) {
@@ -237,8 +251,8 @@ func TestTrustCreateMeetsPersonsRecordSalesforce(t *testing.T) {
 	}
 	w.sync(t)
 	w.sync(t)
-	if n := len(w.sf.List("Contact")); n != 2 {
-		t.Fatalf("Salesforce holds %d contacts, want the duplicate the race makes (2)", n)
+	if n := len(w.sf.List("Contact")); n != 7 {
+		t.Fatalf("Salesforce holds %d contacts, want the duplicate the race makes (7)", n)
 	}
 	var c *tandem.Conflict
 	for _, x := range w.conflicts(t) {
@@ -257,13 +271,23 @@ func TestTrustCreateMeetsPersonsRecordSalesforce(t *testing.T) {
 	}
 	w.sync(t)
 	w.sync(t)
-	sf := w.sf.List("Contact")
-	if len(sf) != 1 || sf[0].ID != personID {
-		t.Fatalf("Salesforce holds %d contacts (%v), want the person's %s alone", len(sf), sf, personID)
+	var anns []salesforcetest.Record
+	for _, r := range w.sf.List("Contact") {
+		if str(r.Fields["Email"]) == "ann@example.com" {
+			anns = append(anns, r)
+		}
 	}
-	hs := w.hs.List("contacts")
-	if len(hs) != 1 || hs[0].Properties["firstname"] != "Annabel" || str(sf[0].Fields["FirstName"]) != "Annabel" {
-		t.Errorf("first names: HubSpot %v, Salesforce %v; want the newer %q in both", hs, sf, "Annabel")
+	if len(anns) != 1 || anns[0].ID != personID {
+		t.Fatalf("Salesforce holds %d contacts of Ann (%v), want the person's %s alone", len(anns), anns, personID)
+	}
+	var ann hubspottest.Object
+	for _, o := range w.hs.List("contacts") {
+		if o.Properties["email"] == "ann@example.com" {
+			ann = o
+		}
+	}
+	if ann.Properties["firstname"] != "Annabel" || str(anns[0].Fields["FirstName"]) != "Annabel" {
+		t.Errorf("first names: HubSpot %v, Salesforce %v; want the newer %q in both", ann.Properties, anns[0].Fields, "Annabel")
 	}
 	if n := w.deadLetters(t); n != 0 {
 		t.Errorf("%d dead letters, want none", n)

@@ -32,6 +32,7 @@ var (
 	_ connectors.Connector = (*Client)(nil)
 	_ connectors.Fetcher   = (*Client)(nil)
 	_ connectors.Healther  = (*Client)(nil)
+	_ connectors.Keyed     = (*Client)(nil)
 )
 
 const (
@@ -52,6 +53,10 @@ type options struct {
 	TokenFile  string            `yaml:"token_file"`
 	TokenNext  string            `yaml:"token_next"`
 	IDProperty map[string]string `yaml:"id_property"`
+	// KeyProperty is the unique-value property that holds Tandem's key
+	// (the entity id) in every record Tandem creates, and that creates
+	// upsert by (default tandem_id; see key.go). nil: the default.
+	KeyProperty *string `yaml:"key_property"`
 	PageSize   *int              `yaml:"page_size"`
 	Timeout    string            `yaml:"timeout"`
 	// RateLimit is the portal's request budget, {requests: 100, per: 10s}
@@ -79,7 +84,8 @@ type Client struct {
 	name     string
 	base     string
 	tokens   tokens
-	idProp   map[string]string // object -> unique property creates upsert by
+	idProp   map[string]string // object -> unique property creates upsert by, instead of keyProp
+	keyProp  string            // the property that holds Tandem's key; "" for none
 	pageSize int
 	history  bool // property_history: fill Record.FieldTimes
 	http     *connectors.HTTP
@@ -110,7 +116,7 @@ func newClient(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error
 		return nil, err
 	}
 	c := &Client{name: cfg.Name, base: defaultBaseURL, pageSize: defaultPageSize, searchCap: searchCap,
-		history: o.PropertyHistory, idProp: map[string]string{"contacts": "email"}}
+		history: o.PropertyHistory, idProp: map[string]string{}, keyProp: DefaultKeyProperty}
 	if err := c.tokens.load(cfg, o); err != nil {
 		return nil, err
 	}
@@ -129,6 +135,12 @@ func newClient(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error
 			return nil, cfg.Errorf("id_property", "%q is not an object type", object)
 		}
 		c.idProp[object] = strings.TrimSpace(prop) // "" turns creates off for the object
+	}
+	if o.KeyProperty != nil {
+		c.keyProp = strings.TrimSpace(*o.KeyProperty)
+		if c.keyProp != "" && !propertyName.MatchString(c.keyProp) {
+			return nil, cfg.Errorf("key_property", "%q is not a HubSpot property name", c.keyProp)
+		}
 	}
 	if o.PageSize != nil {
 		if *o.PageSize < 1 || *o.PageSize > maxPageSize {
@@ -327,6 +339,9 @@ func (c *Client) httpError(op string, resp *connectors.Response) *tandem.Error {
 		e.Err = tandem.ErrNotFound
 	case resp.Status == http.StatusConflict:
 		e.Err = tandem.ErrConflict
+		if x := existing(e.Message); x != nil {
+			e.Err = x
+		}
 	}
 	return e
 }

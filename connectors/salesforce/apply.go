@@ -73,6 +73,11 @@ func (c *Client) Apply(ctx context.Context, object string, writes []tandem.Write
 	return results, nil
 }
 
+// KeyPath is the External ID field creates upsert by and set to Tandem's
+// key (connectors.Keyed): the engine reads it with the mapped fields, to
+// know the records Tandem created.
+func (c *Client) KeyPath(object string) string { return c.extID }
+
 // stopsAll tells a failure every later call would share: no session, the
 // org unreachable or overloaded, the caller gone.
 func stopsAll(ctx context.Context, err error) bool {

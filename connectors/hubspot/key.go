@@ -1,0 +1,72 @@
+package hubspot
+
+import (
+	"regexp"
+
+	"github.com/tidwall/gjson"
+
+	"tandem"
+)
+
+// DefaultKeyProperty is the contact (or company, deal …) property that
+// holds Tandem's key when the config names none. An admin creates it once
+// per object, with unique values (README: "Idempotent creates"):
+//
+//	POST /crm/v3/properties/contacts
+//	{"name": "tandem_id", "label": "Tandem ID", "type": "string",
+//	 "fieldType": "text", "groupName": "contactinformation", "hasUniqueValue": true}
+//
+// Why a property of Tandem's own rather than the email: a create is an
+// upsert, so that a create retried after a lost answer lands on the record
+// the first try made. Upserting by email misses it once a person has
+// changed the email meanwhile (a second record), and lands on a record a
+// person made with that email meanwhile (overwriting it). Tandem's key is
+// set by Tandem alone, so neither can happen; a record a person made with
+// the same email is refused by HubSpot (409) and merged by the engine.
+const DefaultKeyProperty = "tandem_id"
+
+// KeyPath is where a record of object holds Tandem's key, for the engine
+// to read with the mapped fields (connectors.Keyed): "" when creates of
+// the object upsert by an id_property of the admin's choosing instead.
+func (c *Client) KeyPath(object string) string {
+	prop := c.createProperty(object)
+	if prop == "" || prop != c.keyProp {
+		return ""
+	}
+	return "properties." + gjson.Escape(prop)
+}
+
+// createProperty is the unique property creates of object upsert by: the
+// object's id_property when the config sets one ("" turns creates off),
+// else the key property.
+func (c *Client) createProperty(object string) string {
+	if p, ok := c.idProp[object]; ok {
+		return p
+	}
+	return c.keyProp
+}
+
+var (
+	// existingID reads HubSpot's answer to a write that sets a unique
+	// value another record holds: "Contact already exists. Existing ID:
+	// 123" for an email; the emulator words other properties "A contact
+	// with tandem_id "x" already exists. Existing ID: 9".
+	existingID   = regexp.MustCompile(`already exists\. Existing ID: ([0-9]+)`)
+	existingProp = regexp.MustCompile(`^A \S+ with (\S+) ".*" already exists`)
+	contactEmail = regexp.MustCompile(`\bContact already exists\.`)
+)
+
+// existing is the ExistsError a 409's message describes, or nil.
+func existing(message string) *tandem.ExistsError {
+	m := existingID.FindStringSubmatch(message)
+	if m == nil {
+		return nil
+	}
+	x := &tandem.ExistsError{RecordID: m[1]}
+	if p := existingProp.FindStringSubmatch(message); p != nil {
+		x.Path = "properties." + gjson.Escape(p[1])
+	} else if contactEmail.MatchString(message) {
+		x.Path = "properties.email" // the only unique property HubSpot itself keeps on contacts
+	}
+	return x
+}
