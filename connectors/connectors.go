@@ -93,6 +93,10 @@ type FieldInfo struct {
 	Type     string   // the system's own type name: "string", "enumeration", "phone", "double"…
 	ReadOnly bool     // the system maintains it; writes are rejected
 	Options  []string // the allowed values of a picklist or enumeration, if any
+	// Unique: the system keeps the field's values unique among the
+	// object's records, and a write can be keyed on it (HubSpot's
+	// hasUniqueValue, a Salesforce External ID marked Unique).
+	Unique bool
 }
 
 // Describer is a connector that can list the fields of an object. `tandem
@@ -123,4 +127,7 @@ type Fetcher interface {
 // whatever else changed in it meanwhile.
 type Keyed interface {
 	KeyPath(object string) string
+	// KeySetup says how an admin makes the field, for `tandem doctor`
+	// to show when it is missing or not unique.
+	KeySetup(object string) string
 }

@@ -483,7 +483,7 @@ type chaosEnv struct {
 func newChaosEnv(dir string) (*chaosEnv, error) {
 	e := &chaosEnv{dir: dir, clock: &chaosClock{}, rec: map[string]*recorder{}, proxies: map[string]*chaosProxy{}}
 	e.config, e.state = filepath.Join(dir, "tandem.yaml"), filepath.Join(dir, "tandem.db")
-	e.hs = hubspottest.New(hubspottest.Options{Token: chaosHSToken, Now: e.clock.Now,
+	e.hs = hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: chaosHSToken, Now: e.clock.Now,
 		RateLimit: hubspottest.RateLimit{Requests: chaosHSWindow, Per: 10 * time.Second}})
 	e.sf = salesforcetest.New(salesforcetest.Options{ClientID: chaosSFID, ClientSecret: chaosSFSecret, Now: e.clock.Now,
 		RateLimit: salesforcetest.RateLimit{Requests: chaosSFPerSec, Per: time.Second}})

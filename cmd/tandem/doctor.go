@@ -100,6 +100,9 @@ func doctor(ctx context.Context, path string, w io.Writer) (failed int) {
 				}
 				described[sm.Object] = fields
 				report(nil, "system %s: credentials accepted; %s has %d fields", sc.Name, sm.Object, len(fields))
+				if k, ok := c.(connectors.Keyed); ok && !sm.ReadOnly {
+					report(checkKey(k, sm.Object, fields), "system %s: %s holds Tandem's key in %s", sc.Name, sm.Object, k.KeyPath(sm.Object))
+				}
 			}
 			if fields == nil {
 				continue
@@ -123,6 +126,26 @@ func doctor(ctx context.Context, path string, w io.Writer) (failed int) {
 		report(nil, "state %s: schema version %d", cfg.State, state.SchemaVersion())
 	}
 	return failed
+}
+
+// checkKey checks the field a Keyed connector's creates are keyed on: it
+// must exist and be unique, or a create retried after a lost answer could
+// make a second record (README, "Idempotent creates").
+func checkKey(k connectors.Keyed, object string, fields []connectors.FieldInfo) error {
+	path := k.KeyPath(object)
+	if path == "" {
+		return nil // creates keyed on a property the admin chose (id_property)
+	}
+	for _, f := range fields {
+		if f.Path != path {
+			continue
+		}
+		if !f.Unique {
+			return fmt.Errorf("the field exists but is not unique, so creates cannot be keyed on it; make a unique one: %s", k.KeySetup(object))
+		}
+		return nil
+	}
+	return fmt.Errorf("no such field: every create is keyed on it, so none can be made; create it: %s", k.KeySetup(object))
 }
 
 func count(n int, one, many string) string {

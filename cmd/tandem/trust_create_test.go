@@ -42,8 +42,7 @@ type trustWorld struct {
 func newTrustWorld(t *testing.T) *trustWorld {
 	t.Helper()
 	w := &trustWorld{
-		hs: hubspottest.New(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate,
-			UniqueProperties: map[string][]string{"contacts": {"tandem_id"}}}),
+		hs: hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate}),
 		sf: salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"}),
 	}
 	t.Cleanup(w.hs.Close)
@@ -402,5 +401,40 @@ func TestTrustSplitCreatesOnlyWhereFree(t *testing.T) {
 	}
 	if !strings.Contains(why, annHS) {
 		t.Errorf("no open conflict says why the split entity is not in HubSpot (naming %s): %q", annHS, why)
+	}
+}
+
+// TestTrustDoctorChecksKeyProperty: tandem doctor fails, with the call
+// that fixes it, when the HubSpot property that creates are keyed on is
+// missing or does not keep its values unique.
+func TestTrustDoctorChecksKeyProperty(t *testing.T) {
+	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
+	t.Cleanup(sf.Close)
+	for _, tc := range []struct {
+		name string
+		opts hubspottest.Options
+		code int
+		want string
+	}{
+		{"missing", hubspottest.Options{Token: "hs-token"}, 1,
+			`FAIL  system hubspot: contacts holds Tandem's key in properties.tandem_id: no such field: every create is keyed on it, so none can be made; create it: POST `},
+		{"not unique", hubspottest.Options{Token: "hs-token", ExtraProperties: map[string][]string{"contacts": {"tandem_id"}}}, 1,
+			`FAIL  system hubspot: contacts holds Tandem's key in properties.tandem_id: the field exists but is not unique`},
+		{"unique", hubspottest.Options{Token: "hs-token", UniqueProperties: tandemKeys}, 0,
+			`ok    system hubspot: contacts holds Tandem's key in properties.tandem_id`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := hubspottest.NewServer(tc.opts)
+			defer hs.Close()
+			config := reproConfig(t, t.TempDir(), hs.URL, sf.URL, nil, []string{"email", "first_name"}, nil)
+			var out, errb bytes.Buffer
+			code := execute([]string{"doctor", "--config", config}, &out, &errb)
+			if code != tc.code || !strings.Contains(out.String(), tc.want) {
+				t.Errorf("doctor: exit %d, want %d and %q:\n%s%s", code, tc.code, tc.want, out.String(), errb.String())
+			}
+			if tc.code == 1 && !strings.Contains(out.String(), `"hasUniqueValue": true`) {
+				t.Errorf("the failure does not say how to make the property:\n%s", out.String())
+			}
+		})
 	}
 }

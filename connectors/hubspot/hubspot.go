@@ -57,8 +57,8 @@ type options struct {
 	// (the entity id) in every record Tandem creates, and that creates
 	// upsert by (default tandem_id; see key.go). nil: the default.
 	KeyProperty *string `yaml:"key_property"`
-	PageSize   *int              `yaml:"page_size"`
-	Timeout    string            `yaml:"timeout"`
+	PageSize    *int    `yaml:"page_size"`
+	Timeout     string  `yaml:"timeout"`
 	// RateLimit is the portal's request budget, {requests: 100, per: 10s}
 	// by default (see defaultRate); DailyReserve the share of the daily
 	// quota kept back (default 0.05); SearchRateLimit the search

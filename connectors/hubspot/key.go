@@ -1,6 +1,7 @@
 package hubspot
 
 import (
+	"fmt"
 	"regexp"
 
 	"github.com/tidwall/gjson"
@@ -34,6 +35,30 @@ func (c *Client) KeyPath(object string) string {
 		return ""
 	}
 	return "properties." + gjson.Escape(prop)
+}
+
+// KeySetup is the properties API call that makes the key property, for
+// `tandem doctor` to show (the private app needs the crm.schemas.<object>.write
+// scope to make it this way; an admin can also make it in Settings,
+// Properties, with "Require unique values for this property").
+func (c *Client) KeySetup(object string) string {
+	prop := c.createProperty(object)
+	return fmt.Sprintf(`POST %s/crm/v3/properties/%s {"name": %q, "label": "Tandem ID", "type": "string", "fieldType": "text", "groupName": %q, "hasUniqueValue": true}`,
+		c.base, object, prop, propertyGroup(object))
+}
+
+// propertyGroup is the group HubSpot keeps an object's own properties in,
+// where the key property can go.
+func propertyGroup(object string) string {
+	switch object {
+	case "contacts", "0-1":
+		return "contactinformation"
+	case "companies", "0-2":
+		return "companyinformation"
+	case "deals", "0-3":
+		return "dealinformation"
+	}
+	return "tandem"
 }
 
 // createProperty is the unique property creates of object upsert by: the
