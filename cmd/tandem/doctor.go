@@ -30,6 +30,10 @@ func doctorCmd(g *globals) *cobra.Command {
                written are writable, value tables write allowed values
                (HubSpot: GET /crm/v3/properties/{object};
                Salesforce: GET /sobjects/{Object}/describe)
+  key          the field creates are keyed on, which holds Tandem's key,
+               exists and is unique (HubSpot: key_property, tandem_id by
+               default; Salesforce: external_id_field, Tandem_Id__c);
+               otherwise it says how to make it
   state        the state file, if it exists, has this binary's schema
 
 Nothing is written anywhere, the state file included. Exits 0 when every
