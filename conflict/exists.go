@@ -122,6 +122,52 @@ func (e *Engine) withKey(sm *mapping.System, raw []byte, key string) []byte {
 	return raw
 }
 
+// refind looks, before a create is sent again, for the record an earlier
+// try made whose answer was lost: found by the key it holds, it is staged
+// as a pull stages it (linked to its entity with no base, and merged), so
+// the create becomes an update of what the record holds now instead of
+// writing the create's values over a person's edits since. A pull finds
+// such a record too; this covers one the pull missed (HubSpot's search
+// lags writes). A create's first try, and one after a crash between the
+// write and its checkpoint (its attempts are not counted), cost nothing
+// here.
+func (e *Engine) refind(ctx context.Context, ent *mapping.Entity, sm *mapping.System, conn connectors.Connector, intents []state.Intent) error {
+	kf, ok := conn.(connectors.KeyFetcher)
+	if !ok || e.keyPath(sm) == "" {
+		return nil
+	}
+	var keys []string
+	for _, in := range intents {
+		if in.Attempts == 0 {
+			continue
+		}
+		if l, err := e.Store.LinkOf(ctx, in.EntityID, sm.Name, sm.Object); err != nil {
+			return err
+		} else if l == nil {
+			keys = append(keys, in.EntityID)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	recs, err := kf.FetchKeys(ctx, tandem.Query{Object: sm.Object, Fields: e.paths(sm)}, keys)
+	if err != nil || len(recs) == 0 {
+		if err != nil {
+			return fmt.Errorf("%s %s: look for the records of creates tried before: %w", sm.Name, sm.Object, err)
+		}
+		return nil
+	}
+	return e.Store.Update(ctx, func(tx *state.Tx) error {
+		for _, rec := range recs {
+			e.log().Info("a create tried before found its record: merged before writing", "system", sm.Name, "object", sm.Object, "id", rec.ID)
+			if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // readExisting reads, in one batch, the records that refused creates named
 // as holding their key (see adopt): the writes are planned from what the
 // system holds now. A record it cannot read leaves its create to retry.

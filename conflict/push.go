@@ -52,6 +52,9 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 		if err := e.refresh(ctx, ent, sm, conn, intents); err != nil {
 			return written, failed, err
 		}
+		if err := e.refind(ctx, ent, sm, conn, intents); err != nil {
+			return written, failed, err
+		}
 		plans := make([]planned, 0, len(intents))
 		var writes []tandem.Write
 		for _, in := range intents {

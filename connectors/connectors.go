@@ -131,3 +131,11 @@ type Keyed interface {
 	// to show when it is missing or not unique.
 	KeySetup(object string) string
 }
+
+// KeyFetcher is a Keyed connector that can read records by the key they
+// hold: the engine asks before it sends a create again, so that a record
+// the first try made (its answer lost) is merged as it is now rather than
+// overwritten by the create. Keys not found are left out.
+type KeyFetcher interface {
+	FetchKeys(ctx context.Context, q tandem.Query, keys []string) ([]tandem.Record, error)
+}

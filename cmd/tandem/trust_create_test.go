@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
 	"tandem"
 	"tandem/connectors/hubspot/hubspottest"
 	"tandem/connectors/salesforce/salesforcetest"
@@ -37,6 +40,9 @@ type trustWorld struct {
 	mu                 sync.Mutex
 	hsBefore, sfBefore func(r *http.Request)
 	hsAfter            func(r *http.Request) bool
+	// hsRewrite, when set, changes the body of HubSpot's answers (a
+	// search index that lags).
+	hsRewrite func(r *http.Request, body []byte) []byte
 }
 
 func newTrustWorld(t *testing.T) *trustWorld {
@@ -49,25 +55,30 @@ func newTrustWorld(t *testing.T) *trustWorld {
 	t.Cleanup(w.sf.Close)
 	hsSrv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.mu.Lock()
-		before, after := w.hsBefore, w.hsAfter
+		before, after, rewrite := w.hsBefore, w.hsAfter, w.hsRewrite
 		w.mu.Unlock()
 		if before != nil {
 			before(r)
 		}
-		if after == nil {
+		if after == nil && rewrite == nil {
 			w.hs.ServeHTTP(rw, r)
 			return
 		}
 		rec := httptest.NewRecorder()
 		w.hs.ServeHTTP(rec, r)
-		if !after(r) {
+		if after != nil && !after(r) {
 			panic(http.ErrAbortHandler) // served, and the answer lost
+		}
+		body := rec.Body.Bytes()
+		if rewrite != nil {
+			body = rewrite(r, body)
 		}
 		for k, v := range rec.Header() {
 			rw.Header()[k] = v
 		}
+		rw.Header().Del("Content-Length")
 		rw.WriteHeader(rec.Code)
-		rw.Write(rec.Body.Bytes())
+		rw.Write(body)
 	}))
 	t.Cleanup(hsSrv.Close)
 	sfSrv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -167,6 +178,56 @@ func TestTrustLostCreateAnswerEmailChange(t *testing.T) {
 	}
 	if got, want := hs[0].Properties["email"], "ann.lee@example.com"; got != want {
 		t.Errorf("HubSpot email %q, want the person's %q", got, want)
+	}
+	if got, want := str(sf[0].Fields["Email"]), "ann.lee@example.com"; got != want {
+		t.Errorf("Salesforce email %q, want the person's %q", got, want)
+	}
+}
+
+// TestTrustLostCreateAnswerSearchLag (case 6, the window left): as above,
+// but HubSpot's search index has not caught up with the record when the
+// next pass pulls, so only the create sent again can find it. It must not
+// write Ann's old email over the person's new one.
+func TestTrustLostCreateAnswerSearchLag(t *testing.T) {
+	w := newTrustWorld(t)
+	if _, err := w.sf.Create("Contact", map[string]any{"Email": "ann@example.com", "FirstName": "Ann", "LastName": "Lee"}); err != nil {
+		t.Fatal(err)
+	}
+	w.hsAfter = func(r *http.Request) bool { return !isUpsert(r) }
+	w.sync(t)
+	w.hsAfter = nil
+	hs := w.hs.List("contacts")
+	if len(hs) != 1 {
+		t.Fatalf("HubSpot holds %d contacts after the lost answer, want the 1 created", len(hs))
+	}
+	id := hs[0].ID
+	if err := w.hs.Update("contacts", id, map[string]any{"email": "ann.lee@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	// The search does not show the record yet.
+	w.hsRewrite = func(r *http.Request, body []byte) []byte {
+		if !strings.HasSuffix(r.URL.Path, "/search") {
+			return body
+		}
+		var kept []string
+		for _, res := range gjson.GetBytes(body, "results").Array() {
+			if res.Get("id").String() != id {
+				kept = append(kept, res.Raw)
+			}
+		}
+		out, _ := sjson.SetRawBytes(body, "results", []byte("["+strings.Join(kept, ",")+"]"))
+		out, _ = sjson.SetBytes(out, "total", len(kept))
+		return out
+	}
+	w.sync(t)
+	w.hsRewrite = nil
+	w.sync(t)
+	hs, sf := w.hs.List("contacts"), w.sf.List("Contact")
+	if len(hs) != 1 || len(sf) != 1 {
+		t.Fatalf("after the passes: HubSpot %d contacts, Salesforce %d; want 1 each", len(hs), len(sf))
+	}
+	if got, want := hs[0].Properties["email"], "ann.lee@example.com"; got != want {
+		t.Errorf("HubSpot email %q: the create sent again wrote over the person's %q", got, want)
 	}
 	if got, want := str(sf[0].Fields["Email"]), "ann.lee@example.com"; got != want {
 		t.Errorf("Salesforce email %q, want the person's %q", got, want)

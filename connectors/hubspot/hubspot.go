@@ -29,10 +29,11 @@ import (
 func init() { connectors.Register("hubspot", New) }
 
 var (
-	_ connectors.Connector = (*Client)(nil)
-	_ connectors.Fetcher   = (*Client)(nil)
-	_ connectors.Healther  = (*Client)(nil)
-	_ connectors.Keyed     = (*Client)(nil)
+	_ connectors.Connector  = (*Client)(nil)
+	_ connectors.Fetcher    = (*Client)(nil)
+	_ connectors.Healther   = (*Client)(nil)
+	_ connectors.Keyed      = (*Client)(nil)
+	_ connectors.KeyFetcher = (*Client)(nil)
 )
 
 const (

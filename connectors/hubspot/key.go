@@ -1,12 +1,16 @@
 package hubspot
 
 import (
+	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"regexp"
 
 	"github.com/tidwall/gjson"
 
 	"tandem"
+	"tandem/connectors"
 )
 
 // DefaultKeyProperty is the contact (or company, deal …) property that
@@ -94,4 +98,58 @@ func existing(message string) *tandem.ExistsError {
 		x.Path = "properties.email" // the only unique property HubSpot itself keeps on contacts
 	}
 	return x
+}
+
+// FetchKeys reads the live records that hold the given Tandem keys, by
+// batch/read with the key property as idProperty, 100 keys a call
+// (connectors.KeyFetcher). The engine asks before it sends a create again:
+// a record the first try made is then merged as it is now, instead of the
+// create's values being written over what a person changed in it since.
+// Keys HubSpot does not find are left out (a 207's OBJECT_NOT_FOUND).
+func (c *Client) FetchKeys(ctx context.Context, q tandem.Query, keys []string) ([]tandem.Record, error) {
+	op := "fetch " + q.Object + " by key"
+	prop := c.createProperty(q.Object)
+	if prop == "" || prop != c.keyProp {
+		return nil, nil // creates are not keyed on Tandem's key here
+	}
+	props, err := searchProperties(q.Object, q.Fields)
+	if err != nil {
+		return nil, &tandem.Error{Op: op, System: c.name, Err: err}
+	}
+	type request struct {
+		Inputs                []batchID `json:"inputs"`
+		Properties            []string  `json:"properties"`
+		PropertiesWithHistory []string  `json:"propertiesWithHistory"`
+		IDProperty            string    `json:"idProperty"`
+	}
+	var out []tandem.Record
+	for start := 0; start < len(keys); start += maxBatch {
+		req := request{Properties: props, PropertiesWithHistory: []string{}, IDProperty: prop}
+		for _, k := range keys[start:min(start+maxBatch, len(keys))] {
+			req.Inputs = append(req.Inputs, batchID{k})
+		}
+		resp, err := c.call(ctx, connectors.Read, op, http.MethodPost, "/crm/v3/objects/"+url.PathEscape(q.Object)+"/batch/read", req)
+		if err != nil {
+			return nil, err
+		}
+		body := gjson.ParseBytes(resp.Body)
+		if !gjson.ValidBytes(resp.Body) || !body.Get("results").IsArray() {
+			return nil, c.notAPage(op, "batch read response is not a list of results", resp)
+		}
+		for _, e := range body.Get("errors").Array() {
+			if cat := e.Get("category").String(); cat != "OBJECT_NOT_FOUND" {
+				return nil, &tandem.Error{Op: op, System: c.name, Status: resp.Status, Code: cat, Message: e.Get("message").String()}
+			}
+		}
+		for _, obj := range body.Get("results").Array() {
+			rec, err := c.parseRecord(op, obj)
+			if err != nil {
+				return nil, err
+			}
+			if !rec.Deleted {
+				out = append(out, rec)
+			}
+		}
+	}
+	return out, nil
 }
