@@ -416,6 +416,23 @@ func TestTrustMatchKeyOntoAnotherPerson(t *testing.T) {
 	if n := w.deadLetters(t); n != 0 {
 		t.Errorf("%d dead letters, want none (the refusal is a conflict)", n)
 	}
+
+	// A person decides: Ann keeps her own email, everywhere.
+	if out, code := w.run(t, "resolve", strconv.FormatInt(open.ID, 10), "--value", `"ann@example.com"`); code != 0 {
+		t.Fatalf("resolve --value: exit %d: %s", code, out)
+	}
+	w.sync(t)
+	w.sync(t)
+	annS, _ = w.sf.Get("Contact", annSF)
+	ann, _ = w.hs.Get("contacts", annHS)
+	if str(annS.Fields["Email"]) != "ann@example.com" || ann.Properties["email"] != "ann@example.com" {
+		t.Errorf("after resolve: Salesforce %q, HubSpot %q; want the decided %q in both", str(annS.Fields["Email"]), ann.Properties["email"], "ann@example.com")
+	}
+	for _, c := range w.conflicts(t) {
+		if c.Status == tandem.ConflictOpen {
+			t.Errorf("conflict %d (%s %s) still open after the decision: %s", c.ID, c.Kind, c.Field, c.Decided)
+		}
+	}
 }
 
 // TestTrustSplitCreatesOnlyWhereFree (case 10): a second Salesforce record
@@ -429,7 +446,8 @@ func TestTrustSplitCreatesOnlyWhereFree(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.sync(t)
-	if _, err := w.sf.Create("Contact", map[string]any{"Email": "ann@example.com", "FirstName": "Anne", "LastName": "Other"}); err != nil {
+	anneSF, err := w.sf.Create("Contact", map[string]any{"Email": "ann@example.com", "FirstName": "Anne", "LastName": "Other"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	w.sync(t)
@@ -462,6 +480,27 @@ func TestTrustSplitCreatesOnlyWhereFree(t *testing.T) {
 	}
 	if !strings.Contains(why, annHS) {
 		t.Errorf("no open conflict says why the split entity is not in HubSpot (naming %s): %q", annHS, why)
+	}
+
+	// Once her email is her own, she is created, and the conflict closes.
+	if err := w.sf.Update("Contact", anneSF, map[string]any{"Email": "anne@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	w.sync(t)
+	w.sync(t)
+	found := false
+	for _, o := range w.hs.List("contacts") {
+		if o.Properties["email"] == "anne@example.com" && o.Properties["firstname"] == "Anne" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the split entity was not created in HubSpot once its email was free: %v", w.hs.List("contacts"))
+	}
+	for _, c := range w.conflicts(t) {
+		if c.Status == tandem.ConflictOpen {
+			t.Errorf("conflict %d still open: %s", c.ID, c.Decided)
+		}
 	}
 }
 
