@@ -39,7 +39,7 @@ type trustWorld struct {
 	// connection is dropped instead of answered).
 	mu                 sync.Mutex
 	hsBefore, sfBefore func(r *http.Request)
-	hsAfter            func(r *http.Request) bool
+	hsAfter, sfAfter   func(r *http.Request) bool
 	// hsRewrite, when set, changes the body of HubSpot's answers (a
 	// search index that lags).
 	hsRewrite func(r *http.Request, body []byte) []byte
@@ -53,43 +53,42 @@ func newTrustWorld(t *testing.T) *trustWorld {
 	}
 	t.Cleanup(w.hs.Close)
 	t.Cleanup(w.sf.Close)
-	hsSrv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w.mu.Lock()
-		before, after, rewrite := w.hsBefore, w.hsAfter, w.hsRewrite
-		w.mu.Unlock()
-		if before != nil {
-			before(r)
-		}
-		if after == nil && rewrite == nil {
-			w.hs.ServeHTTP(rw, r)
-			return
-		}
-		rec := httptest.NewRecorder()
-		w.hs.ServeHTTP(rec, r)
-		if after != nil && !after(r) {
-			panic(http.ErrAbortHandler) // served, and the answer lost
-		}
-		body := rec.Body.Bytes()
-		if rewrite != nil {
-			body = rewrite(r, body)
-		}
-		for k, v := range rec.Header() {
-			rw.Header()[k] = v
-		}
-		rw.Header().Del("Content-Length")
-		rw.WriteHeader(rec.Code)
-		rw.Write(body)
-	}))
+	wrap := func(h http.Handler, hooks func() (before func(*http.Request), after func(*http.Request) bool, rewrite func(*http.Request, []byte) []byte)) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			w.mu.Lock()
+			before, after, rewrite := hooks()
+			w.mu.Unlock()
+			if before != nil {
+				before(r)
+			}
+			if after == nil && rewrite == nil {
+				h.ServeHTTP(rw, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if after != nil && !after(r) {
+				panic(http.ErrAbortHandler) // served, and the answer lost
+			}
+			body := rec.Body.Bytes()
+			if rewrite != nil {
+				body = rewrite(r, body)
+			}
+			for k, v := range rec.Header() {
+				rw.Header()[k] = v
+			}
+			rw.Header().Del("Content-Length")
+			rw.WriteHeader(rec.Code)
+			rw.Write(body)
+		}))
+	}
+	hsSrv := wrap(w.hs, func() (func(*http.Request), func(*http.Request) bool, func(*http.Request, []byte) []byte) {
+		return w.hsBefore, w.hsAfter, w.hsRewrite
+	})
 	t.Cleanup(hsSrv.Close)
-	sfSrv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w.mu.Lock()
-		before := w.sfBefore
-		w.mu.Unlock()
-		if before != nil {
-			before(r)
-		}
-		w.sf.ServeHTTP(rw, r)
-	}))
+	sfSrv := wrap(w.sf, func() (func(*http.Request), func(*http.Request) bool, func(*http.Request, []byte) []byte) {
+		return w.sfBefore, w.sfAfter, nil
+	})
 	t.Cleanup(sfSrv.Close)
 	dir := t.TempDir()
 	w.config = reproConfig(t, dir, hsSrv.URL, sfSrv.URL, nil, []string{"email", "first_name", "last_name"},
@@ -181,6 +180,46 @@ func TestTrustLostCreateAnswerEmailChange(t *testing.T) {
 	}
 	if got, want := str(sf[0].Fields["Email"]), "ann.lee@example.com"; got != want {
 		t.Errorf("Salesforce email %q, want the person's %q", got, want)
+	}
+}
+
+// TestTrustLostCreateAnswerEmailChangeSalesforce (case 6, the other way):
+// Tandem's create in Salesforce, keyed on its External ID field, loses its
+// answer, and a person changes the email there. The record holds Tandem's
+// key, so the next pass links it instead of making a second Ann.
+func TestTrustLostCreateAnswerEmailChangeSalesforce(t *testing.T) {
+	w := newTrustWorld(t)
+	if _, err := w.hs.Create("contacts", map[string]any{"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee"}); err != nil {
+		t.Fatal(err)
+	}
+	w.sfAfter = func(r *http.Request) bool {
+		return !(r.Method == http.MethodPatch && strings.Contains(r.URL.Path, "/composite/sobjects/Contact/"))
+	}
+	// The pass fails (Salesforce unreachable, as far as Tandem can tell).
+	if out, code := w.run(t, "sync"); code == 0 {
+		t.Fatalf("the pass whose answers were lost succeeded: %s", out)
+	}
+	w.sfAfter = nil
+	sf := w.sf.List("Contact")
+	if len(sf) != 1 {
+		t.Fatalf("Salesforce holds %d contacts after the lost answer, want the 1 created", len(sf))
+	}
+	if err := w.sf.Update("Contact", sf[0].ID, map[string]any{"Email": "ann.lee@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	w.sync(t)
+	w.sync(t)
+	hs, sf := w.hs.List("contacts"), w.sf.List("Contact")
+	if len(hs) != 1 || len(sf) != 1 {
+		t.Fatalf("after the passes: HubSpot %d contacts, Salesforce %d; want 1 each (no duplicate of Ann)", len(hs), len(sf))
+	}
+	if hs[0].Properties["email"] != "ann.lee@example.com" || str(sf[0].Fields["Email"]) != "ann.lee@example.com" {
+		t.Errorf("emails: HubSpot %q, Salesforce %q; want the person's %q in both", hs[0].Properties["email"], str(sf[0].Fields["Email"]), "ann.lee@example.com")
+	}
+	for _, c := range w.conflicts(t) {
+		if c.Status == tandem.ConflictOpen {
+			t.Errorf("conflict %d open: %s", c.ID, c.Decided)
+		}
 	}
 }
 
