@@ -106,7 +106,7 @@ func doctor(ctx context.Context, path string, w io.Writer) (failed int) {
 				}
 				described[sm.Object] = fields
 				report(nil, "system %s: credentials accepted; %s has %d fields", sc.Name, sm.Object, len(fields))
-				if k, ok := c.(connectors.Keyed); ok && !sm.ReadOnly {
+				if k, ok := c.(connectors.Keyed); ok && !sm.ReadOnly && k.KeyPath(sm.Object) != "" {
 					report(checkKey(k, sm.Object, fields), "system %s: %s holds Tandem's key in %s", sc.Name, sm.Object, k.KeyPath(sm.Object))
 				}
 			}
@@ -140,9 +140,6 @@ func doctor(ctx context.Context, path string, w io.Writer) (failed int) {
 // make a second record (README, "Idempotent creates").
 func checkKey(k connectors.Keyed, object string, fields []connectors.FieldInfo) error {
 	path := k.KeyPath(object)
-	if path == "" {
-		return nil // creates keyed on a property the admin chose (id_property)
-	}
 	for _, f := range fields {
 		if f.Path != path {
 			continue
