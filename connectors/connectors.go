@@ -28,7 +28,10 @@ type Source interface {
 
 // Sink applies writes to one object. It returns one Result per write, in
 // order; the error is for a failure of the whole call. A Sink splits writes
-// into batches its API accepts.
+// into batches its API accepts. A write the system refuses because another
+// record holds a unique value it sets fails with a *tandem.ExistsError
+// naming that record, when the API names it: the engine merges or holds on
+// it instead of setting the write aside.
 type Sink interface {
 	Apply(ctx context.Context, object string, writes []tandem.Write) ([]tandem.Result, error)
 }
