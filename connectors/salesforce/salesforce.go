@@ -60,6 +60,12 @@ type Options struct {
 	RefreshToken     string `yaml:"refresh_token"`
 	RefreshTokenFile string `yaml:"refresh_token_file"`
 
+	// Overlap is how far before its cursor each pull reads again, for
+	// records a transaction stamped before a query and committed after it
+	// (see Pull): 0 takes DefaultOverlap, a negative value reads nothing
+	// again (in the config file, overlap: 0s).
+	Overlap time.Duration `yaml:"overlap"`
+
 	APIVersion      string        `yaml:"api_version"`       // default v62.0
 	ExternalIDField string        `yaml:"external_id_field"` // default Tandem_Id__c
 	Timeout         time.Duration `yaml:"timeout"`           // one call, retries included; default 60s
@@ -90,6 +96,9 @@ const (
 	DefaultExternalIDField = "Tandem_Id__c"
 	DefaultTimeout         = 60 * time.Second
 	DefaultDailyReserve    = 0.05
+	// DefaultOverlap covers the longest transaction there is: Salesforce
+	// ends an API request, and the transaction it runs, after 10 minutes.
+	DefaultOverlap = 10 * time.Minute
 )
 
 var (
@@ -106,6 +115,7 @@ type Client struct {
 	instance string // scheme://host, no trailing slash
 	data     string // instance + /services/data/vXX.X
 	extID    string
+	overlap  time.Duration // Options.Overlap, defaulted
 	tokens   *tokenSource
 	http     *connectors.HTTP
 	webhook  *connectors.HMACReceiver // nil: no webhook configured
@@ -135,8 +145,28 @@ func decodeOptions(cfg connectors.Config) (Options, error) {
 	if err := cfg.CheckHMAC("webhook"); err != nil {
 		return o, err
 	}
+	// overlap is checked before Decode, whose error for a bad duration
+	// would name the section and not the key.
+	var overlap time.Duration
+	if n := connectors.Child(cfg.Node, "overlap"); n != nil {
+		d, err := time.ParseDuration(n.Value)
+		switch {
+		case n.Kind != yaml.ScalarNode || err != nil:
+			return o, configError(cfg, "overlap", fmt.Sprintf("must be a duration like 10m, got %q", n.Value))
+		case d < 0 || d > 24*time.Hour:
+			return o, configError(cfg, "overlap", fmt.Sprintf("must be from 0s to 24h, got %v", d))
+		case d == 0:
+			d = -1 // none; Options reads 0 as the default
+		}
+		overlap = d
+	}
 	if err := cfg.Decode(&o, "instance_url", "client_id"); err != nil {
 		return o, err
+	}
+	o.Overlap = overlap
+	o.ClientSecretFile, o.RefreshTokenFile = cfg.Path(o.ClientSecretFile), cfg.Path(o.RefreshTokenFile)
+	if o.Webhook != nil {
+		o.Webhook.SecretFile = cfg.Path(o.Webhook.SecretFile)
 	}
 	if rl := connectors.Child(cfg.Node, "rate_limit"); rl != nil {
 		if rl.Kind != yaml.MappingNode {
@@ -224,6 +254,9 @@ func (o *Options) normalize() (key string, err error) {
 		o.Timeout = DefaultTimeout
 	case o.Timeout < 0:
 		return "timeout", fmt.Errorf("must be positive, got %v", o.Timeout)
+	}
+	if o.Overlap == 0 {
+		o.Overlap = DefaultOverlap
 	}
 	if o.Breaker.Failures < 0 {
 		return "breaker.failures", fmt.Errorf("must be 1 or more, got %d", o.Breaker.Failures)
@@ -371,6 +404,7 @@ func newClient(system string, o Options) *Client {
 		instance: o.InstanceURL,
 		data:     o.InstanceURL + "/services/data/" + o.APIVersion,
 		extID:    o.ExternalIDField,
+		overlap:  max(o.Overlap, 0),
 		tokens:   ts,
 		http:     connectors.NewHTTP(httpOptions(system, o, transport)),
 	}
