@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -43,14 +44,33 @@ type trustWorld struct {
 	// hsRewrite, when set, changes the body of HubSpot's answers (a
 	// search index that lags).
 	hsRewrite func(r *http.Request, body []byte) []byte
+
+	// now is both emulators' clock: it stands still but for later, which
+	// each person's action calls first, so every edit is stamped after
+	// what came before it, by whole seconds (Salesforce stamps to the
+	// second): the newest policy decides the same way on every run.
+	clockMu sync.Mutex
+	now     time.Time
+}
+
+func (w *trustWorld) clock() time.Time {
+	w.clockMu.Lock()
+	defer w.clockMu.Unlock()
+	return w.now
+}
+
+// later moves the clock on, before a person's action.
+func (w *trustWorld) later() {
+	w.clockMu.Lock()
+	defer w.clockMu.Unlock()
+	w.now = w.now.Add(2 * time.Second)
 }
 
 func newTrustWorld(t *testing.T) *trustWorld {
 	t.Helper()
-	w := &trustWorld{
-		hs: hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate}),
-		sf: salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"}),
-	}
+	w := &trustWorld{now: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
+	w.hs = hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate, Now: w.clock})
+	w.sf = salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", Now: w.clock})
 	t.Cleanup(w.hs.Close)
 	t.Cleanup(w.sf.Close)
 	wrap := func(h http.Handler, hooks func() (before func(*http.Request), after func(*http.Request) bool, rewrite func(*http.Request, []byte) []byte)) *httptest.Server {
@@ -156,6 +176,7 @@ func isUpsert(r *http.Request) bool {
 // Ann a second time under her old email.
 func TestTrustLostCreateAnswerEmailChange(t *testing.T) {
 	w := newTrustWorld(t)
+	w.later()
 	if _, err := w.sf.Create("Contact", map[string]any{"Email": "ann@example.com", "FirstName": "Ann", "LastName": "Lee"}); err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +187,7 @@ func TestTrustLostCreateAnswerEmailChange(t *testing.T) {
 	if len(hs) != 1 {
 		t.Fatalf("HubSpot holds %d contacts after the lost answer, want the 1 created", len(hs))
 	}
+	w.later()
 	if err := w.hs.Update("contacts", hs[0].ID, map[string]any{"email": "ann.lee@example.com"}); err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +211,7 @@ func TestTrustLostCreateAnswerEmailChange(t *testing.T) {
 // key, so the next pass links it instead of making a second Ann.
 func TestTrustLostCreateAnswerEmailChangeSalesforce(t *testing.T) {
 	w := newTrustWorld(t)
+	w.later()
 	if _, err := w.hs.Create("contacts", map[string]any{"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee"}); err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +227,7 @@ func TestTrustLostCreateAnswerEmailChangeSalesforce(t *testing.T) {
 	if len(sf) != 1 {
 		t.Fatalf("Salesforce holds %d contacts after the lost answer, want the 1 created", len(sf))
 	}
+	w.later()
 	if err := w.sf.Update("Contact", sf[0].ID, map[string]any{"Email": "ann.lee@example.com"}); err != nil {
 		t.Fatal(err)
 	}
@@ -229,6 +253,7 @@ func TestTrustLostCreateAnswerEmailChangeSalesforce(t *testing.T) {
 // write Ann's old email over the person's new one.
 func TestTrustLostCreateAnswerSearchLag(t *testing.T) {
 	w := newTrustWorld(t)
+	w.later()
 	if _, err := w.sf.Create("Contact", map[string]any{"Email": "ann@example.com", "FirstName": "Ann", "LastName": "Lee"}); err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +265,7 @@ func TestTrustLostCreateAnswerSearchLag(t *testing.T) {
 		t.Fatalf("HubSpot holds %d contacts after the lost answer, want the 1 created", len(hs))
 	}
 	id := hs[0].ID
+	w.later()
 	if err := w.hs.Update("contacts", id, map[string]any{"email": "ann.lee@example.com"}); err != nil {
 		t.Fatal(err)
 	}
@@ -279,6 +305,7 @@ func TestTrustLostCreateAnswerSearchLag(t *testing.T) {
 // merges it under the policy, recording the conflict.
 func TestTrustCreateMeetsPersonsRecordHubSpot(t *testing.T) {
 	w := newTrustWorld(t)
+	w.later()
 	if _, err := w.sf.Create("Contact", map[string]any{"Email": "ann@example.com", "FirstName": "Ann", "LastName": "Lee"}); err != nil {
 		t.Fatal(err)
 	}
@@ -286,6 +313,7 @@ func TestTrustCreateMeetsPersonsRecordHubSpot(t *testing.T) {
 	w.hsBefore = func(r *http.Request) {
 		if isUpsert(r) {
 			once.Do(func() {
+				w.later()
 				if _, err := w.hs.Create("contacts", map[string]any{"email": "Ann@Example.com", "firstname": "Annabel", "lastname": "Lee"}); err != nil {
 					t.Error(err)
 				}
@@ -325,12 +353,14 @@ func TestTrustCreateMeetsPersonsRecordHubSpot(t *testing.T) {
 // must merge the two: one Salesforce record left, the person's.
 func TestTrustCreateMeetsPersonsRecordSalesforce(t *testing.T) {
 	w := newTrustWorld(t)
+	w.later()
 	if _, err := w.hs.Create("contacts", map[string]any{"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee"}); err != nil {
 		t.Fatal(err)
 	}
 	// Others, so that deleting one duplicate stays under the mass-delete
 	// guard's share.
 	for i := range 5 {
+		w.later()
 		if _, err := w.hs.Create("contacts", map[string]any{"email": "other" + strconv.Itoa(i) + "@example.com", "lastname": "Other"}); err != nil {
 			t.Fatal(err)
 		}
@@ -340,6 +370,7 @@ func TestTrustCreateMeetsPersonsRecordSalesforce(t *testing.T) {
 	w.sfBefore = func(r *http.Request) {
 		if r.Method == http.MethodPatch && strings.Contains(r.URL.Path, "/composite/sobjects/Contact/") {
 			once.Do(func() {
+				w.later()
 				id, err := w.sf.Create("Contact", map[string]any{"Email": "ann@example.com", "FirstName": "Annabel", "LastName": "Lee"})
 				if err != nil {
 					t.Error(err)
@@ -399,10 +430,12 @@ func TestTrustCreateMeetsPersonsRecordSalesforce(t *testing.T) {
 // email held, while Ann's other fields go on syncing both ways.
 func TestTrustMatchKeyOntoAnotherPerson(t *testing.T) {
 	w := newTrustWorld(t)
+	w.later()
 	annHS, err := w.hs.Create("contacts", map[string]any{"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.later()
 	bobHS, err := w.hs.Create("contacts", map[string]any{"email": "bob@example.com", "firstname": "Bob", "lastname": "Ray"})
 	if err != nil {
 		t.Fatal(err)
@@ -417,11 +450,13 @@ func TestTrustMatchKeyOntoAnotherPerson(t *testing.T) {
 	if annSF == "" {
 		t.Fatal("Ann did not reach Salesforce")
 	}
+	w.later()
 	if err := w.sf.Update("Contact", annSF, map[string]any{"Email": "bob@example.com", "LastName": "Lee-Ray"}); err != nil {
 		t.Fatal(err)
 	}
 	w.sync(t)
 	w.sync(t)
+	w.later()
 	if err := w.hs.Update("contacts", annHS, map[string]any{"firstname": "Annie"}); err != nil {
 		t.Fatal(err)
 	}
@@ -480,11 +515,13 @@ func TestTrustMatchKeyOntoAnotherPerson(t *testing.T) {
 // there): it stays an open conflict that says why.
 func TestTrustSplitCreatesOnlyWhereFree(t *testing.T) {
 	w := newTrustWorld(t)
+	w.later()
 	annHS, err := w.hs.Create("contacts", map[string]any{"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.sync(t)
+	w.later()
 	anneSF, err := w.sf.Create("Contact", map[string]any{"Email": "ann@example.com", "FirstName": "Anne", "LastName": "Other"})
 	if err != nil {
 		t.Fatal(err)
@@ -522,6 +559,7 @@ func TestTrustSplitCreatesOnlyWhereFree(t *testing.T) {
 	}
 
 	// Once her email is her own, she is created, and the conflict closes.
+	w.later()
 	if err := w.sf.Update("Contact", anneSF, map[string]any{"Email": "anne@example.com"}); err != nil {
 		t.Fatal(err)
 	}
