@@ -47,7 +47,7 @@ func TestChaosKnownLostEditInWriteGap(t *testing.T) {
 	if !*chaosStrictFlag {
 		t.Skip("known issue (an edit in the gap between the re-read and the write is overwritten); run with -chaos.strict to see it fail")
 	}
-	hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate})
 	t.Cleanup(hs.Close)
 	sf := salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
 	t.Cleanup(sf.Close)
@@ -161,7 +161,7 @@ func TestChaosKnownLostEditInWriteGap(t *testing.T) {
 // retry; here the HubSpot emulator holds its answer until a pass is done
 // (or, fixed, until the passes are seen to wait for the fetch).
 func TestChaosStaleWebhookFetch(t *testing.T) {
-	hsEmu := hubspottest.New(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	hsEmu := hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate})
 	t.Cleanup(hsEmu.Close)
 	var (
 		mu      sync.Mutex
@@ -320,7 +320,7 @@ func TestChaosSearchPageSkipsRecord(t *testing.T) {
 		now = t
 		mu.Unlock()
 	}
-	hsEmu := hubspottest.New(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate, Now: clock})
+	hsEmu := hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate, Now: clock})
 	t.Cleanup(hsEmu.Close)
 	// Ten people imported in one go (one modified time), then Zed.
 	var tied []string
@@ -397,7 +397,7 @@ func TestChaosKnownUnconfirmedWriteBeatsNewerEdit(t *testing.T) {
 	if !*chaosStrictFlag {
 		t.Skip("known issue (an unconfirmed write of Tandem's, read back, outranks a newer edit elsewhere); run with -chaos.strict to see it fail")
 	}
-	hsEmu := hubspottest.New(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	hsEmu := hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate})
 	t.Cleanup(hsEmu.Close)
 	var mu sync.Mutex
 	drop, applied := false, false // drop the answers of batch/update (the first one is applied)
@@ -494,7 +494,7 @@ func TestChaosKnownUnconfirmedWriteBeatsNewerEdit(t *testing.T) {
 // delete. (In the suite the "edit" was even Tandem's own write, read back
 // unconfirmed: see TestChaosKnownUnconfirmedWriteBeatsNewerEdit.)
 func TestChaosDeleteTimedByOlderEvent(t *testing.T) {
-	hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate})
 	t.Cleanup(hs.Close)
 	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
 	t.Cleanup(sf.Close)
@@ -589,7 +589,7 @@ func TestChaosDeleteTimedByOlderEvent(t *testing.T) {
 // of whatever else ran (their "webhook events merged" lines carried two
 // "pass" keys). Run it with -race.
 func TestChaosEnginePassRace(t *testing.T) {
-	hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate})
 	t.Cleanup(hs.Close)
 	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
 	t.Cleanup(sf.Close)
@@ -677,7 +677,7 @@ func TestChaosSalesforceCursorSkipsEdit(t *testing.T) {
 		sfEmu.ServeHTTP(w, r)
 	}))
 	t.Cleanup(sfSrv.Close)
-	hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate})
 	t.Cleanup(hs.Close)
 	dir := t.TempDir()
 	config := reproConfig(t, dir, hs.URL, sfSrv.URL, nil, []string{"email", "last_name"}, nil)
