@@ -113,3 +113,19 @@ type Fetcher interface {
 	// Fetch splits ids into as many calls as the API needs.
 	Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tandem.Record, error)
 }
+
+// DeleteFetcher is a Fetcher that can also say when records were deleted.
+// A record Fetch leaves out is gone; the engine then times its delete by
+// the system's own clock when it can (so the delete loses to an edit
+// made elsewhere after it, and beats one made before), and otherwise by
+// the last time the record was seen alive (so it loses to every edit that
+// may have come after it): never by Tandem's clock, which says only when
+// the delete was noticed.
+type DeleteFetcher interface {
+	// FetchDeleted returns, among ids, the records the system still holds
+	// as deleted (HubSpot's archived records, Salesforce's recycle bin),
+	// each with Deleted set and Modified the system's time of the delete
+	// (HubSpot archivedAt, Salesforce SystemModstamp). Ids live, unknown,
+	// or deleted beyond recall are left out; they are not an error.
+	FetchDeleted(ctx context.Context, q tandem.Query, ids []string) ([]tandem.Record, error)
+}
