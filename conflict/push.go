@@ -66,6 +66,9 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 		}
 		var results []tandem.Result
 		if len(writes) > 0 {
+			if err := e.markSent(ctx, sm, plans); err != nil {
+				return written, failed, err
+			}
 			e.step("push:before-apply")
 			results, err = conn.Apply(ctx, sm.Object, writes)
 			if err != nil && len(results) != len(writes) {

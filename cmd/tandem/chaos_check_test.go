@@ -361,7 +361,6 @@ const (
 	issueGap   = "gap: an edit overwritten by a write planned without it"
 	issueStale = "stale: a webhook merge staged a view older than Tandem's own write"
 	issueSkip  = "skip: a HubSpot pull paged past a record"
-	issueEcho  = "echo: Tandem's own unconfirmed write, read back, won a conflict"
 	issueEarly = "early: a delete timed by an older webhook event lost to earlier edits"
 	issueSFCur = "sfcursor: a Salesforce pull's cursor passed an edit made in the second its query ran"
 )
@@ -552,7 +551,8 @@ func (r *chaosRun) explain(ep *chaosEpisode) (string, string) {
 			if sw, ok := r.staleFetch(ep.p, f, ep.got[f]); ok {
 				why, k = why+"; "+sw, issueStale
 			} else if ow, ok := r.ownWriteWon(ep.p, f, ep.got[f]); ok {
-				why, k = why+"; "+ow, issueEcho
+				// Closed by issue 11 (case 4): no longer excused.
+				why = why + "; " + ow
 			}
 		}
 		whys = append(whys, why)
@@ -582,7 +582,7 @@ func (r *chaosRun) explainValues(p *chaosPerson, want map[string]string, side st
 		why, ok := r.staleFetch(p, f, have[f])
 		if !ok {
 			if why, ok = r.ownWriteWon(p, f, have[f]); ok {
-				kind = issueEcho
+				kind = "" // closed by issue 11 (case 4): no longer excused
 			}
 		}
 		if !ok && side == "salesforce" {
