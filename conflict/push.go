@@ -3,8 +3,6 @@ package conflict
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 
 	"tandem"
 	"tandem/connectors"
@@ -117,6 +115,10 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 	if err != nil {
 		return fmt.Errorf("%s %s: re-read before writing: %w", sm.Name, sm.Object, err)
 	}
+	gone, err := e.gone(ctx, conn, sm, missingIDs(ids, recs))
+	if err != nil {
+		return err
+	}
 	return e.Store.Update(ctx, func(tx *state.Tx) error {
 		for _, rec := range recs {
 			l := links[rec.ID]
@@ -133,9 +135,9 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 				return err
 			}
 		}
-		for _, id := range slices.Sorted(maps.Keys(links)) {
-			e.log().Info("deleted since the last pull", "system", sm.Name, "object", sm.Object, "id", id)
-			if err := e.stage(ctx, tx, ent, sm, tandem.Record{ID: id, Deleted: true, Modified: e.now()}); err != nil {
+		for _, rec := range gone {
+			e.log().Info("deleted since the last pull", "system", sm.Name, "object", sm.Object, "id", rec.ID, "deleted_at", rec.Modified)
+			if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
 				return err
 			}
 		}

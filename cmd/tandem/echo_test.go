@@ -48,7 +48,7 @@ func (c *testClock) tick() {
 // the HubSpot edit. Before the fix both systems ended with Tandem's stale
 // "Manager":
 //
-//	echo_test.go:…: title: HubSpot "Manager", Salesforce "Manager"; want the newest edit "Director" in both
+//	echo_test.go:142: title: HubSpot "Manager", Salesforce "Manager"; want the newest edit "Director" in both
 func TestUnconfirmedSalesforceWriteWithHistory(t *testing.T) {
 	clock := newTestClock()
 	hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate, Now: clock.Now})
