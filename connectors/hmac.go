@@ -235,15 +235,19 @@ func (r *HMACReceiver) decodeSignature(s string) ([]byte, bool) {
 	return nil, false
 }
 
-// parseUnixTime reads unix seconds or milliseconds: a number beyond 1e11
-// either way is milliseconds (1e11 seconds is past the year 5000; 1e11
-// milliseconds is 1973).
+// parseUnixTime reads unix seconds or milliseconds, written as digits
+// only (no sign, no spaces: strconv alone would take "+1715000000"): a
+// number beyond 1e11 is milliseconds (1e11 seconds is past the year 5000;
+// 1e11 milliseconds is 1973).
 func parseUnixTime(s string) (time.Time, bool) {
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if !isDigits(s) {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
 	switch {
 	case err != nil:
 		return time.Time{}, false
-	case n > 1e11 || n < -1e11:
+	case n > 1e11:
 		return time.UnixMilli(n), true
 	}
 	return time.Unix(n, 0), true
@@ -390,9 +394,18 @@ func (c Config) CheckHMAC(key string) error {
 // same signature twice is a replay. Without a timestamp a retry and a
 // replay look the same, so there is no key: duplicates are still stored
 // once, by event id.
+//
+// The key is the signature's bytes, not the header's text: the header is
+// read leniently (hex of either case, an optional sha256= prefix, every
+// base64 alphabet), so the text of one signature has many spellings, and
+// a replay re-spelled must still be one.
 func (r *HMACReceiver) ReplayKey(h http.Header) string {
 	if r.tsHeader == "" {
 		return ""
 	}
-	return h.Get(r.header)
+	b, ok := r.decodeSignature(h.Get(r.header))
+	if !ok {
+		return "" // not verified either: Receive refuses it
+	}
+	return hex.EncodeToString(b)
 }

@@ -149,6 +149,9 @@ func TestHMACTimestamp(t *testing.T) {
 		{"timestamp not signed", secs(0), body, "bad signature"},
 		{"another timestamp signed", secs(0), secs(-time.Second) + "." + body, "bad signature"},
 		{"not a number", "yesterday", "yesterday." + body, "bad timestamp"},
+		{"a plus sign", "+" + ms(0), "+" + ms(0) + "." + body, "bad timestamp"},
+		{"a minus sign", "-" + secs(0), "-" + secs(0) + "." + body, "bad timestamp"},
+		{"spaces around", " " + secs(0) + " ", " " + secs(0) + " ." + body, "bad timestamp"},
 	} {
 		if got := rejected(send(tc.ts, tc.signed)); got != tc.want {
 			t.Errorf("%s: rejected %q, want %q", tc.name, got, tc.want)
@@ -289,5 +292,38 @@ func TestCheckHMAC(t *testing.T) {
 		case tc.want != "" && (!errors.As(err, &ce) || !strings.HasPrefix(err.Error(), tc.want)):
 			t.Errorf("%q: got %v, want a ConfigError %q", tc.text, err, tc.want)
 		}
+	}
+}
+
+// TestHMACReplayKeyIgnoresEncoding: the replay guard keys on the signature's
+// bytes, so the same signature re-encoded (upper-case hex, a sha256= prefix,
+// mixed case) is the same delivery, not a new one.
+func TestHMACReplayKeyIgnoresEncoding(t *testing.T) {
+	r := newTestReceiver(t, HMACConfig{TimestampHeader: "X-Timestamp"})
+	sig := hex.EncodeToString(sign(testSecret, "1715000000.{}"))
+	key := func(v string) string {
+		h := http.Header{}
+		h.Set(DefaultHMACHeader, v)
+		return r.ReplayKey(h)
+	}
+	want := key(sig)
+	if want == "" {
+		t.Fatal("no replay key with a timestamp configured")
+	}
+	for _, v := range []string{strings.ToUpper(sig), "sha256=" + sig, "SHA256=" + strings.ToUpper(sig[:10]) + sig[10:], " " + sig + " "} {
+		if got := key(v); got != want {
+			t.Errorf("signature written %q: replay key %q, want %q (the same bytes)", v, got, want)
+		}
+	}
+	if key("not a signature") != "" && key("not a signature") == want {
+		t.Error("an unreadable signature shares the key of a real one")
+	}
+	b64 := newTestReceiver(t, HMACConfig{TimestampHeader: "X-Timestamp", Encoding: "base64"})
+	raw := sign(testSecret, "x")
+	h1, h2 := http.Header{}, http.Header{}
+	h1.Set(DefaultHMACHeader, base64.StdEncoding.EncodeToString(raw))
+	h2.Set(DefaultHMACHeader, base64.RawURLEncoding.EncodeToString(raw))
+	if k1, k2 := b64.ReplayKey(h1), b64.ReplayKey(h2); k1 != k2 {
+		t.Errorf("base64 standard and raw URL of the same bytes: keys %q and %q differ", k1, k2)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"tandem"
 	"tandem/connectors"
 	"tandem/mapping"
 	"tandem/state"
@@ -51,7 +52,12 @@ func NewMetrics(cfg *mapping.Config, store *state.Store, systems map[string]conn
 		[]string{"system", "result"})
 	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tandem_http_requests_total",
 		Help: "HTTP attempts to a system's API, by system, method and status (0: no answer)."}, []string{"system", "method", "status"})
-	m.reg.MustRegister(m.pulled, m.written, m.failed, m.duration, m.drifted, m.deliveries, m.calls,
+	b := tandem.BuildInfo()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "tandem_build_info",
+		Help:        "Always 1; the labels say which binary runs: module version, VCS commit, Go version.",
+		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit, "goversion": b.Go}})
+	build.Set(1)
+	m.reg.MustRegister(m.pulled, m.written, m.failed, m.duration, m.drifted, m.deliveries, m.calls, build,
 		&scraped{cfg: cfg, store: store, systems: systems},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"golang.org/x/net/netutil"
 
 	"tandem/conflict"
 	"tandem/mapping"
@@ -47,6 +48,15 @@ type Daemon struct {
 	// DrainEvery is how often the writer retries what waits in the outbox
 	// (default 2s).
 	DrainEvery time.Duration
+	// MaxConns caps the connections the listener serves at once (default
+	// 256); more wait in the kernel's backlog. ReadTimeout bounds the
+	// reading of one request, body included (default 30s), so a sender
+	// that stops half way is cut off: together they keep a flood of slow
+	// or idle connections from holding every file descriptor, the state
+	// file's included.
+	MaxConns    int
+	ReadTimeout time.Duration
+
 	// Grace is how long work in flight may take to finish on shutdown
 	// before it is cancelled (default 20s). Cancelled work is safe: every
 	// step is a transaction, and the outbox keeps what was not written.
@@ -83,6 +93,12 @@ func (d *Daemon) defaults() {
 	if d.Grace <= 0 {
 		d.Grace = 20 * time.Second
 	}
+	if d.MaxConns <= 0 {
+		d.MaxConns = 256
+	}
+	if d.ReadTimeout <= 0 {
+		d.ReadTimeout = 30 * time.Second
+	}
 	d.wake = make(chan struct{}, 1)
 	d.jobs = map[string]*jobState{}
 	d.started = time.Now()
@@ -103,8 +119,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var srv *http.Server
 	serveErr := make(chan error, 1)
 	if d.Listener != nil {
-		srv = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { serveErr <- srv.Serve(d.Listener) }()
+		srv = &http.Server{
+			Handler:           d.Handler(),
+			ReadHeaderTimeout: min(10*time.Second, d.ReadTimeout),
+			ReadTimeout:       d.ReadTimeout,
+			WriteTimeout:      d.ReadTimeout + 30*time.Second,
+			IdleTimeout:       2 * d.ReadTimeout,
+		}
+		l := netutil.LimitListener(d.Listener, d.MaxConns)
+		go func() { serveErr <- srv.Serve(l) }()
 	}
 	var loops sync.WaitGroup
 	stop := make(chan struct{})

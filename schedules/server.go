@@ -16,6 +16,10 @@ import (
 	"tandem/state"
 )
 
+// unknownSystem labels the deliveries to a path that names no configured
+// system.
+const unknownSystem = "(unknown)"
+
 // MaxDelivery is the largest webhook body taken: larger is answered 413.
 const MaxDelivery = 1 << 20
 
@@ -37,8 +41,15 @@ func (d *Daemon) webhook(w http.ResponseWriter, r *http.Request) {
 	system := r.PathValue("system")
 	delivery := uuid.NewString()
 	log := d.Log.With("delivery", delivery, "system", system)
+	// The metric's label is the system only when it is one of ours: the
+	// path is the sender's to choose, and each label value is a series
+	// kept for the life of the process.
+	label := unknownSystem
+	if _, ok := d.Engine.Systems[system]; ok {
+		label = system
+	}
 	answer := func(status int, result, msg string) {
-		d.Metrics.delivery(system, result)
+		d.Metrics.delivery(label, result)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(map[string]any{"result": result, "message": msg, "delivery": delivery})

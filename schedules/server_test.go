@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,4 +208,80 @@ func TestShutdownIsBounded(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after the grace period")
 	}
+}
+
+// TestWebhookMetricsBounded: a delivery to a system that is not configured
+// is counted under one label, so unauthenticated requests to random paths
+// cannot grow /metrics without bound.
+func TestWebhookMetricsBounded(t *testing.T) {
+	d := newDaemon(t)
+	h := d.Handler()
+	for i := range 200 {
+		post(t, h, fmt.Sprintf("/webhooks/x%d", i), "ok:1", map[string]string{"X-Sig": fmt.Sprint("s", i)})
+	}
+	post(t, h, "/webhooks/crm", "ok:1", map[string]string{"X-Sig": "good"})
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var series []string
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if strings.HasPrefix(line, "tandem_webhook_deliveries_total{") {
+			series = append(series, line)
+		}
+	}
+	if !strings.Contains(rec.Body.String(), `tandem_build_info{commit="`) {
+		t.Error("/metrics has no tandem_build_info")
+	}
+	want := []string{
+		`tandem_webhook_deliveries_total{result="accepted",system="crm"} 1`,
+		`tandem_webhook_deliveries_total{result="unknown_system",system="(unknown)"} 200`,
+	}
+	if !slices.Equal(series, want) {
+		t.Errorf("delivery series:\n%s\nwant:\n%s", strings.Join(series, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestListenerSheds: senders that open a request and never finish it are
+// cut off after the read timeout, and no more than MaxConns of them are
+// served at once, so a flood of them neither holds file descriptors
+// forever nor starves /healthz for good.
+func TestListenerSheds(t *testing.T) {
+	d := newDaemon(t)
+	d.MaxConns = 3
+	d.ReadTimeout = 300 * time.Millisecond
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Listener = l
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	// Six senders: headers and one byte of a 100-byte body, then nothing.
+	var slow []net.Conn
+	for range 6 {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /webhooks/crm HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n1")
+		slow = append(slow, c)
+	}
+	// Each is closed by the server: a read ends (EOF or a 4xx/5xx answer
+	// then EOF) well before this test's own deadline.
+	for i, c := range slow {
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if _, err := io.ReadAll(c); err != nil {
+			t.Fatalf("slow sender %d: the server never closed it: %v", i, err)
+		}
+	}
+	cl := &http.Client{Timeout: 20 * time.Second}
+	resp, err := cl.Get("http://" + l.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatalf("/healthz after the flood: %v", err)
+	}
+	resp.Body.Close()
 }

@@ -37,7 +37,7 @@ func (e *LockError) Held() bool { return strings.HasPrefix(e.Holder, "tandem run
 // TryLock takes the state file at path for this process, or returns a
 // *LockError naming who has it. what names the command ("tandem run").
 func TryLock(path, what string) (*Lock, error) {
-	fl := flock.New(path + ".lock")
+	fl := flock.New(path+".lock", flock.SetPermissions(0o600))
 	ok, err := fl.TryLock()
 	if err != nil {
 		return nil, fmt.Errorf("state %s: lock: %w", path, err)
@@ -47,7 +47,7 @@ func TryLock(path, what string) (*Lock, error) {
 		return nil, &LockError{Path: path, Holder: strings.TrimSpace(string(b))}
 	}
 	holder := fmt.Sprintf("%s (pid %d, since %s)", what, os.Getpid(), time.Now().UTC().Format(time.RFC3339))
-	if f, err := os.OpenFile(path+".lock", os.O_WRONLY|os.O_TRUNC, 0o644); err == nil {
+	if f, err := os.OpenFile(path+".lock", os.O_WRONLY|os.O_TRUNC, 0o600); err == nil {
 		f.WriteString(holder + "\n")
 		f.Close()
 	}
@@ -57,7 +57,7 @@ func TryLock(path, what string) (*Lock, error) {
 // Holder returns what the holder of the state file at path wrote, or ""
 // when nobody holds it.
 func Holder(path string) string {
-	fl := flock.New(path + ".lock")
+	fl := flock.New(path+".lock", flock.SetPermissions(0o600))
 	ok, err := fl.TryLock()
 	if err != nil {
 		return ""

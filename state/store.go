@@ -10,15 +10,18 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3"
+	"github.com/mattn/go-sqlite3"
+	"golang.org/x/sys/unix"
 )
 
 //go:embed migrations/*.sql
@@ -27,13 +30,23 @@ var migrations embed.FS
 // Store is the state file: one writer connection and a pool of readers.
 type Store struct {
 	queries
-	w *sql.DB
-	r *sql.DB
+	w    *sql.DB
+	r    *sql.DB
+	path string
 }
 
 // Open opens (creating if needed) the state file at path and brings its
-// schema up to date. It refuses a file written by a newer Tandem.
+// schema up to date. It refuses a file written by a newer Tandem, and any
+// file that is there but is not a state file: only a path that does not
+// exist yet is created, since treating a damaged file as a new one would
+// re-link every record and lose every conflict without a word.
 func Open(path string) (*Store, error) {
+	if err := checkExisting(path); err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	if err := create(path); err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
 	dsn := func(mode string) string {
 		v := url.Values{}
 		v.Set("_journal_mode", "WAL")
@@ -64,7 +77,123 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
-	return &Store{queries: queries{uncancelled{r}}, w: w, r: r}, nil
+	r.SetMaxIdleConns(4)
+	// Open the readers now and keep them: a connection opened later, in a
+	// burst of webhook traffic, would need a file descriptor just when a
+	// flood of sockets may have taken them all.
+	if err := warm(r, 4); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	return &Store{queries: queries{uncancelled{r}}, w: w, r: r, path: path}, nil
+}
+
+// create makes a new state file at path, if nothing is there, whole or
+// not at all: it is built beside path under a temporary name and linked
+// into place, so a crash never leaves an empty file at path (which Open
+// would rightly refuse). The file holds every synced record, personal
+// data included, so it is made for its owner alone (0600; SQLite gives
+// its -wal and -shm files the same mode).
+func create(path string) error {
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there: checkExisting has looked at it
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.new")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	f.Close()
+	defer os.Remove(tmp)
+	db, err := sql.Open("sqlite3", "file:"+tmp+"?_journal_mode=DELETE")
+	if err != nil {
+		return err
+	}
+	err = migrate(db)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err // another process made it first: that one is used
+	}
+	return nil
+}
+
+// notStateAdvice is what to do about a file that is not a state file.
+const notStateAdvice = "restore the state file from a backup; or, to start afresh, move this file away: every record is then linked again by its match keys, and the conflicts recorded are lost"
+
+// sqliteHeader is how every SQLite 3 database file begins.
+const sqliteHeader = "SQLite format 3\x00"
+
+// checkExisting refuses a file at path that cannot be a state file: empty,
+// or not a SQLite database. A path with nothing there is fine: Open
+// creates it.
+func checkExisting(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case fi.IsDir():
+		return fmt.Errorf("is a directory, not a state file")
+	case fi.Size() == 0:
+		return fmt.Errorf("the file is empty (0 bytes), not a state file: %s", notStateAdvice)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	if _, err := io.ReadFull(f, head); err != nil || string(head) != sqliteHeader {
+		return fmt.Errorf("not a SQLite database (it begins %q), so not a state file: %s", head, notStateAdvice)
+	}
+	// Another program's database: tables, but no schema version of ours.
+	// Read without changing it (the writer's DSN would turn on WAL).
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var version, tables int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if err := db.QueryRow("SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
+		return err
+	}
+	if version == 0 && tables > 0 {
+		return fmt.Errorf("a SQLite database with %d tables but no Tandem schema version: not a Tandem state file; point state: at another path, or %s", tables, notStateAdvice)
+	}
+	return nil
+}
+
+// warm opens n connections of a pool and returns them to it, idle.
+func warm(db *sql.DB, n int) error {
+	ctx := context.Background()
+	conns := make([]*sql.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		if err := c.PingContext(ctx); err != nil {
+			c.Close()
+			return err
+		}
+		conns = append(conns, c)
+	}
+	return nil
 }
 
 // OpenReadOnly opens an existing state file for reading only, for the
@@ -73,6 +202,9 @@ func Open(path string) (*Store, error) {
 // an error. Writing through the Store it returns fails.
 func OpenReadOnly(path string) (*Store, error) {
 	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	if err := checkExisting(path); err != nil {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	v := url.Values{}
@@ -92,7 +224,7 @@ func OpenReadOnly(path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("state %s: schema version %d, this binary's is %d (a sync brings an older file up to date)", path, have, want)
 	}
-	return &Store{queries: queries{uncancelled{r}}, r: r}, nil
+	return &Store{queries: queries{uncancelled{r}}, r: r, path: path}, nil
 }
 
 // SchemaVersion is the schema version this binary writes.
@@ -183,13 +315,25 @@ func (t *Tx) Rollback() error { return t.tx.Rollback() }
 func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	tx, err := s.Begin(ctx)
 	if err != nil {
-		return err
+		return s.named(err)
 	}
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
+		return s.named(err)
+	}
+	return s.named(tx.Commit())
+}
+
+// named puts the state file's path in front of an error of SQLite's own
+// ("database or disk is full", "attempt to write a readonly database",
+// "database disk image is malformed"), which otherwise says nothing of
+// which file is at fault.
+func (s *Store) named(err error) error {
+	var se sqlite3.Error
+	if err == nil || !errors.As(err, &se) || strings.Contains(err.Error(), s.path) {
 		return err
 	}
-	return tx.Commit()
+	return fmt.Errorf("state %s: %w", s.path, err)
 }
 
 // db is what both a pool and a transaction can do.
@@ -257,4 +401,50 @@ func CopyTo(path, dst string) error {
 		return fmt.Errorf("state %s: copy to %s: %w", path, dst, err)
 	}
 	return nil
+}
+
+// Check looks at the state file at path the way `tandem doctor` does,
+// writing nothing, and returns its schema version (0: not created yet).
+// Nothing at path is fine when its directory can be written (the first
+// sync creates the file there); a file is checked to be a state file of
+// this binary's schema, undamaged (PRAGMA quick_check) and writable, with
+// its directory (SQLite keeps its -wal and -shm files beside it).
+func Check(path string) (int, error) {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+			return 0, fmt.Errorf("state %s: not created yet, and its directory %s cannot be written: %w", path, dir, err)
+		}
+		return 0, nil
+	}
+	s, err := OpenReadOnly(path)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	rows, err := s.r.Query("PRAGMA quick_check")
+	if err != nil {
+		return 0, fmt.Errorf("state %s: quick_check: %w", path, err)
+	}
+	var problems []string
+	for rows.Next() && len(problems) < 5 {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("state %s: quick_check: %w", path, err)
+		}
+		problems = append(problems, line)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, fmt.Errorf("state %s: quick_check: %w", path, err)
+	}
+	if len(problems) != 1 || problems[0] != "ok" {
+		return 0, fmt.Errorf("state %s: damaged (PRAGMA quick_check: %s): %s", path, strings.Join(problems, "; "), notStateAdvice)
+	}
+	for _, p := range []string{path, dir} {
+		if err := unix.Access(p, unix.W_OK); err != nil {
+			return 0, fmt.Errorf("state %s: %s cannot be written (%w): sync would fail; give the user Tandem runs as write access to it", path, p, err)
+		}
+	}
+	return SchemaVersion(), nil
 }

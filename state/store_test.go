@@ -3,6 +3,8 @@ package state
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,5 +157,145 @@ func TestOpenReadOnly(t *testing.T) {
 	}
 	if err := ro.Update(ctx, func(tx *Tx) error { return nil }); err == nil {
 		t.Error("a read-only store accepted a write transaction")
+	}
+}
+
+// TestOpenRefusesWhatIsNotAStateFile: only a path that does not exist yet
+// is created; an empty file, another kind of file or another program's
+// SQLite database is refused with what to do, and left as it was.
+func TestOpenRefusesWhatIsNotAStateFile(t *testing.T) {
+	dir := t.TempDir()
+	foreign := filepath.Join(dir, "foreign.db")
+	db, err := sql.Open("sqlite3", foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE notes (body TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for _, c := range []struct {
+		name, body string
+		want       string
+	}{
+		{"empty", "", "empty"},
+		{"text", "hello, this is not a database\n", "not a SQLite database"},
+		{"random", "\x00\x01\x02garbage", "not a SQLite database"},
+		{"foreign.db", "", "not a Tandem state file"},
+	} {
+		path := filepath.Join(dir, c.name)
+		if c.name != "foreign.db" {
+			if err := os.WriteFile(path, []byte(c.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before, _ := os.ReadFile(path)
+		if r, err := OpenReadOnly(path); err == nil || !strings.Contains(err.Error(), c.want) {
+			if err == nil {
+				r.Close()
+			}
+			t.Errorf("%s: read-only open: %v, want an error saying %q", c.name, err, c.want)
+		}
+		s, err := Open(path)
+		if err == nil {
+			s.Close()
+			t.Errorf("%s: opened as a state file", c.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: error %q, want it to name the file and say %q", c.name, err, c.want)
+		}
+		if after, _ := os.ReadFile(path); string(after) != string(before) {
+			t.Errorf("%s: the file was changed", c.name)
+		}
+	}
+	// A path that does not exist is created, and opens again.
+	fresh := filepath.Join(dir, "new.db")
+	for range 2 {
+		s, err := Open(fresh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+}
+
+// TestCheck: doctor's look at a state file finds a damaged one that
+// still opens (its first page intact, the rest random), and passes a good
+// one and a path with nothing there yet.
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	if v, err := Check(filepath.Join(dir, "new.db")); err != nil || v != 0 {
+		t.Fatalf("nothing there yet: %d, %v", v, err)
+	}
+	path := filepath.Join(dir, "state.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 200 {
+		if err := s.Update(ctx, func(tx *Tx) error {
+			return tx.SetCursor(ctx, "crm", "people", tandem.Cursor(strings.Repeat("x", 100)+fmt.Sprint(i)))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	if v, err := Check(path); err != nil || v != SchemaVersion() {
+		t.Fatalf("a good state file: %d, %v", v, err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 3*4096 {
+		t.Fatalf("state file of %d bytes: too small to damage past its first page", len(b))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 4096; i < len(b); i++ {
+		b[i] = byte(rng.UintN(256))
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("pages of random data: %v, want an error naming the file", err)
+	} else {
+		t.Log(err)
+	}
+}
+
+// TestStateFileMode: the state file, its WAL and its lock are their
+// owner's alone: they hold every synced record.
+func TestStateFileMode(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l, err := TryLock(path, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	ctx := context.Background()
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.SetCursor(ctx, "a", "b", "c") }); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + ".lock"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", filepath.Base(p), st.Mode().Perm())
+		}
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".*"))
+	if len(left) > 0 {
+		t.Errorf("left behind: %v", left)
 	}
 }

@@ -41,6 +41,10 @@ nothing and changes no state (it works on a copy of the state file, as
 'tandem plan' does) and lists what the backfill would write; it exits 2 when
 that is something.
 
+Like sync, it ends by naming what needs a person (writes failed for good,
+records set aside, conflicts held) and exits 4 when some writes failed for
+good, 1 when it failed to run.
+
 --since takes a time (2026-11-01, 2026-11-01T08:00:00Z) or a duration back
 from now (72h).`,
 		Args: cobra.NoArgs,
@@ -87,6 +91,10 @@ from now (72h).`,
 				return err
 			}
 			defer a.Close()
+			mark, err := a.store.Mark(ctx)
+			if err != nil {
+				return err
+			}
 			var runs []state.Run
 			for _, sm := range sms {
 				b, err := a.store.RequestBackfill(ctx, ent.Name, sm.Name, sm.Object, t)
@@ -102,11 +110,11 @@ from now (72h).`,
 					if ctx.Err() != nil {
 						return fmt.Errorf("backfill %d interrupted after %d records; run the same command to resume it", b.ID, p.last.Read)
 					}
-					return err
+					return summarise(ctx, g.stdout, a.store, mark, err)
 				}
 			}
 			printRuns(g.stdout, runs)
-			return nil
+			return summarise(ctx, g.stdout, a.store, mark, nil)
 		},
 	}
 	cmd.Flags().StringVar(&entity, "entity", "", "the entity to backfill (required)")

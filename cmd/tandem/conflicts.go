@@ -107,9 +107,9 @@ the first sync there is no state file, and so no conflicts.`,
 // writeAtomic replaces path with data through a temporary file in the same
 // directory and a rename, so a reader (a browser reloading the report, a
 // sheet importing it) never sees half a file. An existing file keeps its
-// mode; a new one is 0644.
+// mode; a new one is 0600, since a report holds the records' values.
 func writeAtomic(path string, data []byte) (err error) {
-	mode := fs.FileMode(0o644)
+	mode := fs.FileMode(0o600)
 	if st, err := os.Stat(path); err == nil {
 		if !st.Mode().IsRegular() {
 			return fmt.Errorf("%s is not a regular file", path)

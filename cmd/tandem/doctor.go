@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,7 +30,9 @@ func doctorCmd(g *globals) *cobra.Command {
                written are writable, value tables write allowed values
                (HubSpot: GET /crm/v3/properties/{object};
                Salesforce: GET /sobjects/{Object}/describe)
-  state        the state file, if it exists, has this binary's schema
+  state        the state file, if it exists, has this binary's schema, passes
+               PRAGMA quick_check and can be written (with its directory);
+               if not, its directory can be written
 
 Nothing is written anywhere, the state file included. Exits 0 when every
 check passes, 1 otherwise.`,
@@ -114,13 +116,14 @@ func doctor(ctx context.Context, path string, w io.Writer) (failed int) {
 		}
 	}
 
-	if _, err := os.Stat(cfg.State); errors.Is(err, os.ErrNotExist) {
+	switch v, err := state.Check(cfg.State); {
+	case err != nil:
+		// The error names the file already; say it once.
+		report(errors.New(strings.TrimPrefix(err.Error(), "state "+cfg.State+": ")), "state %s", cfg.State)
+	case v == 0:
 		report(nil, "state %s: not created yet (the first sync creates it)", cfg.State)
-	} else if st, err := state.OpenReadOnly(cfg.State); err != nil {
-		report(err, "state %s", cfg.State)
-	} else {
-		st.Close()
-		report(nil, "state %s: schema version %d", cfg.State, state.SchemaVersion())
+	default:
+		report(nil, "state %s: schema version %d, quick_check ok, writable", cfg.State, v)
 	}
 	return failed
 }

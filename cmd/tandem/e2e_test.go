@@ -285,7 +285,18 @@ func TestUnwritableValueSetAside(t *testing.T) {
 	a, b := "dennis.backus.31@example.com", "margaret.allen.42@example.com"
 	w.sf.Update("Contact", w.sfByEmail(t, a).ID, map[string]any{"Lifecycle__c": "Evangelist"}) // no HubSpot stage for it now
 	w.sf.Update("Contact", w.sfByEmail(t, b).ID, map[string]any{"FirstName": "Meg"})
-	w.sync(t)
+	// The pass runs, but a write failed for good: exit 4, and the summary
+	// names it with its reason, once.
+	var out, errb bytes.Buffer
+	if code := execute([]string{"sync", "--config", w.config}, &out, &errb); code != exitWriteFailed {
+		t.Fatalf("sync with a write that cannot be made: exit %d, want %d\n%s%s", code, exitWriteFailed, out.String(), errb.String())
+	}
+	if want := `writes failed for good, hubspot contacts: 1 (e.g. hubspot: map out: hubspot contacts: properties.lifecyclestage (lifecycle): map: canonical value "Evangelist" is not in the map`; !strings.Contains(out.String(), want) {
+		t.Errorf("summary lacks %q:\n%s", want, out.String())
+	}
+	if !strings.Contains(errb.String(), "writes failed for good and were set aside: 1") {
+		t.Errorf("stderr does not say why the exit code: %s", errb.String())
+	}
 	if got := w.hsByEmail(t, b).Properties["firstname"]; got != "Meg" {
 		t.Errorf("the other write did not go through: firstname %q", got)
 	}
@@ -322,5 +333,20 @@ func TestReadOnlySystem(t *testing.T) {
 	}
 	if n := len(w.hs.List("contacts")); n != 80 {
 		t.Errorf("HubSpot holds %d contacts, want 80: the Salesforce people are read from it", n)
+	}
+}
+
+// TestSyncNamesWhatNeedsAPerson: a pass that holds fields for a person
+// exits 0 (nothing failed) and its summary names them, once per kind, with
+// a count and an example; a pass with nothing new says nothing more.
+func TestSyncNamesWhatNeedsAPerson(t *testing.T) {
+	w := newWorld(t)
+	w.editConfig(t, "conflict: { policy: newest }", "conflict: { policy: newest, fields: { phone: manual } }")
+	out := w.sync(t)
+	if want := "fields held for a person, contact phone: 4 (e.g. held: manual policy)"; !strings.Contains(out, want) {
+		t.Errorf("first sync's summary lacks %q:\n%s", want, out)
+	}
+	if out := w.sync(t); strings.Contains(out, "Needs a look") {
+		t.Errorf("a pass with nothing new still names something:\n%s", out)
 	}
 }

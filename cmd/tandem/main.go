@@ -15,18 +15,21 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"tandem"
 	"tandem/connectors"
 	_ "tandem/connectors/hubspot"
 	_ "tandem/connectors/salesforce"
 )
 
 // Exit codes (DESIGN.md): 0 done, 1 failed, 2 plan found changes, 3 stopped
-// by a guard.
+// by a guard, 4 done but some writes failed for good (set aside as dead
+// letters: the pass ran, a person must look).
 const (
-	exitOK      = 0
-	exitFailed  = 1
-	exitChanges = 2
-	exitGuard   = 3
+	exitOK          = 0
+	exitFailed      = 1
+	exitChanges     = 2
+	exitGuard       = 3
+	exitWriteFailed = 4
 )
 
 // Test hooks handed to the engine: stepHook is set by the crash tests only,
@@ -64,6 +67,7 @@ other system, and remembers everything in one SQLite file.
 Try it without any account:  tandem sync --sandbox`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       tandem.BuildInfo().String(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
@@ -84,10 +88,11 @@ Try it without any account:  tandem sync --sandbox`,
 	}
 	root.PersistentFlags().StringVar(&g.config, "config", def, "config file (or set $TANDEM_CONFIG)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(runCmd(g), backfillCmd(g), syncCmd(g), statusCmd(g), planCmd(g), resolveCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g), conflictsCmd(g))
+	root.AddCommand(runCmd(g), backfillCmd(g), syncCmd(g), statusCmd(g), planCmd(g), resolveCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g), conflictsCmd(g), versionCmd(g))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(stderr, "tandem:", err)
 		var ee *exitError

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +33,7 @@ const (
 
 func sandboxCmd(g *globals) *cobra.Command {
 	var writeConfig, state, hsAddr, sfAddr, listen string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Serve emulated HubSpot and Salesforce on loopback, seeded, until interrupted",
@@ -42,11 +46,20 @@ or run the daemon:  tandem run --config FILE.  The HubSpot emulator sends a
 signed webhook for every change to the daemon's address (--listen), as a
 HubSpot app subscription does; while no daemon listens, they are retried and
 then given up on, and the daemon's passes and sweeps pick the changes up.
-Stays up until interrupted (Ctrl-C).`,
+Stays up until interrupted (Ctrl-C).
+
+The emulators start empty and seeded anew each time, so an existing config
+file or a state file left by an earlier sandbox (whose records are gone) is
+refused; --force replaces the config and starts the state afresh.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			if writeConfig != "" {
+				if err := freshSandboxFiles(g.stdout, writeConfig, state, force); err != nil {
+					return err
+				}
+			}
 			sb, err := startSandbox(hsAddr, sfAddr)
 			if err != nil {
 				return err
@@ -68,6 +81,7 @@ Stays up until interrupted (Ctrl-C).`,
 		},
 	}
 	cmd.Flags().StringVar(&writeConfig, "write-config", "", "write a config for the sandbox to this file")
+	cmd.Flags().BoolVar(&force, "force", false, "with --write-config: overwrite the config and remove an earlier sandbox's state file")
 	cmd.Flags().StringVar(&state, "state", "sandbox.db", "state file named in the written config")
 	cmd.Flags().StringVar(&hsAddr, "hubspot-addr", "127.0.0.1:0", "loopback address for the HubSpot emulator")
 	cmd.Flags().StringVar(&sfAddr, "salesforce-addr", "127.0.0.1:0", "loopback address for the Salesforce emulator")
@@ -266,3 +280,33 @@ entities:
 // emulators: its headers tell the client it may go as fast as loopback
 // allows (a real portal allows 100 requests per 10 s).
 var loopbackRate = hubspottest.RateLimit{Requests: 100000, Per: 10 * time.Second}
+
+// freshSandboxFiles checks that the config and state files a sandbox
+// writes are not there yet, or, with force, clears them: a sandbox's
+// emulators are new each time, so an earlier sandbox's state file links
+// records that no longer exist. The state path is relative to the config
+// file's directory, as in any config.
+func freshSandboxFiles(w io.Writer, config, statePath string, force bool) error {
+	if !filepath.IsAbs(statePath) {
+		statePath = filepath.Join(filepath.Dir(config), statePath)
+	}
+	var there []string
+	for _, p := range []string{config, statePath} {
+		if _, err := os.Stat(p); err == nil {
+			there = append(there, p)
+		}
+	}
+	if len(there) == 0 {
+		return nil
+	}
+	if !force {
+		return fmt.Errorf("%s already exists (an earlier sandbox's?): the new sandbox's emulators hold none of its records; pass --force to replace it and start the state afresh, or choose other paths with --write-config and --state", strings.Join(there, " and "))
+	}
+	for _, p := range []string{statePath, statePath + "-wal", statePath + "-shm", statePath + ".lock"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	fmt.Fprintf(w, "Starting afresh: %s removed\n", statePath)
+	return nil
+}

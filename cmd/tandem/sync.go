@@ -24,9 +24,15 @@ func syncCmd(g *globals) *cobra.Command {
 		Short: "Run one incremental pass now, then exit",
 		Long: `Run one incremental pass over every entity (or one, with --entity): pull what
 changed in each system since the last pass, merge it, and write the result to
-the other systems. Exits 0 when the pass is done, 1 with the reason when a step
-failed (what was done is kept; the next pass resumes from there), and 3 when a
-guard stopped it: the pass would delete more than the entity's
+the other systems. After the table of what each system did, it names what
+needs a person: writes that failed for good, records set aside as unreadable,
+fields held, identity conflicts opened, deletes quarantined (each kind once,
+with a count and an example).
+
+Exits 0 when the pass is done, 1 with the reason when a step failed (what was
+done is kept; the next pass resumes from there), 4 when the pass ran but some
+writes failed for good (kept as dead letters: 'tandem status' counts them), and
+3 when a guard stopped it: the pass would delete more than the entity's
 deletes.max_share of a system's records. No delete is sent then (the other
 writes are); look at the deletes with 'tandem conflicts --kind delete --all'
 and run again with --force to let them through.
@@ -56,13 +62,13 @@ two-way sync on them step by step.`,
 			}
 			defer a.Close()
 			a.engine.Force = force
+			mark, err := a.store.Mark(ctx)
+			if err != nil {
+				return err
+			}
 			runs, err := a.sync(ctx, entity)
 			printRuns(g.stdout, runs)
-			var guard *conflict.GuardError
-			if errors.As(err, &guard) {
-				return &exitError{code: exitGuard, err: err}
-			}
-			return err
+			return summarise(ctx, g.stdout, a.store, mark, err)
 		},
 	}
 	cmd.Flags().StringVar(&entity, "entity", "", "sync only this entity")
@@ -103,4 +109,31 @@ func printRuns(w io.Writer, runs []state.Run) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.Entity, r.System, r.Object, r.Pulled, r.Written, r.Failed, r.Error)
 	}
 	tw.Flush()
+}
+
+// summarise prints what needs a person since mark, and turns the outcome
+// of a pass into the command's error: the guard's code 3, a failure's 1,
+// and, for a pass that ran but left writes that failed for good, 4.
+func summarise(ctx context.Context, w io.Writer, store *state.Store, mark state.Mark, err error) error {
+	att, aerr := store.AttentionSince(ctx, mark)
+	if aerr != nil {
+		return errors.Join(err, fmt.Errorf("summary: %w", aerr))
+	}
+	if len(att.Problems) > 0 {
+		fmt.Fprintln(w, "\nNeeds a look:")
+		for _, p := range att.Problems {
+			fmt.Fprintln(w, "  "+p.String())
+		}
+		fmt.Fprintln(w, "  (tandem conflicts lists what is held; tandem status counts dead letters)")
+	}
+	var guard *conflict.GuardError
+	switch {
+	case errors.As(err, &guard):
+		return &exitError{code: exitGuard, err: err}
+	case err != nil:
+		return err
+	case att.DeadWrites > 0:
+		return &exitError{code: exitWriteFailed, err: fmt.Errorf("writes failed for good and were set aside: %d", att.DeadWrites)}
+	}
+	return nil
 }

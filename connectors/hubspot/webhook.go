@@ -89,8 +89,10 @@ func (c *Client) Receive(method, uri string, header http.Header, body []byte, no
 	if ts == "" {
 		return reject("no timestamp")
 	}
+	// Epoch milliseconds as HubSpot writes them: digits only. ParseInt
+	// alone would also take "+1741064700000".
 	ms, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || ms <= 0 {
+	if err != nil || ms <= 0 || strings.TrimLeft(ts, "0123456789") != "" {
 		return reject("bad timestamp")
 	}
 	if age := now.Sub(time.UnixMilli(ms)); age > webhookWindow || age < -webhookWindow {

@@ -106,6 +106,8 @@ func TestReceiveVerifies(t *testing.T) {
 		{"timestamp in seconds", with(func(d *delivery) { d.ts = strconv.FormatInt(now.Unix(), 10) }), "stale timestamp"},
 		{"timestamp not a number", with(func(d *delivery) { d.ts = "yesterday" }), "bad timestamp"},
 		{"timestamp as a date", with(func(d *delivery) { d.ts = now.Format(time.RFC3339) }), "bad timestamp"},
+		{"timestamp with a plus sign", with(func(d *delivery) { d.ts = "+" + ms(0) }), "bad timestamp"},
+		{"timestamp with leading zeros and a sign", with(func(d *delivery) { d.ts = "+0" + ms(0) }), "bad timestamp"},
 		{"6 minutes old", with(func(d *delivery) { d.ts = ms(-6 * time.Minute) }), "stale timestamp"},
 		{"6 minutes ahead", with(func(d *delivery) { d.ts = ms(6 * time.Minute) }), "stale timestamp"},
 	}
