@@ -80,6 +80,14 @@ type Write struct {
 	// (HubSpot {"properties":{...}}, Salesforce {"Email":...}). An update
 	// carries only the fields that change.
 	Payload json.RawMessage
+	// Unmodified, when set on an update, is the record's modified time as
+	// Tandem read it just before this write (the re-read). A connector that
+	// can make the write conditional on it (Salesforce's If-Unmodified-Since)
+	// may do so, and then answers a write refused because the record was
+	// modified since with a retryable error wrapping ErrConflict: the edit
+	// made in between is read and merged before the write goes again,
+	// instead of being overwritten. A connector that cannot ignores it.
+	Unmodified time.Time
 }
 
 // Result is the outcome of one Write, in the order the writes were given.

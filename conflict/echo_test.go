@@ -207,3 +207,26 @@ func TestInFlightUntilConfirmed(t *testing.T) {
 		t.Errorf("in flight after a pass confirmed the write = %v, %v; want nothing", fl, err)
 	}
 }
+
+// An update carries the record's modified time as the re-read just before
+// it saw it (tandem.Write.Unmodified), for a connector that can make the
+// write conditional on it (the write gap, issue 11 case 13).
+func TestUpdateCarriesReadTime(t *testing.T) {
+	w := newEchoWorld(t, "{policy: newest}")
+	id := w.b.live()[0]
+	w.tick()
+	w.b.put(id, map[string]any{"phone": "2"}) // b's record changes at this time
+	read := w.now
+	w.tick()
+	w.a.put("1", map[string]any{"name": "Annie"})
+	w.sync()
+	var last tandem.Write
+	for _, x := range w.b.writes {
+		if x.Op == tandem.OpUpdate && x.ID == id {
+			last = x
+		}
+	}
+	if !last.Unmodified.Equal(read) {
+		t.Errorf("the update of b's record carries Unmodified %v, want its modified time as re-read, %v", last.Unmodified, read)
+	}
+}

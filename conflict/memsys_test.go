@@ -27,6 +27,8 @@ type memSystem struct {
 	applied func()
 	// down fails every call.
 	down bool
+	// writes is every write applied, in order.
+	writes []tandem.Write
 }
 
 type memRecord struct {
@@ -167,6 +169,7 @@ func (m *memSystem) Apply(_ context.Context, _ string, ws []tandem.Write) ([]tan
 		return nil, errDown
 	}
 	res := make([]tandem.Result, len(ws))
+	m.writes = append(m.writes, ws...)
 	for i, w := range ws {
 		var fields map[string]any
 		json.Unmarshal(w.Payload, &fields)

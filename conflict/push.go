@@ -3,6 +3,7 @@ package conflict
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"tandem"
 	"tandem/connectors"
@@ -44,7 +45,8 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 			return written, failed, err
 		}
 		after = intents[len(intents)-1].ID
-		if err := e.refresh(ctx, ent, sm, conn, intents); err != nil {
+		fresh, err := e.refresh(ctx, ent, sm, conn, intents)
+		if err != nil {
 			return written, failed, err
 		}
 		plans := make([]planned, 0, len(intents))
@@ -56,6 +58,9 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 			}
 			if early && p.write != nil && p.write.Op == tandem.OpDelete {
 				p.write, p.deferred = nil, true
+			}
+			if p.write != nil && p.write.Op == tandem.OpUpdate {
+				p.write.Unmodified = fresh[p.write.ID] // see tandem.Write.Unmodified
 			}
 			if p.write != nil {
 				writes = append(writes, *p.write)
@@ -91,17 +96,19 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 // concurrency: a write would overwrite an edit made since the last pull).
 // A record edited since its snapshot is merged first, as a pull would; a
 // record gone is a delete. Then the writes are planned from what is fresh.
-func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.System, conn connectors.Connector, intents []state.Intent) error {
+// It returns each record's modified time as read, by id, for the writes'
+// Unmodified (the write gap, issue 11 case 13).
+func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.System, conn connectors.Connector, intents []state.Intent) (map[string]time.Time, error) {
 	f, ok := conn.(connectors.Fetcher)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	links := map[string]*tandem.Link{}
 	var ids []string
 	for _, in := range intents {
 		l, err := e.Store.LinkOf(ctx, in.EntityID, sm.Name, sm.Object)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if l != nil && l.Deleted.IsZero() {
 			links[l.ExternalID] = l
@@ -109,17 +116,21 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 		}
 	}
 	if len(ids) == 0 {
-		return nil
+		return nil, nil
 	}
 	recs, err := f.Fetch(ctx, tandem.Query{Object: sm.Object, Fields: sm.Paths()}, ids)
 	if err != nil {
-		return fmt.Errorf("%s %s: re-read before writing: %w", sm.Name, sm.Object, err)
+		return nil, fmt.Errorf("%s %s: re-read before writing: %w", sm.Name, sm.Object, err)
 	}
 	gone, err := e.gone(ctx, conn, sm, missingIDs(ids, recs))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return e.Store.Update(ctx, func(tx *state.Tx) error {
+	fresh := make(map[string]time.Time, len(recs))
+	for _, rec := range recs {
+		fresh[rec.ID] = rec.Modified
+	}
+	return fresh, e.Store.Update(ctx, func(tx *state.Tx) error {
 		for _, rec := range recs {
 			l := links[rec.ID]
 			if l == nil {

@@ -59,6 +59,13 @@ type Options struct {
 	RefreshToken     string `yaml:"refresh_token"`
 	RefreshTokenFile string `yaml:"refresh_token_file"`
 
+	// ConditionalWindow: an update of a record modified this recently
+	// before the write (by the re-read just before it) is sent alone, with
+	// If-Unmodified-Since, so an edit made between the re-read and the
+	// write is refused (412) instead of overwritten (conditional.go).
+	// Default 5m; conditional_window: 0s sends every update in batches.
+	ConditionalWindow time.Duration `yaml:"conditional_window"`
+
 	APIVersion      string        `yaml:"api_version"`       // default v62.0
 	ExternalIDField string        `yaml:"external_id_field"` // default Tandem_Id__c
 	Timeout         time.Duration `yaml:"timeout"`           // one call, retries included; default 60s
@@ -89,6 +96,10 @@ const (
 	DefaultExternalIDField = "Tandem_Id__c"
 	DefaultTimeout         = 60 * time.Second
 	DefaultDailyReserve    = 0.05
+	// DefaultConditionalWindow: people edit a record in bursts; one edited
+	// in the last minutes is the one likely edited again while Tandem
+	// writes it.
+	DefaultConditionalWindow = 5 * time.Minute
 )
 
 var (
@@ -105,6 +116,8 @@ type Client struct {
 	instance string // scheme://host, no trailing slash
 	data     string // instance + /services/data/vXX.X
 	extID    string
+	window   time.Duration    // ConditionalWindow; negative: off
+	now      func() time.Time // the local clock, for the window (tests set it)
 	tokens   *tokenSource
 	http     *connectors.HTTP
 	webhook  *connectors.HMACReceiver // nil: no webhook configured
@@ -154,6 +167,9 @@ func decodeOptions(cfg connectors.Config) (Options, error) {
 		if n := connectors.Child(cfg.Node, key); n != nil && n.Value == "" {
 			return o, configError(cfg, key, "is empty (is its environment variable set?)")
 		}
+	}
+	if n := connectors.Child(cfg.Node, "conditional_window"); n != nil && o.ConditionalWindow == 0 {
+		o.ConditionalWindow = -1 // given as 0: off; unset takes the default
 	}
 	if connectors.Child(cfg.Node, "daily_reserve") != nil {
 		switch r := o.DailyReserve; {
@@ -223,6 +239,12 @@ func (o *Options) normalize() (key string, err error) {
 		o.Timeout = DefaultTimeout
 	case o.Timeout < 0:
 		return "timeout", fmt.Errorf("must be positive, got %v", o.Timeout)
+	}
+	switch {
+	case o.ConditionalWindow == 0:
+		o.ConditionalWindow = DefaultConditionalWindow
+	case o.ConditionalWindow < 0:
+		o.ConditionalWindow = -1
 	}
 	if o.Breaker.Failures < 0 {
 		return "breaker.failures", fmt.Errorf("must be 1 or more, got %d", o.Breaker.Failures)
@@ -370,6 +392,8 @@ func newClient(system string, o Options) *Client {
 		instance: o.InstanceURL,
 		data:     o.InstanceURL + "/services/data/" + o.APIVersion,
 		extID:    o.ExternalIDField,
+		window:   o.ConditionalWindow,
+		now:      time.Now,
 		tokens:   ts,
 		http:     connectors.NewHTTP(httpOptions(system, o, transport)),
 	}

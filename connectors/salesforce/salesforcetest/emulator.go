@@ -434,6 +434,8 @@ func (e *Emulator) serveData(w http.ResponseWriter, r *http.Request, rest string
 		e.serveCollections(w, r, seg[2:])
 	case len(seg) == 3 && seg[0] == "sobjects" && seg[2] == "describe":
 		only(w, r, http.MethodGet, func() { e.serveDescribe(w, r, seg[1]) })
+	case len(seg) == 3 && seg[0] == "sobjects" && r.Method == http.MethodPatch:
+		e.serveRowUpdate(w, r, seg[1], seg[2]) // rows.go
 	case len(seg) == 3 && seg[0] == "sobjects":
 		only(w, r, http.MethodGet, func() { e.serveRecord(w, r, seg[1], seg[2]) })
 	default:

@@ -1,0 +1,91 @@
+package salesforce
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"tandem"
+	"tandem/connectors/salesforce/salesforcetest"
+)
+
+// An update of a record modified within the conditional window goes alone
+// through sObject Rows with If-Unmodified-Since (the time the engine read
+// it at); the others go in a collection. A record edited since that time
+// is not overwritten: its write fails retryable, wrapping ErrConflict.
+func TestConditionalUpdate(t *testing.T) {
+	f := newFixture(t, salesforcetest.Options{})
+	f.c.now = f.clk.Now
+	a := f.create(t, "Contact", map[string]any{"LastName": "A"})
+	b := f.create(t, "Contact", map[string]any{"LastName": "B"})
+	readAt := func(id string) time.Time { r, _ := f.sf.Get("Contact", id); return r.LastModifiedDate }
+	aRead := readAt(a)
+	f.clk.Add(time.Minute) // the write comes a minute after A was last changed: within the window
+	res, err := f.c.Apply(context.Background(), "Contact", []tandem.Write{
+		{Op: tandem.OpUpdate, ID: a, Payload: []byte(`{"FirstName":"Ann"}`), Unmodified: aRead},
+		{Op: tandem.OpUpdate, ID: b, Payload: []byte(`{"FirstName":"Bob"}`)},
+	})
+	if err != nil || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("apply: %v %+v", err, res)
+	}
+	var rows, collections int
+	for _, r := range f.sf.Requests() {
+		switch {
+		case r.Method == http.MethodPatch && strings.HasSuffix(r.Path, "/sobjects/Contact/"+a):
+			rows++
+		case r.Method == http.MethodPatch && strings.HasSuffix(r.Path, "/composite/sobjects"):
+			collections++
+		}
+	}
+	if rows != 1 || collections != 1 {
+		t.Errorf("%d sObject Rows and %d collection calls, want one of each", rows, collections)
+	}
+
+	// A person edits A after Tandem read it (a second later): the write
+	// planned from the read is refused, and A keeps the person's edit.
+	aRead = readAt(a)
+	f.clk.Add(time.Second)
+	if err := f.sf.Update("Contact", a, map[string]any{"FirstName": "Anna"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = f.c.Apply(context.Background(), "Contact", []tandem.Write{{Op: tandem.OpUpdate, ID: a, Payload: []byte(`{"FirstName":"Annie"}`), Unmodified: aRead}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := res[0].Err; e == nil || !tandem.IsRetryable(e) || !errors.Is(e, tandem.ErrConflict) {
+		t.Errorf("write over an edit made since the read: err %v; want a retryable ErrConflict", e)
+	}
+	if r, _ := f.sf.Get("Contact", a); r.Fields["FirstName"] != "Anna" {
+		t.Errorf("A's first name = %v, want the person's Anna kept", r.Fields["FirstName"])
+	}
+
+	// Outside the window (A read an hour before the write), the update goes
+	// in a collection, unguarded: the window that remains.
+	f.clk.Add(time.Hour)
+	res, err = f.c.Apply(context.Background(), "Contact", []tandem.Write{{Op: tandem.OpUpdate, ID: a, Payload: []byte(`{"FirstName":"Annie"}`), Unmodified: aRead}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("apply outside the window: %v %+v", err, res)
+	}
+	if r, _ := f.sf.Get("Contact", a); r.Fields["FirstName"] != "Annie" {
+		t.Errorf("A's first name = %v, want Annie", r.Fields["FirstName"])
+	}
+}
+
+// conditional_window: 0s turns conditional updates off; unset is 5m.
+func TestConditionalWindowConfig(t *testing.T) {
+	for _, tc := range []struct {
+		extra string
+		want  time.Duration
+	}{{"", DefaultConditionalWindow}, {"conditional_window: 0s\n", -1}, {"conditional_window: 30s\n", 30 * time.Second}} {
+		conn, err := New(config(t, "type: salesforce\ninstance_url: https://x.my.salesforce.com\nclient_id: id\nclient_secret: s\n"+tc.extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := conn.(*Client).window; got != tc.want {
+			t.Errorf("%q: window %v, want %v", tc.extra, got, tc.want)
+		}
+	}
+}
