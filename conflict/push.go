@@ -240,7 +240,14 @@ func (e *Engine) checkpoint(ctx context.Context, ent *mapping.Entity, sm *mappin
 				continue
 			}
 			written++
+			var base tandem.Values // the snapshot before the write (confirmed moves it)
+			if p.link != nil {
+				base = p.link.Snapshot
+			}
 			if err := e.confirmed(ctx, tx, ent, sm, p, res); err != nil {
+				return err
+			}
+			if err := e.mergeOverwritten(ctx, tx, ent, sm, p, base, res); err != nil { // gap.go
 				return err
 			}
 		}

@@ -342,6 +342,18 @@ func (r *recorder) note(req *http.Request, body []byte, cw *captureWriter, seq0,
 				})
 				r.writes[id] = append(r.writes[id], recWrite{seq0: seq0, seq1: seq1, op: op, fields: fields, applied: applied, body: rec.Raw, corr: corr, began: began, at: at})
 			}
+		case req.Method == http.MethodPatch && strings.Contains(route, "/sobjects/"):
+			// sObject Rows: one update, conditional (If-Unmodified-Since) on
+			// a record edited recently; 204 when applied, 412 when refused.
+			id := route[strings.LastIndex(route, "/")+1:]
+			fields := map[string]string{}
+			gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
+				if f := chaosFieldOf("salesforce", k.String()); f != "" {
+					fields[f] = chaosCanon(f, v.String())
+				}
+				return true
+			})
+			r.writes[id] = append(r.writes[id], recWrite{seq0: seq0, seq1: seq1, op: "update", fields: fields, applied: ok, body: string(body), corr: corr, began: began, at: at})
 		case req.Method == http.MethodDelete && strings.Contains(route, "/composite/sobjects"):
 			for _, id := range strings.Split(req.URL.Query().Get("ids"), ",") {
 				r.writes[id] = append(r.writes[id], recWrite{seq0: seq0, seq1: seq1, op: "delete", applied: ok, corr: corr, began: began, at: at})
