@@ -230,3 +230,33 @@ func TestUpdateCarriesReadTime(t *testing.T) {
 		t.Errorf("the update of b's record carries Unmodified %v, want its modified time as re-read, %v", last.Unmodified, read)
 	}
 }
+
+// A write that replaced an edit made after its re-read (the write gap, as
+// HubSpot's property history shows it afterwards: Result.Overwritten) is
+// merged as that edit: a recorded conflict, and here, the person's edit
+// being the newest, it is written back where the write replaced it and to
+// every other system.
+func TestOverwrittenEditIsMerged(t *testing.T) {
+	w := newEchoWorld(t, "{policy: newest, clock_tolerance: 0s}")
+	id := w.b.live()[0]
+	w.tick()
+	w.a.put("1", map[string]any{"name": "Annie"})
+	w.tick()
+	personAt := w.now // a person renames Ann "Bob" in b, after the re-read, just before the write
+	w.b.overwrote = func(x tandem.Write) []tandem.Overwrite {
+		if x.ID != id || !x.Unmodified.Before(personAt) {
+			return nil
+		}
+		return []tandem.Overwrite{{Path: "name", Value: []byte(`"Bob"`), At: personAt}}
+	}
+	w.sync()
+	w.b.overwrote = nil
+	w.sync()
+	if a, b := w.names(); a != "Bob" || b != "Bob" {
+		t.Errorf("names: a %v, b %v; want the person's newer Bob in both", a, b)
+	}
+	cs := w.conflicts("name")
+	if len(cs) != 1 || cs[0].Values["a"].Value != "Annie" || cs[0].Values["b"].Value != "Bob" || cs[0].Decided != "b" {
+		t.Errorf("name conflicts %+v; want one naming a's Annie and b's Bob, decided for b", cs)
+	}
+}

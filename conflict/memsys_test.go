@@ -29,6 +29,9 @@ type memSystem struct {
 	down bool
 	// writes is every write applied, in order.
 	writes []tandem.Write
+	// overwrote, when set, says what an update replaced that was set
+	// after its read (tandem.Result.Overwritten).
+	overwrote func(w tandem.Write) []tandem.Overwrite
 }
 
 type memRecord struct {
@@ -188,6 +191,9 @@ func (m *memSystem) Apply(_ context.Context, _ string, ws []tandem.Write) ([]tan
 			maps.Copy(r.fields, fields)
 			r.modified = m.clock()
 			res[i].ID = w.ID
+			if m.overwrote != nil {
+				res[i].Overwritten = m.overwrote(w)
+			}
 		case tandem.OpDelete:
 			if r := m.recs[w.ID]; r != nil && r.deleted.IsZero() {
 				r.deleted = m.clock()
