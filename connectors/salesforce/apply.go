@@ -24,8 +24,8 @@ var idRE = regexp.MustCompile(`^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$`)
 
 // Apply writes to object through sObject Collections, 200 records a call,
 // keeping the order of writes: a run of writes of one kind goes in one
-// call; an update of a record modified within the conditional window goes
-// alone, with If-Unmodified-Since (conditional.go). Every call is
+// call; updates of records modified within the conditional window go 25
+// a call through Composite, each with If-Unmodified-Since (conditional.go). Every call is
 // idempotent, so any of them may be retried:
 //
 //   - create upserts on the External ID field, set to Write.Key: a create
@@ -50,7 +50,10 @@ func (c *Client) Apply(ctx context.Context, object string, writes []tandem.Write
 		end := start + 1
 		var err error
 		if c.conditional(writes[start]) {
-			err = c.applyRow(ctx, object, writes[start], &results[start]) // conditional.go
+			for end < len(writes) && end-start < maxSubrequests && c.conditional(writes[end]) {
+				end++
+			}
+			err = c.applyConditional(ctx, object, writes[start:end], results[start:end]) // conditional.go
 		} else {
 			for end < len(writes) && end-start < maxBatch && writes[end].Op == writes[start].Op && !c.conditional(writes[end]) {
 				end++

@@ -11,18 +11,18 @@ import (
 )
 
 // BenchmarkApplyConditional measures what guarding the write gap costs: 200
-// updates of records modified within the conditional window (each its own
-// sObject Rows call with If-Unmodified-Since) against the same 200 in one
-// sObject Collections call, on the loopback emulator. calls/op is what the
-// daily allowance pays; ns/op is loopback time, a floor for a real org,
-// where each call costs a round trip.
+// updates of records modified within the conditional window (sObject Rows
+// subrequests with If-Unmodified-Since, 25 per Composite call) against the
+// same 200 in one sObject Collections call, on the loopback emulator.
+// calls/op is what the daily allowance pays; ns/op is loopback time, a
+// floor for a real org, where each call costs a round trip.
 func BenchmarkApplyConditional(b *testing.B) {
 	for _, guarded := range []bool{false, true} {
 		name := map[bool]string{false: "batched", true: "conditional"}[guarded]
 		b.Run(name, func(b *testing.B) {
 			clk := newClock()
-			// An org of the largest edition's allowance: at 15,000 (the
-			// default) a few dozen guarded runs of 200 spend it all.
+			// Room for every run (the emulator's default allowance is
+			// 15,000 calls a day).
 			sf := salesforcetest.NewServer(salesforcetest.Options{Now: clk.Now, DailyLimit: 5_000_000})
 			defer sf.Close()
 			conn, err := New(config(b, fmt.Sprintf("type: salesforce\ninstance_url: %s\nclient_id: test-client-id\nclient_secret: test-client-secret\n", sf.URL)))

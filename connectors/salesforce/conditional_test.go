@@ -3,18 +3,21 @@ package salesforce
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"tandem"
 	"tandem/connectors/salesforce/salesforcetest"
 )
 
-// An update of a record modified within the conditional window goes alone
-// through sObject Rows with If-Unmodified-Since (the time the engine read
-// it at); the others go in a collection. A record edited since that time
+// An update of a record modified within the conditional window goes as an
+// sObject Rows subrequest of a Composite call with If-Unmodified-Since (the
+// time the engine read it at); the others go in a collection. A record edited since that time
 // is not overwritten: its write fails retryable, wrapping ErrConflict.
 func TestConditionalUpdate(t *testing.T) {
 	f := newFixture(t, salesforcetest.Options{})
@@ -31,17 +34,22 @@ func TestConditionalUpdate(t *testing.T) {
 	if err != nil || res[0].Err != nil || res[1].Err != nil {
 		t.Fatalf("apply: %v %+v", err, res)
 	}
-	var rows, collections int
+	var composite, collections int
 	for _, r := range f.sf.Requests() {
 		switch {
-		case r.Method == http.MethodPatch && strings.HasSuffix(r.Path, "/sobjects/Contact/"+a):
-			rows++
+		case r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/composite"):
+			composite++
+			sub := gjson.GetBytes(r.Body, "compositeRequest.0")
+			if n := len(gjson.GetBytes(r.Body, "compositeRequest").Array()); n != 1 || sub.Get("method").String() != "PATCH" ||
+				!strings.HasSuffix(sub.Get("url").String(), "/sobjects/Contact/"+a) || sub.Get("httpHeaders.If-Unmodified-Since").String() == "" {
+				t.Errorf("composite call %s: want one conditional PATCH of A", r.Body)
+			}
 		case r.Method == http.MethodPatch && strings.HasSuffix(r.Path, "/composite/sobjects"):
 			collections++
 		}
 	}
-	if rows != 1 || collections != 1 {
-		t.Errorf("%d sObject Rows and %d collection calls, want one of each", rows, collections)
+	if composite != 1 || collections != 1 {
+		t.Errorf("%d composite and %d collection calls, want one of each", composite, collections)
 	}
 
 	// A person edits A after Tandem read it (a second later): the write
@@ -87,5 +95,44 @@ func TestConditionalWindowConfig(t *testing.T) {
 		if got := conn.(*Client).window; got != tc.want {
 			t.Errorf("%q: window %v, want %v", tc.extra, got, tc.want)
 		}
+	}
+}
+
+// Thirty recently edited records take two Composite calls (25 + 5); one
+// refused in the middle fails alone.
+func TestConditionalUpdatesShareCompositeCalls(t *testing.T) {
+	f := newFixture(t, salesforcetest.Options{})
+	f.c.now = f.clk.Now
+	var writes []tandem.Write
+	for i := range 30 {
+		id := f.create(t, "Contact", map[string]any{"LastName": fmt.Sprint(i)})
+		r, _ := f.sf.Get("Contact", id)
+		writes = append(writes, tandem.Write{Op: tandem.OpUpdate, ID: id, Payload: []byte(`{"FirstName":"x"}`), Unmodified: r.LastModifiedDate})
+	}
+	f.clk.Add(2 * time.Second)
+	if err := f.sf.Update("Contact", writes[7].ID, map[string]any{"FirstName": "edited"}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(f.sf.Requests())
+	res, err := f.c.Apply(context.Background(), "Contact", writes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if (i == 7) != (r.Err != nil) {
+			t.Errorf("write %d: err %v; want only write 7 refused", i, r.Err)
+		}
+	}
+	if !errors.Is(res[7].Err, tandem.ErrConflict) {
+		t.Errorf("write 7: %v, want ErrConflict", res[7].Err)
+	}
+	calls := 0
+	for _, r := range f.sf.Requests()[before:] {
+		if strings.Contains(r.Path, "/services/data/") {
+			calls++
+		}
+	}
+	if calls != 2 {
+		t.Errorf("%d API calls for 30 conditional updates, want 2", calls)
 	}
 }

@@ -60,9 +60,10 @@ type Options struct {
 	RefreshTokenFile string `yaml:"refresh_token_file"`
 
 	// ConditionalWindow: an update of a record modified this recently
-	// before the write (by the re-read just before it) is sent alone, with
-	// If-Unmodified-Since, so an edit made between the re-read and the
-	// write is refused (412) instead of overwritten (conditional.go).
+	// before the write (by the re-read just before it) is sent with
+	// If-Unmodified-Since (Composite, 25 a call), so an edit made between
+	// the re-read and the write is refused (412) instead of overwritten
+	// (conditional.go).
 	// Default 5m; conditional_window: 0s sends every update in batches.
 	ConditionalWindow time.Duration `yaml:"conditional_window"`
 

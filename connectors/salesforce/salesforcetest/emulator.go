@@ -430,6 +430,8 @@ func (e *Emulator) serveData(w http.ResponseWriter, r *http.Request, rest string
 				e.serveMore(w, r, seg[0], seg[1])
 			}
 		})
+	case len(seg) == 1 && seg[0] == "composite":
+		only(w, r, http.MethodPost, func() { e.serveComposite(w, r) }) // rows.go
 	case len(seg) >= 2 && seg[0] == "composite" && seg[1] == "sobjects":
 		e.serveCollections(w, r, seg[2:])
 	case len(seg) == 3 && seg[0] == "sobjects" && seg[2] == "describe":

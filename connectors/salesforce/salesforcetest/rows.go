@@ -1,7 +1,9 @@
 package salesforcetest
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"time"
 
@@ -74,4 +76,73 @@ func (e *Emulator) serveRowUpdate(w http.ResponseWriter, r *http.Request, object
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// maxSubrequests is the most subrequests one Composite call takes.
+const maxSubrequests = 25
+
+// serveComposite is POST composite: up to 25 subrequests run in order in
+// one call, which counts as one call toward the API limits; the answer is
+// 200 with each subrequest's status, headers and body, by referenceId.
+// The emulator runs the subrequests it serves on its own: sObject Rows
+// (GET and PATCH sobjects/{Object}/{id}, with their conditional headers).
+// Others are answered 400 with the emulator's NOT_SUPPORTED_BY_EMULATOR;
+// references between subrequests (@{ref.id}) and allOrNone: true (which
+// rolls back) are not modelled: the latter is refused.
+func (e *Emulator) serveComposite(w http.ResponseWriter, r *http.Request) {
+	body := readBody(r)
+	root := gjson.ParseBytes(body)
+	subs := root.Get("compositeRequest")
+	switch {
+	case !gjson.ValidBytes(body) || !root.IsObject() || !subs.IsArray():
+		writeError(w, http.StatusBadRequest, apiErr("JSON_PARSER_ERROR", "compositeRequest: an array of subrequests is required"))
+		return
+	case len(subs.Array()) == 0 || len(subs.Array()) > maxSubrequests:
+		writeError(w, http.StatusBadRequest, apiErr("INVALID_BATCH_REQUEST", "a composite request takes from 1 to 25 subrequests"))
+		return
+	case root.Get("allOrNone").Bool():
+		writeError(w, http.StatusBadRequest, apiErr("NOT_SUPPORTED_BY_EMULATOR", "allOrNone: true on composite is not modelled by the emulator"))
+		return
+	}
+	type subResult struct {
+		Body           json.RawMessage   `json:"body"`
+		HTTPHeaders    map[string]string `json:"httpHeaders"`
+		HTTPStatusCode int               `json:"httpStatusCode"`
+		ReferenceID    string            `json:"referenceId"`
+	}
+	var out []subResult
+	seen := map[string]bool{}
+	for _, sub := range subs.Array() {
+		ref := sub.Get("referenceId").String()
+		if ref == "" || seen[ref] {
+			writeError(w, http.StatusBadRequest, apiErr("INVALID_BATCH_REQUEST", "every subrequest needs its own referenceId"))
+			return
+		}
+		seen[ref] = true
+		method, target := sub.Get("method").String(), sub.Get("url").String()
+		rest, _ := strings.CutPrefix(target, dataPrefix)
+		seg := strings.Split(strings.Trim(rest, "/"), "/")
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(method, target, strings.NewReader(sub.Get("body").Raw))
+		sub.Get("httpHeaders").ForEach(func(k, v gjson.Result) bool {
+			req.Header.Set(k.String(), v.String())
+			return true
+		})
+		switch {
+		case !strings.HasPrefix(target, dataPrefix) || len(seg) != 3 || seg[0] != "sobjects":
+			writeError(rec, http.StatusBadRequest, apiErr("NOT_SUPPORTED_BY_EMULATOR", "the emulator's composite serves sObject Rows subrequests only: "+target))
+		case method == http.MethodPatch:
+			e.serveRowUpdate(rec, req, seg[1], seg[2])
+		case method == http.MethodGet:
+			e.serveRecord(rec, req, seg[1], seg[2])
+		default:
+			methodNotAllowed(rec, method, "GET,PATCH")
+		}
+		res := subResult{HTTPHeaders: map[string]string{}, HTTPStatusCode: rec.Code, ReferenceID: ref, Body: json.RawMessage("null")}
+		if b := rec.Body.Bytes(); len(b) > 0 {
+			res.Body = json.RawMessage(b)
+		}
+		out = append(out, res)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"compositeResponse": out})
 }

@@ -54,3 +54,45 @@ func TestRowUpdateIfUnmodifiedSince(t *testing.T) {
 		t.Errorf("PATCH with an unknown field: %d, want 400", st)
 	}
 }
+
+// POST composite runs sObject Rows subrequests in order and answers each by
+// referenceId, with its own status: a conditional PATCH of a record
+// modified since is 412 there while the others are applied; more than 25
+// subrequests are refused whole.
+func TestCompositeRowUpdates(t *testing.T) {
+	c, clk := newClient(t, Options{})
+	a := mustCreate(t, c.s.Emulator, "Contact", map[string]any{"LastName": "A"})
+	b := mustCreate(t, c.s.Emulator, "Contact", map[string]any{"LastName": "B"})
+	ra, _ := c.s.Get("Contact", a)
+	since := ra.LastModifiedDate.UTC().Format(http.TimeFormat)
+	clk.Add(2 * time.Second)
+	c.s.Update("Contact", b, map[string]any{"FirstName": "edited"}) // b modified after since
+	sub := func(ref, id string) map[string]any {
+		return map[string]any{"method": "PATCH", "url": dataPrefix + "sobjects/Contact/" + id, "referenceId": ref,
+			"httpHeaders": map[string]string{"If-Unmodified-Since": since}, "body": map[string]any{"Title": "T"}}
+	}
+	st, res, _ := c.do("POST", dataPrefix+"composite", map[string]any{"allOrNone": false, "compositeRequest": []any{sub("ra", a), sub("rb", b)}})
+	if st != http.StatusOK {
+		t.Fatalf("composite: %d %s", st, res.Raw)
+	}
+	got := map[string]int64{}
+	for _, r := range res.Get("compositeResponse").Array() {
+		got[r.Get("referenceId").String()] = r.Get("httpStatusCode").Int()
+	}
+	if got["ra"] != http.StatusNoContent || got["rb"] != http.StatusPreconditionFailed {
+		t.Errorf("subrequest statuses %v; want ra 204, rb 412", got)
+	}
+	if r, _ := c.s.Get("Contact", a); r.Fields["Title"] != "T" {
+		t.Errorf("A's title = %v, want T", r.Fields["Title"])
+	}
+	if r, _ := c.s.Get("Contact", b); r.Fields["Title"] != nil {
+		t.Errorf("B's title = %v, want none (refused)", r.Fields["Title"])
+	}
+	var many []any
+	for i := range 26 {
+		many = append(many, sub("r"+string(rune('a'+i)), a))
+	}
+	if st, res, _ := c.do("POST", dataPrefix+"composite", map[string]any{"compositeRequest": many}); st != http.StatusBadRequest {
+		t.Errorf("26 subrequests: %d %s, want 400", st, res.Raw)
+	}
+}
