@@ -28,7 +28,11 @@ type Source interface {
 
 // Sink applies writes to one object. It returns one Result per write, in
 // order; the error is for a failure of the whole call. A Sink splits writes
-// into batches its API accepts.
+// into batches its API accepts. Where its API allows, it guards the write
+// gap (an edit made between the engine's re-read and the write): it makes
+// an update conditional on Write.Unmodified (a refusal is a retryable
+// error wrapping tandem.ErrConflict), or reports in Result.Overwritten what
+// the write replaced. Neither is required.
 type Sink interface {
 	Apply(ctx context.Context, object string, writes []tandem.Write) ([]tandem.Result, error)
 }
