@@ -260,3 +260,31 @@ func TestOverwrittenEditIsMerged(t *testing.T) {
 		t.Errorf("name conflicts %+v; want one naming a's Annie and b's Bob, decided for b", cs)
 	}
 }
+
+// A system that refuses an update of a record modified since the re-read
+// (Salesforce's If-Unmodified-Since) keeps the edit made in the write gap:
+// the intent waits, the next pass merges the edit as a conflict, and the
+// newest value ends everywhere.
+func TestConditionalRefusalKeepsGapEdit(t *testing.T) {
+	w := newEchoWorld(t, "{policy: newest, clock_tolerance: 0s}")
+	w.b.conditional = true
+	id := w.b.live()[0]
+	w.tick()
+	w.a.put("1", map[string]any{"name": "Annie"})
+	w.duringPush(func() {
+		w.tick()
+		w.b.put(id, map[string]any{"name": "Bob"}) // after the re-read, before the write
+		w.tick()
+	})
+	w.sync()
+	if got := w.b.get(id)["name"]; got != "Bob" {
+		t.Fatalf("b's name after the refused write = %v, want the person's Bob kept", got)
+	}
+	w.sync()
+	if a, b := w.names(); a != "Bob" || b != "Bob" {
+		t.Errorf("names: a %v, b %v; want the newest Bob in both", a, b)
+	}
+	if cs := w.conflicts("name"); len(cs) != 1 || cs[0].Decided != "b" {
+		t.Errorf("name conflicts %+v; want one, decided for b", cs)
+	}
+}

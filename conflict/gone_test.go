@@ -38,6 +38,20 @@ func (w *echoWorld) duringPull(fn func()) {
 	}
 }
 
+// duringPush runs fn once, right before the next write is applied (after
+// the re-read that planned it).
+func (w *echoWorld) duringPush(fn func()) {
+	step := w.e.Step
+	armed := true
+	w.e.Step = func(point string) {
+		if point == "push:before-apply" && armed {
+			armed = false
+			fn()
+		}
+		step(point)
+	}
+}
+
 // annAlive reports whether Ann lives in a and b, and her phone in each.
 func (w *echoWorld) annAlive() (inA, inB bool, phoneA, phoneB any) {
 	for _, id := range w.a.live() {

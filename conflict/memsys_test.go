@@ -32,6 +32,9 @@ type memSystem struct {
 	// overwrote, when set, says what an update replaced that was set
 	// after its read (tandem.Result.Overwritten).
 	overwrote func(w tandem.Write) []tandem.Overwrite
+	// conditional refuses an update of a record modified after its
+	// Write.Unmodified, as Salesforce's If-Unmodified-Since does.
+	conditional bool
 }
 
 type memRecord struct {
@@ -186,6 +189,10 @@ func (m *memSystem) Apply(_ context.Context, _ string, ws []tandem.Write) ([]tan
 			r := m.recs[w.ID]
 			if r == nil || !r.deleted.IsZero() {
 				res[i].Err = &tandem.Error{Op: "update", Message: "not found"}
+				continue
+			}
+			if m.conditional && !w.Unmodified.IsZero() && r.modified.After(w.Unmodified) {
+				res[i].Err = &tandem.Error{Op: "update", Status: 412, Retryable: true, Err: tandem.ErrConflict}
 				continue
 			}
 			maps.Copy(r.fields, fields)
