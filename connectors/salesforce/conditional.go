@@ -35,7 +35,7 @@ import (
 
 // conditional reports whether an update goes with If-Unmodified-Since.
 func (c *Client) conditional(w tandem.Write) bool {
-	return w.Op == tandem.OpUpdate && c.window > 0 && !w.Unmodified.IsZero() && c.now().Sub(w.Unmodified) < c.window
+	return w.Op == tandem.OpUpdate && c.condWindow > 0 && !w.Unmodified.IsZero() && c.now().Sub(w.Unmodified) < c.condWindow
 }
 
 // maxSubrequests is the most subrequests one Composite call takes.

@@ -92,7 +92,7 @@ func TestConditionalWindowConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := conn.(*Client).window; got != tc.want {
+		if got := conn.(*Client).condWindow; got != tc.want {
 			t.Errorf("%q: window %v, want %v", tc.extra, got, tc.want)
 		}
 	}

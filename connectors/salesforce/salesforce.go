@@ -113,15 +113,15 @@ var (
 
 // Client is one configured Salesforce org.
 type Client struct {
-	system   string
-	instance string // scheme://host, no trailing slash
-	data     string // instance + /services/data/vXX.X
-	extID    string
-	window   time.Duration    // ConditionalWindow; negative: off
-	now      func() time.Time // the local clock, for the window (tests set it)
-	tokens   *tokenSource
-	http     *connectors.HTTP
-	webhook  *connectors.HMACReceiver // nil: no webhook configured
+	system     string
+	instance   string // scheme://host, no trailing slash
+	data       string // instance + /services/data/vXX.X
+	extID      string
+	condWindow time.Duration    // ConditionalWindow; negative: off
+	now        func() time.Time // the local clock, for the window (tests set it)
+	tokens     *tokenSource
+	http       *connectors.HTTP
+	webhook    *connectors.HMACReceiver // nil: no webhook configured
 }
 
 // New opens the system described by a config section. Credential files
@@ -389,14 +389,14 @@ func newClient(system string, o Options) *Client {
 		ts.secrets = append(ts.secrets, o.ClientSecretNext)
 	}
 	return &Client{
-		system:   system,
-		instance: o.InstanceURL,
-		data:     o.InstanceURL + "/services/data/" + o.APIVersion,
-		extID:    o.ExternalIDField,
-		window:   o.ConditionalWindow,
-		now:      time.Now,
-		tokens:   ts,
-		http:     connectors.NewHTTP(httpOptions(system, o, transport)),
+		system:     system,
+		instance:   o.InstanceURL,
+		data:       o.InstanceURL + "/services/data/" + o.APIVersion,
+		extID:      o.ExternalIDField,
+		condWindow: o.ConditionalWindow,
+		now:        time.Now,
+		tokens:     ts,
+		http:       connectors.NewHTTP(httpOptions(system, o, transport)),
 	}
 }
 

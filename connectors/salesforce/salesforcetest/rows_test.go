@@ -24,7 +24,7 @@ func TestRowUpdateIfUnmodifiedSince(t *testing.T) {
 	since := r.LastModifiedDate.UTC().Format(http.TimeFormat)
 
 	// Not modified since: applied, and stamped.
-	clk.Add(300 * time.Millisecond) // the same second as the last change
+	clk.Add(300 * time.Millisecond)
 	c.hdr.Set("If-Unmodified-Since", since)
 	if st, res, _ := c.do("PATCH", path, map[string]any{"Title": "Clerk"}); st != http.StatusNoContent {
 		t.Fatalf("PATCH unmodified since %s: %d %s, want 204", since, st, res.Raw)
