@@ -22,7 +22,10 @@ import (
 // the merge sees no edit. A read that differs is an edit, merged as ever.
 
 // markSent records, in one transaction committed before the writes go out,
-// the values each planned update or create sets.
+// the values each planned update or create sets. They must be what a read
+// of the record will show, the values confirmed puts in the snapshot: if
+// that ever becomes the mapping's read-back of p.sent (a lossy mapping),
+// so must this.
 func (e *Engine) markSent(ctx context.Context, sm *mapping.System, plans []planned) error {
 	some := false
 	for _, p := range plans {
