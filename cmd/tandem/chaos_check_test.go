@@ -361,7 +361,6 @@ const (
 	issueGap   = "gap: an edit overwritten by a write planned without it"
 	issueStale = "stale: a webhook merge staged a view older than Tandem's own write"
 	issueSkip  = "skip: a HubSpot pull paged past a record"
-	issueEarly = "early: a delete timed by an older webhook event lost to earlier edits"
 	issueSFCur = "sfcursor: a Salesforce pull's cursor passed an edit made in the second its query ran"
 )
 
@@ -492,7 +491,7 @@ func (r *chaosRun) explain(ep *chaosEpisode) (string, string) {
 	switch {
 	case ep.split != "" && ep.want == nil:
 		if why, ok := r.revivedByEarlyDelete(ep); ok {
-			return why, issueEarly
+			return why, "" // closed by issue 11 (case 8): no longer excused
 		}
 		return "the systems disagree at the end", ""
 	case ep.split != "":
@@ -521,7 +520,7 @@ func (r *chaosRun) explain(ep *chaosEpisode) (string, string) {
 		return "the systems disagree at the end: " + strings.Join(whys, "; "), kind
 	case ep.want == nil:
 		if why, ok := r.revivedByEarlyDelete(ep); ok {
-			return why, issueEarly
+			return why, "" // closed by issue 11 (case 8): no longer excused
 		}
 		return "deleted in one system, but alive again in both", ""
 	case ep.got == nil:
