@@ -230,7 +230,8 @@ func (e *Emulator) ResetRequests() {
 }
 
 // Writes counts the requests received that can change data (collection
-// create, update, upsert and delete), whatever their outcome. A request
+// create, update, upsert and delete, sObject Rows updates, Composite
+// calls), whatever their outcome. A request
 // failed by a fault before the API saw it is not counted.
 func (e *Emulator) Writes() int {
 	e.mu.Lock()
