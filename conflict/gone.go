@@ -32,8 +32,8 @@ func (e *Engine) gone(ctx context.Context, conn connectors.Connector, sm *mappin
 			return nil, fmt.Errorf("%s %s: read when %d records were deleted: %w", sm.Name, sm.Object, len(ids), err)
 		}
 		for _, r := range recs {
-			if r.Deleted && slices.Contains(ids, r.ID) {
-				at[r.ID] = r
+			if r.Deleted {
+				at[r.ID] = r // an id not asked for is never looked up below
 			}
 		}
 	}
@@ -57,7 +57,8 @@ func missingIDs(ids []string, got []tandem.Record) []string {
 	}
 	var out []string
 	for _, id := range ids {
-		if !found[id] && !slices.Contains(out, id) {
+		if !found[id] {
+			found[id] = true // once
 			out = append(out, id)
 		}
 	}
