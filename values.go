@@ -70,6 +70,7 @@ const (
 	ConflictField    = "field"    // one field changed differently in several systems
 	ConflictIdentity = "identity" // a record matches several entities, or shares a key in its system
 	ConflictDelete   = "delete"   // a record was deleted in one system
+	ConflictValue    = "value"    // a system holds a value its mapping cannot read: that field is held until it is fixed there
 
 	ConflictOpen     = "open"     // held for a person (tandem resolve)
 	ConflictResolved = "resolved" // decided by a person

@@ -22,10 +22,9 @@ import (
 // the merge sees no edit. A read that differs is an edit, merged as ever.
 
 // markSent records, in one transaction committed before the writes go out,
-// the values each planned update or create sets. They must be what a read
-// of the record will show, the values confirmed puts in the snapshot: if
-// that ever becomes the mapping's read-back of p.sent (a lossy mapping),
-// so must this.
+// the values each planned update or create sets, as a read of the record
+// will show them: what confirmed puts in the snapshot (readBack; a lossy
+// mapping shows something other than what was sent).
 func (e *Engine) markSent(ctx context.Context, sm *mapping.System, plans []planned) error {
 	some := false
 	for _, p := range plans {
@@ -42,7 +41,7 @@ func (e *Engine) markSent(ctx context.Context, sm *mapping.System, plans []plann
 			if p.write == nil || p.write.Op == tandem.OpDelete {
 				continue
 			}
-			if err := tx.MarkSent(ctx, p.intent.ID, p.sent); err != nil {
+			if err := tx.MarkSent(ctx, p.intent.ID, readBack(sm, p.sent)); err != nil {
 				return err
 			}
 		}

@@ -247,10 +247,15 @@ func (e *Engine) merge(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 			return err
 		}
 	}
+	merged, moved := side, false // lossy mappings: see readback.go
 	if link.Snapshot != nil {
-		side.Snapshot = link.Snapshot
+		side.Snapshot = mergeBase(sm, golden, side.View, link.Snapshot)
+		merged = side
+	} else if len(golden) > 0 {
+		golden, merged.View, moved = firstLink(ent, sm, golden, side.View)
 	}
-	out := Merge(ent.Name, link.EntityID, golden, side, readFields(ent, sm), ent.Policy)
+	out := Merge(ent.Name, link.EntityID, golden, merged, readFields(ent, sm), ent.Policy)
+	out.Changed = out.Changed || moved
 	edited := changedFrom(side.View, link.Snapshot)
 	del, err := e.reviveIfEdited(ctx, tx, ent, link, side, edited, del)
 	if err != nil {
@@ -455,7 +460,9 @@ func needsWrite(ent *mapping.Entity, t *mapping.System, golden tandem.Golden, l 
 
 // diff lists the fields to write to a system's record so it agrees with the
 // golden record: for a record not yet created, every non-empty field. A
-// held field is written nowhere until a person decides it.
+// held field is written nowhere until a person decides it. A field whose
+// snapshot is already what the golden value reads back as in that system
+// (a lossy mapping: readback.go) needs no write.
 func diff(ent *mapping.Entity, t *mapping.System, golden tandem.Golden, l *tandem.Link) []string {
 	var fs []string
 	for _, f := range ent.Fields {
@@ -476,6 +483,9 @@ func diff(ent *mapping.Entity, t *mapping.System, golden tandem.Golden, l *tande
 		if !seen || !tandem.Equal(s, g.Value) {
 			fs = append(fs, f)
 		}
+	}
+	if l != nil && len(fs) > 0 {
+		fs = unechoed(t, golden, l.Snapshot, fs)
 	}
 	return fs
 }

@@ -137,9 +137,9 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 				continue // not asked for
 			}
 			delete(links, rec.ID)
-			view, err := sm.In(rec.Raw)
+			view, _, err := sm.InFields(rec.Raw) // a field held unreadable does not hide the others' edits
 			if err != nil || !changedFrom(view, l.Snapshot) {
-				continue // unchanged (or unreadable: the pull sets it aside)
+				continue // unchanged (or not JSON: the pull sets it aside)
 			}
 			e.log().Info("edited since the last pull: merged before writing", "system", sm.Name, "object", sm.Object, "id", rec.ID)
 			if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
@@ -176,7 +176,10 @@ func (e *Engine) plan(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 		p.write = &tandem.Write{Op: tandem.OpDelete, ID: p.link.ExternalID, Key: in.EntityID}
 		return p, nil
 	}
-	fields := diff(ent, sm, golden, p.link)
+	fields, err := e.writable(ctx, sm, p.link, diff(ent, sm, golden, p.link))
+	if err != nil || len(fields) == 0 {
+		return p, err // nothing to write but held fields
+	}
 	payload, set, err := sm.Out(golden.Values(), fields, p.link == nil)
 	if err != nil {
 		// A value the mapping cannot write (an unmapped enum value, a
@@ -300,7 +303,7 @@ func (e *Engine) confirmed(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 			l = &tandem.Link{EntityID: p.intent.EntityID, System: sm.Name, Object: sm.Object, ExternalID: res.ID}
 		}
 	}
-	l.Snapshot = overlay(l.Snapshot, p.sent)
+	l.Snapshot = overlay(l.Snapshot, readBack(sm, p.sent))
 	// The stored payload follows the write, so a replay re-maps what the
 	// system holds now, not what it held before Tandem wrote to it.
 	l.Raw = overlayJSON(l.Raw, p.write.Payload)

@@ -127,12 +127,16 @@ func (e *Engine) stageAll(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 	if err != nil {
 		return err
 	}
+	values, err := tx.AnyOpenValue(ctx, sm.Name, sm.Object)
+	if err != nil {
+		return err
+	}
 	seen := make(map[string]bool, len(recs))
 	for _, rec := range recs {
 		var known *linkLookup
 		if !seen[rec.ID] {
 			seen[rec.ID] = true
-			known = &linkLookup{link: links[rec.ID]}
+			known = &linkLookup{link: links[rec.ID], values: values}
 		}
 		if err := e.stageWith(ctx, tx, ent, sm, rec, known); err != nil {
 			return fmt.Errorf("%s %s %s: %w", sm.Name, sm.Object, rec.ID, err)
@@ -147,8 +151,12 @@ func (e *Engine) stage(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 	return e.stageWith(ctx, tx, ent, sm, rec, nil)
 }
 
-// linkLookup is a record's link read ahead (nil: it has none).
-type linkLookup struct{ link *tandem.Link }
+// linkLookup is a record's link read ahead (nil: it has none), and
+// whether its object has any open value conflict (values.go).
+type linkLookup struct {
+	link   *tandem.Link
+	values bool
+}
 
 // stageWith is stage with the record's link already read, when known is
 // not nil.
@@ -156,7 +164,7 @@ func (e *Engine) stageWith(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 	if rec.Deleted {
 		return e.deleted(ctx, tx, ent, sm, rec)
 	}
-	view, err := sm.In(rec.Raw)
+	view, bad, err := sm.InFields(rec.Raw)
 	if err != nil {
 		e.log().Warn("record set aside", "system", sm.Name, "object", sm.Object, "id", rec.ID, "err", err)
 		return tx.AddDeadLetter(ctx, sm.Name, sm.Object, rec.ID, rec.Raw, err.Error())
@@ -167,6 +175,16 @@ func (e *Engine) stageWith(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 		link = known.link
 	} else if link, err = tx.Link(ctx, sm.Name, sm.Object, rec.ID); err != nil {
 		return err
+	}
+	if link == nil && unidentifiable(ent, bad) {
+		e.log().Warn("record set aside", "system", sm.Name, "object", sm.Object, "id", rec.ID, "err", bad[0])
+		return tx.AddDeadLetter(ctx, sm.Name, sm.Object, rec.ID, rec.Raw, bad[0].Error())
+	}
+	if link != nil {
+		// A value that cannot be read holds that field only (values.go).
+		if err := e.holdValues(ctx, tx, ent, sm, rec, link.EntityID, view, bad, known == nil || known.values); err != nil {
+			return err
+		}
 	}
 	var echoed bool
 	if link != nil {
@@ -195,6 +213,9 @@ func (e *Engine) stageWith(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 			return err
 		}
 		link = &tandem.Link{EntityID: id, System: sm.Name, Object: sm.Object, ExternalID: rec.ID}
+		if err := e.holdValues(ctx, tx, ent, sm, rec, id, view, bad, false); err != nil {
+			return err
+		}
 		if err := e.closeIdentity(ctx, tx, sm, rec.ID, id); err != nil {
 			return err
 		}

@@ -67,11 +67,15 @@ func replayOne(ent *mapping.Entity, id string, golden tandem.Golden, links []*ta
 		}
 		view := l.Snapshot
 		if len(l.Raw) > 0 {
-			v, err := sm.In(l.Raw)
+			v, bad, err := sm.InFields(l.Raw)
 			if err != nil {
 				out = append(out, Change{EntityID: id, System: l.System, RecordID: l.ExternalID, Note: "would be set aside: " + err.Error()})
 			} else {
-				view = v
+				view = v // without the values that cannot be read: a pass holds those fields
+			}
+			for _, fe := range bad {
+				out = append(out, Change{EntityID: id, System: l.System, RecordID: l.ExternalID, Field: strings.Join(fe.Fields, ", "),
+					Note: "would be held: " + fe.Error()})
 			}
 		}
 		views[l.System] = view

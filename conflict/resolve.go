@@ -46,6 +46,10 @@ func (e *Engine) Resolve(ctx context.Context, ent *mapping.Entity, id int64, d D
 			err = e.resolveDelete(ctx, tx, ent, c, d)
 		case tandem.ConflictIdentity:
 			err = e.resolveIdentity(ctx, tx, ent, c, held, d)
+		case tandem.ConflictValue:
+			// Tandem cannot read the value, so it cannot take it; the
+			// system's own record is where it is fixed.
+			err = fmt.Errorf("%s; the next pass that reads it fixed closes this conflict", c.Decided)
 		default:
 			err = fmt.Errorf("conflict %d has unknown kind %q", id, c.Kind)
 		}

@@ -106,11 +106,14 @@ func (e *Engine) outOfStep(ctx context.Context, tx *state.Tx, sm *mapping.System
 		c, err := tx.OpenIdentity(ctx, sm.Name, sm.Object, rec.ID)
 		return c == nil, err
 	}
-	view, err := sm.In(rec.Raw)
+	view, bad, err := sm.InFields(rec.Raw)
 	if err != nil {
 		return true, nil // staged, it is set aside with the reason
 	}
-	return !link.Deleted.IsZero() || changedFrom(view, link.Snapshot), nil
+	if !link.Deleted.IsZero() || changedFrom(view, link.Snapshot) {
+		return true, nil
+	}
+	return heldMoved(ctx, tx, sm, rec.ID, view, bad)
 }
 
 // missing lists the linked records of a system the sweep did not see and

@@ -3,6 +3,7 @@ package connectors
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -47,6 +48,17 @@ func (c Config) Errorf(key, format string, args ...any) error {
 		}
 	}
 	return &ConfigError{File: c.File, Line: line, Key: "systems." + c.Name + "." + key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Path resolves a file named in the section (a secret file): a relative
+// path is relative to the config file's directory, like the state file,
+// so Tandem reads the same files whatever directory it is started from (a
+// service, cron).
+func (c Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.File == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.File), p)
 }
 
 // Decode decodes the section into v, a pointer to a struct with yaml tags.

@@ -36,3 +36,22 @@ func TestConfigDecode(t *testing.T) {
 		t.Errorf("unknown type: %v", err)
 	}
 }
+
+// A file the config names is found beside the config, wherever Tandem runs.
+func TestConfigPath(t *testing.T) {
+	cfg := Config{Name: "sys", File: "/etc/tandem/tandem.yaml"}
+	for in, want := range map[string]string{
+		"secret":           "/etc/tandem/secret",
+		"secrets/hs-token": "/etc/tandem/secrets/hs-token",
+		"../run/secret":    "/etc/run/secret",
+		"/run/secrets/hs":  "/run/secrets/hs",
+		"":                 "",
+	} {
+		if got := cfg.Path(in); got != want {
+			t.Errorf("Path(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := (Config{File: "tandem.yaml"}).Path("secret"); got != "secret" {
+		t.Errorf("beside a config in the working directory: Path = %q", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -22,7 +23,7 @@ import (
 // Config is a loaded, validated config file.
 type Config struct {
 	File     string
-	State    string // path of the SQLite state file, relative paths resolved against the working directory
+	State    string // path of the SQLite state file; a relative one is resolved against the config file's directory
 	Listen   string
 	Systems  []connectors.Config // in file order
 	Entities []*Entity           // in file order
@@ -109,6 +110,7 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 			})
 		},
 	})
+	cfg.State = beside(file, cfg.State)
 	if len(cfg.Systems) == 0 {
 		p.errf(root, "systems", "no systems configured")
 	}
@@ -125,6 +127,17 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 		return nil, p.errs
 	}
 	return cfg, nil
+}
+
+// beside resolves a path named in the config file against the file's
+// directory, as every path in the config is: run from another directory
+// (cron, a service), Tandem must find the same state file, not make a new
+// one and link everything again.
+func beside(file, path string) string {
+	if path == "" || filepath.IsAbs(path) || file == "" {
+		return path
+	}
+	return filepath.Join(filepath.Dir(file), path)
 }
 
 func yamlLine(err error) int {

@@ -221,3 +221,27 @@ func sameErrors(err error, want string) bool {
 	}
 	return true
 }
+
+// The state file is the config file's neighbour unless given absolute.
+func TestStateBesideTheConfig(t *testing.T) {
+	const rest = "\nsystems:\n  crm: { type: test }\nentities:\n  contact:\n    fields: { email: email }\n    systems:\n      crm: { object: person, fields: { email: email } }\n"
+	for _, tc := range []struct{ file, state, want string }{
+		{"/etc/tandem/tandem.yaml", "tandem.db", "/etc/tandem/tandem.db"},
+		{"/etc/tandem/tandem.yaml", "", "/etc/tandem/tandem.db"}, // the default
+		{"/etc/tandem/tandem.yaml", "/var/lib/tandem/tandem.db", "/var/lib/tandem/tandem.db"},
+		{"conf/tandem.yaml", "state/t.db", "conf/state/t.db"},
+		{"tandem.yaml", "t.db", "t.db"},
+	} {
+		src := rest
+		if tc.state != "" {
+			src = "state: " + tc.state + rest
+		}
+		cfg, err := Parse(tc.file, []byte(src), env(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.State != tc.want {
+			t.Errorf("%s with state %q: State = %q, want %q", tc.file, tc.state, cfg.State, tc.want)
+		}
+	}
+}

@@ -102,9 +102,46 @@ func (s *System) writer(field string) *FieldMap {
 
 // In maps a raw payload to the canonical view of the record. Paths absent
 // from the payload are absent from the view; null and "" are nil (empty).
+// A value that cannot be mapped fails the whole record (InFields does not).
 func (s *System) In(raw []byte) (tandem.Values, error) {
+	v, bad, err := s.in(raw, true)
+	if err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		return nil, bad[0]
+	}
+	return v, nil
+}
+
+// FieldError is a value of a record that the mapping cannot read: a phone
+// that does not parse, a value a map does not list.
+type FieldError struct {
+	System, Object string
+	Path           string   // where the value is in the payload
+	Fields         []string // the canonical fields it maps to
+	Value          any      // the value, as the payload holds it
+	Err            error
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("%s %s: %s (%s): %v", e.System, e.Object, e.Path, strings.Join(e.Fields, ", "), e.Err)
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// InFields is In for a record whose values are read one by one: a value
+// that cannot be mapped is left out of the view (as if the payload did not
+// hold it) and reported, and the other fields are read. Only a payload
+// that is not JSON fails the whole record.
+func (s *System) InFields(raw []byte) (tandem.Values, []*FieldError, error) {
+	return s.in(raw, false)
+}
+
+// in maps a payload; first stops at the first value that cannot be mapped.
+func (s *System) in(raw []byte, first bool) (tandem.Values, []*FieldError, error) {
 	if !gjson.ValidBytes(raw) {
-		return nil, fmt.Errorf("%s %s: payload is not valid JSON", s.Name, s.Object)
+		return nil, nil, fmt.Errorf("%s %s: payload is not valid JSON", s.Name, s.Object)
 	}
 	var env *exprEnv // only an expr reading the record needs one
 	if s.needsRec {
@@ -121,15 +158,22 @@ func (s *System) In(raw []byte) (tandem.Values, error) {
 	// raw, which the caller may reuse.
 	found, ok := s.lookup(string(raw))
 	v := make(tandem.Values, len(s.reads))
+	var bad []*FieldError
 	for i, f := range s.reads {
 		if !ok[i] {
 			continue
 		}
 		if err := f.in(found[i], env, v); err != nil {
-			return nil, fmt.Errorf("%s %s: %s (%s): %w", s.Name, s.Object, f.Path, strings.Join(f.names(), ", "), err)
+			bad = append(bad, &FieldError{System: s.Name, Object: s.Object, Path: f.Path, Fields: f.names(), Value: found[i], Err: err})
+			for _, n := range f.names() {
+				delete(v, n) // a split entry may have set some parts
+			}
+			if first {
+				return nil, bad, nil
+			}
 		}
 	}
-	return v, nil
+	return v, bad, nil
 }
 
 // lookup finds the value of each read's path in a payload already

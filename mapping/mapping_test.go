@@ -176,3 +176,41 @@ func TestMatchKeys(t *testing.T) {
 		t.Errorf("empty key must be left out: %v", k)
 	}
 }
+
+// InFields reads the values it can and reports the others, each naming
+// its path, fields and value; In fails on the first.
+func TestInFields(t *testing.T) {
+	s := compile(t, `systems:
+  crm: { type: test }
+entities:
+  contact:
+    phone_region: US
+    fields: { email: email, phone: phone, first: string, last: string, stage: { type: enum, values: [Lead] } }
+    systems:
+      crm:
+        object: person
+        fields:
+          email: email
+          phone: phone
+          name: { path: name, fields: [first, last], split: " ", join: " " }
+          stage: { path: stage, map: { lead: Lead } }
+`).Entities[0].System("crm")
+	raw := []byte(`{"email":"Ann@Example.com","phone":"call me maybe","name":"Ann Lee","stage":"partner"}`)
+	v, bad, err := s.InFields(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) != 3 || v["email"] != "ann@example.com" || v["first"] != "Ann" || v["last"] != "Lee" {
+		t.Errorf("view = %v, want email, first and last", v)
+	}
+	if len(bad) != 2 || bad[0].Path != "phone" || bad[0].Value != "call me maybe" || bad[0].Fields[0] != "phone" ||
+		bad[1].Path != "stage" || bad[1].Value != "partner" {
+		t.Fatalf("bad = %v", bad)
+	}
+	if _, err := s.In(raw); err == nil || err.Error() != bad[0].Error() {
+		t.Errorf("In = %v, want the first bad value: %v", err, bad[0])
+	}
+	if _, _, err := s.InFields([]byte(`{`)); err == nil {
+		t.Error("InFields of a payload that is not JSON: no error")
+	}
+}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
+
+	"tandem"
 )
 
 // roundTripConfig maps every field both ways, one per type, format and
@@ -311,6 +313,220 @@ func randNumber(r *rand.Rand) float64 {
 	for {
 		if f := math.Float64frombits(r.Uint64()); !math.IsNaN(f) && !math.IsInf(f, 0) {
 			return f
+		}
+	}
+}
+
+// A canonical round trip: canonical values written to the system and read
+// back (ReadBack); back is what reads back when it differs, and why says
+// why. The other direction (system -> canonical -> system) is roundTrips.
+type canonicalTrip struct {
+	path   string // the entry
+	values tandem.Values
+	back   tandem.Values // nil: the values come back as they were
+	why    string
+}
+
+var canonicalTrips = []canonicalTrip{
+	{"s", tandem.Values{"s": "Ann"}, nil, ""},
+	{"s", tandem.Values{"s": " Ann "}, nil, ""},
+	{"s_trim", tandem.Values{"s_trim": "Ann"}, nil, ""},
+	{"s_trim", tandem.Values{"s_trim": " Ann "}, tandem.Values{"s_trim": "Ann"}, "trimmed both ways"},
+	{"s_lower", tandem.Values{"s_lower": "ann"}, nil, ""},
+	{"s_lower", tandem.Values{"s_lower": "Ann"}, tandem.Values{"s_lower": "ann"}, "written as it is, read lower-cased"},
+	{"s_upper", tandem.Values{"s_upper": "GB"}, nil, ""},
+	{"s_upper", tandem.Values{"s_upper": "gb"}, tandem.Values{"s_upper": "GB"}, "written as it is, read upper-cased"},
+	{"email", tandem.Values{"email": "ann@example.com"}, nil, ""},
+	{"phone", tandem.Values{"phone": "+442079460958"}, nil, ""},
+	{"phone_e164", tandem.Values{"phone_e164": "+442079460958"}, nil, ""},
+	{"n", tandem.Values{"n": -0.125}, nil, ""},
+	{"b", tandem.Values{"b": false}, nil, ""},
+	{"d", tandem.Values{"d": "2024-01-05"}, nil, ""},
+	{"d_ms", tandem.Values{"d_ms": "2024-01-05"}, nil, ""},
+	{"d_fmt", tandem.Values{"d_fmt": "2024-01-05"}, nil, ""},
+	{"dt", tandem.Values{"dt": "2024-01-05T10:00:00.123Z"}, nil, ""},
+	{"dt_ms", tandem.Values{"dt_ms": "2024-01-05T10:00:00.123Z"}, nil, ""},
+	{"dt_s", tandem.Values{"dt_s": "2024-01-05T10:00:00.000Z"}, nil, ""},
+	{"dt_sf", tandem.Values{"dt_sf": "2024-01-05T10:00:00.000Z"}, nil, ""},
+	{"enum", tandem.Values{"enum": "Customer"}, nil, ""},
+	{"enum_map", tandem.Values{"enum_map": "Other"}, nil, ""},
+	{"enum_default", tandem.Values{"enum_default": "Lead"}, nil, ""},
+	{"enum_default", tandem.Values{"enum_default": "Other"}, nil, ""},
+	{"s_pass", tandem.Values{"s_pass": "Partner"}, nil, ""},
+	{"s_pass", tandem.Values{"s_pass": "Lead"}, nil, ""},
+	{"s_default", tandem.Values{"s_default": "Ann"}, nil, ""},
+	{"s_default", tandem.Values{"s_default": nil}, tandem.Values{"s_default": "Unknown"}, "an empty value is written as the default"},
+	{"l", tandem.Values{"l": []any{"a", "b b"}}, nil, ""},
+	{"l_join", tandem.Values{"l_join": []any{"a", "b b"}}, nil, ""},
+	{"l_join", tandem.Values{"l_join": []any{"a;b", "c"}}, tandem.Values{"l_join": []any{"a", "b", "c"}}, "an item holding the separator splits"},
+	{"name", tandem.Values{"first": "Ann", "last": "Marie Lee"}, nil, ""},
+	{"name", tandem.Values{"first": "Ann Marie", "last": "Lee"}, tandem.Values{"first": "Ann", "last": "Marie Lee"}, "the split cannot know where the first name ends"},
+}
+
+// TestRoundTripCanonical writes canonical values out and reads them back:
+// what a system shows after Tandem's write. Every entry has a case that
+// comes back as it was, and the entries where some value does not are
+// exactly those System.Lossy names (tandem doctor's warnings).
+func TestRoundTripCanonical(t *testing.T) {
+	s := roundTripSystem(t)
+	lossless, lossy := map[string]bool{}, map[string]bool{}
+	for _, c := range canonicalTrips {
+		fields := make([]string, 0, len(c.values))
+		for f := range c.values {
+			fields = append(fields, f)
+		}
+		got, err := s.ReadBack(c.values, fields)
+		if err != nil {
+			t.Errorf("%s %v: %v", c.path, c.values, err)
+			continue
+		}
+		want := c.values
+		if c.back != nil {
+			want = c.back
+		}
+		for f, w := range want {
+			if !reflect.DeepEqual(got[f], w) {
+				t.Errorf("%s %v: %s reads back as %#v, want %#v", c.path, c.values, f, got[f], w)
+			}
+		}
+		switch {
+		case c.back == nil && c.why != "", c.back != nil && c.why == "":
+			t.Errorf("%s %v: a case that changes needs a why, and only that one", c.path, c.values)
+		case c.back == nil:
+			lossless[c.path] = true
+		default:
+			lossy[c.path] = true
+		}
+	}
+	warned := map[string]bool{}
+	for _, w := range s.Lossy() {
+		warned[w[:strings.IndexByte(w, ' ')]] = true
+	}
+	for _, f := range s.Fields {
+		if !lossless[f.Path] {
+			t.Errorf("no canonical round trip of %s that comes back as it was", f.Path)
+		}
+		if lossy[f.Path] != warned[f.Path] {
+			t.Errorf("%s: a lossy case is %v, but Lossy warns %v: %q", f.Path, lossy[f.Path], warned[f.Path], s.Lossy())
+		}
+	}
+}
+
+func TestLossyNamesTheTransform(t *testing.T) {
+	s := roundTripSystem(t)
+	got := strings.Join(s.Lossy(), "\n")
+	for _, want := range []string{
+		`s_lower (s_lower): transform lower: a value is written as it is ("Ann") and read back in lower case ("ann")`,
+		`s_trim (s_trim): transform trim:`,
+		`name (first, last): split/join: a part holding " " moves to the next field on the way back ("Ann Marie" + "Lee" is written as "Ann Marie Lee" and reads back as "Ann" + "Marie Lee")`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Lossy lacks %q:\n%s", want, got)
+		}
+	}
+	// A map with a default over a string (not an enum it covers) loses the
+	// values it does not list; a read-only system is never written.
+	s = fieldSystem(t, "string", "{ path: v, map: { values: { lead: Lead }, default: Other, passthrough: true } }")
+	if l := s.Lossy(); len(l) != 1 || !strings.Contains(l[0], "transform map: every value the table does not list reads back as its default Other") {
+		t.Errorf("Lossy = %q", l)
+	}
+	s.ReadOnly = true
+	if l := s.Lossy(); len(l) != 0 {
+		t.Errorf("a read-only system: Lossy = %q", l)
+	}
+}
+
+// In an entity, a trim, lower or upper that every system reading the field
+// applies loses nothing: no canonical value can hold what it removes.
+func TestEntityLossy(t *testing.T) {
+	cfg := compile(t, `systems:
+  a: { type: test }
+  b: { type: test }
+entities:
+  contact:
+    fields: { first: string, last: string, code: string }
+    systems:
+      a:
+        object: x
+        fields:
+          first: { path: first, transform: trim }
+          last: { path: last, transform: lower }
+          code: { path: code, transform: upper }
+      b:
+        object: y
+        fields:
+          first: { path: first, transform: trim }
+          last: last
+          code: { path: code, transform: [trim, upper] }
+`)
+	e := cfg.Entities[0]
+	got := e.Lossy(e.System("a"))
+	if len(got) != 1 || !strings.HasPrefix(got[0], "last (last): transform lower:") {
+		t.Errorf("entity Lossy(a) = %q, want the lower of last only", got)
+	}
+	if got := e.Lossy(e.System("b")); len(got) != 1 || !strings.HasPrefix(got[0], "code (code): transform trim:") {
+		t.Errorf("entity Lossy(b) = %q, want the trim of code only", got)
+	}
+	if got := e.System("a").Lossy(); len(got) != 3 {
+		t.Errorf("System.Lossy(a) = %q, want all three", got)
+	}
+}
+
+// TestRoundTripCanonicalRandom writes records of random canonical values
+// and reads them back: every entry Lossy does not name gives its values
+// back; every entry it names settles after one trip (what reads back reads
+// back as itself), so Tandem's write of it is echoed at most once.
+func TestRoundTripCanonicalRandom(t *testing.T) {
+	s := roundTripSystem(t)
+	lossy := map[string]bool{}
+	for _, w := range s.Lossy() {
+		lossy[w[:strings.IndexByte(w, ' ')]] = true
+	}
+	const seed = 20261204
+	r := rand.New(rand.NewPCG(seed, seed))
+	minMs, maxMs := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(), time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC).UnixMilli()
+	randMs := func() int64 { return minMs + r.Int64N(maxMs-minMs+1) }
+	day := func() string { return time.UnixMilli(randMs()).UTC().Format(DateLayout) }
+	instant := func() string { return time.UnixMilli(randMs()).UTC().Format(DateTimeLayout) }
+	text := func() string { return randText(r, 0, false) }
+	for i := range 500 {
+		v := tandem.Values{
+			"s": text(), "s_trim": text(), "s_lower": text(), "s_upper": text(),
+			"email": strings.ToLower(randWord(r, "abcdefghijklmnopqrstuvwxyz0123456789.+_-") + "@" + randWord(r, "abcdefghijklmnopqrstuvwxyz0123456789.-")),
+			"phone": "+4420794609" + fmt.Sprintf("%02d", r.IntN(100)),
+			"n":     randNumber(r),
+			"b":     r.IntN(2) == 1,
+			"d":     day(), "d_ms": day(), "d_fmt": day(),
+			"dt": instant(), "dt_ms": instant(), "dt_s": time.Unix(randMs()/1000, 0).UTC().Format(DateTimeLayout), "dt_sf": instant(),
+			"enum":   []string{"Lead", "Customer", "Other"}[r.IntN(3)],
+			"s_pass": text(), "s_default": text(),
+			"l":      []any{text(), text()},
+			"l_join": []any{text(), text()},
+			"first":  text(), "last": text(),
+		}
+		v["phone_e164"] = v["phone"]
+		v["enum_map"], v["enum_default"] = v["enum"], []string{"Lead", "Other"}[r.IntN(2)]
+		fields := make([]string, 0, len(v))
+		for f := range v {
+			fields = append(fields, f)
+		}
+		once, err := s.ReadBack(v, fields)
+		if err != nil {
+			t.Fatalf("seed %d, record %d: %v\n%v", seed, i, err, v)
+		}
+		twice, err := s.ReadBack(once, fields)
+		if err != nil {
+			t.Fatalf("seed %d, record %d: reading back %v: %v", seed, i, once, err)
+		}
+		for _, f := range s.Fields {
+			for _, n := range f.names() {
+				if !lossy[f.Path] && !reflect.DeepEqual(once[n], v[n]) {
+					t.Errorf("seed %d, record %d: %s = %#v reads back as %#v, and Lossy does not warn of %s", seed, i, n, v[n], once[n], f.Path)
+				}
+				if !reflect.DeepEqual(twice[n], once[n]) {
+					t.Errorf("seed %d, record %d: %s reads back as %#v, and that as %#v", seed, i, n, once[n], twice[n])
+				}
+			}
 		}
 	}
 }

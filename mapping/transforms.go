@@ -16,8 +16,12 @@ type step struct {
 	name    string
 	targets []string // map: the canonical values it yields, to check against an enum
 	sources []string // map: the system values it knows, to check against the system's options
-	in      func(v any, env *exprEnv) (any, error)
-	out     func(v any, env *exprEnv) (any, error)
+	// lossy says how a canonical value written out by this step can read
+	// back as another one ("" when it always reads back the same): what
+	// tandem doctor warns about (System.Lossy).
+	lossy string
+	in    func(v any, env *exprEnv) (any, error)
+	out   func(v any, env *exprEnv) (any, error)
 }
 
 // exprEnv is what an expr transform sees besides the value itself: on the
@@ -51,11 +55,14 @@ var argTransforms = []string{"map", "default", "split", "join", "expr"}
 func namedStep(name, region string) (step, bool) {
 	switch name {
 	case "trim":
-		return step{name: name, in: onText(strings.TrimSpace), out: onText(strings.TrimSpace)}, true
+		return step{name: name, in: onText(strings.TrimSpace), out: onText(strings.TrimSpace),
+			lossy: `a value with spaces around it (" Ann ") is written and read back without them ("Ann")`}, true
 	case "lower":
-		return step{name: name, in: onText(strings.ToLower), out: pass}, true
+		return step{name: name, in: onText(strings.ToLower), out: pass,
+			lossy: `a value is written as it is ("Ann") and read back in lower case ("ann")`}, true
 	case "upper":
-		return step{name: name, in: onText(strings.ToUpper), out: pass}, true
+		return step{name: name, in: onText(strings.ToUpper), out: pass,
+			lossy: `a value is written as it is ("Ann") and read back in upper case ("ANN")`}, true
 	case "e164":
 		norm := func(v any, _ *exprEnv) (any, error) {
 			if v == nil {
@@ -103,6 +110,15 @@ func (m *valueMap) step() step {
 		}
 	}
 	st := step{name: "map", in: lookup(m.in, "system", true), out: lookup(m.out, "canonical", false)}
+	if m.hasDef {
+		// Not one-to-one: every system value the table does not list reads
+		// as the default, so a canonical value it does not list, written
+		// out as it is, reads back as the default.
+		st.lossy = fmt.Sprintf("every value the table does not list reads back as its default %v", m.def)
+		if !m.passthrough {
+			st.lossy = fmt.Sprintf("every system value the table does not list reads as its default %v, and the default is written as %q", m.def, m.out[fmt.Sprint(m.def)])
+		}
+	}
 	for to, from := range m.out {
 		st.targets = append(st.targets, to)
 		st.sources = append(st.sources, from)
@@ -123,13 +139,13 @@ func defaultStep(def any) step {
 		}
 		return v, nil
 	}
-	return step{name: "default", in: f, out: f}
+	return step{name: "default", in: f, out: f, lossy: fmt.Sprintf("an empty value is written, and read back, as %v", def)}
 }
 
 // splitStep reads a delimited string as a list; it does nothing on the
 // way out (join does).
 func splitStep(sep string) step {
-	return step{name: "split", out: pass, in: func(v any, _ *exprEnv) (any, error) {
+	return step{name: "split", out: pass, lossy: fmt.Sprintf("an item holding %q, empty, or with spaces around it does not read back as the same items", sep), in: func(v any, _ *exprEnv) (any, error) {
 		if v == nil {
 			return nil, nil
 		}

@@ -43,7 +43,8 @@ type Attention struct {
 
 // AttentionSince counts what needs a person since m: writes that failed for
 // good, records set aside as unreadable, conflicts held for a person
-// (fields, identities, deletes). Repeated errors are one Problem with a
+// (fields, identities, deletes) and values held because they cannot be
+// read. Repeated errors are one Problem with a
 // count and an example.
 func (q queries) AttentionSince(ctx context.Context, m Mark) (Attention, error) {
 	var a Attention
@@ -103,6 +104,8 @@ func (q queries) AttentionSince(ctx context.Context, m Mark) (Attention, error) 
 			add("identity conflicts opened", c.Entity, c.Decided)
 		case tandem.ConflictDelete:
 			add("deletes quarantined", c.Entity, c.Decided)
+		case tandem.ConflictValue:
+			add("values held: they cannot be read", c.Entity+" "+c.Field, c.Decided)
 		default:
 			add(c.Kind+" conflicts opened", c.Entity, c.Decided)
 		}

@@ -205,3 +205,19 @@ func (q queries) AnyOpenIdentity(ctx context.Context, system, object string) (bo
 		system, object, tandem.ConflictIdentity, tandem.ConflictOpen).Scan(&n)
 	return n == 1, err
 }
+
+// OpenValues returns the open value conflicts of a system's record (one
+// per field it holds that the mapping cannot read), oldest first.
+func (q queries) OpenValues(ctx context.Context, system, object, externalID string) ([]tandem.Conflict, error) {
+	return q.conflicts(ctx, `WHERE system = ? AND object = ? AND external_id = ? AND kind = ? AND status = ?`,
+		system, object, externalID, tandem.ConflictValue, tandem.ConflictOpen)
+}
+
+// AnyOpenValue reports whether a system's object has any open value
+// conflict: when it has none, a record read need not look for its own.
+func (q queries) AnyOpenValue(ctx context.Context, system, object string) (bool, error) {
+	var n int
+	err := q.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM conflicts WHERE system = ? AND object = ? AND kind = ? AND status = ?)`,
+		system, object, tandem.ConflictValue, tandem.ConflictOpen).Scan(&n)
+	return n == 1, err
+}

@@ -151,7 +151,8 @@ func (r *chaosRun) check(quietWrites int) chaosResult {
 		switch {
 		case !ok:
 			if why, skipped := r.skippedByPull(hs[email][0].id); skipped {
-				excuse("1 agreement", issueSkip, fmt.Sprintf("%s is in HubSpot only: %s", email, why))
+				// Closed by issue 11 (case 3): no longer excused.
+				fail("1 agreement", "%s is in HubSpot only: %s", email, why)
 				continue
 			}
 			fail("1 agreement", "%s is in HubSpot only: %v%s", email, hs[email], r.personStory(email))
@@ -502,7 +503,7 @@ func (r *chaosRun) explain(ep *chaosEpisode) (string, string) {
 			v, live := r.people.read(side, ep.p.ids[side])
 			if !live && side == "salesforce" && ep.want != nil {
 				if w, ok := r.skippedByPull(ep.p.ids["hubspot"]); ok {
-					return "the systems disagree at the end: Salesforce never got the person: " + w, issueSkip
+					return "the systems disagree at the end: Salesforce never got the person: " + w, "" // closed by issue 11 (case 3): no longer excused
 				}
 			}
 			if !live || ep.want == nil {
@@ -587,14 +588,14 @@ func (r *chaosRun) explainValues(p *chaosPerson, want map[string]string, side st
 		if !ok && side == "salesforce" {
 			if hv, live := r.people.read("hubspot", p.ids["hubspot"]); live && hv[f] == want[f] {
 				if w, skipped := r.skippedByPull(p.ids["hubspot"]); skipped {
-					why, ok, kind = w, true, issueSkip
+					why, ok, kind = w, true, "" // closed by issue 11 (case 3): no longer excused
 				}
 			}
 		}
 		if !ok && side == "hubspot" {
 			if sv, live := r.people.read("salesforce", p.ids["salesforce"]); live && sv[f] == want[f] {
 				if w, skipped := r.sfCursorSkipped(p.ids["salesforce"]); skipped {
-					why, ok, kind = w, true, issueSFCur
+					why, ok, kind = w, true, "" // closed by issue 11 (cases 1, 2): no longer excused
 				}
 			}
 		}

@@ -292,23 +292,21 @@ func TestChaosStaleWebhookFetch(t *testing.T) {
 	}
 }
 
-// TestChaosKnownSearchPageSkipsRecord is the smallest reproduction of the
-// third loss the chaos suite found: a HubSpot pull that pages through a
-// run of records sharing one modified time (a batch write stamps them all
-// alike) follows the search's offsets (paging.next.after), and an edit
-// made between two of those pages moves the edited record to the end of
-// the order: every record after it moves up one place, the next page
-// starts one record late, and the record that moved into the gap is never
-// read. The cursor moves past it, so no later pull reads it either, until
-// it is edited again. (The connector's README promises "Nothing cut by a
-// page boundary is lost"; the chaos suite met it as a contact created in
-// HubSpot just after Tandem's last batch of creates, which never reached
-// Salesforce.) Here the emulator is wrapped so that the edit lands
-// between the two pages. Skipped unless -chaos.strict: it fails today.
-func TestChaosKnownSearchPageSkipsRecord(t *testing.T) {
-	if !*chaosStrictFlag {
-		t.Skip("known issue (an edit between two pages of a run of ties makes a HubSpot pull skip a record); run with -chaos.strict to see it fail")
-	}
+// TestChaosSearchPageSkipsRecord (fixed since: a run of ties is paged by
+// id, never by offset, connectors/hubspot/pull.go; kept as a regression
+// test) is the smallest reproduction of the third loss the chaos suite
+// found: a HubSpot pull that paged through a run of records sharing one
+// modified time (a batch write stamps them all alike) followed the
+// search's offsets (paging.next.after), and an edit made between two of
+// those pages moved the edited record to the end of the order: every
+// record after it moved up one place, the next page started one record
+// late, and the record that moved into the gap was never read. The cursor
+// moved past it, so no later pull read it either, until it was edited
+// again. (The chaos suite met it as a contact created in HubSpot just
+// after Tandem's last batch of creates, which never reached Salesforce.)
+// Here the emulator is wrapped so that the edit lands before the pull's
+// third search: the one that went to offset 10.
+func TestChaosSearchPageSkipsRecord(t *testing.T) {
 	var (
 		mu  sync.Mutex
 		now = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
@@ -340,12 +338,15 @@ func TestChaosKnownSearchPageSkipsRecord(t *testing.T) {
 	}
 	setClock(now.Add(time.Second))
 	// A user edits one of the ten just before the pull's page at offset 10.
-	edited := false
+	edited, searches := false, 0
 	hsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/search") && !edited {
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			if bytes.Contains(body, []byte(`"after":"10"`)) {
+			// The third search: the first read the ten, the second read
+			// them again from their time and made no headway, so the
+			// third goes past them (by offset 10 before; by id now).
+			if searches++; searches == 3 {
 				edited = true
 				setClock(now.Add(time.Second))
 				if err := hsEmu.Update("contacts", tied[4], map[string]any{"lastname": "Edited"}); err != nil {
@@ -367,7 +368,7 @@ func TestChaosKnownSearchPageSkipsRecord(t *testing.T) {
 		}
 	}
 	if !edited {
-		t.Fatal("the pull never asked for the page at offset 10: the reproduction no longer sets the scene")
+		t.Fatal("the pull made fewer than three searches: the reproduction no longer sets the scene")
 	}
 	got := map[string]bool{}
 	for _, r := range sf.List("Contact") {
@@ -620,23 +621,23 @@ func TestChaosEnginePassRace(t *testing.T) {
 	}
 }
 
-// TestChaosKnownSalesforceCursorSkipsEdit is the smallest reproduction of
-// the last loss the chaos suite found (in its full run). A Salesforce pull
-// caps its cursor below Date + 1 s, the end of the second its query ran
-// in (connectors/salesforce/pull.go, "ceiling"). But the query's result set
-// is fixed when it runs, part-way through that second, and its later
-// batches are read when fetched: a record of the result set edited later
-// in that second comes back with its new stamp and moves the cursor there,
-// past an edit of a record outside the result set made in between. The
-// next pull skips that edit as seen (stamped before the cursor), and no
-// pull reads it again until the record is edited again. Here the emulator
-// (batches of one record, a clock the test moves) is wrapped so that the
-// two edits land between the query's first and second batch. Skipped unless
-// -chaos.strict: it fails today.
-func TestChaosKnownSalesforceCursorSkipsEdit(t *testing.T) {
-	if !*chaosStrictFlag {
-		t.Skip("known issue (a Salesforce pull's cursor passes an edit made in the second its query ran); run with -chaos.strict to see it fail")
-	}
+// TestChaosSalesforceCursorSkipsEdit (fixed since: the pull keeps the
+// shared watermark, connectors/cursor.go; kept as a regression test) is
+// the smallest reproduction of the last loss the chaos suite found (in its
+// full run). A Salesforce pull capped its cursor below Date + 1 s, the end
+// of the second its query ran in. But the query's result set is fixed
+// when it runs, part-way through that second, and its later batches are
+// read when fetched: a record of the result set edited later in that
+// second came back with its new stamp and moved the cursor there, past an
+// edit of a record outside the result set made in between, and the cursor
+// skipped by id the records it had read at its stamp. The next pull
+// skipped that edit as seen, and no pull read it again until the record
+// was edited again. Now the cursor never passes the server's time before
+// the query, each pull reads an overlap window again, and only versions
+// (id and bytes) are skipped. Here the emulator (batches of one record, a
+// clock the test moves, whole-second stamps as in Salesforce) is wrapped
+// so that the two edits land between the query's first and second batch.
+func TestChaosSalesforceCursorSkipsEdit(t *testing.T) {
 	var (
 		mu  sync.Mutex
 		now = time.Date(2026, 1, 5, 9, 58, 0, 0, time.UTC)

@@ -350,10 +350,18 @@ func (w *chaosWorkload) step() {
 // moment (up to the workload's gap), without holding up the workload.
 func (w *chaosWorkload) later(ep *chaosEpisode, side string, fields map[string]string) {
 	wait := time.Duration(w.rng.Int64N(int64(w.gap) + 1))
+	first := time.Now() // the first edit is made (and stamped) by now
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
 		time.Sleep(wait)
+		if side == "salesforce" {
+			// Salesforce stamps whole seconds: an edit in the second of
+			// the HubSpot edit before it would carry an earlier time than
+			// that edit, and newest would rightly take the HubSpot one.
+			// The model's "later edit" is later as the systems tell it.
+			time.Sleep(time.Until(first.Truncate(time.Second).Add(time.Second)))
+		}
 		e := w.people.write(side, ep.p.ids[side], fields)
 		w.people.mu.Lock()
 		ep.edits = append(ep.edits, e)

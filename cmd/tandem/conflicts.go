@@ -21,12 +21,15 @@ import (
 func conflictsCmd(g *globals) *cobra.Command {
 	var format, output, entity, kind string
 	var all bool
-	kinds := []string{tandem.ConflictField, tandem.ConflictIdentity, tandem.ConflictDelete}
+	kinds := []string{tandem.ConflictField, tandem.ConflictIdentity, tandem.ConflictDelete, tandem.ConflictValue}
 	cmd := &cobra.Command{
 		Use:   "conflicts",
 		Short: "Report the conflicts held for a person (or all of them, with --all)",
 		Long: `Report the conflicts Tandem recorded: fields changed differently in several
-systems, records that match more than one entity (identity), and deletes.
+systems, records that match more than one entity (identity), deletes, and
+values a system holds that the mapping cannot read (value: that field of
+that record is held, neither read nor written, until it is fixed in the
+system; the next pass that reads it fixed closes the conflict).
 By default only the open ones, held until a person decides them with
 tandem resolve; --all adds those a person resolved and those the policy
 decided (status auto).

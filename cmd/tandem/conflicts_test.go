@@ -183,7 +183,7 @@ func TestConflicts(t *testing.T) {
 		want string
 	}{
 		{[]string{"--format", "xml"}, `--format: want table, json, csv, html, got "xml"`},
-		{[]string{"--kind", "fields"}, `--kind: want field, identity, delete, got "fields"`},
+		{[]string{"--kind", "fields"}, `--kind: want field, identity, delete, value, got "fields"`},
 		{[]string{"--entity", "deal"}, `--entity: no entity "deal"`},
 		{[]string{"-o", filepath.Join(dir, "no", "such", "dir", "c.html")}, "-o: "},
 	} {

@@ -82,7 +82,7 @@ refused; --force replaces the config and starts the state afresh.`,
 	}
 	cmd.Flags().StringVar(&writeConfig, "write-config", "", "write a config for the sandbox to this file")
 	cmd.Flags().BoolVar(&force, "force", false, "with --write-config: overwrite the config and remove an earlier sandbox's state file")
-	cmd.Flags().StringVar(&state, "state", "sandbox.db", "state file named in the written config")
+	cmd.Flags().StringVar(&state, "state", "sandbox.db", "state file named in the written config (a relative one lies beside the config)")
 	cmd.Flags().StringVar(&hsAddr, "hubspot-addr", "127.0.0.1:0", "loopback address for the HubSpot emulator")
 	cmd.Flags().StringVar(&sfAddr, "salesforce-addr", "127.0.0.1:0", "loopback address for the Salesforce emulator")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8765", "the daemon's address in the written config; HubSpot's webhooks go there")
@@ -173,7 +173,9 @@ func (sb *sandbox) seed() error {
 			return fmt.Errorf("seeding HubSpot: %w", err)
 		}
 	}
-	time.Sleep(2 * time.Millisecond) // the emulators stamp milliseconds
+	// Salesforce stamps whole seconds: its records are made in the next
+	// second, so that they are newer than HubSpot's, as the seed means.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 	for i := 30; i < 80; i++ {
 		first, last, email, phone := person(i)
 		if i < 50 && i%3 == 0 {

@@ -120,7 +120,7 @@ func newView(cs []tandem.Conflict, o Options) view {
 		v.Cards = append(v.Cards, newCard(c))
 	}
 	v.Entities = options(entities, nil)
-	v.Kinds = options(kinds, []string{tandem.ConflictField, tandem.ConflictIdentity, tandem.ConflictDelete})
+	v.Kinds = options(kinds, []string{tandem.ConflictField, tandem.ConflictIdentity, tandem.ConflictDelete, tandem.ConflictValue})
 	v.Statuses = options(statuses, []string{tandem.ConflictOpen, tandem.ConflictResolved, tandem.ConflictAuto})
 	v.Summary = summary(len(cs), v.Statuses, v.Kinds)
 	return v

@@ -64,8 +64,8 @@ type archivedRecord struct {
 // since the pull that wrote it are not lost.
 func firstArch(cur cursor, now time.Time) int64 {
 	w := now.Add(-archiveMargin).UnixMilli()
-	if cur.TS > 0 {
-		w = min(w, cur.TS-archiveMargin.Milliseconds())
+	if ts := cur.Live.Stamp; !ts.IsZero() {
+		w = min(w, ts.UnixMilli()-archiveMargin.Milliseconds())
 	}
 	return max(w, 1) // 0 means "not set"
 }

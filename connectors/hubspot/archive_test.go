@@ -118,7 +118,7 @@ func TestPullDeletes(t *testing.T) {
 	// A cursor from before deletes were pulled ({"ts", "ids"} only) still
 	// parses; it gets the deletes since its own time (the update of
 	// ids[3]), not the older ones.
-	old, _ := json.Marshal(map[string]any{"ts": decodeCursor(t, last).TS, "ids": decodeCursor(t, last).IDs})
+	old, _ := json.Marshal(map[string]any{"ts": decodeCursor(t, last).Live.Stamp.UnixMilli(), "ids": []string{}})
 	pages = pullAll(t, c, "contacts", tandem.Cursor(old))
 	if got := deletes(t, pages); !slices.Equal(got, []string{ids[2], ids[5]}) {
 		t.Errorf("deletes after a cursor of the old form: %v, want [%s %s]", got, ids[2], ids[5])

@@ -37,8 +37,10 @@ var (
 const (
 	defaultBaseURL  = "https://api.hubapi.com"
 	defaultPageSize = 100
-	maxPageSize     = 200    // the search endpoint's largest page
-	searchCap       = 10_000 // no search pages past this many results
+	maxPageSize     = 200 // the search endpoint's largest page
+	// defaultLookback covers the lag of HubSpot's search index behind its
+	// writes: seconds as a rule, a minute with a wide margin.
+	defaultLookback = time.Minute
 )
 
 // options is the connector's section of the config file.
@@ -54,6 +56,10 @@ type options struct {
 	IDProperty map[string]string `yaml:"id_property"`
 	PageSize   *int              `yaml:"page_size"`
 	Timeout    string            `yaml:"timeout"`
+	// Lookback is how far before its cursor each pull searches again, for
+	// writes the search index shows late (see Pull); default
+	// defaultLookback.
+	Lookback string `yaml:"lookback"`
 	// RateLimit is the portal's request budget, {requests: 100, per: 10s}
 	// by default (see defaultRate); DailyReserve the share of the daily
 	// quota kept back (default 0.05); SearchRateLimit the search
@@ -87,9 +93,8 @@ type Client struct {
 	// searchPace spaces the searches of every pull of the portal so that
 	// they stay within the search endpoints' own limit (search_rate_limit).
 	searchPace *rate.Limiter
-	// searchCap is HubSpot's 10,000-result limit; tests lower it to reach
-	// it without creating 10,000 records.
-	searchCap int
+	// lookback is how far before its cursor a pull searches again.
+	lookback time.Duration
 	// webhookSecret verifies webhook deliveries; empty refuses them all.
 	webhookSecret []byte
 }
@@ -109,7 +114,8 @@ func newClient(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error
 	if err := cfg.Decode(&o); err != nil {
 		return nil, err
 	}
-	c := &Client{name: cfg.Name, base: defaultBaseURL, pageSize: defaultPageSize, searchCap: searchCap,
+	o.TokenFile, o.WebhookSecretFile = cfg.Path(o.TokenFile), cfg.Path(o.WebhookSecretFile)
+	c := &Client{name: cfg.Name, base: defaultBaseURL, pageSize: defaultPageSize, lookback: defaultLookback,
 		history: o.PropertyHistory, idProp: map[string]string{"contacts": "email"}}
 	if err := c.tokens.load(cfg, o); err != nil {
 		return nil, err
@@ -135,6 +141,13 @@ func newClient(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error
 			return nil, cfg.Errorf("page_size", "must be between 1 and %d, got %d", maxPageSize, *o.PageSize)
 		}
 		c.pageSize = *o.PageSize
+	}
+	if o.Lookback != "" {
+		d, err := time.ParseDuration(o.Lookback)
+		if err != nil || d < 0 || d > 24*time.Hour {
+			return nil, cfg.Errorf("lookback", "%q is not a duration from 0s to 24h like 1m", o.Lookback)
+		}
+		c.lookback = d
 	}
 	ho, err := httpOptions(cfg, o, ho)
 	if err != nil {

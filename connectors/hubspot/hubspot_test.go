@@ -100,7 +100,7 @@ func TestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.base != defaultBaseURL || c.pageSize != 100 || c.idProp["contacts"] != "email" || c.searchCap != 10_000 || c.history {
+	if c.base != defaultBaseURL || c.pageSize != 100 || c.idProp["contacts"] != "email" || c.lookback != defaultLookback || c.history {
 		t.Errorf("defaults: %+v", c)
 	}
 	c, err = newClient(config(t, "type: hubspot\ntoken: t\nbase_url: http://127.0.0.1:9/\npage_size: 200\ntimeout: 5s\nid_property: {companies: tandem_key, contacts: ''}\nproperty_history: true\n"), connectors.HTTPOptions{})
@@ -122,6 +122,8 @@ func TestConfig(t *testing.T) {
 		{"type: hubspot\ntoken: t\npagesize: 10\n", "tandem.yaml:3: systems.hs.pagesize: unknown key"},
 		{"type: hubspot\ntoken: t\npage_size: 201\n", "tandem.yaml:3: systems.hs.page_size: must be between 1 and 200"},
 		{"type: hubspot\ntoken: t\npage_size: 0\n", "systems.hs.page_size: must be between 1 and 200"},
+		{"type: hubspot\ntoken: t\nlookback: a minute\n", `tandem.yaml:3: systems.hs.lookback: "a minute" is not a duration from 0s to 24h like 1m`},
+		{"type: hubspot\ntoken: t\nlookback: -5s\n", `tandem.yaml:3: systems.hs.lookback: "-5s" is not a duration`},
 		{"type: hubspot\ntoken: t\ntimeout: soon\n", "systems.hs.timeout"},
 		{"type: hubspot\ntoken: t\ntimeout: -1s\n", "systems.hs.timeout"},
 		{"type: hubspot\ntoken: t\nbase_url: api.hubapi.com\n", "systems.hs.base_url"},

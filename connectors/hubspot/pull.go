@@ -19,12 +19,11 @@ import (
 	"tandem/connectors"
 )
 
-// cursor is where a pull resumes. TS and IDs cover the live records: the
-// modified time (epoch ms) of the newest record emitted, and the ids
-// emitted with exactly that time. HubSpot stamps in milliseconds, so many
-// records can share one; the next search asks for everything at or after
-// TS and skips these ids, so a tie cut by a page boundary is neither lost
-// nor repeated.
+// cursor is where a pull resumes. Live covers the live records: the
+// shared watermark (connectors.Watermark), placed on the modified-date
+// property (epoch ms). Each pull searches again from the lookback window
+// before it, since HubSpot's search index shows a write only seconds
+// after it is made, and skips the versions (id and bytes) it has emitted.
 //
 // Arch and AIDs cover the recycle bin, which search never shows (see
 // archive.go): every record archived before Arch (epoch ms) has been
@@ -38,20 +37,50 @@ import (
 // been set aside (Page.Rejected), by "id:<id>" or, without an id,
 // "sha256:<hash of the bytes>", for as long as the bin lists them.
 type cursor struct {
-	TS   int64            `json:"ts"`
-	IDs  []string         `json:"ids,omitempty"`
-	Arch int64            `json:"arch,omitempty"`
-	AIDs map[string]int64 `json:"aids,omitempty"`
-	Rej  []string         `json:"rej,omitempty"`
+	Live connectors.Watermark `json:"live"`
+	Arch int64                `json:"arch,omitempty"`
+	AIDs map[string]int64     `json:"aids,omitempty"`
+	Rej  []string             `json:"rej,omitempty"`
 }
 
+// cursorJSON is a cursor as stored. TS and IDs are the live part of a
+// cursor written before the watermark: the newest modified time emitted
+// (epoch ms) and the ids emitted at it.
+type cursorJSON struct {
+	Live *connectors.Watermark `json:"live,omitempty"`
+	TS   int64                 `json:"ts,omitempty"`
+	IDs  []string              `json:"ids,omitempty"`
+	Arch int64                 `json:"arch,omitempty"`
+	AIDs map[string]int64      `json:"aids,omitempty"`
+	Rej  []string              `json:"rej,omitempty"`
+}
+
+// parseCursor reads a cursor. One written before the watermark
+// ({"ts","ids",…}) still resumes: from its time, less the lookback. Its
+// ids (emitted at that time, by id alone) are not trusted to skip
+// anything, so the records at that time are emitted once more; for the
+// engine they are records equal to their snapshot, which change nothing.
 func (c *Client) parseCursor(op string, after tandem.Cursor) (cursor, error) {
 	var cur cursor
 	if after == "" {
 		return cur, nil
 	}
-	if err := json.Unmarshal([]byte(after), &cur); err != nil || cur.TS < 0 || cur.Arch < 0 {
-		return cur, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("cursor %.100q was not made by the hubspot connector", string(after))}
+	var j cursorJSON
+	dec := json.NewDecoder(strings.NewReader(string(after)))
+	dec.DisallowUnknownFields() // another connector's cursor is refused, not read as empty
+	if err := dec.Decode(&j); err != nil || j.TS < 0 || j.Arch < 0 {
+		why := "not a JSON object"
+		if err != nil {
+			why = err.Error()
+		}
+		return cur, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("cursor %.100q was not made by the hubspot connector: %s", string(after), why)}
+	}
+	cur = cursor{Arch: j.Arch, AIDs: j.AIDs, Rej: j.Rej}
+	switch {
+	case j.Live != nil:
+		cur.Live = *j.Live
+	case j.TS > 0:
+		cur.Live.Stamp = time.UnixMilli(j.TS).UTC()
 	}
 	return cur, nil
 }
@@ -70,7 +99,7 @@ func sinceCursor(since time.Time) cursor {
 	if time.UnixMilli(ms).Before(since) {
 		ms++
 	}
-	return cursor{TS: max(ms, 0), Arch: max(ms, 1)}
+	return cursor{Live: connectors.Watermark{Floor: time.UnixMilli(max(ms, 0)).UTC()}, Arch: max(ms, 1)}
 }
 
 func (cur cursor) encode() tandem.Cursor {
@@ -152,13 +181,22 @@ type searchRequest struct {
 // and those archived, at or after it; without either, it reads every live
 // record, and of the deletes only the most recent (see firstArch).
 //
-// Each page is a fresh search from the cursor (modified >= cursor time,
-// ascending) rather than the next offset of the previous search: offsets
-// shift when a record in the part already read is edited mid-pull (it
-// moves to the end), which would skip a record without a trace. Offsets
-// (paging.next.after) are followed only while a page makes no headway,
-// i.e. through a run of records sharing the cursor's millisecond, and a
-// search is never paged into HubSpot's 10,000-result cap.
+// Searches never page by offset (paging.next.after): offsets shift when a
+// record in the part already read is edited mid-pull (it moves to the
+// end), which would skip a record without a trace, and they stop at
+// HubSpot's 10,000-result cap. Each page is a fresh search from the
+// newest time read so far (modified >= T, ascending), which reads that
+// time's records again and skips the versions emitted. Only a page made
+// entirely of one time's records makes no headway; that run of ties is
+// then paged by id (modified EQ T AND hs_object_id GT the last id, sorted
+// by hs_object_id, HubSpot allowing one sort), and the pull goes on with
+// modified > T.
+//
+// HubSpot's search index shows a write seconds after it is made, so a
+// record can become searchable after records modified later than it. So
+// each pull starts its search the lookback window before its cursor
+// (lookback), and the cursor never moves past the portal's time at the
+// first search.
 //
 // A result that cannot be read (no id, a bad updatedAt …) does not stop
 // the pull: it goes into its page's Rejected, with its bytes and the
@@ -183,12 +221,92 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 	if c.history {
 		hist = historyProperties(q.Fields)
 	}
-	tr := newTracker(cur)
+	tr := newTracker(cur, c.window())
 	now, err := c.pullLive(ctx, op, q.Object, props, hist, tr, page)
 	if err != nil {
 		return err
 	}
-	return c.pullArchived(ctx, op, q.Object, props, tr.cur, now, page)
+	return c.pullArchived(ctx, op, q.Object, props, tr.cursor(), now, page)
+}
+
+// window is how this portal's pulls read from a watermark.
+func (c *Client) window() connectors.Window {
+	return connectors.Window{Overlap: c.lookback, Precision: time.Millisecond}
+}
+
+// search is the next search of a pull.
+type search struct {
+	kind    searchKind
+	from    int64 // epoch ms
+	afterID int64 // ties and tail: the last id of from's run read by id
+}
+
+type searchKind int
+
+const (
+	fromTime searchKind = iota // modified >= from, by modified
+	pastTime                   // modified > from, by modified
+	ties                       // modified = from and hs_object_id > afterID, by id
+	// tail is ties and pastTime in one search (two filter groups, OR'ed),
+	// by modified: the rest of from's run comes first, all of it if the
+	// page holds anything later.
+	tail
+)
+
+func (s search) request(mod string, props []string, limit int) searchRequest {
+	req := searchRequest{Properties: props, Limit: limit, After: "0"}
+	at := strconv.FormatInt(s.from, 10)
+	run := []searchFilter{
+		{PropertyName: mod, Operator: "EQ", Value: at},
+		{PropertyName: "hs_object_id", Operator: "GT", Value: strconv.FormatInt(s.afterID, 10)},
+	}
+	var groups [][]searchFilter
+	req.Sorts = []searchSort{{PropertyName: mod, Direction: "ASCENDING"}}
+	switch s.kind {
+	case fromTime:
+		groups = [][]searchFilter{{{PropertyName: mod, Operator: "GTE", Value: at}}}
+	case pastTime:
+		groups = [][]searchFilter{{{PropertyName: mod, Operator: "GT", Value: at}}}
+	case ties:
+		groups = [][]searchFilter{run}
+		req.Sorts = []searchSort{{PropertyName: "hs_object_id", Direction: "ASCENDING"}}
+	case tail:
+		groups = [][]searchFilter{run, {{PropertyName: mod, Operator: "GT", Value: at}}}
+	}
+	for _, g := range groups {
+		req.FilterGroups = append(req.FilterGroups, struct {
+			Filters []searchFilter `json:"filters"`
+		}{g})
+	}
+	return req
+}
+
+// next is the search after a page of s: full says whether HubSpot has
+// more, oldest and newest are the page's times (epoch ms), lastID its
+// greatest id. done: the pull has read everything.
+func (s search) next(full bool, oldest, newest, lastID int64) (n search, done bool, err error) {
+	switch {
+	case s.kind == ties && !full: // the run is read: go on after it
+		return search{kind: pastTime, from: s.from}, false, nil
+	case s.kind == ties:
+		if lastID <= s.afterID {
+			return s, false, fmt.Errorf("a full page whose ids do not move past %d", s.afterID)
+		}
+		return search{kind: tail, from: s.from, afterID: lastID}, false, nil
+	case !full:
+		return s, true, nil
+	case oldest == newest || oldest < 0:
+		// A full page of one time's records: its run may go on past the
+		// page, in an order HubSpot does not promise, so it is paged by id
+		// (from the start, or, in a tail still in its run, from where the
+		// run was).
+		if s.kind == tail && newest == s.from {
+			return search{kind: ties, from: s.from, afterID: s.afterID}, false, nil
+		}
+		return search{kind: ties, from: newest}, false, nil
+	default: // headway: search again from the newest time read
+		return search{kind: fromTime, from: newest}, false, nil
+	}
 }
 
 // pullLive is the search phase of a pull. It returns the portal's time at
@@ -197,40 +315,32 @@ func (c *Client) pullLive(ctx context.Context, op, object string, props, hist []
 	var now time.Time
 	mod := modifiedProperty(object)
 	path := "/crm/v3/objects/" + url.PathEscape(object) + "/search"
-	from, offset := tr.cur.TS, 0 // the current search, and where in it we are
-	budget := -1                 // pages allowed, set from the first total
+	var s search
+	if from := tr.cur.Live.From(c.window()); !from.IsZero() {
+		s.from = max(from.UnixMilli(), 0)
+	}
+	budget := -1 // searches allowed, set from the first total
 	for pages := 0; ; pages++ {
 		if err := ctx.Err(); err != nil {
 			return now, err
 		}
 		if budget >= 0 && pages > budget {
 			return now, &tandem.Error{Op: op, System: c.name, Retryable: true, Message: fmt.Sprintf(
-				"stopped after %d pages: records are being modified faster than they can be read; the next pull resumes from the last page", pages)}
+				"stopped after %d searches: records are being modified faster than they can be read; the next pull resumes from the last page", pages)}
 		}
-		if offset >= c.searchCap { // only reached inside a run of ties
-			return now, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("more than %d records share %s %s: HubSpot's search cannot page past them",
-				c.searchCap, mod, time.UnixMilli(from).UTC().Format(time.RFC3339Nano))}
-		}
-		req := searchRequest{
-			Sorts:      []searchSort{{PropertyName: mod, Direction: "ASCENDING"}},
-			Properties: props, After: strconv.Itoa(offset),
-			Limit: min(c.pageSize, c.searchCap-offset), // HubSpot refuses a page that reaches past the cap
-		}
-		req.FilterGroups = append(req.FilterGroups, struct {
-			Filters []searchFilter `json:"filters"`
-		}{[]searchFilter{{PropertyName: mod, Operator: "GTE", Value: strconv.FormatInt(from, 10)}}})
 		if err := c.searchPace.Wait(ctx); err != nil {
 			if ctx.Err() != nil {
 				return now, ctx.Err()
 			}
 			return now, &tandem.Error{Op: op, System: c.name, Retryable: true, Message: "no slot for a search within search_rate_limit before the deadline", Err: err}
 		}
-		resp, err := c.call(ctx, connectors.Read, op, http.MethodPost, path, req)
+		resp, err := c.call(ctx, connectors.Read, op, http.MethodPost, path, s.request(mod, props, c.pageSize))
 		if err != nil {
 			return now, err
 		}
 		if pages == 0 {
 			now = serverTime(resp)
+			tr.live.SetCeiling(now)
 			if tr.cur.Arch == 0 {
 				tr.cur.Arch = firstArch(tr.cur, now)
 			}
@@ -241,45 +351,68 @@ func (c *Client) pullLive(ctx context.Context, op, object string, props, hist []
 			return now, c.notAPage(op, "search response is not a page of results", resp)
 		}
 		if budget < 0 {
-			budget = 2*(int(body.Get("total").Int())/max(1, c.pageSize-1)+1) + 10
+			// Every search but the last makes headway: it emits a record,
+			// or moves along a run of ties.
+			budget = 2*int(body.Get("total").Int()) + 10
 		}
-		var recs []tandem.Record
-		var rejected []tandem.Rejected
+		var items []any
+		oldest, newest, lastID := int64(-1), s.from, s.afterID
 		for _, obj := range results {
 			rec, ts, err := c.pulledRecord(op, obj, mod)
 			switch {
 			case err == nil:
-				if tr.take(rec.ID, ts) {
-					recs = append(recs, rec)
-				}
-			case tr.reject(rec.ID, ts, obj.Raw):
-				rejected = append(rejected, tandem.Rejected{ID: rec.ID, Raw: json.RawMessage(obj.Raw), Reason: reason(err)})
+				items = append(items, tr.read(rec.ID, ts, obj.Raw, rec)...)
+			default:
+				items = append(items, tr.reject(rec.ID, ts, obj.Raw, tandem.Rejected{ID: rec.ID, Raw: json.RawMessage(obj.Raw), Reason: reason(err)})...)
+			}
+			if ts >= 0 && (oldest < 0 || ts < oldest) {
+				oldest = ts
+			}
+			newest = max(newest, ts)
+			if n, err := strconv.ParseInt(rec.ID, 10, 64); err == nil {
+				lastID = max(lastID, n)
 			}
 		}
-		if len(recs) > 0 && len(hist) > 0 {
-			if err := c.addFieldTimes(ctx, op, object, recs, hist); err != nil {
-				return now, err
-			}
+		full := len(results) >= c.pageSize && body.Get("paging.next.after").Exists()
+		next, done, err := s.next(full, oldest, newest, lastID)
+		if err != nil {
+			return now, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("search of the records with %s %d: %v", mod, s.from, err)}
 		}
-		if len(recs) > 0 || len(rejected) > 0 {
-			if err := page(tandem.Page{Records: recs, Rejected: rejected, Cursor: tr.cur.encode()}); err != nil {
-				return now, err
-			}
+		if done {
+			items = append(items, tr.live.Close()...)
 		}
-		next := body.Get("paging.next.after")
-		switch {
-		case !next.Exists() || len(results) == 0:
+		if err := c.emit(ctx, op, object, hist, items, tr, page); err != nil {
+			return now, err
+		}
+		if done {
 			return now, nil
-		case tr.cur.TS > from: // headway: search again from the cursor
-			from, offset = tr.cur.TS, 0
-		default: // a page of ties at the cursor's time: page through them
-			n, err := strconv.Atoi(next.String())
-			if err != nil || n <= offset {
-				return now, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("search paging.next.after %s does not move forward from %d", next.Raw, offset)}
-			}
-			offset = n
+		}
+		s = next
+	}
+}
+
+// emit sends one page of what the tracker let through, with the cursor
+// after it; nothing to send, no page.
+func (c *Client) emit(ctx context.Context, op, object string, hist []string, items []any, tr *tracker, page func(tandem.Page) error) error {
+	var recs []tandem.Record
+	var rejected []tandem.Rejected
+	for _, it := range items {
+		switch v := it.(type) {
+		case tandem.Record:
+			recs = append(recs, v)
+		case tandem.Rejected:
+			rejected = append(rejected, v)
 		}
 	}
+	if len(recs) > 0 && len(hist) > 0 {
+		if err := c.addFieldTimes(ctx, op, object, recs, hist); err != nil {
+			return err
+		}
+	}
+	if len(recs) == 0 && len(rejected) == 0 {
+		return nil
+	}
+	return page(tandem.Page{Records: recs, Rejected: rejected, Cursor: tr.cursor().encode()})
 }
 
 // serverTime is the portal's clock at a response, from its Date header
@@ -294,57 +427,48 @@ func serverTime(resp *connectors.Response) time.Time {
 // tracker is the cursor as a pull moves it.
 type tracker struct {
 	cur  cursor
-	seen map[string]bool // cur.IDs
+	live *connectors.Tracker
 	// unplaced are the rejected records this pull has set aside that the
 	// cursor cannot step over (no id, or no time), by id or content, so
 	// that a later search of the same pull does not set them aside again.
 	unplaced map[string]bool
 }
 
-func newTracker(cur cursor) *tracker {
-	t := &tracker{cur: cur, seen: map[string]bool{}, unplaced: map[string]bool{}}
-	for _, id := range cur.IDs {
-		t.seen[id] = true
-	}
-	return t
+func newTracker(cur cursor, win connectors.Window) *tracker {
+	return &tracker{cur: cur, live: cur.Live.Track(win, time.Time{}), unplaced: map[string]bool{}}
 }
 
-// reject reports whether a search result that could not be parsed is new
-// to the pull, to be set aside. With an id and a modified time (ts >= 0)
-// it is placed like any record: the cursor moves over it and it is set
-// aside once. Without, the cursor cannot step over it, and a later pull
-// from a cursor before it sets it aside again (see the README).
-func (t *tracker) reject(id string, ts int64, raw string) bool {
+// cursor is the cursor after what the pull has emitted so far.
+func (t *tracker) cursor() cursor {
+	c := t.cur
+	c.Live = t.live.Watermark()
+	return c
+}
+
+// reject is read for a search result that could not be parsed: what to
+// set aside. With an id and a modified time (ts >= 0) it is placed like
+// any record, and set aside once per version. Without, the cursor cannot
+// step over it: it is set aside once per pull, and a later pull from a
+// cursor before it sets it aside again (see the README).
+func (t *tracker) reject(id string, ts int64, raw string, r tandem.Rejected) []any {
 	if id != "" && ts >= 0 {
-		return t.take(id, ts)
+		return t.read(id, ts, raw, r)
 	}
 	key := "id:" + id
 	if id == "" {
 		key = "raw:" + raw
 	}
 	if t.unplaced[key] {
-		return false
+		return nil
 	}
 	t.unplaced[key] = true
-	return true
+	return []any{r}
 }
 
-// take reports whether a record modified at ts is new to the cursor, and
-// moves the cursor over it. A record older than the cursor can only come
-// from a tie run paged by offset while records were being edited; it is
-// taken, and the cursor stays put.
-func (t *tracker) take(id string, ts int64) bool {
-	switch {
-	case ts == t.cur.TS && t.seen[id]:
-		return false // emitted by an earlier page or pull
-	case ts > t.cur.TS:
-		t.cur.TS, t.cur.IDs, t.seen = ts, nil, map[string]bool{}
-	}
-	if ts == t.cur.TS {
-		t.cur.IDs = append(t.cur.IDs, id)
-		t.seen[id] = true
-	}
-	return true
+// read offers a record's version (its bytes) modified at ts to the
+// watermark, and returns what to emit (see connectors.Tracker.Read).
+func (t *tracker) read(id string, ts int64, raw string, payload any) []any {
+	return t.live.Read(id, time.UnixMilli(ts).UTC(), connectors.Fingerprint([]byte(raw)), payload)
 }
 
 // pulledRecord reads one search result and the modified time (epoch ms)

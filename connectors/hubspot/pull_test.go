@@ -17,6 +17,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"tandem"
+	"tandem/connectors"
 	"tandem/connectors/hubspot/hubspottest"
 )
 
@@ -170,15 +171,17 @@ func TestPullTies(t *testing.T) {
 	}
 }
 
-// TestPullTieRunAtCap: a run of ties is paged by offset up to the search
-// cap (lowered here), and a longer one is a clear error, not a loop.
-func TestPullTieRunAtCap(t *testing.T) {
+// TestPullTieRunByID: a run of ties longer than a page is paged by id
+// (modified EQ T, hs_object_id GT the last id, sorted by id), never by
+// offset, so no length of run meets HubSpot's 10,000-result cap: every
+// record comes once, and no search asks for an offset.
+func TestPullTieRunByID(t *testing.T) {
 	clk := &fixedClock{}
 	srv := hubspottest.NewServer(hubspottest.Options{Now: clk.Now})
 	defer srv.Close()
 	t0 := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 	clk.Set(t0)
-	for i := 0; i < 95; i++ {
+	for i := 0; i < 105; i++ {
 		srv.Create("contacts", map[string]any{"email": fmt.Sprintf("tie%d@x.com", i)})
 	}
 	for i := 0; i < 20; i++ {
@@ -186,25 +189,21 @@ func TestPullTieRunAtCap(t *testing.T) {
 		srv.Create("contacts", map[string]any{"email": fmt.Sprintf("after%d@x.com", i)})
 	}
 	c := open(t, srv, "page_size: 40\n")
-	c.searchCap = 100
 	pages := pullAll(t, c, "contacts", "")
-	if got := pageIDs(pages); len(got) != 115 || len(slices.Compact(slices.Sorted(slices.Values(got)))) != 115 {
-		t.Fatalf("pulled %d records, want 115 distinct", len(got))
+	if got := pageIDs(pages); len(got) != 125 || len(slices.Compact(slices.Sorted(slices.Values(got)))) != 125 {
+		t.Fatalf("pulled %d records, want 125 distinct", len(got))
 	}
+	byID := 0
 	for _, q := range srv.Requests() {
-		if q.Status != 200 || gjson.GetBytes(q.Body, "after").Int()+gjson.GetBytes(q.Body, "limit").Int() > 100 {
-			t.Errorf("a request reached past the cap: %d %s", q.Status, q.Body)
+		if q.Status != 200 || gjson.GetBytes(q.Body, "after").Int() != 0 {
+			t.Errorf("a search with an offset: %d %s", q.Status, q.Body)
+		}
+		if gjson.GetBytes(q.Body, "sorts.0.propertyName").String() == "hs_object_id" {
+			byID++
 		}
 	}
-
-	clk.Set(t0)
-	for i := 95; i < 105; i++ {
-		srv.Create("contacts", map[string]any{"email": fmt.Sprintf("tie%d@x.com", i)})
-	}
-	err := c.Pull(context.Background(), tandem.Query{Object: "contacts"}, func(tandem.Page) error { return nil })
-	var te *tandem.Error
-	if !errors.As(err, &te) || !strings.Contains(err.Error(), "more than 100 records share lastmodifieddate 2024-05-06T07:08:09Z") {
-		t.Fatalf("105 ties with a cap of 100: %v", err)
+	if byID == 0 {
+		t.Error("the run of 105 ties was not paged by id")
 	}
 }
 
@@ -267,6 +266,9 @@ func TestPullPastTheSearchCap(t *testing.T) {
 	}
 	want := slices.DeleteFunc(inModifiedOrder(srv.Emulator, "contacts"), func(id string) bool { return isOld[id] && !edited[id] })
 	srv.ResetRequests()
+	// The pull runs an hour later: the cursor never moves past the
+	// portal's time at the first search (whole seconds).
+	clk.Set(t0.Add(time.Hour))
 
 	pages := pullAll(t, c, "contacts", from)
 	got := pageIDs(pages)
@@ -295,11 +297,36 @@ func TestPullPastTheSearchCap(t *testing.T) {
 		t.Errorf("%d searches for %d records at 200 a page", searches, len(want))
 	}
 	t.Logf("%d records in %d searches", len(want), searches)
+	// Resumed from a page's cursor, the rest comes: the records after it,
+	// each once. With the lookback (the default, a minute, which here
+	// spans every record), and even without one, the pull reads again the
+	// second its cursor is in; the cursor vouches for what it read before
+	// that second (by version, or by digest), so what comes again is at
+	// most that second's records, which the engine finds unchanged. (Here
+	// a second holds thousands: the clock ticks a millisecond a run.)
+	exact := open(t, srv, "page_size: 200\nlookback: 0s\n")
 	for _, i := range []int{len(pages) / 3, 2 * len(pages) / 3} {
 		done := len(pageIDs(pages[:i+1]))
-		rest := pageIDs(pullAll(t, c, "contacts", pages[i].Cursor))
-		if !sameModifiedOrder(t, srv.Emulator, rest, want[done:]) {
-			t.Errorf("resume after page %d: %d records, want the %d after it", i, len(rest), len(want)-done)
+		sec := decodeCursor(t, pages[i].Cursor).Live.Stamp.Truncate(time.Second)
+		for name, cl := range map[string]*Client{"without a lookback": exact, "with the lookback": c} {
+			rest := pageIDs(pullAll(t, cl, "contacts", pages[i].Cursor))
+			got := map[string]int{}
+			for _, id := range rest {
+				got[id]++
+			}
+			for _, id := range want[done:] {
+				if got[id] != 1 {
+					t.Fatalf("resume after page %d %s: %s read %d times, want once", i, name, id, got[id])
+				}
+			}
+			for _, id := range want[:done] {
+				if got[id] == 0 {
+					continue
+				}
+				if o, _ := srv.Get("contacts", id); !o.UpdatedAt.Truncate(time.Second).Equal(sec) || got[id] != 1 {
+					t.Fatalf("resume after page %d %s: %s (modified %v) read again, outside the cursor's second %v", i, name, id, o.UpdatedAt, sec)
+				}
+			}
 		}
 	}
 }
@@ -416,7 +443,7 @@ func TestPullRejectsMalformedRecords(t *testing.T) {
 	}
 	// 77 had a time, so the cursor stepped over it; 80 is the newest.
 	cur := decodeCursor(t, p.Cursor)
-	if cur.TS != 1704067204000 || !slices.Equal(cur.IDs, []string{"80"}) {
+	if !cur.Live.Stamp.Equal(time.UnixMilli(1704067204000)) || !slices.ContainsFunc(cur.Live.Seen, func(v connectors.Version) bool { return v.ID == "80" }) {
 		t.Errorf("cursor %s", p.Cursor)
 	}
 }

@@ -146,11 +146,11 @@ func TestSinceCursor(t *testing.T) {
 		{time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC), 0, 1}, // before the epoch: everything
 	} {
 		cur := sinceCursor(tc.since)
-		if cur.TS != tc.ms || cur.Arch != tc.arch || cur.IDs != nil || cur.AIDs != nil {
+		if !cur.Live.Floor.Equal(time.UnixMilli(tc.ms)) || !cur.Live.Stamp.IsZero() || cur.Arch != tc.arch || cur.Live.Seen != nil || cur.AIDs != nil {
 			t.Errorf("sinceCursor(%v) = %+v, want ts %d, arch %d", tc.since, cur, tc.ms, tc.arch)
 		}
 		var c Client
-		if back, err := c.parseCursor("pull", cur.encode()); err != nil || back.TS != cur.TS || back.Arch != cur.Arch {
+		if back, err := c.parseCursor("pull", cur.encode()); err != nil || !back.Live.Floor.Equal(cur.Live.Floor) || back.Arch != cur.Arch {
 			t.Errorf("sinceCursor(%v) does not round-trip: %+v, %v", tc.since, back, err)
 		}
 	}

@@ -78,3 +78,35 @@ func TestRequestsConformToSpec(t *testing.T) {
 		t.Errorf("%d requests skipped, want the one properties read", spec.Skipped())
 	}
 }
+
+// TestTieSearchesConformToSpec checks the searches that page a run of
+// ties (modified EQ a time and hs_object_id GT an id, sorted by id; the
+// rest of the run OR what follows, two filter groups) against the spec.
+func TestTieSearchesConformToSpec(t *testing.T) {
+	clk := &fixedClock{}
+	clk.Set(newStepClock().Now())
+	srv := hubspottest.NewServer(hubspottest.Options{Now: clk.Now})
+	defer srv.Close()
+	spec := spectest.New(t, srv.URL)
+	for i := range 7 {
+		srv.Create("contacts", map[string]any{"email": fmt.Sprintf("t%d@x.com", i)})
+	}
+	c := open(t, srv, "page_size: 2\n")
+	if err := c.Pull(context.Background(), tandem.Query{Object: "contacts", Fields: []string{"id", "properties.email"}}, func(tandem.Page) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	shapes := map[string]bool{}
+	for _, r := range srv.Requests() {
+		if !strings.HasSuffix(r.Path, "/search") {
+			continue
+		}
+		body := string(r.Body)
+		shapes[fmt.Sprint(strings.Contains(body, `"hs_object_id"`), strings.Count(body, `"filters"`))] = true
+		if err := spec.Check(spectest.Exchange{Method: r.Method, URL: srv.URL + r.Path, Header: http.Header{"Content-Type": {"application/json"}}, Body: r.Body}); err != nil {
+			t.Error(err)
+		}
+	}
+	if !shapes["true 1"] || !shapes["true 2"] {
+		t.Errorf("the searches by id (one group) and for the rest of a run (two groups) were not both made: %v", shapes)
+	}
+}

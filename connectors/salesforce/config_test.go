@@ -22,6 +22,15 @@ func TestConfig(t *testing.T) {
 	if c.tokens.client.Timeout != 60*time.Second {
 		t.Fatalf("default timeout %v", c.tokens.client.Timeout)
 	}
+	if c.overlap != DefaultOverlap {
+		t.Fatalf("default overlap %v", c.overlap)
+	}
+	for text, want := range map[string]time.Duration{"overlap: 5m\n": 5 * time.Minute, "overlap: 0s\n": 0} {
+		conn, err := New(config(t, "type: salesforce\ninstance_url: https://acme.my.salesforce.com\nclient_id: id\nclient_secret: s\n"+text))
+		if err != nil || conn.(*Client).overlap != want {
+			t.Fatalf("%q: %v, overlap %v", text, err, conn)
+		}
+	}
 
 	full := "type: salesforce\ninstance_url: https://acme.my.salesforce.com\ntoken_url: https://login.example.com/token\nclient_id: id\nclient_secret: s\napi_version: v61.0\nexternal_id_field: Ext__c\ntimeout: 5s\n"
 	conn, err = New(config(t, full))
@@ -45,6 +54,9 @@ func TestConfig(t *testing.T) {
 		{base + "timeout: -1s\n", "systems.sf.timeout: must be positive"},
 		{base + "timeout: soon\n", "systems.sf"},
 		{base + "token_url: ftp://x\n", "systems.sf.token_url: must be an http(s) URL"},
+		{base + "overlap: five minutes\n", `tandem.yaml:5: systems.sf.overlap: must be a duration like 10m, got "five minutes"`},
+		{base + "overlap: -1m\n", "tandem.yaml:5: systems.sf.overlap: must be from 0s to 24h"},
+		{base + "overlap: [1m]\n", "tandem.yaml:5: systems.sf.overlap: must be a duration"},
 		{"type: salesforce\ninstance_url: acme.my.salesforce.com\nclient_id: id\nclient_secret: s\n", "tandem.yaml:2: systems.sf.instance_url: must be an http(s) URL"},
 		{"type: salesforce\ninstance_url: https://acme.my.salesforce.com/services/data\nclient_id: id\nclient_secret: s\n", "without a path"},
 	}

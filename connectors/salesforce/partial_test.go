@@ -157,6 +157,10 @@ func TestPullPagingIsBounded(t *testing.T) {
 				fmt.Fprint(w, `{"access_token":"00D!x","token_type":"Bearer"}`)
 				return
 			}
+			if r.URL.Path == "/services/data/v62.0/" { // the call for the server's time
+				fmt.Fprint(w, `{}`)
+				return
+			}
 			i := n.Add(1)
 			loc := i
 			if same {

@@ -2,8 +2,6 @@ package salesforce
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -21,94 +19,90 @@ import (
 // sfTime is how Salesforce writes datetimes: milliseconds, +0000.
 const sfTime = "2006-01-02T15:04:05.000-0700"
 
-// cursorTime is how a cursor writes its stamp.
-const cursorTime = "2006-01-02T15:04:05.000Z07:00"
+// legacyTime is how cursors written before the shared watermark wrote
+// their stamp.
+const legacyTime = "2006-01-02T15:04:05.000Z07:00"
 
-// cursor is where a pull resumes. SystemModstamp has millisecond precision
-// and many records can share one (a bulk load, a workflow touching a
-// thousand rows), so a stamp alone would either repeat or lose records.
-// The cursor holds the last stamp emitted and the ids emitted at exactly
-// that stamp: everything before the stamp has been seen, and so have those
-// ids at it.
+// stampPrecision is that of SystemModstamp and of SOQL's datetime
+// comparisons: the whole second (the API writes milliseconds, always
+// .000).
+const stampPrecision = time.Second
+
+// cursor is where a pull resumes: the shared watermark
+// (connectors.Watermark), which places the next query a window before
+// the newest stamp read and skips the versions (id and bytes) already
+// emitted, never an id alone: SystemModstamp has whole seconds, so a
+// record edited again in the second it was read at keeps its stamp.
 //
 // Rejected holds fingerprints of records set aside as unreadable that the
-// stamp and ids cannot cover (no usable Id or SystemModstamp, or stamped
-// past the query's second), so that reading them again, as the next query
-// may, does not set them aside twice.
+// watermark cannot place (no usable Id or SystemModstamp), so that reading
+// them again, as the next query may, does not set them aside twice.
 type cursor struct {
-	Stamp    time.Time
-	IDs      []string
+	Mark     connectors.Watermark
 	Rejected []string
 }
 
 type cursorJSON struct {
-	Stamp    string   `json:"stamp"`
-	IDs      []string `json:"ids"`
-	Rejected []string `json:"rejected,omitempty"`
+	Mark     *connectors.Watermark `json:"mark,omitempty"`
+	Rejected []string              `json:"rejected,omitempty"`
+	// Stamp and IDs are the cursor written before the watermark (see
+	// decodeCursor).
+	Stamp string   `json:"stamp,omitempty"`
+	IDs   []string `json:"ids,omitempty"`
 }
 
 func (c cursor) encode() tandem.Cursor {
-	if c.Stamp.IsZero() && len(c.Rejected) == 0 {
+	if c.Mark.Stamp.IsZero() && c.Mark.Floor.IsZero() && len(c.Rejected) == 0 {
 		return ""
 	}
-	j := cursorJSON{IDs: c.IDs, Rejected: c.Rejected}
-	if !c.Stamp.IsZero() {
-		j.Stamp = c.Stamp.UTC().Format(cursorTime)
+	j := cursorJSON{Rejected: c.Rejected}
+	if !c.Mark.Stamp.IsZero() || !c.Mark.Floor.IsZero() {
+		j.Mark = &c.Mark
 	}
 	b, _ := json.Marshal(j)
 	return tandem.Cursor(b)
 }
 
+// decodeCursor reads a cursor. One written before the shared watermark,
+// {"stamp", "ids"}, still resumes: from its stamp, less the overlap. Its
+// ids (emitted at the stamp, by id alone) are not trusted to skip
+// anything, so the records at the stamp are emitted once more; for the
+// engine they are records equal to their snapshot, which change nothing.
+// Nothing is lost and nothing is written twice.
 func decodeCursor(s tandem.Cursor) (cursor, error) {
 	if s == "" {
 		return cursor{}, nil
 	}
 	var j cursorJSON
-	if err := json.Unmarshal([]byte(s), &j); err != nil {
-		return cursor{}, fmt.Errorf("invalid cursor %q: %w", clip(string(s), 80), err)
+	dec := json.NewDecoder(strings.NewReader(string(s)))
+	dec.DisallowUnknownFields() // another connector's cursor is refused, not read as empty
+	if err := dec.Decode(&j); err != nil {
+		return cursor{}, fmt.Errorf("invalid cursor %q: not a cursor of the salesforce connector: %w", clip(string(s), 80), err)
 	}
-	c := cursor{IDs: j.IDs, Rejected: j.Rejected}
-	if j.Stamp != "" {
-		t, err := time.Parse(cursorTime, j.Stamp)
+	c := cursor{Rejected: j.Rejected}
+	switch {
+	case j.Mark != nil:
+		c.Mark = *j.Mark
+	case j.Stamp != "":
+		t, err := time.Parse(legacyTime, j.Stamp)
 		if err != nil {
 			return cursor{}, fmt.Errorf("invalid cursor %q: stamp: %w", clip(string(s), 80), err)
 		}
-		c.Stamp = t
-	} else if len(j.Rejected) == 0 {
-		return cursor{}, fmt.Errorf("invalid cursor %q: no stamp", clip(string(s), 80))
+		c.Mark.Stamp = t
+	case len(j.Rejected) == 0:
+		return cursor{}, fmt.Errorf("invalid cursor %q: not a cursor of the salesforce connector (no mark)", clip(string(s), 80))
 	}
 	return c, nil
 }
 
 // sinceCursor is the cursor a pull from a time (tandem.Query.Since)
-// starts from: a stamp and no ids, as if every record stamped before
-// since had been emitted. The pages' cursors move on from it as from any
-// other, so a pull from a time resumes like any pull. SystemModstamp has
-// milliseconds, and so does a cursor, so since is rounded up to one: a
-// record stamped in since's millisecond but before since was not
-// modified at or after it.
+// starts from: a floor, as if every record stamped before since had been
+// emitted. The pages' cursors move on from it as from any other, so a
+// pull from a time resumes like any pull. SystemModstamp has whole
+// seconds, so since is rounded down to one: a record stamped in since's
+// second may have been modified after since.
 func sinceCursor(since time.Time) cursor {
-	stamp := since.UTC().Truncate(time.Millisecond)
-	if stamp.Before(since) {
-		stamp = stamp.Add(time.Millisecond)
-	}
-	return cursor{Stamp: stamp}
-}
-
-// seen reports whether a record was emitted before the cursor was made.
-func (c cursor) seen(stamp time.Time, id string) bool {
-	return stamp.Before(c.Stamp) || stamp.Equal(c.Stamp) && slices.Contains(c.IDs, id)
-}
-
-// advance records that a record was emitted.
-func (c *cursor) advance(stamp time.Time, id string) {
-	switch {
-	case stamp.After(c.Stamp):
-		c.Stamp, c.IDs = stamp, []string{id}
-	case stamp.Equal(c.Stamp):
-		c.IDs = append(slices.Clip(c.IDs), id)
-	}
-	// An earlier stamp is covered already: the cursor only moves forward.
+	return cursor{Mark: connectors.Watermark{Floor: since.UTC().Truncate(stampPrecision)}}
 }
 
 // maxRejectMemo bounds the fingerprints a cursor keeps. Past it the oldest
@@ -157,12 +151,6 @@ func (m *rejectMemo) list(last bool) []string {
 	return out
 }
 
-// fingerprint names a record's exact bytes, for the cursor.
-func fingerprint(raw string) string {
-	sum := sha256.Sum256([]byte(raw))
-	return hex.EncodeToString(sum[:8])
-}
-
 // fixedFields are read for every record: the id, the stamps the cursor and
 // the merge need, and IsDeleted to tell deletions.
 var fixedFields = []string{"Id", "SystemModstamp", "LastModifiedDate", "IsDeleted"}
@@ -198,29 +186,38 @@ func selectList(paths []string) ([]string, error) {
 	return list, nil
 }
 
-// soql builds the query of a pull. The literal has seconds only, rounded
-// down, so the query may return records the cursor then skips; it never
-// misses one.
-func soql(object string, fields []string, after cursor) string {
+// soql builds the query of a pull: the records stamped at or after from
+// (whole seconds), or all of them when from is zero.
+func soql(object string, fields []string, from time.Time) string {
 	q := "SELECT " + strings.Join(fields, ", ") + " FROM " + object
-	if !after.Stamp.IsZero() {
-		q += " WHERE SystemModstamp >= " + after.Stamp.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05Z")
+	if !from.IsZero() {
+		q += " WHERE SystemModstamp >= " + from.UTC().Truncate(stampPrecision).Format("2006-01-02T15:04:05Z")
 	}
 	return q + " ORDER BY SystemModstamp, Id"
 }
 
+// window is how this org's pulls read from a watermark.
+func (c *Client) window() connectors.Window {
+	return connectors.Window{Overlap: c.overlap, Precision: stampPrecision}
+}
+
 // Pull reads the records of q.Object changed after q.After, oldest first,
 // one page per query batch; without q.After, those stamped at or after
-// q.Since when it is set (see sinceCursor), else all of them. It uses queryAll, so records deleted into the
-// recycle bin come as Deleted records (for as long as Salesforce keeps them
-// there, 15 days by default).
+// q.Since when it is set (see sinceCursor), else all of them. It uses
+// queryAll, so records deleted into the recycle bin come as Deleted
+// records (for as long as Salesforce keeps them there, 15 days by
+// default).
 //
-// A query's result set is fixed when it runs, but each batch is read when
-// it is fetched: a record edited meanwhile comes with its new stamp, which
-// can be later than edits to other records the query never saw. So the
-// cursor never moves past the second the query ran in (the Date of its
-// first response): a record stamped later is emitted now and again on the
-// next pull, and nothing edited during a long pull is skipped.
+// Two things make a record readable only after records stamped later than
+// it. A transaction stamps its records when its DML runs but shows them
+// only when it commits, so a query may return records stamped after one
+// it cannot see yet. And a query's result set is fixed when it runs while
+// each batch is read when fetched, so a record edited meanwhile comes
+// with a stamp later than edits the query never saw. So the cursor never
+// moves past the server's time before the query ran (the Date of a call
+// made just before it, the ceiling), and each pull reads again from the
+// overlap window before its cursor (Options.Overlap), skipping only the
+// versions it has emitted (see cursor).
 func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page) error) error {
 	op := "pull " + q.Object
 	fail := func(format string, args ...any) error {
@@ -240,10 +237,13 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 	if err != nil {
 		return fail("%v", err)
 	}
-	next := c.data + "/queryAll?q=" + url.QueryEscape(soql(q.Object, fields, start))
-	cur := cursor{Stamp: start.Stamp, IDs: slices.Clone(start.IDs)}
+	ceiling, err := c.serverTime(ctx, op)
+	if err != nil {
+		return err
+	}
+	next := c.data + "/queryAll?q=" + url.QueryEscape(soql(q.Object, fields, start.Mark.From(c.window())))
+	tr := start.Mark.Track(c.window(), ceiling)
 	memo := newRejectMemo(start)
-	var ceiling time.Time // the cursor stays below it; zero: no Date header
 	// The loop's bound: every batch but the last holds at least one record,
 	// so a query of totalSize records ends within totalSize+1 batches.
 	maxBatches := 1
@@ -261,16 +261,17 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 		res := gjson.ParseBytes(resp.Body)
 		if n == 1 {
 			maxBatches = int(res.Get("totalSize").Int()) + 2
-			if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
-				ceiling = d.Add(time.Second)
-			}
 		}
-		recs, rejected, err := c.batch(res, start, &cur, ceiling, memo)
+		recs, rejected, err := c.batch(res, tr, memo)
 		if err != nil {
 			return fail("batch %d: %v", n, err)
 		}
 		done := res.Get("done").Bool()
-		cur.Rejected = memo.list(done)
+		if done {
+			r, rj := split(tr.Close())
+			recs, rejected = append(recs, r...), append(rejected, rj...)
+		}
+		cur := cursor{Mark: tr.Watermark(), Rejected: memo.list(done)}
 		if err := page(tandem.Page{Records: recs, Rejected: rejected, Cursor: cur.encode()}); err != nil {
 			return err
 		}
@@ -291,62 +292,75 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 	}
 }
 
-// batch turns one query batch into records, skipping those the starting
-// cursor has seen, and advances cur over the records emitted.
+// serverTime is the org's clock before a query: the Date of the cheapest
+// authenticated call there is (the list of the API version's resources).
+// Whole seconds, rounded down, so it is never after the query begins.
+// Zero when Salesforce sent no Date: the overlap window alone then covers
+// late commits.
+func (c *Client) serverTime(ctx context.Context, op string) (time.Time, error) {
+	resp, err := c.call(ctx, connectors.Read, op, http.MethodGet, c.data+"/", nil)
+	if err != nil {
+		return time.Time{}, err
+	}
+	d, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return time.Time{}, nil
+	}
+	return d.UTC(), nil
+}
+
+// batch turns one query batch into records, skipping the versions the
+// cursor has emitted, and moves the tracker over the records emitted.
 //
 // A record that cannot be read is set aside in the page's Rejected, and
 // the batch goes on. When its Id and SystemModstamp are good (its
-// LastModifiedDate is not, say), the cursor moves over it as over any
-// record, so the next pull does not read it again. When they are not, the
-// cursor cannot place it and does not move for it; the records after it
-// in the query's order (by SystemModstamp) carry the cursor past it, and
-// memo keeps it from being set aside again should the next query, which
-// starts at the cursor's second, read it again.
-func (c *Client) batch(res gjson.Result, start cursor, cur *cursor, ceiling time.Time, memo *rejectMemo) ([]tandem.Record, []tandem.Rejected, error) {
+// LastModifiedDate is not, say), the tracker takes it as any record, so
+// the same bytes are not set aside twice. When they are not, the tracker
+// cannot place it; memo keeps it from being set aside again should the
+// next query, which starts before the cursor, read it again.
+func (c *Client) batch(res gjson.Result, tr *connectors.Tracker, memo *rejectMemo) ([]tandem.Record, []tandem.Rejected, error) {
 	raw := res.Get("records")
 	if !raw.IsArray() {
 		return nil, nil, fmt.Errorf("no records array")
 	}
-	var recs []tandem.Record
+	var out []any
 	var rejected []tandem.Rejected
 	for _, r := range raw.Array() {
 		id, stamp, reason := position(r)
-		placed := reason == ""
-		if placed && start.seen(stamp, id) {
+		if reason == "" {
+			var item any
+			if modified, err := time.Parse(sfTime, r.Get("LastModifiedDate").String()); err == nil {
+				item = tandem.Record{ID: id, Raw: json.RawMessage(r.Raw), Modified: modified, Deleted: r.Get("IsDeleted").Bool()}
+			} else {
+				item = tandem.Rejected{ID: id, Raw: json.RawMessage(r.Raw), Reason: badTime("LastModifiedDate", r.Get("LastModifiedDate"))}
+			}
+			out = append(out, tr.Read(id, stamp, connectors.Fingerprint([]byte(r.Raw)), item)...)
 			continue
 		}
-		var modified time.Time
-		if placed {
-			var err error
-			if modified, err = time.Parse(sfTime, r.Get("LastModifiedDate").String()); err != nil {
-				reason = badTime("LastModifiedDate", r.Get("LastModifiedDate"))
-			}
-		}
-		below := placed && (ceiling.IsZero() || stamp.Before(ceiling))
-		if reason == "" {
-			recs = append(recs, tandem.Record{
-				ID:       id,
-				Raw:      json.RawMessage(r.Raw),
-				Modified: modified,
-				Deleted:  r.Get("IsDeleted").Bool(),
-			})
-		} else {
-			fp := fingerprint(r.Raw)
-			switch {
-			case memo.had[fp]:
-				memo.meet(fp) // set aside by an earlier pull, bytes unchanged
-			case !below:
-				memo.meet(fp)
-				fallthrough
-			default:
-				rejected = append(rejected, tandem.Rejected{ID: id, Raw: json.RawMessage(r.Raw), Reason: reason})
-			}
-		}
-		if below {
-			cur.advance(stamp, id)
+		fp := connectors.Fingerprint([]byte(r.Raw))
+		seen := memo.had[fp]
+		memo.meet(fp)
+		if !seen { // else set aside by an earlier pull, bytes unchanged
+			rejected = append(rejected, tandem.Rejected{ID: id, Raw: json.RawMessage(r.Raw), Reason: reason})
 		}
 	}
-	return recs, rejected, nil
+	recs, rj := split(out)
+	return recs, append(rj, rejected...), nil
+}
+
+// split sorts what a tracker let through into records and rejects.
+func split(items []any) ([]tandem.Record, []tandem.Rejected) {
+	var recs []tandem.Record
+	var rejected []tandem.Rejected
+	for _, it := range items {
+		switch v := it.(type) {
+		case tandem.Record:
+			recs = append(recs, v)
+		case tandem.Rejected:
+			rejected = append(rejected, v)
+		}
+	}
+	return recs, rejected
 }
 
 // position reads what places a record in the query's order: its Id and

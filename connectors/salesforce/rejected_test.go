@@ -14,6 +14,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"tandem"
+	"tandem/connectors"
 	"tandem/connectors/salesforce/salesforcetest"
 )
 
@@ -191,23 +192,26 @@ func TestPullAfterARepairedRecord(t *testing.T) {
 }
 
 func TestCursorRoundTrip(t *testing.T) {
-	stamp := time.Date(2024, 5, 6, 7, 8, 9, 250_000_000, time.UTC)
+	stamp := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	seen := []connectors.Version{{ID: "003000000000001AAA", Stamp: stamp, Sum: "0123456789abcdef"}}
 	for _, c := range []cursor{
 		{},
-		{Stamp: stamp, IDs: []string{"003000000000001AAA"}},
-		{Stamp: stamp, IDs: []string{"003000000000001AAA"}, Rejected: []string{"0123456789abcdef"}},
+		{Mark: connectors.Watermark{Stamp: stamp, Seen: seen}},
+		{Mark: connectors.Watermark{Stamp: stamp, Seen: seen}, Rejected: []string{"0123456789abcdef"}},
+		{Mark: connectors.Watermark{Floor: stamp}},
 		{Rejected: []string{"0123456789abcdef"}}, // only an unplaceable record so far
 	} {
 		got, err := decodeCursor(c.encode())
-		if err != nil || !got.Stamp.Equal(c.Stamp) || !sameIDs(got.IDs, c.IDs) || !sameIDs(got.Rejected, c.Rejected) {
+		if err != nil || fmt.Sprint(got.Mark) != fmt.Sprint(c.Mark) || !sameIDs(got.Rejected, c.Rejected) {
 			t.Errorf("%+v: encoded %s, decoded %+v, %v", c, c.encode(), got, err)
 		}
 	}
-	// A cursor written before Rejected existed still reads.
-	if c, err := decodeCursor(`{"stamp":"2024-05-06T07:08:09.250Z","ids":["x"]}`); err != nil || !c.Stamp.Equal(stamp) {
+	// A cursor written before the watermark still reads: its stamp, and
+	// not its ids (see decodeCursor).
+	if c, err := decodeCursor(`{"stamp":"2024-05-06T07:08:09.250Z","ids":["x"]}`); err != nil || !c.Mark.Stamp.Equal(stamp.Add(250*time.Millisecond)) || len(c.Mark.Seen) != 0 {
 		t.Errorf("old cursor: %+v, %v", c, err)
 	}
-	for _, bad := range []tandem.Cursor{`{"ids":["x"]}`, `{"stamp":"yesterday"}`, `[]`} {
+	for _, bad := range []tandem.Cursor{`{"ids":["x"]}`, `{"stamp":"yesterday"}`, `[]`, `{"ts":5}`, `{"mark":{"v":9}}`, `{"live":{"v":1,"stamp":"2024-05-06T07:08:09.000Z"}}`} {
 		if _, err := decodeCursor(bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		}

@@ -59,6 +59,12 @@ type Options struct {
 	RefreshToken     string `yaml:"refresh_token"`
 	RefreshTokenFile string `yaml:"refresh_token_file"`
 
+	// Overlap is how far before its cursor each pull reads again, for
+	// records a transaction stamped before a query and committed after it
+	// (see Pull): 0 takes DefaultOverlap, a negative value reads nothing
+	// again (in the config file, overlap: 0s).
+	Overlap time.Duration `yaml:"overlap"`
+
 	// ConditionalWindow: an update of a record modified this recently
 	// before the write (by the re-read just before it) is sent with
 	// If-Unmodified-Since (Composite, 25 a call), so an edit made between
@@ -101,6 +107,9 @@ const (
 	// in the last minutes is the one likely edited again while Tandem
 	// writes it.
 	DefaultConditionalWindow = 5 * time.Minute
+	// DefaultOverlap covers the longest transaction there is: Salesforce
+	// ends an API request, and the transaction it runs, after 10 minutes.
+	DefaultOverlap = 10 * time.Minute
 )
 
 var (
@@ -119,6 +128,7 @@ type Client struct {
 	extID      string
 	condWindow time.Duration    // ConditionalWindow; negative: off
 	now        func() time.Time // the local clock, for the window (tests set it)
+	overlap    time.Duration    // Options.Overlap, defaulted
 	tokens     *tokenSource
 	http       *connectors.HTTP
 	webhook    *connectors.HMACReceiver // nil: no webhook configured
@@ -148,8 +158,28 @@ func decodeOptions(cfg connectors.Config) (Options, error) {
 	if err := cfg.CheckHMAC("webhook"); err != nil {
 		return o, err
 	}
+	// overlap is checked before Decode, whose error for a bad duration
+	// would name the section and not the key.
+	var overlap time.Duration
+	if n := connectors.Child(cfg.Node, "overlap"); n != nil {
+		d, err := time.ParseDuration(n.Value)
+		switch {
+		case n.Kind != yaml.ScalarNode || err != nil:
+			return o, configError(cfg, "overlap", fmt.Sprintf("must be a duration like 10m, got %q", n.Value))
+		case d < 0 || d > 24*time.Hour:
+			return o, configError(cfg, "overlap", fmt.Sprintf("must be from 0s to 24h, got %v", d))
+		case d == 0:
+			d = -1 // none; Options reads 0 as the default
+		}
+		overlap = d
+	}
 	if err := cfg.Decode(&o, "instance_url", "client_id"); err != nil {
 		return o, err
+	}
+	o.Overlap = overlap
+	o.ClientSecretFile, o.RefreshTokenFile = cfg.Path(o.ClientSecretFile), cfg.Path(o.RefreshTokenFile)
+	if o.Webhook != nil {
+		o.Webhook.SecretFile = cfg.Path(o.Webhook.SecretFile)
 	}
 	if rl := connectors.Child(cfg.Node, "rate_limit"); rl != nil {
 		if rl.Kind != yaml.MappingNode {
@@ -240,6 +270,9 @@ func (o *Options) normalize() (key string, err error) {
 		o.Timeout = DefaultTimeout
 	case o.Timeout < 0:
 		return "timeout", fmt.Errorf("must be positive, got %v", o.Timeout)
+	}
+	if o.Overlap == 0 {
+		o.Overlap = DefaultOverlap
 	}
 	switch {
 	case o.ConditionalWindow == 0:
@@ -395,6 +428,7 @@ func newClient(system string, o Options) *Client {
 		extID:      o.ExternalIDField,
 		condWindow: o.ConditionalWindow,
 		now:        time.Now,
+		overlap:    max(o.Overlap, 0),
 		tokens:     ts,
 		http:       connectors.NewHTTP(httpOptions(system, o, transport)),
 	}

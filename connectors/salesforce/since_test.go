@@ -25,8 +25,9 @@ func (f *fixture) pullQuery(t *testing.T, q tandem.Query) pulled {
 }
 
 // TestPullSince: a pull from a time, without a cursor, returns the records
-// stamped at or after it, deletes included, and nothing older, though the
-// query's literal has whole seconds. Every page's cursor resumes exactly
+// stamped in its second or after, deletes included, and nothing older:
+// SystemModstamp has whole seconds, so a record stamped in since's second
+// may have been modified after since. Every page's cursor resumes exactly
 // after that page, and a cursor makes Since irrelevant.
 func TestPullSince(t *testing.T) {
 	f := newFixture(t, salesforcetest.Options{BatchSize: 3})
@@ -49,12 +50,12 @@ func TestPullSince(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Before since: left out, though some share its second.
+	// The second before since's: left out.
 	f.clk.Add(-time.Second)
 	update(0)
 	del(1)
 	f.clk.Add(time.Second - 401*time.Millisecond)
-	update(2) // a millisecond before since
+	update(2) // a millisecond before since, but stamped in its second
 	f.clk.Add(time.Millisecond)
 	update(3) // at since
 	del(4)    // deleted at since
@@ -66,10 +67,8 @@ func TestPullSince(t *testing.T) {
 	del(10)
 	f.clk.Add(time.Millisecond)
 	update(5) // again: it moves to the end
-	want := []string{ids[3], ids[4], ids[6], ids[7], ids[8], ids[9], ids[10], ids[5]}
-	if ids[4] < ids[3] {
-		want[0], want[1] = ids[4], ids[3]
-	}
+	// By stamp (whole seconds), then id: 5 moved to the next second.
+	want := []string{ids[2], ids[3], ids[4], ids[6], ids[7], ids[8], ids[5], ids[9], ids[10]}
 
 	f.clk.Add(time.Minute)
 	full := f.pullQuery(t, tandem.Query{Object: "Contact", Since: since})
@@ -113,41 +112,45 @@ func TestPullSince(t *testing.T) {
 	}
 }
 
-// TestSinceCursor: since is rounded up to the millisecond a cursor and
-// SystemModstamp hold, and the cursor it makes round-trips.
+// TestSinceCursor: since is rounded down to the second SystemModstamp
+// holds, and the cursor it makes round-trips.
 func TestSinceCursor(t *testing.T) {
-	t0 := time.Date(2024, 5, 6, 7, 8, 9, 250_000_000, time.UTC)
+	t0 := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 	for _, tc := range []struct {
-		since, stamp time.Time
+		since, floor time.Time
 	}{
 		{t0, t0},
-		{t0.Add(time.Nanosecond), t0.Add(time.Millisecond)},
-		{t0.Add(999 * time.Microsecond), t0.Add(time.Millisecond)},
+		{t0.Add(time.Nanosecond), t0},
+		{t0.Add(999 * time.Millisecond), t0},
 		{t0.In(time.FixedZone("CEST", 2*3600)), t0},
 	} {
 		cur := sinceCursor(tc.since)
-		if !cur.Stamp.Equal(tc.stamp) || cur.IDs != nil {
-			t.Errorf("sinceCursor(%v) = %+v, want stamp %v", tc.since, cur, tc.stamp)
+		if !cur.Mark.Floor.Equal(tc.floor) || !cur.Mark.Stamp.IsZero() || cur.Mark.Seen != nil {
+			t.Errorf("sinceCursor(%v) = %+v, want floor %v", tc.since, cur, tc.floor)
 		}
 		back, err := decodeCursor(cur.encode())
-		if err != nil || !back.Stamp.Equal(cur.Stamp) || len(back.IDs) != 0 {
+		if err != nil || !back.Mark.Floor.Equal(cur.Mark.Floor) || len(back.Mark.Seen) != 0 {
 			t.Errorf("sinceCursor(%v) does not round-trip: %+v, %v", tc.since, back, err)
 		}
 	}
 }
 
-// TestPullSinceSubMillisecond: a record stamped in since's millisecond,
-// but before since, was not modified at or after it.
-func TestPullSinceSubMillisecond(t *testing.T) {
+// TestPullSinceSubSecond: a record stamped in since's second, even before
+// since, comes (its stamp cannot say when in the second it changed); one
+// stamped in the second before does not.
+func TestPullSinceSubSecond(t *testing.T) {
 	f := newFixture(t, salesforcetest.Options{})
-	t0 := f.clk.Now()
+	t0 := f.clk.Now() // 07:08:09.250
+	f.clk.Add(-time.Second)
+	before := f.create(t, "Contact", map[string]any{"LastName": "Before"})
+	f.clk.Add(time.Second)
 	early := f.create(t, "Contact", map[string]any{"LastName": "Early"})
 	f.clk.Add(time.Millisecond)
 	late := f.create(t, "Contact", map[string]any{"LastName": "Late"})
-	if got := f.pullQuery(t, tandem.Query{Object: "Contact", Since: t0.Add(500 * time.Microsecond)}).ids(); !slices.Equal(got, []string{late}) {
-		t.Errorf("since half a millisecond after %s: %v, want [%s]", early, got, late)
+	if got := f.pullQuery(t, tandem.Query{Object: "Contact", Since: t0.Add(500 * time.Microsecond)}).ids(); !slices.Equal(got, []string{early, late}) {
+		t.Errorf("since half a millisecond after %s: %v, want [%s %s]", early, got, early, late)
 	}
-	if got := f.pullQuery(t, tandem.Query{Object: "Contact", Since: t0}).ids(); !slices.Equal(got, []string{early, late}) {
-		t.Errorf("since the first stamp: %v, want [%s %s]", got, early, late)
+	if got := f.pullQuery(t, tandem.Query{Object: "Contact", Since: t0.Add(-time.Second)}).ids(); !slices.Equal(got, []string{before, early, late}) {
+		t.Errorf("since the first stamp: %v, want [%s %s %s]", got, before, early, late)
 	}
 }

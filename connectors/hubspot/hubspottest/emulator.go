@@ -77,6 +77,11 @@ type Options struct {
 	// UniqueProperties marks properties (added if unknown) as unique-value
 	// properties: enforced unique and usable as idProperty.
 	UniqueProperties map[string][]string
+	// SearchLag is how long after a write /search shows it (lag.go):
+	// HubSpot's search index trails its writes by seconds, while GET,
+	// batch/read and the recycle bin see them at once. Measured on Now.
+	// Zero (the default) indexes at once.
+	SearchLag time.Duration
 }
 
 // Emulator is the emulated HubSpot portal. It implements http.Handler and
@@ -132,6 +137,7 @@ func New(o Options) *Emulator {
 		e.types[name] = t
 		e.types[t.typeID] = t
 		e.tables[name] = newTable(t)
+		e.tables[name].lag = o.SearchLag
 	}
 	return e
 }

@@ -80,9 +80,13 @@ func mix(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
-// index adds a live record under its current modified time.
+// index puts a record under its current modified time (taking it from
+// its old place first), or leaves it out when it is archived.
 func (tb *table) index(r *record) {
 	if r.ix != nil || r.archived {
+		tb.unindex(r)
+	}
+	if r.archived {
 		return
 	}
 	n := &ixNode{ms: r.updated.UnixMilli(), num: r.num, prio: mix(uint64(r.num)), size: 1, r: r}
@@ -91,8 +95,8 @@ func (tb *table) index(r *record) {
 	r.ix = n
 }
 
-// unindex removes a record, before its modified time changes or when it
-// is archived.
+// unindex removes a record, before its modified time changes, or when it
+// is archived (index leaves it out then).
 func (tb *table) unindex(r *record) {
 	n := r.ix
 	if n == nil {
@@ -137,8 +141,24 @@ func each(n *ixNode, from, to int, fn func(*record)) {
 // whether the index can answer it: no free-text query, at most one filter
 // group whose filters are all comparisons of the modified-date property,
 // sorted by that property ascending. Anything else is scanned.
+//
+// It also answers the search that pages a run of ties by id (modified EQ
+// T, hs_object_id GT or GTE x, sorted by hs_object_id ascending; see
+// tieRange), since within one modified time the index is in id order.
 func (t *objectType) indexRange(tb *table, groups [][]cond, sortBy *propDef, desc bool, query string) (lo, hi int, ok bool) {
-	if !useIndex || query != "" || desc || sortBy == nil || sortBy.name != t.modProp || len(groups) > 1 {
+	if !useIndex || query != "" || desc || sortBy == nil {
+		return 0, 0, false
+	}
+	if len(groups) == 2 && sortBy.name == t.modProp {
+		return t.tailRange(tb, groups)
+	}
+	if len(groups) > 1 {
+		return 0, 0, false
+	}
+	if sortBy.name == "hs_object_id" {
+		return t.tieRange(tb, groups)
+	}
+	if sortBy.name != t.modProp {
 		return 0, 0, false
 	}
 	lo, hi = 0, size(tb.ix)
@@ -173,4 +193,84 @@ func (t *objectType) indexRange(tb *table, groups [][]cond, sortBy *propDef, des
 		lo, hi = max(lo, l), min(hi, h)
 	}
 	return lo, max(lo, hi), true
+}
+
+// tieRange is indexRange for a run of ties paged by id: exactly one
+// modified EQ T, any number of hs_object_id GT or GTE x, nothing else.
+func (t *objectType) tieRange(tb *table, groups [][]cond) (lo, hi int, ok bool) {
+	if len(groups) != 1 {
+		return 0, 0, false
+	}
+	var eq *cond
+	var ids []cond
+	for i, c := range groups[0] {
+		switch {
+		case c.def.name == t.modProp && c.op == "EQ" && eq == nil:
+			eq = &groups[0][i]
+		case c.def.name == "hs_object_id" && (c.op == "GT" || c.op == "GTE"):
+			ids = append(ids, c)
+		default:
+			return 0, 0, false
+		}
+	}
+	if eq == nil || math.IsNaN(eq.val.num) {
+		return 0, 0, false
+	}
+	lo, hi = tb.countBelow(eq.val.num, false), tb.countBelow(eq.val.num, true)
+	ms := int64(eq.val.num) // every record of [lo, hi) has it
+	for _, c := range ids {
+		x := c.val.num
+		if math.IsNaN(x) || math.Abs(x) > 1e15 {
+			return 0, 0, false // left to the scan's float comparison
+		}
+		first := int64(math.Ceil(x)) // the least id the filter takes
+		if c.op == "GT" {
+			first = int64(math.Floor(x)) + 1
+		}
+		lo = max(lo, tb.countKeyBelow(ms, first))
+	}
+	return lo, max(lo, hi), true
+}
+
+// countKeyBelow is the number of indexed records whose key (modified ms,
+// id number) is below (ms, num).
+func (tb *table) countKeyBelow(ms, num int64) int {
+	c := 0
+	for n := tb.ix; n != nil; {
+		if n.less(ms, num) {
+			c += size(n.left) + 1
+			n = n.right
+		} else {
+			n = n.left
+		}
+	}
+	return c
+}
+
+// tailRange is indexRange for the rest of a run of ties and what follows
+// it, sorted by modified: one group a run paged by id (tieRange's) at T,
+// the other modified GT T. In the index they are one range: the run's
+// records past the id, then every later time.
+func (t *objectType) tailRange(tb *table, groups [][]cond) (lo, hi int, ok bool) {
+	for i := range 2 {
+		run, past := groups[i], groups[1-i]
+		if len(past) != 1 || past[0].def.name != t.modProp || past[0].op != "GT" {
+			continue
+		}
+		l, _, ok := t.tieRange(tb, [][]cond{run})
+		if !ok {
+			continue
+		}
+		var at float64
+		for _, c := range run {
+			if c.def.name == t.modProp {
+				at = c.val.num
+			}
+		}
+		if at != past[0].val.num {
+			continue
+		}
+		return l, size(tb.ix), true
+	}
+	return 0, 0, false
 }

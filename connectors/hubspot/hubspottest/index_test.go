@@ -84,7 +84,23 @@ func TestSearchIndexMatchesScan(t *testing.T) {
 		if len(filters) > 0 {
 			req["filterGroups"] = []map[string]any{{"filters": filters}}
 		}
-		switch rng.IntN(8) { // shapes the index leaves to the scan
+		switch rng.IntN(8) { // shapes the index leaves to the scan, and a run of ties paged by id
+		case 4:
+			req["sorts"] = []map[string]any{{"propertyName": "hs_object_id", "direction": "ASCENDING"}}
+			tie := []map[string]any{filter("EQ", ms())}
+			if len(live) > 0 && rng.IntN(4) > 0 {
+				op := []string{"GT", "GTE"}[rng.IntN(2)]
+				tie = append(tie, map[string]any{"propertyName": "hs_object_id", "operator": op, "value": live[rng.IntN(len(live))]})
+			}
+			req["filterGroups"] = []map[string]any{{"filters": tie}}
+			req["after"] = "0"
+		case 5: // the rest of a run, and what follows: two groups
+			at := ms()
+			tie := []map[string]any{filter("EQ", at)}
+			if len(live) > 0 {
+				tie = append(tie, map[string]any{"propertyName": "hs_object_id", "operator": "GT", "value": live[rng.IntN(len(live))]})
+			}
+			req["filterGroups"] = []map[string]any{{"filters": tie}, {"filters": []map[string]any{filter("GT", at)}}}
 		case 0:
 			req["sorts"] = []map[string]any{{"propertyName": "lastmodifieddate", "direction": "DESCENDING"}}
 		case 1:

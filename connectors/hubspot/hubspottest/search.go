@@ -323,6 +323,7 @@ func (e *Emulator) search(_ *http.Request, t *objectType, _ string, body []byte)
 		return &reply{status: http.StatusOK, body: out}
 	}
 	tb := e.tables[t.name]
+	tb.catchUp(e.now())
 	if lo, hi, ok := t.indexRange(tb, groups, sortBy, desc, query); ok {
 		var recs []*record
 		each(tb.ix, lo+after, min(lo+after+limit, hi), func(r *record) { recs = append(recs, r) })
@@ -335,7 +336,7 @@ func (e *Emulator) search(_ *http.Request, t *objectType, _ string, body []byte)
 	}
 	var hits []hit
 	for _, r := range tb.rows {
-		if !r.archived && t.matches(r, groups, query) {
+		if r = tb.searchView(r); r != nil && t.matches(r, groups, query) {
 			hits = append(hits, hit{r, t.keyOf(sortBy, r)})
 		}
 	}

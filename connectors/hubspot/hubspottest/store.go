@@ -82,14 +82,21 @@ type table struct {
 	rows   []*record
 	byID   map[string]*record
 	unique map[string]map[string]*record // property -> value -> live record
-	ix     *ixNode                       // live records by (modified, id): index.go
+	ix     *ixNode                       // live records by (modified, id), as search sees them: index.go
+	// lag, pending and shown are the search index's lag (lag.go): shown
+	// is what search sees of each record when lag > 0.
+	lag      time.Duration
+	pending  []pendingIx
+	shown    map[*record]*record
+	shownSeq map[*record]uint64 // the write shown
+	writes   uint64             // writes queued so far
 	// events hears every change, for webhooks (webhooks.go); nil when
 	// no one listens.
 	events func(hookEvent)
 }
 
 func newTable(t *objectType) *table {
-	tb := &table{typ: t, next: t.firstID, byID: map[string]*record{}, unique: map[string]map[string]*record{}}
+	tb := &table{typ: t, next: t.firstID, byID: map[string]*record{}, unique: map[string]map[string]*record{}, shown: map[*record]*record{}, shownSeq: map[*record]uint64{}}
 	for name, d := range t.props {
 		if d.unique && name != "hs_object_id" {
 			tb.unique[name] = map[string]*record{}
@@ -183,11 +190,10 @@ func (tb *table) set(r *record, props map[string]string, now time.Time, by *sour
 			r.props[name] = v
 		}
 	}
-	tb.unindex(r)
 	r.updated = now
-	tb.index(r)
 	r.props[tb.typ.modProp] = stamp(now)
 	r.remember(tb.typ.modProp, r.props[tb.typ.modProp], now, by)
+	tb.reindex(r, now)
 }
 
 // archive moves a record to the recycle bin; by is who deleted it. Only archived and archivedAt
@@ -204,9 +210,9 @@ func (tb *table) archive(r *record, now time.Time, by *source) {
 			delete(idx, v)
 		}
 	}
-	tb.unindex(r)
 	r.archived = true
 	r.archivedAt = now
+	tb.reindex(r, now)
 }
 
 // lookup finds a record by id or by the value of a unique property.

@@ -156,10 +156,12 @@ func New(o Options) *Emulator {
 	return e
 }
 
-// now is the server clock at millisecond precision, the precision of
-// Salesforce's datetimes. Two writes in the same millisecond get the same
-// stamp, as they can in a real org.
-func (e *Emulator) now() time.Time { return e.opts.Now().UTC().Truncate(time.Millisecond) }
+// now is the server clock at the precision of Salesforce's datetimes: the
+// whole second. The API writes milliseconds, but they are always .000
+// (CreatedDate, LastModifiedDate and SystemModstamp alike), so two writes
+// in the same second get the same stamp, as they do in a real org, and a
+// record edited again within a second keeps its stamp.
+func (e *Emulator) now() time.Time { return e.opts.Now().UTC().Truncate(time.Second) }
 
 func (e *Emulator) table(object string) *table { return e.tables[strings.ToLower(object)] }
 

@@ -78,7 +78,7 @@ func TestQueryResultSetFixedValuesLive(t *testing.T) {
 	if len(recs) != 2 || recs[0].Get("Id").String() != ids[2] || recs[1].Get("Id").String() != ids[3] {
 		t.Fatalf("second batch: %s", second.Raw)
 	}
-	if recs[1].Get("LastName").String() != "Edited" || recs[1].Get("SystemModstamp").String() != formatTime(clk.Now().Truncate(time.Millisecond)) {
+	if recs[1].Get("LastName").String() != "Edited" || recs[1].Get("SystemModstamp").String() != formatTime(clk.Now().Truncate(time.Second)) {
 		t.Fatalf("values not read at serve time: %s", recs[1].Raw)
 	}
 	if !second.Get("done").Bool() || second.Get("totalSize").Int() != 4 {
@@ -117,7 +117,7 @@ func TestQueryLocatorErrors(t *testing.T) {
 func TestQueryFiltersAndFormats(t *testing.T) {
 	c, clk := newClient(t, Options{})
 	e := c.s.Emulator
-	t0 := clk.Now().Truncate(time.Millisecond)
+	t0 := clk.Now().Truncate(time.Second)
 	a := mustCreate(t, e, "Account", map[string]any{"Name": "Acme", "NumberOfEmployees": 50, "AnnualRevenue": 1.5e6})
 	clk.Add(1500 * time.Millisecond)
 	x := mustCreate(t, e, "Contact", map[string]any{"LastName": "X", "Email": "X@Example.com", "AccountId": a, "Tandem_Id__c": "Ent-1"})
@@ -135,7 +135,8 @@ func TestQueryFiltersAndFormats(t *testing.T) {
 		want  []string
 	}{
 		{"", []string{x, y}},
-		{"WHERE SystemModstamp > " + tx.Format("2006-01-02T15:04:05Z"), []string{x, y}}, // the literal has no ms: 09:30:01 < 09:30:01.623
+		{"WHERE SystemModstamp > " + tx.Format("2006-01-02T15:04:05Z"), []string{y}}, // stamps are whole seconds: x is 09:30:01.000
+		// SOQL compares datetimes to the second: a literal's fraction is dropped.
 		{"WHERE SystemModstamp >= " + tx.Format("2006-01-02T15:04:05.000Z07:00"), []string{x, y}},
 		{"WHERE SystemModstamp > " + tx.Format("2006-01-02T15:04:05.000Z07:00"), []string{y}},
 		{"WHERE SystemModstamp = " + tx.In(time.FixedZone("", 2*3600)).Format("2006-01-02T15:04:05.000-07:00"), []string{x}},

@@ -394,7 +394,11 @@ func (p *parser) literal() (lit, *Error) {
 		if err != nil {
 			return lit{}, soqlError("MALFORMED_QUERY", p.text, t.pos, "invalid datetime literal '"+t.text+"': "+err.Error())
 		}
-		l.kind, l.t = litDateTime, tm.UTC()
+		// Datetimes are stored to the second, and SOQL compares them to
+		// the second: a literal's fraction is dropped, so
+		// SystemModstamp >= 10:00:00.500Z holds for a record stamped at
+		// 10:00:00.
+		l.kind, l.t = litDateTime, tm.UTC().Truncate(time.Second)
 	case tDate:
 		tm, err := time.Parse("2006-01-02", t.text)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"time"
 
 	"github.com/tidwall/gjson"
 )
@@ -21,10 +22,31 @@ func (e *Emulator) Create(object string, fields map[string]any) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("salesforcetest: create %s: %w", object, err)
 	}
-	return e.createJSON(object, gjson.ParseBytes(b))
+	return e.createJSON(object, gjson.ParseBytes(b), time.Time{})
 }
 
-func (e *Emulator) createJSON(object string, rec gjson.Result) (string, error) {
+// CommitLate commits a write of a transaction that began at began, before
+// the emulator's clock: a long Apex job, a bulk load, a trigger chain.
+// Salesforce stamps SystemModstamp (and LastModifiedDate) when the
+// transaction's DML runs, but no query sees the write until the
+// transaction commits, so a query that ran in between returned records
+// stamped later than this one and not this one. id "" creates a record
+// (its id is returned), else the live record id is updated. began is
+// rounded down to the second, as every stamp is.
+func (e *Emulator) CommitLate(object, id string, fields map[string]any, began time.Time) (string, error) {
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return "", fmt.Errorf("salesforcetest: commit late %s: %w", object, err)
+	}
+	began = began.UTC().Truncate(time.Second)
+	if id == "" {
+		return e.createJSON(object, gjson.ParseBytes(b), began)
+	}
+	return id, e.updateJSON(object, id, b, began)
+}
+
+// createJSON creates a record stamped at, or now when at is zero.
+func (e *Emulator) createJSON(object string, rec gjson.Result, at time.Time) (string, error) {
 	e.mu.Lock()
 	x := &tx{}
 	defer e.unlockAndNotify(x)
@@ -40,6 +62,9 @@ func (e *Emulator) createJSON(object string, rec gjson.Result) (string, error) {
 		return "", recErr
 	}
 	x.now = e.now()
+	if !at.IsZero() {
+		x.now = at
+	}
 	id, aerr := e.insert(x, t, as)
 	if aerr != nil {
 		return "", aerr
@@ -53,6 +78,11 @@ func (e *Emulator) Update(object, id string, fields map[string]any) error {
 	if err != nil {
 		return fmt.Errorf("salesforcetest: update %s %s: %w", object, id, err)
 	}
+	return e.updateJSON(object, id, b, time.Time{})
+}
+
+// updateJSON updates a record, stamped at, or now when at is zero.
+func (e *Emulator) updateJSON(object, id string, b []byte, at time.Time) error {
 	e.mu.Lock()
 	x := &tx{}
 	defer e.unlockAndNotify(x)
@@ -72,6 +102,9 @@ func (e *Emulator) Update(object, id string, fields map[string]any) error {
 		return recErr
 	}
 	x.now = e.now()
+	if !at.IsZero() {
+		x.now = at
+	}
 	if uerr := e.update(x, t, nid, as); uerr != nil {
 		return uerr
 	}
@@ -167,7 +200,7 @@ func (e *Emulator) LoadSeed(path string) error {
 			return false
 		}
 		for i, rec := range recs.Array() {
-			if _, err := e.createJSON(obj.String(), rec); err != nil {
+			if _, err := e.createJSON(obj.String(), rec, time.Time{}); err != nil {
 				failure = fmt.Errorf("salesforcetest: seed %s: %s[%d]: %w", path, obj.String(), i, err)
 				return false
 			}

@@ -21,9 +21,9 @@ func TestTestAPI(t *testing.T) {
 		t.Fatalf("create Lead: %v", err)
 	}
 	id := mustCreate(t, e, "Contact", map[string]any{"LastName": "Ada", "Title": "Countess"})
-	created := clk.Now().Truncate(time.Millisecond)
+	created := clk.Now().Truncate(time.Second)
 
-	clk.Add(1500 * time.Microsecond) // 1.5 ms: the stamp keeps whole milliseconds
+	clk.Add(1500 * time.Millisecond) // 1.5 s: the stamp keeps whole seconds
 	if err := e.Update("Contact", id[:15], map[string]any{"Title": nil, "Email": "ada@example.com"}); err != nil {
 		t.Fatal(err)
 	}
@@ -31,8 +31,16 @@ func TestTestAPI(t *testing.T) {
 	if !ok || r.Fields["Title"] != nil || r.Fields["Email"] != "ada@example.com" {
 		t.Fatalf("after update: %+v", r)
 	}
-	if !r.CreatedDate.Equal(created) || !r.LastModifiedDate.Equal(created.Add(time.Millisecond)) || !r.SystemModstamp.Equal(r.LastModifiedDate) {
+	if !r.CreatedDate.Equal(created) || !r.LastModifiedDate.Equal(created.Add(time.Second)) || !r.SystemModstamp.Equal(r.LastModifiedDate) {
 		t.Fatalf("stamps: created %v modified %v modstamp %v", r.CreatedDate, r.LastModifiedDate, r.SystemModstamp)
+	}
+	// An edit in the same second keeps the stamp, as in Salesforce.
+	clk.Add(100 * time.Millisecond)
+	if err := e.Update("Contact", id, map[string]any{"Title": "Again"}); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := e.Get("Contact", id); !again.SystemModstamp.Equal(r.SystemModstamp) || again.SystemModstamp.Nanosecond() != 0 {
+		t.Fatalf("an edit in the same second stamped %v, want %v", again.SystemModstamp, r.SystemModstamp)
 	}
 	// Get returns a copy.
 	r.Fields["Email"] = "changed"
@@ -138,7 +146,7 @@ func TestDeleteAndUndelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	deleted, _ := e.Get("Contact", id)
-	if !deleted.IsDeleted || !deleted.SystemModstamp.Equal(clk.Now().Truncate(time.Millisecond)) || !deleted.LastModifiedDate.Equal(deleted.SystemModstamp) {
+	if !deleted.IsDeleted || !deleted.SystemModstamp.Equal(clk.Now().Truncate(time.Second)) || !deleted.LastModifiedDate.Equal(deleted.SystemModstamp) {
 		t.Fatalf("deleted record: %+v", deleted)
 	}
 	if q, qa := seen("query"), seen("queryAll"); q != "absent" || qa != "true" {
@@ -164,7 +172,7 @@ func TestDeleteAndUndelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ := e.Get("Contact", id)
-	now := clk.Now().Truncate(time.Millisecond)
+	now := clk.Now().Truncate(time.Second)
 	if r.IsDeleted || !r.SystemModstamp.Equal(now) || !r.LastModifiedDate.Equal(now) || !r.CreatedDate.Equal(created.CreatedDate) || r.Fields["LastName"] != "Ada" {
 		t.Fatalf("undeleted record: %+v", r)
 	}
