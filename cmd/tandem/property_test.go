@@ -274,8 +274,14 @@ func (p *propTest) seedContacts() {
 	p.conflictsSince() // the seed's conflicts are not the property's business
 }
 
-// act makes one random action.
+// act makes one random action, in a second of its own: Salesforce stamps
+// whole seconds, so an edit there is only known to be later than an edit
+// elsewhere when it is made in a later second (as the model assumes of
+// every action after another).
 func (p *propTest) act() {
+	p.clock.mu.Lock()
+	p.clock.t = p.clock.t.Truncate(time.Second).Add(time.Second + 500*time.Millisecond)
+	p.clock.mu.Unlock()
 	sys := p.systems[p.rng.IntN(len(p.systems))]
 	switch r := p.rng.IntN(100); {
 	case r < 14:
