@@ -123,6 +123,27 @@ var (
 	ErrConflict = errors.New("conflict")
 )
 
+// ExistsError is a write a system refused because another of its records
+// already holds a unique value the write sets (HubSpot's 409 "Contact
+// already exists. Existing ID: 123"): a create that found a record made
+// meanwhile, or an update that would give a record another's match key. It
+// wraps ErrConflict; the engine links, merges or holds by RecordID.
+type ExistsError struct {
+	RecordID string // the system's record that holds the value
+	// Path is the payload path of the unique value ("properties.email"),
+	// when the system says which.
+	Path string
+}
+
+func (e *ExistsError) Error() string {
+	if e.Path != "" {
+		return fmt.Sprintf("record %s already holds this %s", e.RecordID, e.Path)
+	}
+	return "record " + e.RecordID + " already holds this unique value"
+}
+
+func (e *ExistsError) Unwrap() error { return ErrConflict }
+
 // Error is a failure reported by a system or by Tandem about one operation.
 type Error struct {
 	Op        string // what was being done: "pull contacts", "apply Contact"

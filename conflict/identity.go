@@ -65,6 +65,7 @@ func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 		return id, err == nil, true, err
 	}
 	var entityID string
+	policy := "match"
 	reason := fmt.Sprintf("%d entities match %s: link it to one (--link --to ID) or keep it apart (--split)", len(cands), shown)
 	if len(cands) == 1 {
 		other, err := tx.LinkOf(ctx, cands[0], sm.Name, sm.Object)
@@ -77,10 +78,13 @@ func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 		entityID = cands[0]
 		reason = fmt.Sprintf("record %s of %s has the same %s as record %s, already linked to this entity: merge them in %s, or keep it apart (--split)",
 			side.RecordID, sm.Name, shown, other.ExternalID, sm.Name)
+		if e.createdByTandem(sm, other) {
+			reason, policy = duplicateReason(sm, shown, side.RecordID, other.ExternalID), duplicatePolicy
+		}
 	}
 	e.log().Warn("identity conflict: record not merged", "system", sm.Name, "id", side.RecordID, "reason", reason)
 	c := &tandem.Conflict{
-		Entity: ent.Name, EntityID: entityID, Kind: tandem.ConflictIdentity, Policy: "match", Status: tandem.ConflictOpen, Decided: reason,
+		Entity: ent.Name, EntityID: entityID, Kind: tandem.ConflictIdentity, Policy: policy, Status: tandem.ConflictOpen, Decided: reason,
 		Values: map[string]tandem.SideValue{sm.Name: {Value: side.View, ModifiedAt: side.Modified, RecordID: side.RecordID}},
 		Pass:   e.pass, Created: e.now(),
 	}

@@ -21,6 +21,9 @@ type planned struct {
 	// deferred: a delete, while pulls are still running (see pushEarly):
 	// it waits in the outbox for the mass-delete guard.
 	deferred bool
+	// found is the record a refused create named as holding its key,
+	// read back (readExisting); nil when there is none.
+	found *tandem.Record
 }
 
 // push drains a system's outbox for one object in batches. A write is
@@ -47,6 +50,9 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 		after = intents[len(intents)-1].ID
 		fresh, err := e.refresh(ctx, ent, sm, conn, intents)
 		if err != nil {
+			return written, failed, err
+		}
+		if err := e.refind(ctx, ent, sm, conn, intents); err != nil {
 			return written, failed, err
 		}
 		plans := make([]planned, 0, len(intents))
@@ -81,6 +87,7 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 				return written, failed, fmt.Errorf("%s %s: connector returned %d results for %d writes", sm.Name, sm.Object, len(results), len(writes))
 			}
 			e.step("push:after-apply")
+			e.readExisting(ctx, sm, conn, plans, results)
 		}
 		w, f, err := e.checkpoint(ctx, ent, sm, plans, results)
 		written, failed = written+w, failed+f
@@ -236,6 +243,12 @@ func (e *Engine) checkpoint(ctx context.Context, ent *mapping.Entity, sm *mappin
 			res := results[i]
 			i++
 			if res.Err != nil {
+				if done, err := e.refused(ctx, tx, ent, sm, p, res.Err); done || err != nil {
+					if err != nil {
+						return err
+					}
+					continue
+				}
 				failed++
 				if err := e.failed(ctx, tx, sm, p, res.Err); err != nil {
 					return err
@@ -302,6 +315,7 @@ func (e *Engine) confirmed(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 		if l == nil {
 			l = &tandem.Link{EntityID: p.intent.EntityID, System: sm.Name, Object: sm.Object, ExternalID: res.ID}
 		}
+		l.Raw = e.withKey(sm, l.Raw, p.intent.EntityID)
 	}
 	l.Snapshot = overlay(l.Snapshot, readBack(sm, p.sent))
 	// The stored payload follows the write, so a replay re-maps what the
@@ -315,6 +329,11 @@ func (e *Engine) confirmed(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 	}
 	if err := tx.Done(ctx, p.intent.ID); err != nil {
 		return err
+	}
+	if p.link == nil {
+		if err := e.closeRefusals(ctx, tx, p.intent.EntityID, ""); err != nil {
+			return err
+		}
 	}
 	// The golden record may have moved while the write was in flight.
 	golden, err := tx.Golden(ctx, p.intent.EntityID)

@@ -56,7 +56,7 @@ func (e *Engine) read(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 		return 0, err
 	}
 	q := rd.query
-	q.Object, q.Fields = sm.Object, sm.Paths()
+	q.Object, q.Fields = sm.Object, e.paths(sm)
 	n := 0
 	err = conn.Pull(ctx, q, func(p tandem.Page) error {
 		if rd.pass != "" {
@@ -208,7 +208,7 @@ func (e *Engine) stageWith(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 	}
 	fresh := false
 	if link == nil {
-		id, ok, isNew, err := e.identify(ctx, tx, ent, sm, side, rec)
+		id, ok, isNew, err := e.find(ctx, tx, ent, sm, side, rec)
 		if err != nil || !ok {
 			return err
 		}

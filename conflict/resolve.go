@@ -95,6 +95,11 @@ func (e *Engine) resolveField(ctx context.Context, tx *state.Tx, ent *mapping.En
 	if err := e.putGolden(ctx, tx, ent, c.EntityID, golden); err != nil {
 		return err
 	}
+	if c.Kind == tandem.ConflictField {
+		if err := e.closeRefusals(ctx, tx, c.EntityID, c.Field); err != nil {
+			return err
+		}
+	}
 	return e.enqueue(ctx, tx, ent, c.EntityID)
 }
 
@@ -118,6 +123,10 @@ func (e *Engine) resolveDelete(ctx context.Context, tx *state.Tx, ent *mapping.E
 }
 
 func (e *Engine) resolveIdentity(ctx context.Context, tx *state.Tx, ent *mapping.Entity, c *tandem.Conflict, held *state.Pending, d Decision) error {
+	if c.Policy == uniquePolicy && c.Field != "" && (d.HasValue || d.Take != "") {
+		// A held match key a system refused (see clash): decided as a field.
+		return e.resolveField(ctx, tx, ent, c, d)
+	}
 	if !d.Link && !d.Split {
 		return fmt.Errorf("an identity conflict is decided with --link (the record is that entity's) or --split (an entity of its own)")
 	}
@@ -153,9 +162,17 @@ func (e *Engine) resolveIdentity(ctx context.Context, tx *state.Tx, ent *mapping
 		if l, err := tx.LinkOf(ctx, target, sm.Name, sm.Object); err != nil {
 			return err
 		} else if l != nil {
-			return fmt.Errorf("entity %s already has %s record %s; merge the two records in %s first, or --split", target, sm.Name, l.ExternalID, sm.Name)
+			if _, ours := c.Values[sm.Name+":"+l.ExternalID]; c.Policy != duplicatePolicy || !ours {
+				return fmt.Errorf("entity %s already has %s record %s; merge the two records in %s first, or --split", target, sm.Name, l.ExternalID, sm.Name)
+			}
+			// Tandem's own record is the duplicate: the person's is kept.
+			if err := e.retire(ctx, tx, ent, l); err != nil {
+				return err
+			}
+			c.Decided = fmt.Sprintf("linked: entity %s; Tandem's duplicate %s is deleted from %s", target, l.ExternalID, sm.Name)
+		} else {
+			c.Decided = "linked: entity " + target
 		}
-		c.Decided = "linked: entity " + target
 	}
 	c.EntityID = target
 	rec := tandem.Record{ID: held.ExternalID, Raw: held.Raw, Modified: held.Modified}

@@ -28,11 +28,15 @@ type Source interface {
 
 // Sink applies writes to one object. It returns one Result per write, in
 // order; the error is for a failure of the whole call. A Sink splits writes
-// into batches its API accepts. Where its API allows, it guards the write
-// gap (an edit made between the engine's re-read and the write): it makes
-// an update conditional on Write.Unmodified (a refusal is a retryable
-// error wrapping tandem.ErrConflict), or reports in Result.Overwritten what
-// the write replaced. Neither is required.
+// into batches its API accepts. A write the system refuses because another
+// record holds a unique value it sets fails with a *tandem.ExistsError
+// naming that record, when the API names it: the engine merges or holds on
+// it instead of setting the write aside.
+// Where its API allows, it guards the write gap (an edit made between
+// the engine's re-read and the write): it makes an update conditional on
+// Write.Unmodified (a refusal is a retryable error wrapping
+// tandem.ErrConflict), or reports in Result.Overwritten what the write
+// replaced. Neither is required.
 type Sink interface {
 	Apply(ctx context.Context, object string, writes []tandem.Write) ([]tandem.Result, error)
 }
@@ -97,6 +101,10 @@ type FieldInfo struct {
 	Type     string   // the system's own type name: "string", "enumeration", "phone", "double"…
 	ReadOnly bool     // the system maintains it; writes are rejected
 	Options  []string // the allowed values of a picklist or enumeration, if any
+	// Unique: the system keeps the field's values unique among the
+	// object's records, and a write can be keyed on it (HubSpot's
+	// hasUniqueValue, a Salesforce External ID marked Unique).
+	Unique bool
 }
 
 // Describer is a connector that can list the fields of an object. `tandem
@@ -132,4 +140,26 @@ type DeleteFetcher interface {
 	// (HubSpot archivedAt, Salesforce SystemModstamp). Ids live, unknown,
 	// or deleted beyond recall are left out; they are not an error.
 	FetchDeleted(ctx context.Context, q tandem.Query, ids []string) ([]tandem.Record, error)
+}
+
+// Keyed is a connector whose creates store Tandem's key (Write.Key, the
+// entity id) in the record, in a field the system keeps unique, and upsert
+// by it: Salesforce's External ID field, HubSpot's key_property. KeyPath
+// names that field as a payload path ("properties.tandem_id"), or "" when
+// the object has none. The engine reads it with the mapped fields, so a
+// record Tandem created whose answer was lost is found again by its key,
+// whatever else changed in it meanwhile.
+type Keyed interface {
+	KeyPath(object string) string
+	// KeySetup says how an admin makes the field, for `tandem doctor`
+	// to show when it is missing or not unique.
+	KeySetup(object string) string
+}
+
+// KeyFetcher is a Keyed connector that can read records by the key they
+// hold: the engine asks before it sends a create again, so that a record
+// the first try made (its answer lost) is merged as it is now rather than
+// overwritten by the create. Keys not found are left out.
+type KeyFetcher interface {
+	FetchKeys(ctx context.Context, q tandem.Query, keys []string) ([]tandem.Record, error)
 }

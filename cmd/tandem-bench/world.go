@@ -12,6 +12,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"tandem/connectors/hubspot"
 	"tandem/connectors/hubspot/hubspottest"
 	"tandem/connectors/salesforce/salesforcetest"
 )
@@ -54,6 +55,11 @@ const (
 // newWorld seeds n records: people [0, n/2) in HubSpot, people
 // [n/2 - n/5, n/2 - n/5 + n/2) in Salesforce, so n/5 are in both (the same
 // values, the email written the same) and the union is about 0.8n.
+// tandemKeys declares on an emulated portal the unique property that
+// holds Tandem's key, as an admin creates it on a real one
+// (connectors/hubspot/README.md, "Idempotent creates").
+var tandemKeys = map[string][]string{"contacts": {hubspot.DefaultKeyProperty}}
+
 func (b *bench) newWorld(name string, n int, kind worldKind) (*world, error) {
 	dir, err := os.MkdirTemp(b.dir, name+"-")
 	if err != nil {
@@ -63,7 +69,7 @@ func (b *bench) newWorld(name string, n int, kind worldKind) (*world, error) {
 	w.hsEnd = n / 2
 	w.sfStart = w.hsEnd - n/5
 	w.union = w.sfStart + n/2
-	hsOpts := hubspottest.Options{Token: hsToken, RateLimit: hubspottest.RateLimit{Requests: 100000, Per: 10 * time.Second}}
+	hsOpts := hubspottest.Options{UniqueProperties: tandemKeys, Token: hsToken, RateLimit: hubspottest.RateLimit{Requests: 100000, Per: 10 * time.Second}}
 	sfOpts := salesforcetest.Options{ClientID: sfClientID, ClientSecret: sfSecret}
 	if kind == limited {
 		w.limited = true

@@ -247,13 +247,16 @@ func (r *recorder) note(req *http.Request, body []byte, cw *captureWriter, seq0,
 	case "hubspot":
 		switch {
 		case strings.HasSuffix(route, "/batch/update"), strings.HasSuffix(route, "/batch/upsert"):
-			done := map[string]string{} // key (id, or lower-cased email for upserts) -> record id
+			done := map[string]string{} // key (id, or the idProperty value for upserts) -> record id
 			if ok {
 				for _, res := range gjson.GetBytes(resp, "results").Array() {
 					id := res.Get("id").String()
 					done[id] = id
 					if e := res.Get("properties.email").String(); e != "" {
 						done[strings.ToLower(e)] = id
+					}
+					if k := res.Get("properties.tandem_id").String(); k != "" {
+						done[k] = id // creates upsert by Tandem's key
 					}
 				}
 			}
@@ -263,7 +266,7 @@ func (r *recorder) note(req *http.Request, body []byte, cw *captureWriter, seq0,
 			}
 			for _, in := range gjson.GetBytes(body, "inputs").Array() {
 				key := in.Get("id").String()
-				if op == "upsert" {
+				if op == "upsert" && in.Get("idProperty").String() == "email" {
 					key = strings.ToLower(key)
 				}
 				id, applied := done[key]
@@ -271,7 +274,7 @@ func (r *recorder) note(req *http.Request, body []byte, cw *captureWriter, seq0,
 					id = key
 				}
 				if op == "upsert" && applied {
-					r.created[key] = id
+					r.created[strings.ToLower(in.Get("properties.email").String())] = id
 				}
 				fields := map[string]string{}
 				in.Get("properties").ForEach(func(k, v gjson.Result) bool {
@@ -507,7 +510,7 @@ type chaosEnv struct {
 func newChaosEnv(dir string) (*chaosEnv, error) {
 	e := &chaosEnv{dir: dir, clock: &chaosClock{}, rec: map[string]*recorder{}, proxies: map[string]*chaosProxy{}}
 	e.config, e.state = filepath.Join(dir, "tandem.yaml"), filepath.Join(dir, "tandem.db")
-	e.hs = hubspottest.New(hubspottest.Options{Token: chaosHSToken, Now: e.clock.Now,
+	e.hs = hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: chaosHSToken, Now: e.clock.Now,
 		RateLimit: hubspottest.RateLimit{Requests: chaosHSWindow, Per: 10 * time.Second}})
 	e.sf = salesforcetest.New(salesforcetest.Options{ClientID: chaosSFID, ClientSecret: chaosSFSecret, Now: e.clock.Now,
 		RateLimit: salesforcetest.RateLimit{Requests: chaosSFPerSec, Per: time.Second}})

@@ -46,7 +46,7 @@ import (
 // clock starts at the real time so the record counts as recently edited.
 func TestChaosLostEditInWriteGap(t *testing.T) {
 	clock := &testClock{now: time.Now().UTC().Truncate(time.Second)}
-	hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate, Now: clock.Now})
+	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate, Now: clock.Now})
 	t.Cleanup(hs.Close)
 	sf := salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", Now: clock.Now})
 	t.Cleanup(sf.Close)
@@ -162,7 +162,7 @@ func TestChaosLostEditInWriteGap(t *testing.T) {
 // retry; here the HubSpot emulator holds its answer until a pass is done
 // (or, fixed, until the passes are seen to wait for the fetch).
 func TestChaosStaleWebhookFetch(t *testing.T) {
-	hsEmu := hubspottest.New(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	hsEmu := hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate})
 	t.Cleanup(hsEmu.Close)
 	var (
 		mu      sync.Mutex
@@ -321,7 +321,7 @@ func TestChaosSearchPageSkipsRecord(t *testing.T) {
 		now = t
 		mu.Unlock()
 	}
-	hsEmu := hubspottest.New(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate, Now: clock})
+	hsEmu := hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate, Now: clock})
 	t.Cleanup(hsEmu.Close)
 	// Ten people imported in one go (one modified time), then Zed.
 	var tied []string
@@ -398,7 +398,7 @@ func TestChaosSearchPageSkipsRecord(t *testing.T) {
 // without it, as the config does by default. The other direction, with
 // history on, is TestUnconfirmedSalesforceWriteWithHistory.)
 func TestChaosUnconfirmedWriteBeatsNewerEdit(t *testing.T) {
-	hsEmu := hubspottest.New(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	hsEmu := hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate})
 	t.Cleanup(hsEmu.Close)
 	var mu sync.Mutex
 	drop, applied := false, false // drop the answers of batch/update (the first one is applied)
@@ -495,7 +495,7 @@ func TestChaosUnconfirmedWriteBeatsNewerEdit(t *testing.T) {
 // delete. (In the suite the "edit" was even Tandem's own write, read back
 // unconfirmed: see TestChaosKnownUnconfirmedWriteBeatsNewerEdit.)
 func TestChaosDeleteTimedByOlderEvent(t *testing.T) {
-	hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate})
 	t.Cleanup(hs.Close)
 	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
 	t.Cleanup(sf.Close)
@@ -590,7 +590,7 @@ func TestChaosDeleteTimedByOlderEvent(t *testing.T) {
 // of whatever else ran (their "webhook events merged" lines carried two
 // "pass" keys). Run it with -race.
 func TestChaosEnginePassRace(t *testing.T) {
-	hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate})
 	t.Cleanup(hs.Close)
 	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
 	t.Cleanup(sf.Close)
@@ -678,7 +678,7 @@ func TestChaosSalesforceCursorSkipsEdit(t *testing.T) {
 		sfEmu.ServeHTTP(w, r)
 	}))
 	t.Cleanup(sfSrv.Close)
-	hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate})
 	t.Cleanup(hs.Close)
 	dir := t.TempDir()
 	config := reproConfig(t, dir, hs.URL, sfSrv.URL, nil, []string{"email", "last_name"}, nil)

@@ -27,7 +27,7 @@ func TestRereadDeleteTakesSystemTime(t *testing.T) {
 	for _, deleter := range []string{"hubspot", "salesforce"} {
 		t.Run(deleter+" deletes", func(t *testing.T) {
 			clock := newTestClock()
-			hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate, Now: clock.Now})
+			hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate, Now: clock.Now})
 			t.Cleanup(hs.Close)
 			sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", Now: clock.Now})
 			t.Cleanup(sf.Close)

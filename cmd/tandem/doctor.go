@@ -30,6 +30,10 @@ func doctorCmd(g *globals) *cobra.Command {
                written are writable, value tables write allowed values
                (HubSpot: GET /crm/v3/properties/{object};
                Salesforce: GET /sobjects/{Object}/describe)
+  key          the field creates are keyed on, which holds Tandem's key,
+               exists and is unique (HubSpot: key_property, tandem_id by
+               default; Salesforce: external_id_field, Tandem_Id__c);
+               otherwise it says how to make it
   state        the state file, if it exists, has this binary's schema, passes
                PRAGMA quick_check and can be written (with its directory);
                if not, its directory can be written
@@ -118,6 +122,9 @@ func doctor(ctx context.Context, path string, w io.Writer) (failed int) {
 				}
 				described[sm.Object] = fields
 				report(nil, "system %s: credentials accepted; %s has %d fields", sc.Name, sm.Object, len(fields))
+				if k, ok := c.(connectors.Keyed); ok && !sm.ReadOnly && k.KeyPath(sm.Object) != "" {
+					report(checkKey(k, sm.Object, fields), "system %s: %s holds Tandem's key in %s", sc.Name, sm.Object, k.KeyPath(sm.Object))
+				}
 			}
 			if fields == nil {
 				continue
@@ -142,6 +149,23 @@ func doctor(ctx context.Context, path string, w io.Writer) (failed int) {
 		report(nil, "state %s: schema version %d, quick_check ok, writable", cfg.State, v)
 	}
 	return failed
+}
+
+// checkKey checks the field a Keyed connector's creates are keyed on: it
+// must exist and be unique, or a create retried after a lost answer could
+// make a second record (README, "Idempotent creates").
+func checkKey(k connectors.Keyed, object string, fields []connectors.FieldInfo) error {
+	path := k.KeyPath(object)
+	for _, f := range fields {
+		if f.Path != path {
+			continue
+		}
+		if !f.Unique {
+			return fmt.Errorf("the field exists but is not unique, so creates cannot be keyed on it; make a unique one: %s", k.KeySetup(object))
+		}
+		return nil
+	}
+	return fmt.Errorf("no such field: every create is keyed on it, so none can be made; create it: %s", k.KeySetup(object))
 }
 
 func count(n int, one, many string) string {

@@ -31,7 +31,7 @@ func newWorld(t *testing.T) *world {
 	c := &clock{t: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
 	w := &world{
 		clock: c,
-		hs:    hubspottest.NewServer(hubspottest.Options{Token: "hs-test-token", Now: c.Now, RateLimit: loopbackRate}),
+		hs:    hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-test-token", Now: c.Now, RateLimit: loopbackRate}),
 		sf:    salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", BatchSize: 10, Now: c.Now}),
 	}
 	t.Cleanup(w.hs.Close)

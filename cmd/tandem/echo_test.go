@@ -51,7 +51,7 @@ func (c *testClock) tick() {
 //	echo_test.go:142: title: HubSpot "Manager", Salesforce "Manager"; want the newest edit "Director" in both
 func TestUnconfirmedSalesforceWriteWithHistory(t *testing.T) {
 	clock := newTestClock()
-	hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate, Now: clock.Now})
+	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate, Now: clock.Now})
 	t.Cleanup(hs.Close)
 	sfEmu := salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", Now: clock.Now})
 	t.Cleanup(sfEmu.Close)

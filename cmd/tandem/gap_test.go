@@ -23,7 +23,7 @@ import (
 //	gap_test.go:98: no conflict names the overwritten edit "Anna" (0 conflicts recorded)
 func TestHubSpotWriteGapDetected(t *testing.T) {
 	clock := newTestClock()
-	hs := hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate, Now: clock.Now})
+	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate, Now: clock.Now})
 	t.Cleanup(hs.Close)
 	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", Now: clock.Now})
 	t.Cleanup(sf.Close)

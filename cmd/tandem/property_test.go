@@ -154,8 +154,8 @@ func TestPropertyConvergence(t *testing.T) {
 
 func newPropTest(t *testing.T, seed uint64, steps int) *propTest {
 	c := &clock{t: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
-	hsA := hubspottest.NewServer(hubspottest.Options{Token: "hs-a-token", Now: c.Now, RateLimit: loopbackRate})
-	hsB := hubspottest.NewServer(hubspottest.Options{Token: "hs-b-token", Now: c.Now, RateLimit: loopbackRate})
+	hsA := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-a-token", Now: c.Now, RateLimit: loopbackRate})
+	hsB := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-b-token", Now: c.Now, RateLimit: loopbackRate})
 	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", BatchSize: 10, Now: c.Now})
 	t.Cleanup(hsA.Close)
 	t.Cleanup(hsB.Close)

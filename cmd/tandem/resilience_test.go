@@ -74,7 +74,7 @@ func TestThroughputUnderRateLimits(t *testing.T) {
 		t.Skip("20,000 contacts at 100 requests per 10 s take over 20 s")
 	}
 	const n = 20000
-	hs := hubspottest.NewServer(hubspottest.Options{Token: resHSToken,
+	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: resHSToken,
 		RateLimit: hubspottest.RateLimit{Requests: throughputLimit, Per: 10 * time.Second}, SearchLimit: hubspottest.RateLimit{Requests: 5, Per: time.Second}})
 	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: resSFSecret,
 		RateLimit: salesforcetest.RateLimit{Requests: 10, Per: time.Second}})
@@ -122,7 +122,7 @@ func TestSyncThroughFaults(t *testing.T) {
 	flaky := func(seed uint64) hubspottest.Faults {
 		return hubspottest.Faults{Rate: 0.1, Seed: seed, Hold: 300 * time.Millisecond}
 	}
-	hs := hubspottest.NewServer(hubspottest.Options{Token: resHSToken, RateLimit: loopbackRate, Faults: flaky(7)})
+	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: resHSToken, RateLimit: loopbackRate, Faults: flaky(7)})
 	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: resSFSecret, BatchSize: 20,
 		Faults: salesforcetest.Faults{Rate: 0.1, Seed: 8, Hold: 300 * time.Millisecond}})
 	t.Cleanup(hs.Close)

@@ -32,9 +32,16 @@ Delete conflicts (a quarantined delete):
 
 Identity conflicts (a new record matched several entities, or shares its
 match key with another record of the same system):
-  --link          the record is the matched entity's record in its system
+  --link          the record is the matched entity's record in its system;
+                  when the entity's record there is one Tandem created (the
+                  conflict says "keep" the person's), it is deleted
   --to ID         with --link, when several entities matched: which one
-  --split         the record is an entity of its own
+  --split         the record is an entity of its own; it is created in the
+                  other systems only where no record has its match key
+
+Identity conflicts of a value a system refused because another record holds
+it (policy unique; the field is held):
+  --value JSON    this value wins, as for a field conflict
 
 Nothing is written to any system here: the decision goes into the state file,
 and the next 'tandem sync' (or the daemon's next pass) writes it everywhere.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"tandem/connectors/hubspot"
 	"tandem/connectors/hubspot/hubspottest"
 	"tandem/connectors/salesforce/salesforcetest"
 )
@@ -89,6 +90,11 @@ refused; --force replaces the config and starts the state afresh.`,
 	return cmd
 }
 
+// tandemKeys declares on an emulated portal the unique property that
+// holds Tandem's key, as an admin creates it on a real one
+// (connectors/hubspot/README.md, "Idempotent creates").
+var tandemKeys = map[string][]string{"contacts": {hubspot.DefaultKeyProperty}}
+
 type sandbox struct {
 	hs           *hubspottest.Emulator
 	sf           *salesforcetest.Emulator
@@ -99,7 +105,7 @@ type sandbox struct {
 
 func startSandbox(hsAddr, sfAddr string) (*sandbox, error) {
 	sb := &sandbox{
-		hs: hubspottest.New(hubspottest.Options{Token: sandboxToken, RateLimit: loopbackRate}),
+		hs: hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: sandboxToken, RateLimit: loopbackRate}),
 		sf: salesforcetest.New(salesforcetest.Options{ClientID: sandboxClientID, ClientSecret: sandboxClientSecret}),
 	}
 	var err error

@@ -130,7 +130,7 @@ func scenarioWorld(t *testing.T, sc *scenario) *world {
 	c := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	w := &world{
 		clock: c,
-		hs:    hubspottest.NewServer(hubspottest.Options{Token: "hs-test-token", Now: c.Now, RateLimit: loopbackRate}),
+		hs:    hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-test-token", Now: c.Now, RateLimit: loopbackRate}),
 		sf:    salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", Now: c.Now}),
 	}
 	t.Cleanup(w.hs.Close)

@@ -27,7 +27,7 @@ type salesforceWorld struct {
 
 func newSalesforceWorld(t *testing.T, start time.Time) *salesforceWorld {
 	w := &salesforceWorld{now: start}
-	w.hs = hubspottest.NewServer(hubspottest.Options{Token: "hs-token", RateLimit: loopbackRate})
+	w.hs = hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate})
 	t.Cleanup(w.hs.Close)
 	w.sf = salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", Now: w.clock})
 	t.Cleanup(w.sf.Close)

@@ -113,18 +113,27 @@ func (g *grouper) add(key string, i int, props map[string]string) {
 }
 
 func (c *Client) creates(ctx context.Context, object string, writes []tandem.Write, start, end int, run *applyRun) error {
-	idProp := c.idProp[object]
+	idProp := c.createProperty(object)
+	byKey := idProp != "" && idProp == c.keyProp && c.KeyPath(object) != ""
 	var g grouper
 	for i := start; i < end; i++ {
 		if idProp == "" {
 			run.settle(i, tandem.Result{Err: c.permanent(run.op,
-				"creates must be idempotent, so they are upserts by a unique property, and none is configured for %s: set id_property: {%s: <unique property>} in this system's config", object, object)})
+				"creates must be idempotent, so they are upserts by a unique property, and none is configured for %s: set key_property (default %s) or id_property: {%s: <unique property>} in this system's config", object, DefaultKeyProperty, object)})
 			continue
 		}
 		props, err := properties(writes[i].Payload)
 		if err != nil {
 			run.settle(i, tandem.Result{Err: c.permanent(run.op, "create: %v", err)})
 			continue
+		}
+		if byKey {
+			// Tandem's key, set by Tandem alone: see DefaultKeyProperty.
+			if writes[i].Key == "" {
+				run.settle(i, tandem.Result{Err: c.permanent(run.op, "create without a key: creates are upserts by %s (key_property), which holds it", idProp)})
+				continue
+			}
+			props[idProp] = writes[i].Key
 		}
 		v := props[idProp]
 		if strings.TrimSpace(v) == "" {
@@ -294,6 +303,9 @@ func (c *Client) missing(op string, status int, key string, failed map[string]gj
 	te := &tandem.Error{Op: op, System: c.name, Status: status, Code: e.Get("category").String(), Message: fmt.Sprintf("%s: %s", key, e.Get("message").String())}
 	if te.Code == "OBJECT_NOT_FOUND" {
 		te.Err = tandem.ErrNotFound
+	}
+	if x := existing(te.Message); x != nil && te.Code == "CONFLICT" {
+		te.Err = x
 	}
 	return te
 }

@@ -48,7 +48,7 @@ func prop(r tandem.Result, name string) string {
 func TestCreateRetryMakesNoDuplicate(t *testing.T) {
 	srv := hubspottest.NewServer(hubspottest.Options{})
 	defer srv.Close()
-	c := open(t, srv, "")
+	c := open(t, srv, emailUpsert)
 	writes := []tandem.Write{
 		create(`{"properties":{"email":"Ann@Example.com","firstname":"Ann"}}`),
 		create(`{"properties":{"email":"bob@example.com","firstname":"Bob","lifecyclestage":"lead"}}`),
@@ -83,7 +83,7 @@ func TestCreateRetryMakesNoDuplicate(t *testing.T) {
 func TestCreateSameKeyTwice(t *testing.T) {
 	srv := hubspottest.NewServer(hubspottest.Options{})
 	defer srv.Close()
-	c := open(t, srv, "")
+	c := open(t, srv, emailUpsert)
 	res := apply(t, c, "contacts",
 		create(`{"properties":{"email":"dup@example.com","firstname":"One"}}`),
 		create(`{"properties":{"email":"other@example.com"}}`),
@@ -103,7 +103,7 @@ func TestCreateSameKeyTwice(t *testing.T) {
 func TestCreateNeedsIDProperty(t *testing.T) {
 	srv := hubspottest.NewServer(hubspottest.Options{})
 	defer srv.Close()
-	c := open(t, srv, "")
+	c := open(t, srv, emailUpsert+"key_property: ''\n")
 	res := apply(t, c, "companies", create(`{"properties":{"name":"Acme"}}`))
 	if err := res[0].Err; err == nil || tandem.IsRetryable(err) || !strings.Contains(err.Error(), "id_property") || !strings.Contains(err.Error(), "idempotent") {
 		t.Errorf("create without an id property configured: %v", err)
@@ -247,7 +247,7 @@ func TestPayloadConversion(t *testing.T) {
 func TestMixedWrites(t *testing.T) {
 	srv := hubspottest.NewServer(hubspottest.Options{})
 	defer srv.Close()
-	c := open(t, srv, "")
+	c := open(t, srv, emailUpsert)
 	gone, _ := srv.Create("contacts", map[string]any{"email": "gone@example.com"})
 	srv.Delete("contacts", gone)
 	keep, _ := srv.Create("contacts", map[string]any{"email": "keep@example.com"})
@@ -369,5 +369,68 @@ func TestApplyStopsWhileCircuitOpen(t *testing.T) {
 	}
 	if h := c.Health(); h.Breaker != "open" {
 		t.Errorf("health: %+v", h)
+	}
+}
+
+// emailUpsert is the config of the tests of creates keyed on a property of
+// the payload (id_property), the email here, rather than on Tandem's key.
+const emailUpsert = "id_property: {contacts: email}\n"
+
+// TestCreateByKeyProperty: by default a create is an upsert by Tandem's
+// key property, set to Write.Key. Sent again after a lost answer, it lands
+// on the record the first try made even though a person changed the email
+// meanwhile; a create whose email another record holds is refused with
+// HubSpot's 409, read as a tandem.ExistsError naming that record.
+func TestCreateByKeyProperty(t *testing.T) {
+	srv := hubspottest.NewServer(hubspottest.Options{UniqueProperties: map[string][]string{"contacts": {"tandem_id"}}})
+	defer srv.Close()
+	c := open(t, srv, "")
+	if got := c.KeyPath("contacts"); got != "properties.tandem_id" {
+		t.Errorf("KeyPath = %q", got)
+	}
+	ann := tandem.Write{Op: tandem.OpCreate, Key: "e-ann", Payload: []byte(`{"properties":{"email":"ann@example.com","firstname":"Ann"}}`)}
+	first := apply(t, c, "contacts", ann)
+	if first[0].Err != nil || prop(first[0], "tandem_id") != "e-ann" {
+		t.Fatalf("create: %+v", first[0])
+	}
+	if err := srv.Update("contacts", first[0].ID, map[string]any{"email": "ann.lee@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	again := apply(t, c, "contacts", ann)
+	if again[0].Err != nil || again[0].ID != first[0].ID {
+		t.Errorf("the create sent again after the email changed: %+v, want record %s", again[0], first[0].ID)
+	}
+	if n := len(srv.List("contacts")); n != 1 {
+		t.Errorf("%d contacts, want 1", n)
+	}
+	recs, err := c.FetchKeys(context.Background(), tandem.Query{Object: "contacts", Fields: []string{"properties.email"}}, []string{"e-ann", "e-none"})
+	if err != nil || len(recs) != 1 || recs[0].ID != first[0].ID || gjson.GetBytes(recs[0].Raw, "properties.email").String() != "ann@example.com" {
+		// (the create sent again wrote its email back: why the engine
+		// reads by key before it sends a create again)
+		t.Errorf("FetchKeys: %v %+v, want record %s", err, recs, first[0].ID)
+	}
+
+	bobID, err := srv.Create("contacts", map[string]any{"email": "bob@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := apply(t, c, "contacts",
+		tandem.Write{Op: tandem.OpCreate, Key: "e-bob", Payload: []byte(`{"properties":{"email":"Bob@Example.com","firstname":"Bob"}}`)},
+		tandem.Write{Op: tandem.OpCreate, Key: "e-cid", Payload: []byte(`{"properties":{"email":"cid@example.com"}}`)})
+	var x *tandem.ExistsError
+	if !errors.As(res[0].Err, &x) || x.RecordID != bobID || x.Path != "properties.email" || !errors.Is(res[0].Err, tandem.ErrConflict) || tandem.IsRetryable(res[0].Err) {
+		t.Errorf("a create whose email is taken: %v (%+v), want an ExistsError naming %s", res[0].Err, x, bobID)
+	}
+	if res[1].Err != nil {
+		t.Errorf("the good create failed with its neighbour: %v", res[1].Err)
+	}
+	if b, _ := srv.Get("contacts", bobID); b.Properties["firstname"] != "" {
+		t.Errorf("the person's record was written: %v", b.Properties)
+	}
+
+	// An update onto another record's email is refused alike.
+	res = apply(t, c, "contacts", update(first[0].ID, `{"properties":{"email":"bob@example.com"}}`))
+	if !errors.As(res[0].Err, &x) || x.RecordID != bobID {
+		t.Errorf("an update onto a taken email: %v", res[0].Err)
 	}
 }

@@ -26,7 +26,8 @@ func TestConformance(t *testing.T) {
 	conformance.Run(t, func(t *testing.T) *conformance.Backend {
 		clock := &conformance.HoldClock{}
 		em := hubspottest.New(hubspottest.Options{Tokens: []string{"token-1"}, Now: clock.Now,
-			RateLimit: hubspottest.RateLimit{Requests: 20, Per: time.Second}, SearchLimit: hubspottest.RateLimit{Requests: 5, Per: time.Second}})
+			UniqueProperties: map[string][]string{"contacts": {"tandem_id"}},
+			RateLimit:        hubspottest.RateLimit{Requests: 20, Per: time.Second}, SearchLimit: hubspottest.RateLimit{Requests: 5, Per: time.Second}})
 		proxy := conformance.NewProxy(em)
 		srv := httptest.NewServer(proxy)
 		t.Cleanup(func() { em.Close(); srv.Close() })

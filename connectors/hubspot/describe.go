@@ -63,6 +63,7 @@ func (c *Client) Describe(ctx context.Context, object string) ([]connectors.Fiel
 			Label:    p.Get("label").String(),
 			Type:     p.Get("type").String(),
 			ReadOnly: p.Get("modificationMetadata.readOnlyValue").Bool() || p.Get("calculated").Bool(),
+			Unique:   p.Get("hasUniqueValue").Bool(),
 		}
 		for _, o := range p.Get("options").Array() {
 			f.Options = append(f.Options, o.Get("value").String())

@@ -29,9 +29,11 @@ import (
 func init() { connectors.Register("hubspot", New) }
 
 var (
-	_ connectors.Connector = (*Client)(nil)
-	_ connectors.Fetcher   = (*Client)(nil)
-	_ connectors.Healther  = (*Client)(nil)
+	_ connectors.Connector  = (*Client)(nil)
+	_ connectors.Fetcher    = (*Client)(nil)
+	_ connectors.Healther   = (*Client)(nil)
+	_ connectors.Keyed      = (*Client)(nil)
+	_ connectors.KeyFetcher = (*Client)(nil)
 )
 
 const (
@@ -54,8 +56,12 @@ type options struct {
 	TokenFile  string            `yaml:"token_file"`
 	TokenNext  string            `yaml:"token_next"`
 	IDProperty map[string]string `yaml:"id_property"`
-	PageSize   *int              `yaml:"page_size"`
-	Timeout    string            `yaml:"timeout"`
+	// KeyProperty is the unique-value property that holds Tandem's key
+	// (the entity id) in every record Tandem creates, and that creates
+	// upsert by (default tandem_id; see key.go). nil: the default.
+	KeyProperty *string `yaml:"key_property"`
+	PageSize    *int    `yaml:"page_size"`
+	Timeout     string  `yaml:"timeout"`
 	// Lookback is how far before its cursor each pull searches again, for
 	// writes the search index shows late (see Pull); default
 	// defaultLookback.
@@ -85,7 +91,8 @@ type Client struct {
 	name     string
 	base     string
 	tokens   tokens
-	idProp   map[string]string // object -> unique property creates upsert by
+	idProp   map[string]string // object -> unique property creates upsert by, instead of keyProp
+	keyProp  string            // the property that holds Tandem's key; "" for none
 	pageSize int
 	history  bool // property_history: fill Record.FieldTimes
 	http     *connectors.HTTP
@@ -116,7 +123,7 @@ func newClient(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error
 	}
 	o.TokenFile, o.WebhookSecretFile = cfg.Path(o.TokenFile), cfg.Path(o.WebhookSecretFile)
 	c := &Client{name: cfg.Name, base: defaultBaseURL, pageSize: defaultPageSize, lookback: defaultLookback,
-		history: o.PropertyHistory, idProp: map[string]string{"contacts": "email"}}
+		history: o.PropertyHistory, idProp: map[string]string{}, keyProp: DefaultKeyProperty}
 	if err := c.tokens.load(cfg, o); err != nil {
 		return nil, err
 	}
@@ -135,6 +142,12 @@ func newClient(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error
 			return nil, cfg.Errorf("id_property", "%q is not an object type", object)
 		}
 		c.idProp[object] = strings.TrimSpace(prop) // "" turns creates off for the object
+	}
+	if o.KeyProperty != nil {
+		c.keyProp = strings.TrimSpace(*o.KeyProperty)
+		if c.keyProp != "" && !propertyName.MatchString(c.keyProp) {
+			return nil, cfg.Errorf("key_property", "%q is not a HubSpot property name", c.keyProp)
+		}
 	}
 	if o.PageSize != nil {
 		if *o.PageSize < 1 || *o.PageSize > maxPageSize {
@@ -340,6 +353,9 @@ func (c *Client) httpError(op string, resp *connectors.Response) *tandem.Error {
 		e.Err = tandem.ErrNotFound
 	case resp.Status == http.StatusConflict:
 		e.Err = tandem.ErrConflict
+		if x := existing(e.Message); x != nil {
+			e.Err = x
+		}
 	}
 	return e
 }

@@ -100,14 +100,14 @@ func TestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.base != defaultBaseURL || c.pageSize != 100 || c.idProp["contacts"] != "email" || c.lookback != defaultLookback || c.history {
+	if c.base != defaultBaseURL || c.pageSize != 100 || len(c.idProp) != 0 || c.keyProp != DefaultKeyProperty || c.lookback != defaultLookback || c.history {
 		t.Errorf("defaults: %+v", c)
 	}
-	c, err = newClient(config(t, "type: hubspot\ntoken: t\nbase_url: http://127.0.0.1:9/\npage_size: 200\ntimeout: 5s\nid_property: {companies: tandem_key, contacts: ''}\nproperty_history: true\n"), connectors.HTTPOptions{})
+	c, err = newClient(config(t, "type: hubspot\ntoken: t\nbase_url: http://127.0.0.1:9/\npage_size: 200\ntimeout: 5s\nid_property: {companies: tandem_key, contacts: ''}\nkey_property: tid\nproperty_history: true\n"), connectors.HTTPOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.base != "http://127.0.0.1:9" || c.pageSize != 200 || c.idProp["companies"] != "tandem_key" || c.idProp["contacts"] != "" || !c.history {
+	if c.base != "http://127.0.0.1:9" || c.pageSize != 200 || c.idProp["companies"] != "tandem_key" || c.idProp["contacts"] != "" || c.keyProp != "tid" || !c.history {
 		t.Errorf("overrides: %+v", c)
 	}
 	if conn, err := connectors.Open(config(t, "type: hubspot\ntoken: t\n")); err != nil {
@@ -130,6 +130,7 @@ func TestConfig(t *testing.T) {
 		{"type: hubspot\ntoken: t\nid_property: email\n", "systems.hs"},
 		{"type: hubspot\ntoken: \"pat-secret value\"\n", "systems.hs.token: contains whitespace"},
 		{"type: hubspot\ntoken: t\nproperty_history: sometimes\n", "systems.hs"},
+		{"type: hubspot\ntoken: t\nkey_property: tandem.id\n", "systems.hs.key_property: \"tandem.id\" is not a HubSpot property name"},
 	} {
 		_, err := newClient(config(t, tc.section), connectors.HTTPOptions{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -336,5 +336,8 @@ func (r *refusal) errFor(gr *group, detail string) *tandem.Error {
 		detail = e.Message
 	}
 	e.Message, e.Retryable = gr.key+": "+detail, false
+	if x := existing(detail); x != nil && e.Status == http.StatusConflict {
+		e.Err = x
+	}
 	return &e
 }

@@ -53,7 +53,7 @@ func checkIsolated(t *testing.T, writes []tandem.Write, res []tandem.Result, bad
 func TestPartialBatchCreates(t *testing.T) {
 	srv := hubspottest.NewServer(hubspottest.Options{})
 	defer srv.Close()
-	c := open(t, srv, "")
+	c := open(t, srv, emailUpsert)
 	var writes []tandem.Write
 	for i := 0; i < 100; i++ {
 		email := fmt.Sprintf("p%d@example.com", i)
@@ -252,7 +252,9 @@ func TestRefusedRequest(t *testing.T) {
 	var writes []tandem.Write
 	bad := map[int]string{}
 	for i := 0; i < 100; i++ {
-		writes = append(writes, create(fmt.Sprintf(`{"properties":{"email":"p%d@example.com"}}`, i)))
+		w := create(fmt.Sprintf(`{"properties":{"email":"p%d@example.com"}}`, i))
+		w.Key = fmt.Sprintf("e-%d", i)
+		writes = append(writes, w)
 		bad[i] = "non-unique"
 	}
 	res := apply(t, c, "contacts", writes...)

@@ -83,6 +83,18 @@ func (c *Client) Apply(ctx context.Context, object string, writes []tandem.Write
 	return results, nil
 }
 
+// KeyPath is the External ID field creates upsert by and set to Tandem's
+// key (connectors.Keyed): the engine reads it with the mapped fields, to
+// know the records Tandem created.
+func (c *Client) KeyPath(object string) string { return c.extID }
+
+// KeySetup says how to make the External ID field (README: "The External
+// ID field it needs").
+func (c *Client) KeySetup(object string) string {
+	return fmt.Sprintf("in Setup, Object Manager, %s, Fields & Relationships: New, Text(255), named %s, with Unique (case-sensitive) and External ID ticked",
+		object, strings.TrimSuffix(c.extID, "__c"))
+}
+
 // stopsAll tells a failure every later call would share: no session, the
 // org unreachable or overloaded, the caller gone.
 func stopsAll(ctx context.Context, err error) bool {

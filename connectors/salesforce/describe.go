@@ -52,6 +52,7 @@ func (c *Client) Describe(ctx context.Context, object string) ([]connectors.Fiel
 			Label:    f.Get("label").String(),
 			Type:     f.Get("type").String(),
 			ReadOnly: !f.Get("createable").Bool() && !f.Get("updateable").Bool(),
+			Unique:   f.Get("unique").Bool() && f.Get("externalId").Bool(),
 		}
 		for _, p := range f.Get("picklistValues").Array() {
 			if p.Get("active").Bool() {

@@ -37,6 +37,7 @@ func init() { connectors.Register("salesforce", New) }
 var (
 	_ connectors.Connector = (*Client)(nil)
 	_ connectors.Healther  = (*Client)(nil)
+	_ connectors.Keyed     = (*Client)(nil)
 )
 
 // Options is the config section of a Salesforce system.

@@ -271,13 +271,18 @@ const (
 
 func match(method, path string) (route, bool) {
 	if rest, ok := strings.CutPrefix(path, propsPrefix); ok {
-		// Only reading all of an object's properties is served; reading
-		// one, and creating, changing or archiving them, are not.
+		// Reading all of an object's properties and creating one are
+		// served; reading one, changing or archiving them are not.
 		typ := strings.TrimSuffix(rest, "/")
-		if typ == "" || strings.Contains(typ, "/") || method != http.MethodGet {
+		switch {
+		case typ == "" || strings.Contains(typ, "/"):
 			return route{}, false
+		case method == http.MethodGet:
+			return route{typ: typ, handler: (*Emulator).listProperties}, true
+		case method == http.MethodPost:
+			return route{typ: typ, handler: (*Emulator).createProperty, write: true}, true
 		}
-		return route{typ: typ, handler: (*Emulator).listProperties}, true
+		return route{}, false
 	}
 	rest, ok := strings.CutPrefix(path, prefix)
 	if !ok {

@@ -99,3 +99,70 @@ func (e *Emulator) listProperties(r *http.Request, t *objectType, _ string, _ []
 	sort.Slice(out.Results, func(i, j int) bool { return out.Results[i].Name < out.Results[j].Name })
 	return &reply{status: http.StatusOK, body: out}
 }
+
+// propertyCreate is the body of POST /crm/v3/properties/{objectType}
+// (HubSpot's PropertyCreate).
+type propertyCreate struct {
+	Name                 string      `json:"name"`
+	Label                string      `json:"label"`
+	Type                 string      `json:"type"`
+	FieldType            string      `json:"fieldType"`
+	GroupName            string      `json:"groupName"`
+	Description          string      `json:"description,omitempty"`
+	Options              []apiOption `json:"options,omitempty"`
+	DisplayOrder         int         `json:"displayOrder,omitempty"`
+	HasUniqueValue       bool        `json:"hasUniqueValue,omitempty"`
+	Hidden               bool        `json:"hidden,omitempty"`
+	FormField            bool        `json:"formField,omitempty"`
+	ExternalOptions      bool        `json:"externalOptions,omitempty"`
+	CalculationFormula   string      `json:"calculationFormula,omitempty"`
+	ReferencedObjectType string      `json:"referencedObjectType,omitempty"`
+	DataSensitivity      string      `json:"dataSensitivity,omitempty"`
+}
+
+// createProperty is POST /crm/v3/properties/{objectType}: a custom
+// property, as an admin (or an integration with the schema scope) makes
+// one. With hasUniqueValue it is kept unique among live records and can
+// be an upsert's idProperty, as Tandem's key property is.
+func (e *Emulator) createProperty(_ *http.Request, t *objectType, _ string, body []byte) *reply {
+	var in propertyCreate
+	if rep := decode(body, &in); rep != nil {
+		return rep
+	}
+	var missing []string
+	for name, v := range map[string]string{"name": in.Name, "label": in.Label, "type": in.Type, "fieldType": in.FieldType, "groupName": in.GroupName} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return validation("Missing required fields for property creation: %v", missing)
+	}
+	if t.props[in.Name] != nil {
+		return fail(http.StatusConflict, "OBJECT_ALREADY_EXISTS", "Property named '%s' already exists.", in.Name)
+	}
+	p := Property{Name: in.Name, Type: in.Type, FieldType: in.FieldType, Label: in.Label}
+	for _, o := range in.Options {
+		p.Options = append(p.Options, o.Value)
+	}
+	if p.Type == "enumeration" && p.FieldType != "checkbox" && p.FieldType != "radio" {
+		p.FieldType = "select"
+	}
+	d, err := p.def()
+	if err != nil {
+		return validation("Invalid property definition: %v", err)
+	}
+	if d.kind != kindEnum && d.kind != kindMulti {
+		d.fieldType = in.FieldType
+	}
+	if in.HasUniqueValue {
+		if d.kind != kindString && d.kind != kindNumber {
+			return validation("Only string and number properties can have unique values; %s is %s", in.Name, in.Type)
+		}
+		d.unique = true
+		e.tables[t.name].unique[d.name] = map[string]*record{}
+	}
+	t.props[d.name] = d
+	return &reply{status: http.StatusCreated, body: t.describe(d)}
+}

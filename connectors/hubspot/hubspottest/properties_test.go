@@ -110,7 +110,7 @@ func TestPropertiesAPI(t *testing.T) {
 	wantError(t, do(t, e, "GET", "/crm/v3/properties/contacts?archived=maybe", nil), 400, "VALIDATION_ERROR", "archived")
 	wantError(t, do(t, e, "GET", "/crm/v3/properties/deals", nil), 400, "VALIDATION_ERROR", "Unable to infer object type from: deals")
 	wantError(t, do(t, e, "GET", "/crm/v3/properties/contacts/email", nil), 404, "RESOURCE_NOT_FOUND", "No route")
-	wantError(t, do(t, e, "POST", "/crm/v3/properties/contacts", `{"name":"x"}`), 404, "RESOURCE_NOT_FOUND", "No route")
+	wantError(t, do(t, e, "PATCH", "/crm/v3/properties/contacts", `{"name":"x"}`), 404, "RESOURCE_NOT_FOUND", "No route")
 	wantError(t, doAuth(t, e, "Bearer nope", "GET", "/crm/v3/properties/contacts", nil), 401, "INVALID_AUTHENTICATION", "Authentication credentials not found")
 	if e.Writes() != 0 || len(e.Requests()) != 8 {
 		t.Errorf("Writes = %d, %d requests: reading properties is a request and not a write", e.Writes(), len(e.Requests()))
@@ -243,5 +243,41 @@ func TestBadPropertyDeclarations(t *testing.T) {
 			}()
 			New(Options{Properties: map[string][]Property{tc.object: {tc.p}}})
 		}()
+	}
+}
+
+// TestCreateUniqueProperty: POST /crm/v3/properties/{objectType} makes a
+// custom property, as an admin makes Tandem's key property; with
+// hasUniqueValue it is kept unique and an upsert can be keyed on it, while
+// the email stays unique too: a new record with a taken email is refused
+// with HubSpot's 409 "Contact already exists. Existing ID: …".
+func TestCreateUniqueProperty(t *testing.T) {
+	e := New(Options{})
+	def := `{"name":"tandem_id","label":"Tandem ID","type":"string","fieldType":"text","groupName":"contactinformation","hasUniqueValue":true}`
+	c := do(t, e, "POST", "/crm/v3/properties/contacts", def)
+	if c.status != 201 || c.body.Get("name").String() != "tandem_id" || !c.body.Get("hasUniqueValue").Bool() || c.body.Get("hubspotDefined").Bool() {
+		t.Fatalf("create property: %d %s", c.status, c.raw)
+	}
+	wantError(t, do(t, e, "POST", "/crm/v3/properties/contacts", def), 409, "OBJECT_ALREADY_EXISTS", "Property named 'tandem_id' already exists.")
+	wantError(t, do(t, e, "POST", "/crm/v3/properties/contacts", `{"name":"x"}`), 400, "VALIDATION_ERROR", "Missing required fields")
+	if c := do(t, e, "GET", "/crm/v3/properties/contacts", nil); !c.body.Get(`results.#(name=="tandem_id").hasUniqueValue`).Bool() {
+		t.Errorf("the new property is not listed as unique: %s", c.raw)
+	}
+
+	upsert := func(key, email string) call {
+		return do(t, e, "POST", "/crm/v3/objects/contacts/batch/upsert",
+			`{"inputs":[{"id":"`+key+`","idProperty":"tandem_id","properties":{"email":"`+email+`"}}]}`)
+	}
+	first := upsert("e-1", "ann@example.com")
+	id := first.body.Get("results.0.id").String()
+	if first.status != 200 || !first.body.Get("results.0.new").Bool() || first.body.Get("results.0.properties.tandem_id").String() != "e-1" {
+		t.Fatalf("upsert by tandem_id: %d %s", first.status, first.raw)
+	}
+	if again := upsert("e-1", "ann.lee@example.com"); again.body.Get("results.0.id").String() != id || again.body.Get("results.0.new").Bool() {
+		t.Errorf("upsert by the same key: %s, want record %s", again.raw, id)
+	}
+	wantError(t, upsert("e-2", "Ann.Lee@example.com"), 409, "CONFLICT", "Contact already exists. Existing ID: "+id)
+	if n := len(e.List("contacts")); n != 1 {
+		t.Errorf("%d contacts, want 1", n)
 	}
 }
