@@ -80,6 +80,14 @@ type Write struct {
 	// (HubSpot {"properties":{...}}, Salesforce {"Email":...}). An update
 	// carries only the fields that change.
 	Payload json.RawMessage
+	// Unmodified, when set on an update, is the record's modified time as
+	// Tandem read it just before this write (the re-read). A connector that
+	// can make the write conditional on it (Salesforce's If-Unmodified-Since)
+	// may do so, and then answers a write refused because the record was
+	// modified since with a retryable error wrapping ErrConflict: the edit
+	// made in between is read and merged before the write goes again,
+	// instead of being overwritten. A connector that cannot ignores it.
+	Unmodified time.Time
 }
 
 // Result is the outcome of one Write, in the order the writes were given.
@@ -92,6 +100,21 @@ type Result struct {
 	// Err is nil when the write is done. Otherwise IsRetryable tells whether
 	// to try again later or to set the write aside.
 	Err error
+	// Overwritten, for a done update, are the values someone else set in
+	// the record after Write.Unmodified and before this write, which the
+	// write replaced, when the system can tell (HubSpot with property
+	// history). The engine merges each as an edit made in that system at
+	// its time: a conflict with what the write set, decided by the policy,
+	// recorded, and written back where it wins.
+	Overwritten []Overwrite
+}
+
+// Overwrite is one value a write replaced that was set after the record
+// was read for it.
+type Overwrite struct {
+	Path  string          // the payload path, "properties.firstname"
+	Value json.RawMessage // the value as the record's payload held it
+	At    time.Time       // when it was set, by the system's clock
 }
 
 // Contract errors.

@@ -28,7 +28,12 @@ func (e *Engine) deleted(ctx context.Context, tx *state.Tx, ent *mapping.Entity,
 	}
 	at := rec.Modified
 	if at.IsZero() {
-		at = e.now()
+		// The system does not say when (a record purged, a connector
+		// that cannot tell): the record was last seen alive at its own
+		// modified time, so the delete loses to every edit made after
+		// it, never to none (Tandem's clock would say only when the
+		// delete was noticed, later than edits it should lose to).
+		at = link.Modified
 	}
 	link.Deleted = at
 	if err := tx.PutLink(ctx, link); err != nil {

@@ -90,21 +90,21 @@ func (e *Engine) inboxBatch(ctx context.Context, ent *mapping.Entity, sm *mappin
 	if err != nil {
 		return fail(fmt.Errorf("%s %s: fetch %d records named by webhooks: %w", sm.Name, sm.Object, len(ids), err))
 	}
-	found := map[string]bool{}
-	for _, rec := range recs {
-		found[rec.ID] = true
+	// Gone: a delete, timed by the system's record of it when it has one,
+	// else by its own event when one came, else by when the record was
+	// last seen alive (gone.go; an earlier event's time is not the
+	// delete's, nor is now).
+	gone, err := e.gone(ctx, conn, sm, missingIDs(ids, recs))
+	if err != nil {
+		return fail(err)
 	}
-	for _, id := range ids {
-		if !found[id] {
-			// Gone: a delete, timed by its own event when one came,
-			// else by now (an earlier event's time is not the delete's).
-			when, ok := deletedAt[id]
-			if !ok || when.IsZero() {
-				when = e.now()
-			}
-			recs = append(recs, tandem.Record{ID: id, Deleted: true, Modified: when})
+	for _, rec := range gone {
+		if when := deletedAt[rec.ID]; rec.Modified.IsZero() && !when.IsZero() {
+			rec.Modified = when
 		}
+		recs = append(recs, rec)
 	}
+	found := len(recs) - len(gone)
 	err = e.Store.Update(ctx, func(tx *state.Tx) error {
 		if err := e.stageAll(ctx, tx, ent, sm, recs); err != nil {
 			return err
@@ -115,6 +115,6 @@ func (e *Engine) inboxBatch(ctx context.Context, ent *mapping.Entity, sm *mappin
 		return fail(err)
 	}
 	r.Pulled, r.Finished = len(recs), time.Now()
-	log.Info("webhook events merged", "events", len(evs), "records", len(recs), "gone", len(recs)-len(found))
+	log.Info("webhook events merged", "events", len(evs), "records", len(recs), "gone", len(recs)-found)
 	return r, len(evs) == inboxBatch, nil
 }

@@ -3,8 +3,7 @@ package conflict
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
+	"time"
 
 	"tandem"
 	"tandem/connectors"
@@ -49,7 +48,8 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 			return written, failed, err
 		}
 		after = intents[len(intents)-1].ID
-		if err := e.refresh(ctx, ent, sm, conn, intents); err != nil {
+		fresh, err := e.refresh(ctx, ent, sm, conn, intents)
+		if err != nil {
 			return written, failed, err
 		}
 		if err := e.refind(ctx, ent, sm, conn, intents); err != nil {
@@ -65,6 +65,9 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 			if early && p.write != nil && p.write.Op == tandem.OpDelete {
 				p.write, p.deferred = nil, true
 			}
+			if p.write != nil && p.write.Op == tandem.OpUpdate {
+				p.write.Unmodified = fresh[p.write.ID] // see tandem.Write.Unmodified
+			}
 			if p.write != nil {
 				writes = append(writes, *p.write)
 			}
@@ -72,6 +75,9 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 		}
 		var results []tandem.Result
 		if len(writes) > 0 {
+			if err := e.markSent(ctx, sm, plans); err != nil {
+				return written, failed, err
+			}
 			e.step("push:before-apply")
 			results, err = conn.Apply(ctx, sm.Object, writes)
 			if err != nil && len(results) != len(writes) {
@@ -97,17 +103,19 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 // concurrency: a write would overwrite an edit made since the last pull).
 // A record edited since its snapshot is merged first, as a pull would; a
 // record gone is a delete. Then the writes are planned from what is fresh.
-func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.System, conn connectors.Connector, intents []state.Intent) error {
+// It returns each record's modified time as read, by id, for the writes'
+// Unmodified (the write gap, issue 11 case 13).
+func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.System, conn connectors.Connector, intents []state.Intent) (map[string]time.Time, error) {
 	f, ok := conn.(connectors.Fetcher)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	links := map[string]*tandem.Link{}
 	var ids []string
 	for _, in := range intents {
 		l, err := e.Store.LinkOf(ctx, in.EntityID, sm.Name, sm.Object)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if l != nil && l.Deleted.IsZero() {
 			links[l.ExternalID] = l
@@ -115,13 +123,21 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 		}
 	}
 	if len(ids) == 0 {
-		return nil
+		return nil, nil
 	}
 	recs, err := f.Fetch(ctx, tandem.Query{Object: sm.Object, Fields: sm.Paths()}, ids)
 	if err != nil {
-		return fmt.Errorf("%s %s: re-read before writing: %w", sm.Name, sm.Object, err)
+		return nil, fmt.Errorf("%s %s: re-read before writing: %w", sm.Name, sm.Object, err)
 	}
-	return e.Store.Update(ctx, func(tx *state.Tx) error {
+	gone, err := e.gone(ctx, conn, sm, missingIDs(ids, recs))
+	if err != nil {
+		return nil, err
+	}
+	fresh := make(map[string]time.Time, len(recs))
+	for _, rec := range recs {
+		fresh[rec.ID] = rec.Modified
+	}
+	return fresh, e.Store.Update(ctx, func(tx *state.Tx) error {
 		for _, rec := range recs {
 			l := links[rec.ID]
 			if l == nil {
@@ -137,9 +153,9 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 				return err
 			}
 		}
-		for _, id := range slices.Sorted(maps.Keys(links)) {
-			e.log().Info("deleted since the last pull", "system", sm.Name, "object", sm.Object, "id", id)
-			if err := e.stage(ctx, tx, ent, sm, tandem.Record{ID: id, Deleted: true, Modified: e.now()}); err != nil {
+		for _, rec := range gone {
+			e.log().Info("deleted since the last pull", "system", sm.Name, "object", sm.Object, "id", rec.ID, "deleted_at", rec.Modified)
+			if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
 				return err
 			}
 		}
@@ -240,7 +256,14 @@ func (e *Engine) checkpoint(ctx context.Context, ent *mapping.Entity, sm *mappin
 				continue
 			}
 			written++
+			var base tandem.Values // the snapshot before the write (confirmed moves it)
+			if p.link != nil {
+				base = p.link.Snapshot
+			}
 			if err := e.confirmed(ctx, tx, ent, sm, p, res); err != nil {
+				return err
+			}
+			if err := e.mergeOverwritten(ctx, tx, ent, sm, p, base, res); err != nil { // gap.go
 				return err
 			}
 		}

@@ -186,12 +186,21 @@ func (e *Engine) stageWith(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 			return err
 		}
 	}
+	var echoed bool
+	if link != nil {
+		// A write in flight read back is Tandem's echo: its fields join
+		// the snapshot before anything is taken for an edit (echo.go).
+		if echoed, err = e.confirmEcho(ctx, tx, sm, link, view); err != nil {
+			return err
+		}
+	}
 	if link != nil && link.Deleted.IsZero() && link.Snapshot != nil && !changedFrom(view, link.Snapshot) {
 		// Nothing new: the echo of Tandem's own write, or a record read
 		// again (a sweep, a backfill, a page read twice after a crash).
 		// The merge would change nothing and queue nothing; only a
-		// payload that moved (an unmapped field) is kept.
-		if bytes.Equal(link.Raw, rec.Raw) && link.Modified.Equal(rec.Modified) {
+		// payload that moved (an unmapped field), or a snapshot that
+		// moved to a write in flight, is kept.
+		if !echoed && bytes.Equal(link.Raw, rec.Raw) && link.Modified.Equal(rec.Modified) {
 			return nil
 		}
 		link.Raw, link.Modified = rec.Raw, rec.Modified

@@ -63,8 +63,16 @@ func (e *Engine) sweep(ctx context.Context, ent *mapping.Entity, sm *mapping.Sys
 	if err != nil {
 		return n, drift, err
 	}
-	gone, err := e.missing(ctx, sm, sweep, started)
-	if err != nil || len(gone) == 0 {
+	missing, err := e.missing(ctx, sm, sweep, started)
+	if err != nil || len(missing) == 0 {
+		return n, drift, err
+	}
+	conn, err := e.conn(sm.Name)
+	if err != nil {
+		return n, drift, err
+	}
+	gone, err := e.gone(ctx, conn, sm, missing) // each delete with its own time (gone.go)
+	if err != nil {
 		return n, drift, err
 	}
 	drift += len(gone)
@@ -72,9 +80,9 @@ func (e *Engine) sweep(ctx context.Context, ent *mapping.Entity, sm *mapping.Sys
 	e.pass = sweep
 	defer func() { e.pass = ""; e.mu.Unlock() }()
 	return n, drift, e.Store.Update(ctx, func(tx *state.Tx) error {
-		for _, id := range gone {
-			e.log().Info("missing after a full read: a delete", "system", sm.Name, "object", sm.Object, "id", id)
-			if err := e.stage(ctx, tx, ent, sm, tandem.Record{ID: id, Deleted: true, Modified: e.now()}); err != nil {
+		for _, rec := range gone {
+			e.log().Info("missing after a full read: a delete", "system", sm.Name, "object", sm.Object, "id", rec.ID, "deleted_at", rec.Modified)
+			if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
 				return err
 			}
 		}

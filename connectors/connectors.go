@@ -32,6 +32,11 @@ type Source interface {
 // record holds a unique value it sets fails with a *tandem.ExistsError
 // naming that record, when the API names it: the engine merges or holds on
 // it instead of setting the write aside.
+// Where its API allows, it guards the write gap (an edit made between
+// the engine's re-read and the write): it makes an update conditional on
+// Write.Unmodified (a refusal is a retryable error wrapping
+// tandem.ErrConflict), or reports in Result.Overwritten what the write
+// replaced. Neither is required.
 type Sink interface {
 	Apply(ctx context.Context, object string, writes []tandem.Write) ([]tandem.Result, error)
 }
@@ -119,6 +124,22 @@ type Fetcher interface {
 	// deleted or archived, is left out of the result; it is not an error.
 	// Fetch splits ids into as many calls as the API needs.
 	Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tandem.Record, error)
+}
+
+// DeleteFetcher is a Fetcher that can also say when records were deleted.
+// A record Fetch leaves out is gone; the engine then times its delete by
+// the system's own clock when it can (so the delete loses to an edit
+// made elsewhere after it, and beats one made before), and otherwise by
+// the last time the record was seen alive (so it loses to every edit that
+// may have come after it): never by Tandem's clock, which says only when
+// the delete was noticed.
+type DeleteFetcher interface {
+	// FetchDeleted returns, among ids, the records the system still holds
+	// as deleted (HubSpot's archived records, Salesforce's recycle bin),
+	// each with Deleted set and Modified the system's time of the delete
+	// (HubSpot archivedAt, Salesforce SystemModstamp). Ids live, unknown,
+	// or deleted beyond recall are left out; they are not an error.
+	FetchDeleted(ctx context.Context, q tandem.Query, ids []string) ([]tandem.Record, error)
 }
 
 // Keyed is a connector whose creates store Tandem's key (Write.Key, the

@@ -45,31 +45,27 @@ import (
 //  5. Quiet. One more `tandem sync` after the passes settled sends no write
 //     to either system (their write counters do not move).
 //
-// Where one fails, the cause is looked up in what the recorder saw, and
-// two causes, both Tandem bugs with a reproduction of their own in
-// chaos_repro_test.go, are reported rather than failed (they fail with
-// -chaos.strict):
+// Where one fails, the cause is looked up in what the recorder saw. Two
+// causes are Tandem's known windows (the README's "What Tandem guarantees,
+// and the windows that remain"), reported and counted rather than failed
+// (they fail with -chaos.strict):
 //
 //   - gap: an edit overwritten by a Tandem write planned without it: the
 //     write's own pass re-read the record before the edit (or, when it
 //     read nothing, Tandem read nothing of the record between the edit and
-//     the write). The re-read/write gap the connectors' READMEs name.
+//     the write), in what is left of the write gap: a Salesforce record
+//     not edited within conditional_window, or HubSpot without
+//     property_history.
 //   - stale: a value Tandem wrote (or left) that it had last read in a
 //     webhook merge's fetch of a record, a fetch answered before a later
 //     Tandem write to that record and merged after that write: the merge
 //     staged an old view as if it were an edit.
-//   - skip: a HubSpot change that never reached Salesforce, whose modified
-//     time fell between two pages of one HubSpot pull paging by offset
-//     through a run of ties (an edit between the pages shifted them).
-//   - echo: a value that won a conflict for a system where it was only
-//     Tandem's own earlier write (applied, its answer lost or the daemon
-//     killed before the checkpoint), read back as that system's edit.
-//   - early: a user's delete undone (the person created again where it was
-//     deleted) by a delete conflict that timed the delete before it was
-//     made, so that earlier changes elsewhere counted as edits after it.
-//   - sfcursor: a Salesforce change that never reached HubSpot, made in the
-//     second a Salesforce pull's query ran in, while that pull's later
-//     batches returned records stamped after it (so its cursor passed it).
+//
+// The causes issue 11 closed are still named when they are seen, so a
+// regression says what it is, but they fail the test like anything else:
+// skip (a HubSpot pull paging past a record), echo (Tandem's own
+// unconfirmed write read back as an edit), early (a delete timed before it
+// was made), sfcursor (a Salesforce pull's cursor passing an edit).
 //
 // Anything else fails the test, with the episode, what Tandem read and
 // wrote of the person's records, and the daemons' log lines about them.
@@ -361,10 +357,6 @@ func (r *chaosRun) ordering(e1, e2 *chaosEdit, f, v1 string) string {
 const (
 	issueGap   = "gap: an edit overwritten by a write planned without it"
 	issueStale = "stale: a webhook merge staged a view older than Tandem's own write"
-	issueSkip  = "skip: a HubSpot pull paged past a record"
-	issueEcho  = "echo: Tandem's own unconfirmed write, read back, won a conflict"
-	issueEarly = "early: a delete timed by an older webhook event lost to earlier edits"
-	issueSFCur = "sfcursor: a Salesforce pull's cursor passed an edit made in the second its query ran"
 )
 
 // sfCursorSkipped looks for the Salesforce pull that moved its cursor past
@@ -494,7 +486,7 @@ func (r *chaosRun) explain(ep *chaosEpisode) (string, string) {
 	switch {
 	case ep.split != "" && ep.want == nil:
 		if why, ok := r.revivedByEarlyDelete(ep); ok {
-			return why, issueEarly
+			return why, "" // closed by issue 11 (case 8): no longer excused
 		}
 		return "the systems disagree at the end", ""
 	case ep.split != "":
@@ -523,7 +515,7 @@ func (r *chaosRun) explain(ep *chaosEpisode) (string, string) {
 		return "the systems disagree at the end: " + strings.Join(whys, "; "), kind
 	case ep.want == nil:
 		if why, ok := r.revivedByEarlyDelete(ep); ok {
-			return why, issueEarly
+			return why, "" // closed by issue 11 (case 8): no longer excused
 		}
 		return "deleted in one system, but alive again in both", ""
 	case ep.got == nil:
@@ -553,7 +545,8 @@ func (r *chaosRun) explain(ep *chaosEpisode) (string, string) {
 			if sw, ok := r.staleFetch(ep.p, f, ep.got[f]); ok {
 				why, k = why+"; "+sw, issueStale
 			} else if ow, ok := r.ownWriteWon(ep.p, f, ep.got[f]); ok {
-				why, k = why+"; "+ow, issueEcho
+				// Closed by issue 11 (case 4): no longer excused.
+				why = why + "; " + ow
 			}
 		}
 		whys = append(whys, why)
@@ -583,7 +576,7 @@ func (r *chaosRun) explainValues(p *chaosPerson, want map[string]string, side st
 		why, ok := r.staleFetch(p, f, have[f])
 		if !ok {
 			if why, ok = r.ownWriteWon(p, f, have[f]); ok {
-				kind = issueEcho
+				kind = "" // closed by issue 11 (case 4): no longer excused
 			}
 		}
 		if !ok && side == "salesforce" {

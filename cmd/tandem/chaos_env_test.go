@@ -345,6 +345,30 @@ func (r *recorder) note(req *http.Request, body []byte, cw *captureWriter, seq0,
 				})
 				r.writes[id] = append(r.writes[id], recWrite{seq0: seq0, seq1: seq1, op: op, fields: fields, applied: applied, body: rec.Raw, corr: corr, began: began, at: at})
 			}
+		case req.Method == http.MethodPost && strings.HasSuffix(route, "/composite"):
+			// Composite: sObject Rows updates, each conditional
+			// (If-Unmodified-Since) on a record edited recently; each
+			// answered by referenceId, 204 when applied, 412 when refused.
+			status := map[string]int64{}
+			for _, res := range gjson.GetBytes(resp, "compositeResponse").Array() {
+				status[res.Get("referenceId").String()] = res.Get("httpStatusCode").Int()
+			}
+			for _, sub := range gjson.GetBytes(body, "compositeRequest").Array() {
+				u := sub.Get("url").String()
+				if sub.Get("method").String() != http.MethodPatch || !strings.Contains(u, "/sobjects/") {
+					continue
+				}
+				id := u[strings.LastIndex(u, "/")+1:]
+				fields := map[string]string{}
+				sub.Get("body").ForEach(func(k, v gjson.Result) bool {
+					if f := chaosFieldOf("salesforce", k.String()); f != "" {
+						fields[f] = chaosCanon(f, v.String())
+					}
+					return true
+				})
+				applied := ok && status[sub.Get("referenceId").String()]/100 == 2
+				r.writes[id] = append(r.writes[id], recWrite{seq0: seq0, seq1: seq1, op: "update", fields: fields, applied: applied, body: sub.Raw, corr: corr, began: began, at: at})
+			}
 		case req.Method == http.MethodDelete && strings.Contains(route, "/composite/sobjects"):
 			for _, id := range strings.Split(req.URL.Query().Get("ids"), ",") {
 				r.writes[id] = append(r.writes[id], recWrite{seq0: seq0, seq1: seq1, op: "delete", applied: ok, corr: corr, began: began, at: at})

@@ -27,29 +27,28 @@ import (
 // (and does not fail on it) when its evidence matches (chaos_check_test.go).
 // Those fixed since run always, as regression tests.
 
-// TestChaosKnownLostEditInWriteGap is the smallest reproduction of what the
-// chaos suite finds most often: an edit made in a system between Tandem's
-// re-read of the record (push.go, refresh) and its write to it is
-// overwritten, and no conflict is recorded. Neither HubSpot nor Salesforce
-// has optimistic concurrency, so the write cannot be made conditional;
-// the engine narrows the gap with the re-read but cannot close it, and the
-// README's "an edit made since the pull is merged" and DESIGN.md's
-// invariant 4 ("never a silent overwrite") do not hold inside it. The
-// suite meets it because webhooks make Tandem carry an edit over within
-// milliseconds: a user who edits the same field in the other system a
-// moment later lands in the gap.
+// TestChaosLostEditInWriteGap (fixed since, for Salesforce: an update of a
+// record modified within the connector's conditional_window goes alone with
+// If-Unmodified-Since, connectors/salesforce/conditional.go; kept as a
+// regression test) is the smallest reproduction of what the chaos suite
+// found most often: an edit made in a system between Tandem's re-read of
+// the record (push.go, refresh) and its write to it was overwritten, and no
+// conflict was recorded (DESIGN.md's invariant 4: "never a silent
+// overwrite"). The suite met it because webhooks make Tandem carry an edit
+// over within milliseconds: a user who edits the same field in the other
+// system a moment later lands in the gap.
 //
 // Here the gap is hit deterministically: the Salesforce emulator is
 // wrapped so that, right after it answers Tandem's re-read of the record, a
-// user edits the field. It fails today (the user's newer edit is lost, no
-// conflict names it), so it is skipped unless -chaos.strict.
-func TestChaosKnownLostEditInWriteGap(t *testing.T) {
-	if !*chaosStrictFlag {
-		t.Skip("known issue (an edit in the gap between the re-read and the write is overwritten); run with -chaos.strict to see it fail")
-	}
-	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate})
+// user edits the field, a second later by the emulators' clock (an edit in
+// the same second as the record's previous change is the window that
+// remains: Salesforce's stamps and HTTP dates have whole seconds). The
+// clock starts at the real time so the record counts as recently edited.
+func TestChaosLostEditInWriteGap(t *testing.T) {
+	clock := &testClock{now: time.Now().UTC().Truncate(time.Second)}
+	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate, Now: clock.Now})
 	t.Cleanup(hs.Close)
-	sf := salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
+	sf := salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", Now: clock.Now})
 	t.Cleanup(sf.Close)
 	var (
 		mu    sync.Mutex
@@ -82,6 +81,7 @@ func TestChaosKnownLostEditInWriteGap(t *testing.T) {
 	}
 
 	// Ann is in HubSpot; the first pass creates her in Salesforce.
+	clock.tick()
 	hsID, err := hs.Create("contacts", map[string]any{"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee"})
 	if err != nil {
 		t.Fatal(err)
@@ -96,11 +96,13 @@ func TestChaosKnownLostEditInWriteGap(t *testing.T) {
 	// A user renames her in HubSpot; the next pass carries it over. Right
 	// after that pass has re-read her Salesforce record, and before its
 	// write, another user renames her in Salesforce: the later edit.
+	clock.tick()
 	if err := hs.Update("contacts", hsID, map[string]any{"firstname": "Annie"}); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
 	armed = func() {
+		clock.tick()
 		if err := sf.Update("Contact", sfID, map[string]any{"FirstName": "Anna"}); err != nil {
 			t.Error(err)
 		}
@@ -116,9 +118,8 @@ func TestChaosKnownLostEditInWriteGap(t *testing.T) {
 	pass()
 
 	// Newest wins: the Salesforce edit came last, so both hold "Anna" and
-	// a conflict on first_name names "Annie" and "Anna". Or, were the
-	// engine to miss the order, at least the conflict. Today: "Annie" in
-	// both, "Anna" gone without a trace.
+	// a conflict on first_name names "Annie" and "Anna". Before the fix:
+	// "Annie" in both, "Anna" gone without a trace.
 	h, _ := hs.Get("contacts", hsID)
 	s, _ := sf.Get("Contact", sfID)
 	st, err := state.OpenReadOnly(statePath)
@@ -378,25 +379,25 @@ func TestChaosSearchPageSkipsRecord(t *testing.T) {
 	}
 }
 
-// TestChaosKnownUnconfirmedWriteBeatsNewerEdit is the smallest
-// reproduction of the fourth loss the chaos suite found. A write Tandem
-// makes that the system applies, but whose answer Tandem never gets (the
-// connection drops, or the daemon is killed, before the checkpoint), leaves
-// the record's snapshot at the old value. When the record is read again,
-// the value Tandem wrote differs from that snapshot, so the merge takes
-// Tandem's own write for an edit made in that system, and times it with
-// the record's modified time. If a user has meanwhile edited another field
-// of that record (which moves the record's time), and the field Tandem
-// wrote was edited in the other system in between, newest compares the
-// user's newer edit with the record time of the unrelated edit and lets
-// Tandem's stale value win: the newer edit is overwritten, under a
-// conflict decided the wrong way. (HubSpot's property_history would give
-// the field its own time; the chaos suite runs without it, as the config
-// does by default.) Skipped unless -chaos.strict: it fails today.
-func TestChaosKnownUnconfirmedWriteBeatsNewerEdit(t *testing.T) {
-	if !*chaosStrictFlag {
-		t.Skip("known issue (an unconfirmed write of Tandem's, read back, outranks a newer edit elsewhere); run with -chaos.strict to see it fail")
-	}
+// TestChaosUnconfirmedWriteBeatsNewerEdit (fixed since: a write's values
+// are kept on its outbox row until it is confirmed, and a read that shows
+// them is Tandem's echo, conflict/echo.go; kept as a regression test) is
+// the smallest reproduction of the fourth loss the chaos suite found. A
+// write Tandem makes that the system applies, but whose answer Tandem
+// never gets (the connection drops, or the daemon is killed, before the
+// checkpoint), left the record's snapshot at the old value. When the
+// record was read again, the value Tandem wrote differed from that
+// snapshot, so the merge took Tandem's own write for an edit made in that
+// system, and timed it with the record's modified time. If a user has
+// meanwhile edited another field of that record (which moves the record's
+// time), and the field Tandem wrote was edited in the other system in
+// between, newest compared the user's newer edit with the record time of
+// the unrelated edit and let Tandem's stale value win: the newer edit was
+// overwritten, under a conflict decided the wrong way. (HubSpot's
+// property_history would give the field its own time; the chaos suite runs
+// without it, as the config does by default. The other direction, with
+// history on, is TestUnconfirmedSalesforceWriteWithHistory.)
+func TestChaosUnconfirmedWriteBeatsNewerEdit(t *testing.T) {
 	hsEmu := hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate})
 	t.Cleanup(hsEmu.Close)
 	var mu sync.Mutex
@@ -468,8 +469,8 @@ func TestChaosKnownUnconfirmedWriteBeatsNewerEdit(t *testing.T) {
 	a.engine.Sync(ctx, ent)
 
 	// The newest title is Salesforce's "Director"; "Manager" was only
-	// Tandem's own earlier write. Today both systems end with "Manager",
-	// under a title conflict decided for HubSpot.
+	// Tandem's own earlier write. Before the fix both systems ended with
+	// "Manager", under a title conflict decided for HubSpot.
 	h, _ := hsEmu.Get("contacts", hsID)
 	s, _ := sf.Get("Contact", sfID)
 	if h.Properties["jobtitle"] != "Director" || str(s.Fields["Title"]) != "Director" {

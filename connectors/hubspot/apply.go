@@ -72,6 +72,7 @@ func (c *Client) Apply(ctx context.Context, object string, writes []tandem.Write
 		}
 		start = end
 	}
+	c.findOverwritten(ctx, object, writes, run.results) // gap.go
 	return run.results, nil
 }
 

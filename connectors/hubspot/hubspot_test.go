@@ -20,7 +20,7 @@ import (
 )
 
 // config parses a system section as the config loader hands it over.
-func config(t *testing.T, section string) connectors.Config {
+func config(t testing.TB, section string) connectors.Config {
 	t.Helper()
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(section), &doc); err != nil {
@@ -40,7 +40,7 @@ var connectorsTestHTTP = connectors.HTTPOptions{WaitMin: time.Millisecond, WaitM
 
 // testClient opens a client with connectorsTestHTTP, and searches
 // unpaced too.
-func testClient(t *testing.T, section string) (*Client, error) {
+func testClient(t testing.TB, section string) (*Client, error) {
 	t.Helper()
 	c, err := newClient(config(t, section), connectorsTestHTTP)
 	if err == nil {
@@ -50,7 +50,7 @@ func testClient(t *testing.T, section string) (*Client, error) {
 }
 
 // open connects to an emulator with fast retries.
-func open(t *testing.T, srv *hubspottest.Server, extra string) *Client {
+func open(t testing.TB, srv *hubspottest.Server, extra string) *Client {
 	t.Helper()
 	c, err := testClient(t, "type: hubspot\nbase_url: "+srv.URL+"\ntoken: test-token\n"+extra)
 	if err != nil {

@@ -25,7 +25,9 @@ var idRE = regexp.MustCompile(`^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$`)
 
 // Apply writes to object through sObject Collections, 200 records a call,
 // keeping the order of writes: a run of writes of one kind goes in one
-// call. Every call is idempotent, so any of them may be retried:
+// call; updates of records modified within the conditional window go 25
+// a call through Composite, each with If-Unmodified-Since (conditional.go). Every call is
+// idempotent, so any of them may be retried:
 //
 //   - create upserts on the External ID field, set to Write.Key: a create
 //     retried after a crash finds the record it made (created:false);
@@ -47,10 +49,18 @@ func (c *Client) Apply(ctx context.Context, object string, writes []tandem.Write
 	reached := false
 	for start := 0; start < len(writes); {
 		end := start + 1
-		for end < len(writes) && end-start < maxBatch && writes[end].Op == writes[start].Op {
-			end++
+		var err error
+		if c.conditional(writes[start]) {
+			for end < len(writes) && end-start < maxSubrequests && c.conditional(writes[end]) {
+				end++
+			}
+			err = c.applyConditional(ctx, object, writes[start:end], results[start:end]) // conditional.go
+		} else {
+			for end < len(writes) && end-start < maxBatch && writes[end].Op == writes[start].Op && !c.conditional(writes[end]) {
+				end++
+			}
+			err = c.applyBatch(ctx, object, writes[start:end], results[start:end])
 		}
-		err := c.applyBatch(ctx, object, writes[start:end], results[start:end])
 		if err != nil {
 			upTo := end
 			if stopsAll(ctx, err) {

@@ -56,13 +56,18 @@ func retryableMessage(msg string) bool {
 // (a retrieve POST included), Write for DML, whose calls stop when the
 // daily allowance is down to its reserve.
 func (c *Client) call(ctx context.Context, kind connectors.Kind, op, method, url string, body []byte) (*connectors.Response, error) {
-	resp, used, err := c.send(ctx, kind, op, method, url, body)
+	return c.callWith(ctx, kind, op, method, url, nil, body)
+}
+
+// callWith is call with extra request headers (If-Unmodified-Since).
+func (c *Client) callWith(ctx context.Context, kind connectors.Kind, op, method, url string, extra http.Header, body []byte) (*connectors.Response, error) {
+	resp, used, err := c.send(ctx, kind, op, method, url, extra, body)
 	if err != nil {
 		return nil, err
 	}
 	if resp.Status == http.StatusUnauthorized {
 		c.tokens.invalidate(used)
-		if resp, _, err = c.send(ctx, kind, op, method, url, body); err != nil {
+		if resp, _, err = c.send(ctx, kind, op, method, url, extra, body); err != nil {
 			return nil, err
 		}
 	}
@@ -74,7 +79,7 @@ func (c *Client) call(ctx context.Context, kind connectors.Kind, op, method, url
 
 // send makes one call with the current session, and says which session
 // it used, so a refusal drops that one and not a newer one.
-func (c *Client) send(ctx context.Context, kind connectors.Kind, op, method, url string, body []byte) (*connectors.Response, string, error) {
+func (c *Client) send(ctx context.Context, kind connectors.Kind, op, method, url string, extra http.Header, body []byte) (*connectors.Response, string, error) {
 	tok, err := c.tokens.token(ctx)
 	if err != nil {
 		return nil, "", c.tokenError(ctx, err)
@@ -82,6 +87,9 @@ func (c *Client) send(ctx context.Context, kind connectors.Kind, op, method, url
 	header := http.Header{
 		"Accept":        {"application/json"},
 		"Authorization": {"Bearer " + tok.AccessToken},
+	}
+	for k, v := range extra {
+		header[k] = v
 	}
 	resp, err := c.http.DoKind(ctx, kind, op, method, url, header, body)
 	return resp, tok.AccessToken, err

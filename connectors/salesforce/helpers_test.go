@@ -40,7 +40,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 // config parses a system section as the config loader would hand it over.
-func config(t *testing.T, text string) connectors.Config {
+func config(t testing.TB, text string) connectors.Config {
 	t.Helper()
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {

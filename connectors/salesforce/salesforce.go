@@ -66,6 +66,14 @@ type Options struct {
 	// again (in the config file, overlap: 0s).
 	Overlap time.Duration `yaml:"overlap"`
 
+	// ConditionalWindow: an update of a record modified this recently
+	// before the write (by the re-read just before it) is sent with
+	// If-Unmodified-Since (Composite, 25 a call), so an edit made between
+	// the re-read and the write is refused (412) instead of overwritten
+	// (conditional.go).
+	// Default 5m; conditional_window: 0s sends every update in batches.
+	ConditionalWindow time.Duration `yaml:"conditional_window"`
+
 	APIVersion      string        `yaml:"api_version"`       // default v62.0
 	ExternalIDField string        `yaml:"external_id_field"` // default Tandem_Id__c
 	Timeout         time.Duration `yaml:"timeout"`           // one call, retries included; default 60s
@@ -96,6 +104,10 @@ const (
 	DefaultExternalIDField = "Tandem_Id__c"
 	DefaultTimeout         = 60 * time.Second
 	DefaultDailyReserve    = 0.05
+	// DefaultConditionalWindow: people edit a record in bursts; one edited
+	// in the last minutes is the one likely edited again while Tandem
+	// writes it.
+	DefaultConditionalWindow = 5 * time.Minute
 	// DefaultOverlap covers the longest transaction there is: Salesforce
 	// ends an API request, and the transaction it runs, after 10 minutes.
 	DefaultOverlap = 10 * time.Minute
@@ -111,14 +123,16 @@ var (
 
 // Client is one configured Salesforce org.
 type Client struct {
-	system   string
-	instance string // scheme://host, no trailing slash
-	data     string // instance + /services/data/vXX.X
-	extID    string
-	overlap  time.Duration // Options.Overlap, defaulted
-	tokens   *tokenSource
-	http     *connectors.HTTP
-	webhook  *connectors.HMACReceiver // nil: no webhook configured
+	system     string
+	instance   string // scheme://host, no trailing slash
+	data       string // instance + /services/data/vXX.X
+	extID      string
+	condWindow time.Duration    // ConditionalWindow; negative: off
+	now        func() time.Time // the local clock, for the window (tests set it)
+	overlap    time.Duration    // Options.Overlap, defaulted
+	tokens     *tokenSource
+	http       *connectors.HTTP
+	webhook    *connectors.HMACReceiver // nil: no webhook configured
 }
 
 // New opens the system described by a config section. Credential files
@@ -185,6 +199,9 @@ func decodeOptions(cfg connectors.Config) (Options, error) {
 		if n := connectors.Child(cfg.Node, key); n != nil && n.Value == "" {
 			return o, configError(cfg, key, "is empty (is its environment variable set?)")
 		}
+	}
+	if n := connectors.Child(cfg.Node, "conditional_window"); n != nil && o.ConditionalWindow == 0 {
+		o.ConditionalWindow = -1 // given as 0: off; unset takes the default
 	}
 	if connectors.Child(cfg.Node, "daily_reserve") != nil {
 		switch r := o.DailyReserve; {
@@ -257,6 +274,12 @@ func (o *Options) normalize() (key string, err error) {
 	}
 	if o.Overlap == 0 {
 		o.Overlap = DefaultOverlap
+	}
+	switch {
+	case o.ConditionalWindow == 0:
+		o.ConditionalWindow = DefaultConditionalWindow
+	case o.ConditionalWindow < 0:
+		o.ConditionalWindow = -1
 	}
 	if o.Breaker.Failures < 0 {
 		return "breaker.failures", fmt.Errorf("must be 1 or more, got %d", o.Breaker.Failures)
@@ -400,13 +423,15 @@ func newClient(system string, o Options) *Client {
 		ts.secrets = append(ts.secrets, o.ClientSecretNext)
 	}
 	return &Client{
-		system:   system,
-		instance: o.InstanceURL,
-		data:     o.InstanceURL + "/services/data/" + o.APIVersion,
-		extID:    o.ExternalIDField,
-		overlap:  max(o.Overlap, 0),
-		tokens:   ts,
-		http:     connectors.NewHTTP(httpOptions(system, o, transport)),
+		system:     system,
+		instance:   o.InstanceURL,
+		data:       o.InstanceURL + "/services/data/" + o.APIVersion,
+		extID:      o.ExternalIDField,
+		condWindow: o.ConditionalWindow,
+		now:        time.Now,
+		overlap:    max(o.Overlap, 0),
+		tokens:     ts,
+		http:       connectors.NewHTTP(httpOptions(system, o, transport)),
 	}
 }
 

@@ -232,7 +232,8 @@ func (e *Emulator) ResetRequests() {
 }
 
 // Writes counts the requests received that can change data (collection
-// create, update, upsert and delete), whatever their outcome. A request
+// create, update, upsert and delete, sObject Rows updates, Composite
+// calls), whatever their outcome. A request
 // failed by a fault before the API saw it is not counted.
 func (e *Emulator) Writes() int {
 	e.mu.Lock()
@@ -432,10 +433,14 @@ func (e *Emulator) serveData(w http.ResponseWriter, r *http.Request, rest string
 				e.serveMore(w, r, seg[0], seg[1])
 			}
 		})
+	case len(seg) == 1 && seg[0] == "composite":
+		only(w, r, http.MethodPost, func() { e.serveComposite(w, r) }) // rows.go
 	case len(seg) >= 2 && seg[0] == "composite" && seg[1] == "sobjects":
 		e.serveCollections(w, r, seg[2:])
 	case len(seg) == 3 && seg[0] == "sobjects" && seg[2] == "describe":
 		only(w, r, http.MethodGet, func() { e.serveDescribe(w, r, seg[1]) })
+	case len(seg) == 3 && seg[0] == "sobjects" && r.Method == http.MethodPatch:
+		e.serveRowUpdate(w, r, seg[1], seg[2]) // rows.go
 	case len(seg) == 3 && seg[0] == "sobjects":
 		only(w, r, http.MethodGet, func() { e.serveRecord(w, r, seg[1], seg[2]) })
 	default:

@@ -1,0 +1,83 @@
+package conflict
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	"tandem"
+	"tandem/mapping"
+	"tandem/state"
+)
+
+// Writes in flight (issue 11, case 4). A write the system applies but
+// whose answer Tandem never gets (a crash before the checkpoint, a dropped
+// connection) leaves the record's snapshot at the old value; read back,
+// Tandem's own value would differ from it and pass for an edit made in
+// that system at the record's modified time, able to beat a newer edit
+// made elsewhere. So the values a write sets are recorded on its outbox
+// row before it is sent (markSent), and any read of the record (a pull, a
+// webhook's fetch, the re-read before a write) that shows one of them
+// takes it for the echo it is (confirmEcho): the snapshot moves to it and
+// the merge sees no edit. A read that differs is an edit, merged as ever.
+
+// markSent records, in one transaction committed before the writes go out,
+// the values each planned update or create sets, as a read of the record
+// will show them: what confirmed puts in the snapshot (readBack; a lossy
+// mapping shows something other than what was sent).
+func (e *Engine) markSent(ctx context.Context, sm *mapping.System, plans []planned) error {
+	some := false
+	for _, p := range plans {
+		if p.write != nil && p.write.Op != tandem.OpDelete && len(p.sent) > 0 {
+			some = true
+			break
+		}
+	}
+	if !some {
+		return nil
+	}
+	err := e.Store.Update(ctx, func(tx *state.Tx) error {
+		for _, p := range plans {
+			if p.write == nil || p.write.Op == tandem.OpDelete {
+				continue
+			}
+			if err := tx.MarkSent(ctx, p.intent.ID, readBack(sm, p.sent)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s %s: record the writes in flight: %w", sm.Name, sm.Object, err)
+	}
+	return nil
+}
+
+// confirmEcho moves a linked record's snapshot to the values of view that
+// a write in flight to it set, and reports whether it moved any. Only the
+// fields whose view differs from the snapshot are looked at, so a record
+// that shows nothing new costs no query.
+func (e *Engine) confirmEcho(ctx context.Context, tx *state.Tx, sm *mapping.System, link *tandem.Link, view tandem.Values) (bool, error) {
+	if link.Snapshot == nil || !link.Deleted.IsZero() || !changedFrom(view, link.Snapshot) {
+		return false, nil
+	}
+	fl, err := tx.InFlight(ctx, link.EntityID, sm.Name, sm.Object)
+	if err != nil || fl == nil {
+		return false, err
+	}
+	var echoed []string
+	snap := maps.Clone(link.Snapshot)
+	for f, v := range view {
+		if s, ok := snap[f]; (!ok || !tandem.Equal(v, s)) && fl.Has(f, v) {
+			snap[f] = v
+			echoed = append(echoed, f)
+		}
+	}
+	if len(echoed) == 0 {
+		return false, nil
+	}
+	link.Snapshot = snap
+	e.log().Info("read back a write in flight: Tandem's echo, not an edit", "system", sm.Name, "object", sm.Object,
+		"id", link.ExternalID, "entity_id", link.EntityID, "fields", echoed)
+	return true, nil
+}

@@ -1,0 +1,76 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"tandem"
+)
+
+// InFlight is what Tandem has sent to one record and not yet seen
+// confirmed: per canonical field, every value a write of the pending
+// intent set (a write retried after a lost answer may have sent another
+// value before; either may be the one the system holds).
+type InFlight map[string][]any
+
+// Has reports whether v is a value in flight for field.
+func (f InFlight) Has(field string, v any) bool {
+	return slices.ContainsFunc(f[field], func(s any) bool { return tandem.Equal(s, v) })
+}
+
+// MarkSent records on a pending intent the values its write is about to
+// set, in the transaction that commits before the write is sent: from then
+// until the write is confirmed, a read of the record that shows them is
+// Tandem's echo. Values sent by an earlier attempt are kept beside them.
+func (t *Tx) MarkSent(ctx context.Context, id int64, sent tandem.Values) error {
+	if len(sent) == 0 {
+		return nil
+	}
+	var prev sql.NullString
+	err := t.db.QueryRowContext(ctx, `SELECT sent FROM outbox WHERE id = ?`, id).Scan(&prev)
+	if err == sql.ErrNoRows {
+		return nil // done meanwhile: nothing in flight
+	}
+	if err != nil {
+		return err
+	}
+	f := InFlight{}
+	if prev.Valid {
+		if err := json.Unmarshal([]byte(prev.String), &f); err != nil {
+			return fmt.Errorf("outbox %d: sent values: %w", id, err)
+		}
+	}
+	for k, v := range sent {
+		if !f.Has(k, v) {
+			f[k] = append(f[k], v)
+		}
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	_, err = t.db.ExecContext(ctx, `UPDATE outbox SET sent = ? WHERE id = ?`, string(b), id)
+	return err
+}
+
+// InFlight returns the values in flight to an entity's record in (system,
+// object): those of its pending intent, or nil when nothing is in flight.
+func (q queries) InFlight(ctx context.Context, entityID, system, object string) (InFlight, error) {
+	var s sql.NullString
+	err := q.db.QueryRowContext(ctx, `SELECT sent FROM outbox WHERE entity_id = ? AND system = ? AND object = ? AND status = 'pending'`,
+		entityID, system, object).Scan(&s)
+	if err == sql.ErrNoRows || (err == nil && !s.Valid) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	f := InFlight{}
+	if err := json.Unmarshal([]byte(s.String), &f); err != nil {
+		return nil, fmt.Errorf("outbox of %s in %s %s: sent values: %w", entityID, system, object, err)
+	}
+	return f, nil
+}
