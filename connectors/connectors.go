@@ -163,3 +163,20 @@ type Keyed interface {
 type KeyFetcher interface {
 	FetchKeys(ctx context.Context, q tandem.Query, keys []string) ([]tandem.Record, error)
 }
+
+// Diagnoser is a connector with checks of its own for `tandem doctor`,
+// beyond its fields: a database's table, its columns' types against the
+// mapping, what its change capture needs. fields are the mapped payload
+// paths of the object, each with its canonical type ("string", "number"
+// …; "" when it has none, a split or a constant).
+type Diagnoser interface {
+	Diagnose(ctx context.Context, object string, fields map[string]string) []Finding
+}
+
+// Finding is one check a Diagnoser made: what, and Err nil when it
+// passed; when it failed, Fix says how to mend it (the exact SQL).
+type Finding struct {
+	What string
+	Err  error
+	Fix  string
+}

@@ -1,0 +1,69 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"tandem"
+	"tandem/connectors/conformance"
+)
+
+// The conformance suite against a real PostgreSQL, polling and
+// replication alike, pages of 5 rows.
+func TestConformance(t *testing.T) {
+	for _, capture := range []string{"poll", "replication"} {
+		t.Run(capture, func(t *testing.T) {
+			conformance.Run(t, func(t *testing.T) *conformance.Backend { return backend(t, capture) })
+		})
+	}
+}
+
+func backend(t *testing.T, capture string) *conformance.Backend {
+	dsn := newDB(t)
+	c := openClient(t, dsn, Options{Capture: capture, PageSize: 5})
+	db := conn(t, dsn)
+	ctx := context.Background()
+	n := 0
+	return &conformance.Backend{
+		Connector: c, Object: "contacts", PageSize: 5,
+		Fields: []string{"email", "last_name"},
+		Seed: func(t *testing.T, k int, sameTime bool) []string {
+			var ids []string
+			stamp := "clock_timestamp()"
+			if sameTime {
+				stamp = "'2026-01-02T03:04:05.123456Z'::timestamptz"
+			}
+			for range k {
+				n++
+				var id string
+				if err := db.QueryRow(ctx, "INSERT INTO contacts (email, last_name, updated_at) VALUES ($1, $2, "+stamp+") RETURNING id::text",
+					fmt.Sprintf("seed%d@example.com", n), fmt.Sprint("Seed", n)).Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, id)
+			}
+			return ids
+		},
+		Touch: func(t *testing.T, id string) {
+			n++
+			if _, err := db.Exec(ctx, "UPDATE contacts SET last_name = $1 WHERE id = $2::bigint", fmt.Sprint("Touched", n), id); err != nil {
+				t.Fatal(err)
+			}
+		},
+		Create: func(key string) tandem.Write {
+			return tandem.Write{Op: tandem.OpCreate, Key: key, Payload: []byte(`{"last_name":"` + key + `"}`)}
+		},
+		Bad: func(key string) tandem.Write { // email holds at most 80 characters
+			return tandem.Write{Op: tandem.OpCreate, Key: key, Payload: []byte(`{"last_name":"` + key + `","email":"` + strings.Repeat("x", 90) + `@example.com"}`)}
+		},
+		Count: func(t *testing.T, key string) int {
+			var k int
+			if err := db.QueryRow(ctx, "SELECT count(*) FROM contacts WHERE tandem_id = $1", key).Scan(&k); err != nil {
+				t.Fatal(err)
+			}
+			return k
+		},
+	}
+}
