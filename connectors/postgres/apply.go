@@ -185,15 +185,15 @@ func (c *Client) payloadColumns(t *table, w tandem.Write) ([]string, error) {
 // condition is the WHERE clause that makes an update conditional on the
 // row as it was read, and its argument ($3).
 func (c *Client) condition(t *table, w tandem.Write) (string, any) {
-	if s, ok := c.recall(t, w.ID); ok && s.xmin != "" && (w.Unmodified.IsZero() || s.modified.Equal(w.Unmodified)) {
+	if w.Unmodified.IsZero() {
+		return " AND $3::text IS NULL", nil // not re-read: nothing to hold it to
+	}
+	if s, ok := c.recall(t, w.ID); ok && s.xmin != "" && s.modified.Equal(w.Unmodified) {
 		return " AND r.xmin = $3::text::xid", s.xmin
 	}
-	if !w.Unmodified.IsZero() {
-		// Millisecond precision: a time kept elsewhere may have lost the
-		// microseconds; an edit in the same millisecond goes unseen.
-		return " AND date_trunc('milliseconds', r." + quote(t.updatedAt) + ") <= $3", w.Unmodified
-	}
-	return " AND $3::text IS NULL", nil
+	// Millisecond precision: a time kept elsewhere may have lost the
+	// microseconds; an edit in the same millisecond goes unseen.
+	return " AND date_trunc('milliseconds', r." + quote(t.updatedAt) + ") <= $3", w.Unmodified
 }
 
 // existing is the row a create met holding its key: the create tried

@@ -34,13 +34,13 @@ import (
 func init() { connectors.Register("postgres", New) }
 
 var (
-	_ connectors.Connector   = (*Client)(nil)
-	_ connectors.Fetcher     = (*Client)(nil)
-	_ connectors.KeyFetcher  = (*Client)(nil)
-	_ connectors.Keyed       = (*Client)(nil)
-	_ connectors.Describer   = (*Client)(nil)
-	_ connectors.Healther    = (*Client)(nil)
-	_ connectors.Diagnoser   = (*Client)(nil)
+	_ connectors.Connector  = (*Client)(nil)
+	_ connectors.Fetcher    = (*Client)(nil)
+	_ connectors.KeyFetcher = (*Client)(nil)
+	_ connectors.Keyed      = (*Client)(nil)
+	_ connectors.Describer  = (*Client)(nil)
+	_ connectors.Healther   = (*Client)(nil)
+	_ connectors.Diagnoser  = (*Client)(nil)
 )
 
 // Options is the config section of a PostgreSQL system.
