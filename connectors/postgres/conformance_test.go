@@ -8,6 +8,7 @@ import (
 
 	"tandem"
 	"tandem/connectors/conformance"
+	"tandem/connectors/postgres/pgtest"
 )
 
 // The conformance suite against a real PostgreSQL, polling and
@@ -20,9 +21,15 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+var slots int
+
 func backend(t *testing.T, capture string) *conformance.Backend {
 	dsn := newDB(t)
-	c := openClient(t, dsn, Options{Capture: capture, PageSize: 5})
+	slots++ // slots are the cluster's, not a database's: one prefix a test
+	c := openClient(t, dsn, Options{Capture: capture, PageSize: 5, Slot: fmt.Sprintf("conf%d", slots)})
+	if capture == "replication" {
+		pgtest.Exec(t, dsn, "CREATE PUBLICATION tandem FOR TABLE contacts")
+	}
 	db := conn(t, dsn)
 	ctx := context.Background()
 	n := 0

@@ -23,8 +23,9 @@ type cursor struct {
 
 // scan is the first read of a table under replication, ordered by key.
 type scan struct {
-	After string `json:"after,omitempty"` // the last key read; "" before the first
-	Start string `json:"start"`           // the slot's position when the scan began
+	Stamp time.Time `json:"stamp,omitzero"` // the updated_at of the last row read
+	After string    `json:"after,omitempty"` // the key of the last row read; "" before the first
+	Start string    `json:"start"`           // the slot's position when the scan began
 }
 
 func (c cursor) encode() tandem.Cursor {

@@ -112,8 +112,8 @@ func Start() (*Server, error) {
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
 	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", dir, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "wal_level=logical", "-c", "max_replication_slots=50", "-c", "max_wal_senders=20",
+		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "full_page_writes=off",
+		"-c", "wal_level=logical", "-c", "max_replication_slots=100", "-c", "max_wal_senders=20",
 		"-c", "max_connections=200", "-c", "track_commit_timestamp=on")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
 	cmd.Dir = dir
