@@ -23,7 +23,7 @@ type cursor struct {
 
 // scan is the first read of a table under replication, ordered by key.
 type scan struct {
-	Stamp time.Time `json:"stamp,omitzero"` // the updated_at of the last row read
+	Stamp time.Time `json:"stamp,omitzero"`  // the updated_at of the last row read
 	After string    `json:"after,omitempty"` // the key of the last row read; "" before the first
 	Start string    `json:"start"`           // the slot's position when the scan began
 }
