@@ -101,6 +101,7 @@ func doctor(ctx context.Context, path string, w io.Writer) (failed int) {
 			report(err, "system %s", sc.Name)
 			continue
 		}
+		diagnose(ctx, c, sc.Name, cfg, report)
 		d, ok := c.(connectors.Describer)
 		if !ok {
 			report(nil, "system %s: opens (type %s cannot describe its fields: credentials and paths not checked)", sc.Name, sc.Type)
@@ -149,6 +150,46 @@ func doctor(ctx context.Context, path string, w io.Writer) (failed int) {
 		report(nil, "state %s: schema version %d, quick_check ok, writable", cfg.State, v)
 	}
 	return failed
+}
+
+// diagnose runs a connector's own checks (connectors.Diagnoser) once per
+// object its system syncs, printing the fix of each that fails.
+func diagnose(ctx context.Context, c connectors.Connector, system string, cfg *mapping.Config, report func(error, string, ...any)) {
+	dg, ok := c.(connectors.Diagnoser)
+	if !ok {
+		return
+	}
+	fields := map[string]map[string]string{} // object -> path -> canonical type
+	var objects []string
+	for _, e := range cfg.Entities {
+		sm := e.System(system)
+		if sm == nil {
+			continue
+		}
+		if fields[sm.Object] == nil {
+			fields[sm.Object] = map[string]string{}
+			objects = append(objects, sm.Object)
+		}
+		for _, f := range sm.Fields {
+			if f.Path == "" {
+				continue
+			}
+			typ := ""
+			if f.Type != nil {
+				typ = f.Type.Name
+			}
+			fields[sm.Object][f.Path] = typ
+		}
+	}
+	for _, obj := range objects {
+		for _, f := range dg.Diagnose(ctx, obj, fields[obj]) {
+			err := f.Err
+			if err != nil && f.Fix != "" {
+				err = fmt.Errorf("%v\n      fix: %s", err, f.Fix)
+			}
+			report(err, "system %s: %s", system, f.What)
+		}
+	}
 }
 
 // checkKey checks the field a Keyed connector's creates are keyed on: it

@@ -18,6 +18,7 @@ import (
 	"tandem"
 	"tandem/connectors"
 	_ "tandem/connectors/hubspot"
+	_ "tandem/connectors/postgres"
 	_ "tandem/connectors/salesforce"
 )
 

@@ -258,3 +258,18 @@ func Exec(t testing.TB, dsn string, sql ...string) {
 		}
 	}
 }
+
+// StartT starts a server for one test, stopped when it ends. Without
+// PostgreSQL the test is skipped, except with CI=true, where it fails.
+func StartT(t testing.TB) *Server {
+	t.Helper()
+	s, err := Start()
+	switch {
+	case errors.Is(err, ErrMissing) && os.Getenv("CI") == "":
+		t.Skipf("skipped: %v", err)
+	case err != nil:
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
