@@ -55,7 +55,7 @@ func (c *Client) slotName(t *table) string {
 
 func (c *Client) pullStream(ctx context.Context, op string, t *table, cols []string, start cursor, q tandem.Query, page func(tandem.Page) error) error {
 	if err := c.checkPublication(ctx, t); err != nil {
-		return c.fail(op, err)
+		return c.fail(op, fmt.Errorf("%w; %s", err, c.publicationFix(ctx, t)))
 	}
 	slot := c.slotName(t)
 	switch {
@@ -92,7 +92,7 @@ func (c *Client) checkPublication(ctx context.Context, t *table) error {
 		return err
 	}
 	if n == 0 {
-		return bad("the publication %s does not include %s, so no change of it would be read; %s", c.o.Publication, t.qname, c.publicationFix(ctx, t))
+		return bad("the publication %s does not include %s, so no change of it would be read", c.o.Publication, t.qname)
 	}
 	return nil
 }
