@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.yaml.in/yaml/v3"
 
 	"tandem/connectors"
 )
@@ -107,24 +108,77 @@ type seen struct {
 // connect: the first call does.
 func New(cfg connectors.Config) (connectors.Connector, error) {
 	var o Options
+	if connectors.Child(cfg.Node, "dsn") != nil {
+		return nil, errAt(cfg, "dsn", "the connection string is read from the environment only: name its variable in dsn_env")
+	}
 	if err := cfg.Decode(&o); err != nil {
+		return nil, err
+	}
+	if err := checkTables(cfg); err != nil {
 		return nil, err
 	}
 	if o.DSNEnv == "" {
 		o.DSNEnv = DefaultDSNEnv
 	}
 	if !identRE.MatchString(o.DSNEnv) {
-		return nil, cfg.Errorf("dsn_env", "must name an environment variable, got %q", o.DSNEnv)
+		return nil, errAt(cfg, "dsn_env", fmt.Sprintf("must name an environment variable, got %q", o.DSNEnv))
 	}
 	o.DSN = os.Getenv(o.DSNEnv)
 	if o.DSN == "" {
-		return nil, cfg.Errorf("dsn_env", "the environment variable %s, which holds the connection string, is not set", o.DSNEnv)
+		return nil, errAt(cfg, "dsn_env", fmt.Sprintf("the environment variable %s, which holds the connection string, is not set", o.DSNEnv))
 	}
 	c, key, err := open(cfg.Name, o)
 	if err != nil {
-		return nil, cfg.Errorf(key, "%v", err)
+		return nil, errAt(cfg, key, err.Error())
 	}
 	return c, nil
+}
+
+// checkTables refuses keys a table's section does not know (Decode
+// checks only the top level).
+func checkTables(cfg connectors.Config) error {
+	tables := connectors.Child(cfg.Node, "tables")
+	if tables == nil {
+		return nil
+	}
+	if tables.Kind != yaml.MappingNode {
+		return errAt(cfg, "tables", "must be a mapping of table names to {key, updated_at, tandem_id}")
+	}
+	for i := 0; i+1 < len(tables.Content); i += 2 {
+		obj, sec := tables.Content[i].Value, tables.Content[i+1]
+		if sec.Kind != yaml.MappingNode {
+			return errAt(cfg, "tables."+obj, "must be a mapping like {key: id, updated_at: updated_at, tandem_id: tandem_id}")
+		}
+		for j := 0; j+1 < len(sec.Content); j += 2 {
+			if k := sec.Content[j].Value; k != "key" && k != "updated_at" && k != "tandem_id" {
+				return errAt(cfg, "tables."+obj+"."+k, "unknown key (known: key, updated_at, tandem_id)")
+			}
+		}
+	}
+	return nil
+}
+
+// errAt is a config error at key, a path under the section whose table
+// names may hold a dot ("tables.public.contacts.key").
+func errAt(cfg connectors.Config, key, msg string) error {
+	line := 0
+	if cfg.Node != nil {
+		line = cfg.Node.Line
+	}
+	n := cfg.Node
+	rest := key
+	for rest != "" && n != nil && n.Kind == yaml.MappingNode {
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if rest == k || strings.HasPrefix(rest, k+".") {
+				next, line, rest = n.Content[i+1], n.Content[i].Line, strings.TrimPrefix(strings.TrimPrefix(rest, k), ".")
+				break
+			}
+		}
+		n = next
+	}
+	return &connectors.ConfigError{File: cfg.File, Line: line, Key: "systems." + cfg.Name + "." + key, Msg: msg}
 }
 
 // NewClient opens a system from options given in code (tests, tools).
