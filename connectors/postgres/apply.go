@@ -34,7 +34,8 @@ import (
 // engine re-reads the row and merges the edit before writing again. So
 // there is no write gap.
 func (c *Client) Apply(ctx context.Context, object string, writes []tandem.Write) ([]tandem.Result, error) {
-	rs, err := c.apply(ctx, object, writes)
+	var rs []tandem.Result
+	err := c.again(ctx, func() (err error) { rs, err = c.apply(ctx, object, writes); return err })
 	c.note(err)
 	return rs, err
 }

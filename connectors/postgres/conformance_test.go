@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"tandem"
 	"tandem/connectors/conformance"
 	"tandem/connectors/postgres/pgtest"
@@ -26,7 +28,8 @@ var slots int
 func backend(t *testing.T, capture string) *conformance.Backend {
 	dsn := newDB(t)
 	slots++ // slots are the cluster's, not a database's: one prefix a test
-	c := openClient(t, dsn, Options{Capture: capture, PageSize: 5, Slot: fmt.Sprintf("conf%d", slots)})
+	faults := &lossy{}
+	c := openClient(t, dsn, Options{Capture: capture, PageSize: 5, Slot: fmt.Sprintf("conf%d", slots), dial: faults.dial})
 	if capture == "replication" {
 		pgtest.Exec(t, dsn, "CREATE PUBLICATION tandem FOR TABLE contacts")
 	}
@@ -65,6 +68,12 @@ func backend(t *testing.T, capture string) *conformance.Backend {
 		Bad: func(key string) tandem.Write { // email holds at most 80 characters
 			return tandem.Write{Op: tandem.OpCreate, Key: key, Payload: []byte(`{"last_name":"` + key + `","email":"` + strings.Repeat("x", 90) + `@example.com"}`)}
 		},
+		// The server ends the connector's sessions (a restart, a failover,
+		// an administrator): the calls on them fail, and the connector
+		// connects again. As many calls fail as the pool held sessions.
+		FailNext:         func(int) { terminate(t, db) },
+		LoseNextResponse: func() { faults.armed.Store(true) },
+		ExpireSession:    func() { terminate(t, db) },
 		Count: func(t *testing.T, key string) int {
 			var k int
 			if err := db.QueryRow(ctx, "SELECT count(*) FROM contacts WHERE tandem_id = $1", key).Scan(&k); err != nil {
@@ -72,5 +81,13 @@ func backend(t *testing.T, capture string) *conformance.Backend {
 			}
 			return k
 		},
+	}
+}
+
+// terminate ends the connector's sessions from the server's side.
+func terminate(t *testing.T, db *pgx.Conn) {
+	if _, err := db.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = 'tandem'`); err != nil {
+		t.Fatal(err)
 	}
 }

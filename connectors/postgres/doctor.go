@@ -19,7 +19,9 @@ import (
 // table's REPLICA IDENTITY. It writes nothing.
 func (c *Client) Diagnose(ctx context.Context, object string, fields map[string]string) []connectors.Finding {
 	var out []connectors.Finding
-	add := func(what string, err error, fix string) { out = append(out, connectors.Finding{What: what, Err: err, Fix: fix}) }
+	add := func(what string, err error, fix string) {
+		out = append(out, connectors.Finding{What: what, Err: err, Fix: fix})
+	}
 	qctx, cancel := c.ctx(ctx)
 	defer cancel()
 	var version string

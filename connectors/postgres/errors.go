@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -16,6 +17,33 @@ type permanent struct{ msg string }
 
 func (e *permanent) Error() string { return e.msg }
 
+// attempts is how many times a call is tried when it fails for a reason
+// worth trying again: a connection dropped (the server restarted, failed
+// over, or ended the session), a deadlock, a serialization failure.
+const attempts = 5
+
+// again runs f, and again after a failure worth retrying, pausing 50ms,
+// 100ms, 200ms … in between, within ctx. Every call it wraps is safe to
+// repeat: reads, the slot's advance, and a write transaction (creates
+// are keyed, updates conditional, deletes idempotent).
+func (c *Client) again(ctx context.Context, f func() error) error {
+	var err error
+	for i := range attempts {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(25<<i) * time.Millisecond):
+			}
+		}
+		if err = f(); err == nil || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		c.log("retrying after a failure", err, i+1)
+	}
+	return err
+}
+
 func bad(format string, args ...any) error { return &permanent{fmt.Sprintf(format, args...)} }
 
 // retryable tells a failure worth trying again (the server unreachable,
@@ -23,6 +51,10 @@ func bad(format string, args ...any) error { return &permanent{fmt.Sprintf(forma
 // in what was asked (bad data, a constraint, a missing table or column,
 // a permission).
 func retryable(err error) bool {
+	var te *tandem.Error
+	if errors.As(err, &te) {
+		return te.Retryable
+	}
 	var p *permanent
 	var x *tandem.ExistsError
 	if errors.As(err, &p) || errors.As(err, &x) || errors.Is(err, errNoTable) || errors.Is(err, context.Canceled) {

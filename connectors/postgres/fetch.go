@@ -51,7 +51,8 @@ func (c *Client) fetchBy(ctx context.Context, op string, q tandem.Query, by stri
 		" FROM " + t.qname + " r WHERE " + where
 	var out []tandem.Record
 	for chunk := range slices.Chunk(ids, fetchBatch) {
-		recs, err := c.fetchRows(ctx, t, sql, chunk)
+		var recs []tandem.Record
+		err := c.again(ctx, func() (err error) { recs, err = c.fetchRows(ctx, t, sql, chunk); return err })
 		if err != nil {
 			return nil, c.fail(op, err)
 		}

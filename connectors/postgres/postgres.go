@@ -20,12 +20,14 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.yaml.in/yaml/v3"
 
@@ -50,6 +52,10 @@ type Options struct {
 	// (default DATABASE_URL). The config never holds the DSN itself.
 	DSNEnv string `yaml:"dsn_env"`
 	DSN    string `yaml:"-"` // set in code (tests); else read from DSNEnv
+	// Logger is where retries are logged; nil: slog.Default().
+	Logger *slog.Logger `yaml:"-"`
+	// dial, when set, opens the connections (tests put faults on them).
+	dial pgconn.DialFunc
 
 	// Capture is how changes are found: "poll" (default) or "replication".
 	Capture     string `yaml:"capture"`
@@ -123,7 +129,7 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 	if !identRE.MatchString(o.DSNEnv) {
 		return nil, errAt(cfg, "dsn_env", fmt.Sprintf("must name an environment variable, got %q", o.DSNEnv))
 	}
-	o.DSN = os.Getenv(o.DSNEnv)
+	o.DSN, o.Logger = os.Getenv(o.DSNEnv), cfg.Logger
 	if o.DSN == "" {
 		return nil, errAt(cfg, "dsn_env", fmt.Sprintf("the environment variable %s, which holds the connection string, is not set", o.DSNEnv))
 	}
@@ -200,6 +206,9 @@ func open(system string, o Options) (*Client, string, error) {
 		return nil, "dsn_env", fmt.Errorf("the connection string in %s does not parse", o.DSNEnv)
 	}
 	pc.MaxConns = 4
+	if o.dial != nil {
+		pc.ConnConfig.DialFunc = o.dial
+	}
 	pc.ConnConfig.RuntimeParams["application_name"] = "tandem"
 	// Times in payloads are written in UTC, whatever the server's default:
 	// the same row reads as the same bytes from any session.
@@ -321,4 +330,13 @@ func (c *Client) Health() connectors.Health {
 		h.BreakerSince = c.health.since
 	}
 	return h
+}
+
+// log notes a failure the connector handles itself (a retry).
+func (c *Client) log(msg string, err error, attempt int) {
+	l := c.o.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	l.Warn("postgres: "+msg, "system", c.system, "attempt", attempt, "error", err.Error())
 }

@@ -107,10 +107,12 @@ func (c *Client) pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 // window before it, skipping only the versions it has emitted.
 func (c *Client) poll(ctx context.Context, op string, t *table, cols []string, mark connectors.Watermark, page func(tandem.Page) error) error {
 	var ceiling time.Time
-	qctx, cancel := c.ctx(ctx)
-	err := c.pool.QueryRow(qctx, `SELECT least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity
-		WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()))`).Scan(&ceiling)
-	cancel()
+	err := c.again(ctx, func() error {
+		qctx, cancel := c.ctx(ctx)
+		defer cancel()
+		return c.pool.QueryRow(qctx, `SELECT least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity
+			WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()))`).Scan(&ceiling)
+	})
 	if err != nil {
 		return c.fail(op, err)
 	}
@@ -118,50 +120,30 @@ func (c *Client) poll(ctx context.Context, op string, t *table, cols []string, m
 	from := mark.From(c.window())
 	sel := "SELECT r." + quote(t.key) + "::text, r." + quote(t.updatedAt) + ", " + payloadExpr(cols) + " FROM " + t.qname + " r"
 	order := " ORDER BY r." + quote(t.updatedAt) + ", r." + quote(t.key) + " LIMIT " + fmt.Sprint(c.o.PageSize)
-	var lastStamp time.Time
-	var lastKey string
-	for n := 0; ; n++ {
-		var q string
-		var args []any
+	var last *tandem.Record
+	for {
+		q, args := sel+" WHERE r."+quote(t.updatedAt)+" IS NOT NULL"+order, []any{}
 		switch {
-		case n > 0:
+		case last != nil:
 			q = sel + " WHERE (r." + quote(t.updatedAt) + ", r." + quote(t.key) + ") > ($1, " + t.keyParam(2) + ")" + order
-			args = []any{lastStamp, lastKey}
+			args = []any{last.Modified, last.ID}
 		case !from.IsZero():
 			q = sel + " WHERE r." + quote(t.updatedAt) + " >= $1" + order
 			args = []any{from}
-		default:
-			q = sel + " WHERE r." + quote(t.updatedAt) + " IS NOT NULL" + order
 		}
-		qctx, cancel := c.ctx(ctx)
-		rows, err := c.pool.Query(qctx, q, args...)
-		if err != nil {
-			cancel()
+		var rows []tandem.Record
+		if err := c.again(ctx, func() (err error) { rows, err = c.rows(ctx, q, args...); return err }); err != nil {
 			return c.fail(op, err)
 		}
 		var out []any
-		read := 0
-		for rows.Next() {
-			var id, raw string
-			var stamp time.Time
-			if err := rows.Scan(&id, &stamp, &raw); err != nil {
-				rows.Close()
-				cancel()
-				return c.fail(op, err)
-			}
-			read++
-			lastStamp, lastKey = stamp, id
-			rec := tandem.Record{ID: id, Raw: json.RawMessage(raw), Modified: stamp}
-			out = append(out, tr.Read(id, stamp, connectors.Fingerprint([]byte(raw)), rec)...)
+		for _, r := range rows {
+			out = append(out, tr.Read(r.ID, r.Modified, connectors.Fingerprint(r.Raw), r)...)
 		}
-		err = rows.Err()
-		cancel()
-		if err != nil {
-			return c.fail(op, err)
-		}
-		last := read < c.o.PageSize
-		if last {
+		end := len(rows) < c.o.PageSize
+		if end {
 			out = append(out, tr.Close()...)
+		} else {
+			last = &rows[len(rows)-1]
 		}
 		recs := make([]tandem.Record, 0, len(out))
 		for _, o := range out {
@@ -171,7 +153,7 @@ func (c *Client) poll(ctx context.Context, op string, t *table, cols []string, m
 		if err := page(tandem.Page{Records: recs, Cursor: cursor{Mark: &m}.encode()}); err != nil {
 			return err
 		}
-		if last {
+		if end {
 			return nil
 		}
 	}

@@ -54,7 +54,7 @@ func (c *Client) slotName(t *table) string {
 }
 
 func (c *Client) pullStream(ctx context.Context, op string, t *table, cols []string, start cursor, q tandem.Query, page func(tandem.Page) error) error {
-	if err := c.checkPublication(ctx, t); err != nil {
+	if err := c.again(ctx, func() error { return c.checkPublication(ctx, t) }); err != nil {
 		return c.fail(op, fmt.Errorf("%w; %s", err, c.publicationFix(ctx, t)))
 	}
 	slot := c.slotName(t)
@@ -62,7 +62,8 @@ func (c *Client) pullStream(ctx context.Context, op string, t *table, cols []str
 	case start.Mark != nil:
 		return c.fail(op, bad("the cursor is a polling cursor, but capture is replication: reset the cursor (tandem backfill) to change how changes are captured"))
 	case start.LSN == "" && start.Scan == nil:
-		lsn, err := c.ensureSlot(ctx, slot)
+		var lsn string
+		err := c.again(ctx, func() (err error) { lsn, err = c.ensureSlot(ctx, slot); return err })
 		if err != nil {
 			return c.fail(op, err)
 		}
@@ -145,7 +146,8 @@ func (c *Client) scan(ctx context.Context, op string, t *table, cols []string, s
 			q = sel + " WHERE r." + quote(t.updatedAt) + " >= $1" + order
 			args = []any{s.Stamp}
 		}
-		recs, err := c.rows(ctx, q, args...)
+		var recs []tandem.Record
+		err := c.again(ctx, func() (err error) { recs, err = c.rows(ctx, q, args...); return err })
 		if err != nil {
 			return "", c.fail(op, err)
 		}
@@ -191,12 +193,13 @@ const maxPages = 100000
 // stream reads the slot's changes from the position staged, a page at a
 // time, and advances the slot past each page once it is staged.
 func (c *Client) stream(ctx context.Context, op string, t *table, cols []string, slot, from string, page func(tandem.Page) error) error {
-	if err := c.advance(ctx, slot, from); err != nil {
+	if err := c.again(ctx, func() error { return c.advance(ctx, slot, from) }); err != nil {
 		return c.fail(op, err)
 	}
 	pos := from
 	for n := 0; n < maxPages; n++ {
-		ch, err := c.peek(ctx, t, slot)
+		var ch changes
+		err := c.again(ctx, func() (err error) { ch, err = c.peek(ctx, t, slot); return err })
 		if err != nil {
 			return c.fail(op, err)
 		}
@@ -214,7 +217,7 @@ func (c *Client) stream(ctx context.Context, op string, t *table, cols []string,
 			return err
 		}
 		// Staged: now the server may forget them.
-		if err := c.advance(ctx, slot, ch.end); err != nil {
+		if err := c.again(ctx, func() error { return c.advance(ctx, slot, ch.end) }); err != nil {
 			return c.fail(op, err)
 		}
 		pos = ch.end
@@ -357,8 +360,8 @@ func (c *Client) records(ctx context.Context, t *table, cols []string, ch change
 			" FROM " + t.qname + " r WHERE r." + quote(t.key) + " = ANY(" + t.keysParam(1) + ")"
 		var err error
 		for chunk := range slices.Chunk(ids, fetchBatch) {
-			rs, err2 := c.fetchRows(ctx, t, sql, chunk)
-			if err = err2; err != nil {
+			var rs []tandem.Record
+			if err = c.again(ctx, func() (err error) { rs, err = c.fetchRows(ctx, t, sql, chunk); return err }); err != nil {
 				return nil, err
 			}
 			recs = append(recs, rs...)

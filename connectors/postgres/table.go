@@ -50,7 +50,7 @@ func (c *Client) table(ctx context.Context, object string) (*table, error) {
 	if t != nil {
 		return t, nil
 	}
-	t, err := c.loadTable(ctx, object)
+	err := c.again(ctx, func() (err error) { t, err = c.loadTable(ctx, object); return err })
 	if err != nil {
 		return nil, err
 	}
