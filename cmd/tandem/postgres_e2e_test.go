@@ -12,15 +12,18 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"tandem/connectors/hubspot/hubspottest"
+	"tandem/connectors/salesforce/salesforcetest"
 	"tandem/connectors/postgres/pgtest"
 )
 
-// pgWorld is the HubSpot emulator, seeded, and a real PostgreSQL table,
-// synced both ways by `tandem sync`.
+// pgWorld is the HubSpot and Salesforce emulators, seeded, and a real
+// PostgreSQL table, kept in agreement by `tandem sync`.
 type pgWorld struct {
 	hs     *hubspottest.Server
+	sf     *salesforcetest.Server
 	db     *pgx.Conn // a person's SQL console
 	config string
+	state  string
 }
 
 const pgE2EDDL = `
@@ -43,9 +46,14 @@ func newPGWorld(t *testing.T, capture string) *pgWorld {
 	srv := pgtest.StartT(t)
 	dsn := srv.DSN("postgres")
 	pgtest.Exec(t, dsn, pgE2EDDL)
-	w := &pgWorld{hs: hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-test-token", RateLimit: loopbackRate})}
+	w := &pgWorld{hs: hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-test-token", RateLimit: loopbackRate}),
+		sf: salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", BatchSize: 10})}
 	t.Cleanup(w.hs.Close)
+	t.Cleanup(w.sf.Close)
 	if err := w.hs.LoadSeed("../../testdata/seed/contacts-hubspot.json"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.sf.LoadSeed("../../testdata/seed/contacts-salesforce.json"); err != nil {
 		t.Fatal(err)
 	}
 	db, err := pgx.Connect(context.Background(), dsn)
@@ -55,7 +63,7 @@ func newPGWorld(t *testing.T, capture string) *pgWorld {
 	t.Cleanup(func() { db.Close(context.Background()) })
 	w.db = db
 	dir := t.TempDir()
-	w.config = filepath.Join(dir, "tandem.yaml")
+	w.config, w.state = filepath.Join(dir, "tandem.yaml"), filepath.Join(dir, "tandem.db")
 	cfg := fmt.Sprintf(`state: %s
 systems:
   hubspot:
@@ -65,6 +73,11 @@ systems:
     page_size: 10
     rate_limit: { requests: 100000, per: 10s }
     search_rate_limit: { requests: 10000, per: 1s }
+  salesforce:
+    type: salesforce
+    instance_url: %s
+    client_id: cid
+    client_secret: ${E2E_SF_SECRET}
   db:
     type: postgres
     dsn_env: E2E_PG_DSN
@@ -86,6 +99,13 @@ entities:
           first_name: properties.firstname
           last_name: properties.lastname
           phone: properties.phone
+      salesforce:
+        object: Contact
+        fields:
+          email: Email
+          first_name: FirstName
+          last_name: LastName
+          phone: Phone
       db:
         object: contacts
         fields:
@@ -95,11 +115,12 @@ entities:
           phone: phone
     conflict: { policy: newest }
     deletes: { policy: propagate, max_share: 1 }
-`, filepath.Join(dir, "tandem.db"), w.hs.URL, capture)
+`, w.state, w.hs.URL, w.sf.URL, capture)
 	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("E2E_HS_TOKEN", "hs-test-token")
+	t.Setenv("E2E_SF_SECRET", "csecret")
 	t.Setenv("E2E_PG_DSN", dsn)
 	return w
 }
@@ -130,8 +151,9 @@ func (w *pgWorld) versions(t *testing.T) string {
 	return s
 }
 
-// check asserts HubSpot's live contacts and the table's rows are the
-// same people, one each per email, and returns them by email.
+// check asserts HubSpot's live contacts, Salesforce's and the table's
+// rows are the same people, one each per email, and returns them by
+// email.
 func (w *pgWorld) check(t *testing.T, want int) map[string]person {
 	t.Helper()
 	hs := map[string]person{}
@@ -162,14 +184,25 @@ func (w *pgWorld) check(t *testing.T, want int) map[string]person {
 		db[e] = p
 	}
 	rows.Close()
-	if len(hs) != want || len(db) != want {
-		t.Fatalf("HubSpot holds %d contacts, the table %d rows; want %d each", len(hs), len(db), want)
+	sf := map[string]person{}
+	for _, r := range w.sf.List("Contact") {
+		e := strings.ToLower(str(r.Fields["Email"]))
+		if _, dup := sf[e]; dup {
+			t.Errorf("Salesforce holds %s twice", e)
+		}
+		sf[e] = person{first: str(r.Fields["FirstName"]), last: str(r.Fields["LastName"]), phone: str(r.Fields["Phone"])}
+	}
+	if len(hs) != want || len(db) != want || len(sf) != want {
+		t.Fatalf("HubSpot holds %d contacts, Salesforce %d, the table %d rows; want %d each", len(hs), len(sf), len(db), want)
 	}
 	for e, p := range hs {
 		if q, ok := db[e]; !ok {
 			t.Errorf("%s is in HubSpot only", e)
 		} else if p != q {
 			t.Errorf("%s differs: HubSpot %+v, table %+v", e, p, q)
+		}
+		if q := sf[e]; p != q {
+			t.Errorf("%s differs: HubSpot %+v, Salesforce %+v", e, p, q)
 		}
 	}
 	return hs
@@ -185,11 +218,11 @@ func (w *pgWorld) hsByEmail(t *testing.T, email string) hubspottest.Object {
 	return hubspottest.Object{}
 }
 
-// HubSpot and a real table kept in agreement by `tandem sync`, with
-// edits made by plain SQL from another connection (one inside a long
-// transaction), edits in HubSpot, a delete in the table: every edit
-// crosses, none is lost, and a quiet pass writes nothing either way (no
-// echo).
+// HubSpot, Salesforce and a real table kept in agreement by `tandem
+// sync`, with edits made by plain SQL from another connection (one inside
+// a long transaction), edits in the CRMs, a delete in the table: every
+// edit crosses, none is lost, and a quiet pass writes nothing anywhere
+// (no echo).
 func TestPostgresEndToEnd(t *testing.T) {
 	for _, capture := range []string{"replication", "poll"} {
 		t.Run(capture, func(t *testing.T) { postgresEndToEnd(t, capture) })
@@ -204,14 +237,17 @@ func postgresEndToEnd(t *testing.T, capture string) {
 		('barbara.liskov@example.com', 'Barbara', 'Liskov', '+15557770001'),
 		('ken.thompson@example.com', 'Ken', 'Thompson', NULL)`)
 	w.run(t, "sync")
-	w.check(t, 52)
+	w.check(t, 82) // HubSpot's 50 and Salesforce's 50 share 20; the table adds 2
 
 	quiet := func(what string) {
 		t.Helper()
-		hs, db := w.hs.Writes(), w.versions(t)
+		hs, sf, db := w.hs.Writes(), w.sf.Writes(), w.versions(t)
 		w.run(t, "sync")
 		if n := w.hs.Writes() - hs; n != 0 {
 			t.Errorf("%s: a quiet pass sent HubSpot %d writes", what, n)
+		}
+		if n := w.sf.Writes() - sf; n != 0 {
+			t.Errorf("%s: a quiet pass sent Salesforce %d writes", what, n)
 		}
 		if w.versions(t) != db {
 			t.Errorf("%s: a quiet pass wrote to the table", what)
@@ -219,15 +255,19 @@ func postgresEndToEnd(t *testing.T, capture string) {
 	}
 	quiet("after the first pass")
 
-	// An edit by SQL reaches HubSpot; an edit in HubSpot reaches the table.
+	// An edit by SQL reaches the CRMs; an edit in each CRM reaches the table.
 	w.sql(t, "UPDATE contacts SET first_name = 'Gracie' WHERE email = 'grace.thompson.1@example.com'")
 	if err := w.hs.Update("contacts", w.hsByEmail(t, "alan.wilson.2@example.com").ID, map[string]any{"phone": "+15551230002"}); err != nil {
 		t.Fatal(err)
 	}
+	dennis := "dennis.backus.31@example.com" // in Salesforce's seed
+	if err := w.sf.Update("Contact", w.sfByEmail(t, dennis).ID, map[string]any{"LastName": "Backus-SF"}); err != nil {
+		t.Fatal(err)
+	}
 	w.run(t, "sync")
-	got := w.check(t, 52)
-	if got["grace.thompson.1@example.com"].first != "Gracie" || got["alan.wilson.2@example.com"].phone != "+15551230002" {
-		t.Fatalf("edits did not cross: %+v %+v", got["grace.thompson.1@example.com"], got["alan.wilson.2@example.com"])
+	got := w.check(t, 82)
+	if got["grace.thompson.1@example.com"].first != "Gracie" || got["alan.wilson.2@example.com"].phone != "+15551230002" || got[dennis].last != "Backus-SF" {
+		t.Fatalf("edits did not cross: %+v %+v %+v", got["grace.thompson.1@example.com"], got["alan.wilson.2@example.com"], got[dennis])
 	}
 	quiet("after edits on both sides")
 
@@ -253,7 +293,7 @@ func postgresEndToEnd(t *testing.T, capture string) {
 		t.Fatal(err)
 	}
 	w.run(t, "sync")
-	got = w.check(t, 52)
+	got = w.check(t, 82)
 	if got["edsger.knuth.3@example.com"].last != "Knuth-Long" || got["barbara.liskov@example.com"].first != "Barb" {
 		t.Fatalf("an edit in a long transaction was lost: %+v %+v", got["edsger.knuth.3@example.com"], got["barbara.liskov@example.com"])
 	}
@@ -264,7 +304,7 @@ func postgresEndToEnd(t *testing.T, capture string) {
 	}
 	w.sql(t, "DELETE FROM contacts WHERE email = 'ken.thompson@example.com'")
 	w.run(t, "sync")
-	w.check(t, 51)
+	w.check(t, 81)
 	quiet("after a delete")
 }
 
@@ -313,4 +353,14 @@ func TestPostgresDoctor(t *testing.T) {
 	if !strings.Contains(out, `fix: CREATE TABLE "public"."contacts" ("id" bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "tandem_id" text UNIQUE, "email" text, "first_name" text, "last_name" text, "phone" text, "updated_at" timestamptz NOT NULL DEFAULT now());`) {
 		t.Errorf("doctor without the table:\n%s", out)
 	}
+}
+
+func (w *pgWorld) sfByEmail(t *testing.T, email string) salesforcetest.Record {
+	for _, r := range w.sf.List("Contact") {
+		if strings.EqualFold(str(r.Fields["Email"]), email) {
+			return r
+		}
+	}
+	t.Fatalf("no Salesforce contact %s", email)
+	return salesforcetest.Record{}
 }
