@@ -180,3 +180,13 @@ type Finding struct {
 	Err  error
 	Fix  string
 }
+
+// Follower is a connector that can tell, as they happen, that its system
+// holds changes of an object no pull has read yet (a database's
+// replication slot): the daemon then runs a pass at once instead of
+// waiting for the schedule. Follow blocks until ctx is done, calling
+// changed (which does not block) when it sees new changes; it returns
+// nil at once when the system, as configured, cannot follow.
+type Follower interface {
+	Follow(ctx context.Context, object string, changed func()) error
+}

@@ -1,7 +1,9 @@
 // Package schedules is the daemon: cron jobs per entity (incremental
 // passes on `schedule`, reconciliation sweeps on `reconcile`), the worker
 // that merges webhook events from the inbox, the writer that drains the
-// outbox, the backfills asked for with `tandem backfill`, the HTTP server
+// outbox, the passes run at once when a followed system holds changes
+// (a database's replication slot: follow.go), the backfills asked for
+// with `tandem backfill`, the HTTP server
 // (webhooks, /healthz, /metrics) and graceful shutdown.
 //
 // Every piece of work goes through the one Engine, which gives one
@@ -131,7 +133,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	var loops sync.WaitGroup
 	stop := make(chan struct{})
-	for _, loop := range []func(context.Context, <-chan struct{}){d.inboxLoop, d.writerLoop, d.backfillLoop, d.pruneLoop} {
+	for _, loop := range []func(context.Context, <-chan struct{}){d.inboxLoop, d.writerLoop, d.backfillLoop, d.pruneLoop, d.followLoop} {
 		loops.Add(1)
 		go func() { defer loops.Done(); loop(work, stop) }()
 	}
