@@ -84,7 +84,7 @@ func (c *Client) tableFix(object string, err error, fields map[string]string) st
 		return ""
 	}
 	q := quote(schema) + "." + quote(name)
-	opt := c.o.Tables[object]
+	opt := c.tableOptions(object)
 	key, upd, tid := or(opt.Key, "id"), or(opt.UpdatedAt, "updated_at"), or(opt.TandemID, "tandem_id")
 	if !errors.Is(err, errNoTable) {
 		if strings.Contains(err.Error(), "updated_at") || strings.Contains(err.Error(), quote(upd)) {

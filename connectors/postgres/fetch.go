@@ -108,7 +108,7 @@ func (c *Client) recall(t *table, id string) (seen, bool) {
 
 // KeyPath is the column holding Tandem's entity id.
 func (c *Client) KeyPath(object string) string {
-	return or(c.o.Tables[object].TandemID, "tandem_id")
+	return or(c.tableOptions(object).TandemID, "tandem_id")
 }
 
 // KeySetup is the SQL that makes that column.

@@ -65,7 +65,7 @@ func (c *Client) loadTable(ctx context.Context, object string) (*table, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt := c.o.Tables[object]
+	opt := c.tableOptions(object)
 	t := &table{object: object, schema: schema, name: name, qname: quote(schema) + "." + quote(name),
 		key: or(opt.Key, "id"), updatedAt: or(opt.UpdatedAt, "updated_at"), tandemID: or(opt.TandemID, "tandem_id"),
 		cols: map[string]column{}, unique: map[string]bool{}}
@@ -207,4 +207,23 @@ func (t *table) keyParam(n int) string {
 // keysParam casts a text[] parameter to an array of the key's type.
 func (t *table) keysParam(n int) string {
 	return fmt.Sprintf("$%d::text[]::%s[]", n, t.cols[t.key].Type)
+}
+
+// tableOptions are the options of an object's table, listed under its
+// name as the mapping writes it or the other way ("contacts" and
+// "public.contacts" are one table).
+func (c *Client) tableOptions(object string) TableOptions {
+	if o, ok := c.o.Tables[object]; ok {
+		return o
+	}
+	schema, name, err := splitName(object)
+	if err != nil {
+		return TableOptions{}
+	}
+	for k, o := range c.o.Tables {
+		if s, n, err := splitName(k); err == nil && s == schema && n == name {
+			return o
+		}
+	}
+	return TableOptions{}
 }
