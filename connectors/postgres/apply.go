@@ -64,6 +64,10 @@ func (c *Client) apply(ctx context.Context, object string, writes []tandem.Write
 			if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT w"); rerr != nil {
 				return nil, c.fail(op, rerr)
 			}
+			if locked(err) {
+				err = &tandem.Error{Op: "write", System: c.system, Retryable: true, Err: err,
+					Message: "row " + w.ID + " is locked by another transaction (an edit in progress); tried again later"}
+			}
 			if !isTandem(err) && retryable(err) {
 				// The transaction itself failed (a deadlock, the server going
 				// away): the whole batch is tried again.
@@ -82,6 +86,13 @@ func (c *Client) apply(ctx context.Context, object string, writes []tandem.Write
 		f()
 	}
 	return out, nil
+}
+
+// locked reports a write that waited Options.LockTimeout for a row's
+// lock.
+func locked(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
 }
 
 func isTandem(err error) bool {

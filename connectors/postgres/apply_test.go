@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidwall/gjson"
 
@@ -171,5 +172,32 @@ func TestCreateNeverOverwrites(t *testing.T) {
 		if res = apply(t, c, tandem.Write{Op: tandem.OpDelete, ID: theirs})[0]; res.Err != nil {
 			t.Errorf("delete: %v", res.Err)
 		}
+	}
+}
+
+// A row locked by a transaction left open (a person editing it in a SQL
+// console) fails its own write, to be tried again; the batch's other
+// writes are made.
+func TestLockedRow(t *testing.T) {
+	dsn := newDB(t)
+	c := openClient(t, dsn, Options{LockTimeout: 50 * time.Millisecond})
+	ctx := context.Background()
+	a := apply(t, c, create("a", `{"last_name":"A"}`))[0].ID
+	b := apply(t, c, create("b", `{"last_name":"B"}`))[0].ID
+	tx, err := conn(t, dsn).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "UPDATE contacts SET score = 1 WHERE id = $1::bigint", a); err != nil {
+		t.Fatal(err)
+	}
+	rs := apply(t, c, tandem.Write{Op: tandem.OpUpdate, ID: a, Payload: []byte(`{"last_name":"A2"}`)},
+		tandem.Write{Op: tandem.OpUpdate, ID: b, Payload: []byte(`{"last_name":"B2"}`)})
+	if !tandem.IsRetryable(rs[0].Err) || !strings.Contains(rs[0].Err.Error(), "locked") {
+		t.Errorf("the write of a locked row: %v, want a retryable error saying it is locked", rs[0].Err)
+	}
+	if rs[1].Err != nil {
+		t.Errorf("the other write: %v", rs[1].Err)
 	}
 }

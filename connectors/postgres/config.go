@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.yaml.in/yaml/v3"
@@ -115,6 +116,9 @@ func open(system string, o Options) (*Client, string, error) {
 	// Times in payloads are written in UTC, whatever the server's default:
 	// the same row reads as the same bytes from any session.
 	pc.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	// A row locked by another transaction (a person's, left open) fails its
+	// own write after this long, and the batch's others go on.
+	pc.ConnConfig.RuntimeParams["lock_timeout"] = fmt.Sprint(o.LockTimeout.Milliseconds())
 	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
 	if err != nil {
 		return nil, "dsn_env", fmt.Errorf("the connection string in %s: %v", o.DSNEnv, err)
@@ -156,6 +160,11 @@ func (o *Options) normalize(system string) (string, error) {
 		o.Timeout = DefaultTimeout
 	} else if o.Timeout < 0 {
 		return "timeout", fmt.Errorf("must be positive, got %v", o.Timeout)
+	}
+	if o.LockTimeout == 0 {
+		o.LockTimeout = min(DefaultLockTimeout, o.Timeout/2)
+	} else if o.LockTimeout < time.Millisecond || o.LockTimeout >= o.Timeout {
+		return "lock_timeout", fmt.Errorf("must be from 1ms to less than timeout (%v), got %v", o.Timeout, o.LockTimeout)
 	}
 	for obj, t := range o.Tables {
 		if _, _, err := splitName(obj); err != nil {

@@ -65,6 +65,10 @@ type Options struct {
 	Overlap  time.Duration `yaml:"overlap"`
 	PageSize int           `yaml:"page_size"` // rows a page; default 500
 	Timeout  time.Duration `yaml:"timeout"`   // one call; default 60s
+	// LockTimeout is how long a write waits for a row another transaction
+	// holds (someone editing it) before it fails alone, to be tried again
+	// later; default 5s.
+	LockTimeout time.Duration `yaml:"lock_timeout"`
 
 	// Tables holds the options of each table, by object name (the table,
 	// schema-qualified or in public). A table not listed takes the defaults.
@@ -85,6 +89,7 @@ const (
 	DefaultOverlap     = time.Minute
 	DefaultPageSize    = 500
 	DefaultTimeout     = 60 * time.Second
+	DefaultLockTimeout = 5 * time.Second
 )
 
 var (
