@@ -137,6 +137,22 @@ func TestReplicationChanges(t *testing.T) {
 	want(t, "nothing new", live)
 }
 
+// A delete that does not carry the key (the key column is not the primary
+// key, which the default replica identity carries) is skipped, not a
+// pull stuck on it; the changes around it are read.
+func TestReplicationDeleteWithoutKey(t *testing.T) {
+	dsn := newDB(t)
+	pgtest.Exec(t, dsn, "CREATE PUBLICATION tandem FOR TABLE contacts",
+		"INSERT INTO contacts (email) VALUES ('a@example.com'), ('b@example.com')")
+	c := openClient(t, dsn, Options{Capture: "replication", Slot: "nokey", Tables: map[string]TableOptions{"contacts": {Key: "email"}}})
+	p := &puller{t: t, c: c}
+	p.pull()
+	pgtest.Exec(t, dsn, "DELETE FROM contacts WHERE email = 'a@example.com'", "UPDATE contacts SET last_name = 'b2' WHERE email = 'b@example.com'")
+	live, deleted := p.pull()
+	want(t, "live", live, "b@example.com")
+	want(t, "deleted", deleted)
+}
+
 // The slot is advanced only once a page is staged: a pull whose staging
 // fails leaves the changes in the slot, and the next pull from the
 // cursor the engine kept reads them again. A crash after staging and

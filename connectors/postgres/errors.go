@@ -39,7 +39,7 @@ func (c *Client) again(ctx context.Context, f func() error) error {
 		if err = f(); err == nil || !retryable(err) || ctx.Err() != nil {
 			return err
 		}
-		c.log("retrying after a failure", err, i+1)
+		c.warn("retrying after a failure", "attempt", i+1, "error", err.Error())
 	}
 	return err
 }

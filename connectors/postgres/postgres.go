@@ -168,11 +168,12 @@ func (c *Client) Health() connectors.Health {
 	return connectors.Health{Breaker: "closed", RateSource: "none", Failures: c.failures}
 }
 
-// log notes a failure the connector handles itself (a retry).
-func (c *Client) log(msg string, err error, attempt int) {
+// warn logs what the connector handles itself (a retry, a change it
+// cannot place).
+func (c *Client) warn(msg string, args ...any) {
 	l := c.o.Logger
 	if l == nil {
 		l = slog.Default()
 	}
-	l.Warn("postgres: "+msg, "system", c.system, "attempt", attempt, "error", err.Error())
+	l.Warn("postgres: "+msg, append([]any{"system", c.system}, args...)...)
 }

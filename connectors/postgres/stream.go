@@ -257,8 +257,8 @@ type changes struct {
 	deleted map[string]time.Time // key -> commit time of its delete, when it came last
 }
 
-// peekChanges is how many messages a page asks the slot for; it returns
-// whole transactions, so a page may hold more.
+// peek reads a page of the slot's changes, leaving them in the slot: at
+// least PageSize messages' worth of whole transactions, or all there are.
 func (c *Client) peek(ctx context.Context, t *table, slot string) (changes, error) {
 	ch := changes{touched: map[string]time.Time{}, deleted: map[string]time.Time{}}
 	ctx, cancel := c.ctx(ctx)
@@ -271,10 +271,21 @@ func (c *Client) peek(ctx context.Context, t *table, slot string) (changes, erro
 	defer rows.Close()
 	rels := map[uint32]*pglogrepl.RelationMessage{}
 	var commit time.Time
-	mark := func(key string, del bool) {
+	note := func(rel uint32, tup *pglogrepl.TupleData, deleted bool) {
+		r := rels[rel]
+		if r == nil || r.Namespace != t.schema || r.RelationName != t.name {
+			return // another table of the publication
+		}
+		key, ok := keyOf(t, r, tup)
+		if !ok {
+			// Without REPLICA IDENTITY carrying the key (tandem doctor says
+			// how), a delete names no row: the reconciliation sweep finds it.
+			c.warn("a change that does not carry its key is skipped (see REPLICA IDENTITY)", "table", t.qname, "key", t.key)
+			return
+		}
 		delete(ch.touched, key)
 		delete(ch.deleted, key)
-		if del {
+		if deleted {
 			ch.deleted[key] = commit
 		} else {
 			ch.touched[key] = commit
@@ -297,54 +308,30 @@ func (c *Client) peek(ctx context.Context, t *table, slot string) (changes, erro
 		case *pglogrepl.CommitMessage:
 			ch.end = m.TransactionEndLSN.String()
 		case *pglogrepl.InsertMessage:
-			if key, ok, err := keyOf(t, rels[m.RelationID], m.Tuple); err != nil || ok {
-				if err != nil {
-					return ch, err
-				}
-				mark(key, false)
-			}
+			note(m.RelationID, m.Tuple, false)
 		case *pglogrepl.UpdateMessage:
-			if m.OldTuple != nil { // the key changed: the old row is gone
-				if key, ok, err := keyOf(t, rels[m.RelationID], m.OldTuple); err != nil || ok {
-					if err != nil {
-						return ch, err
-					}
-					mark(key, true)
-				}
+			if m.OldTuple != nil { // the key changed: the row under the old one is gone
+				note(m.RelationID, m.OldTuple, true)
 			}
-			if key, ok, err := keyOf(t, rels[m.RelationID], m.NewTuple); err != nil || ok {
-				if err != nil {
-					return ch, err
-				}
-				mark(key, false)
-			}
+			note(m.RelationID, m.NewTuple, false)
 		case *pglogrepl.DeleteMessage:
-			if key, ok, err := keyOf(t, rels[m.RelationID], m.OldTuple); err != nil || ok {
-				if err != nil {
-					return ch, err
-				}
-				mark(key, true)
-			}
+			note(m.RelationID, m.OldTuple, true)
 		}
 	}
 	return ch, rows.Err()
 }
 
-// keyOf reads the key column's value from a tuple of the table; ok is
-// false for another table's tuple.
-func keyOf(t *table, rel *pglogrepl.RelationMessage, tup *pglogrepl.TupleData) (string, bool, error) {
-	if rel == nil || rel.Namespace != t.schema || rel.RelationName != t.name || tup == nil {
-		return "", false, nil
+// keyOf reads the key column's value from a tuple of the table.
+func keyOf(t *table, rel *pglogrepl.RelationMessage, tup *pglogrepl.TupleData) (string, bool) {
+	if tup == nil {
+		return "", false
 	}
 	for i, col := range rel.Columns {
-		if col.Name != t.key || i >= len(tup.Columns) {
-			continue
-		}
-		if v := tup.Columns[i]; v.DataType == pglogrepl.TupleDataTypeText {
-			return string(v.Data), true, nil
+		if col.Name == t.key && i < len(tup.Columns) && tup.Columns[i].DataType == pglogrepl.TupleDataTypeText {
+			return string(tup.Columns[i].Data), true
 		}
 	}
-	return "", false, bad("a change of %s does not carry its key column %s: make the table's replica identity include it: ALTER TABLE %s REPLICA IDENTITY FULL;", t.qname, quote(t.key), t.qname)
+	return "", false
 }
 
 // records turns a page of changes into records: the changed rows as they
