@@ -46,6 +46,11 @@ func (c *Client) Diagnose(ctx context.Context, object string, fields map[string]
 		add("updated_at column "+t.updatedAt, fmt.Errorf("is %s, not a timestamp", col.Type),
 			fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s TYPE timestamptz USING %s::timestamptz;", t.qname, quote(t.updatedAt), quote(t.updatedAt)))
 	}
+	if col := t.cols[t.updatedAt]; !col.NotNull {
+		u := quote(t.updatedAt)
+		add("updated_at column "+t.updatedAt, errors.New("may be NULL: a row without it is never read by a poll nor timed"),
+			fmt.Sprintf("UPDATE %s SET %s = now() WHERE %s IS NULL; ALTER TABLE %s ALTER COLUMN %s SET DEFAULT now(), ALTER COLUMN %s SET NOT NULL;", t.qname, u, u, t.qname, u, u))
+	}
 	var paths []string
 	for p := range fields {
 		paths = append(paths, p)
@@ -98,9 +103,15 @@ func (c *Client) tableFix(object string, err error, fields map[string]string) st
 		paths = append(paths, p)
 	}
 	slices.Sort(paths)
+	seen := map[string]bool{key: true, tid: true, upd: true}
 	for _, p := range paths {
-		if col := firstSegment(p); col != key && col != tid && col != upd {
-			cols = append(cols, quote(col)+" "+sqlType(fields[p]))
+		col, typ := firstSegment(p), sqlType(fields[p])
+		if col != p {
+			typ = "jsonb" // a path inside the column
+		}
+		if !seen[col] {
+			seen[col] = true
+			cols = append(cols, quote(col)+" "+typ)
 		}
 	}
 	cols = append(cols, quote(upd)+" timestamptz NOT NULL DEFAULT now()")
