@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"tandem/connectors/hubspot/hubspottest"
-	"tandem/connectors/salesforce/salesforcetest"
 	"tandem/connectors/postgres/pgtest"
+	"tandem/connectors/salesforce/salesforcetest"
 )
 
 // pgWorld is the HubSpot and Salesforce emulators, seeded, and a real
