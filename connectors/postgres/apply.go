@@ -42,8 +42,14 @@ func (c *Client) Apply(ctx context.Context, object string, writes []tandem.Write
 
 func (c *Client) apply(ctx context.Context, object string, writes []tandem.Write) ([]tandem.Result, error) {
 	op := "apply " + object
-	t, err := c.table(ctx, object)
-	if err != nil {
+	var paths []string
+	for _, w := range writes {
+		gjson.ParseBytes(w.Payload).ForEach(func(k, _ gjson.Result) bool { paths = append(paths, k.String()); return true })
+	}
+	// A column the table did not have has the catalog read again (one
+	// added since); one it still lacks fails its write (payloadColumns).
+	t, _, err := c.tableWith(ctx, object, paths)
+	if t == nil {
 		return nil, c.fail(op, err)
 	}
 	ctx, cancel := c.ctx(ctx)

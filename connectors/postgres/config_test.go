@@ -75,3 +75,25 @@ func TestTableOptionsByEitherName(t *testing.T) {
 		t.Fatalf("create: %v %v", err, rs)
 	}
 }
+
+// A column added to the table after the connector read the catalog (the
+// fix doctor printed) is found without a restart; a column that does not
+// exist is a permanent error.
+func TestColumnAddedLater(t *testing.T) {
+	dsn := newDB(t)
+	c := openClient(t, dsn, Options{})
+	q := tandem.Query{Object: "contacts", Fields: []string{"last_name"}}
+	noop := func(tandem.Page) error { return nil }
+	if err := c.Pull(context.Background(), q, noop); err != nil {
+		t.Fatal(err)
+	}
+	q.Fields = []string{"last_name", "nickname"}
+	err := c.Pull(context.Background(), q, noop)
+	if err == nil || tandem.IsRetryable(err) || !strings.Contains(err.Error(), `no column "nickname"`) {
+		t.Fatalf("a pull of a missing column: %v, want a permanent error naming it", err)
+	}
+	pgtest.Exec(t, dsn, "ALTER TABLE contacts ADD COLUMN nickname text")
+	if err := c.Pull(context.Background(), q, noop); err != nil {
+		t.Fatalf("a pull after the column was added: %v", err)
+	}
+}

@@ -32,11 +32,7 @@ func (c *Client) FetchKeys(ctx context.Context, q tandem.Query, keys []string) (
 }
 
 func (c *Client) fetchBy(ctx context.Context, op string, q tandem.Query, by string, ids []string) ([]tandem.Record, error) {
-	t, err := c.table(ctx, q.Object)
-	if err != nil {
-		return nil, c.fail(op, err)
-	}
-	cols, err := t.columns(q.Fields)
+	t, cols, err := c.tableWith(ctx, q.Object, q.Fields)
 	if err != nil {
 		return nil, c.fail(op, err)
 	}

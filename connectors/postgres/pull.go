@@ -48,7 +48,7 @@ func decodeCursor(s tandem.Cursor) (cursor, error) {
 		err = fmt.Errorf("empty")
 	}
 	if err != nil {
-		return c, fmt.Errorf("invalid cursor %.80q: not a cursor of the postgres connector: %v", s, err)
+		return c, bad("invalid cursor %.80q: not a cursor of the postgres connector: %v", s, err)
 	}
 	return c, nil
 }
@@ -70,15 +70,11 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 
 func (c *Client) pull(ctx context.Context, q tandem.Query, page func(tandem.Page) error) error {
 	op := "pull " + q.Object
-	t, err := c.table(ctx, q.Object)
-	if err != nil {
-		return c.fail(op, err)
-	}
 	start, err := decodeCursor(q.After)
 	if err != nil {
 		return c.fail(op, err)
 	}
-	cols, err := t.columns(q.Fields)
+	t, cols, err := c.tableWith(ctx, q.Object, q.Fields)
 	if err != nil {
 		return c.fail(op, err)
 	}

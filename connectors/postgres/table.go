@@ -60,10 +60,33 @@ func (c *Client) table(ctx context.Context, object string) (*table, error) {
 	return t, nil
 }
 
+// tableWith is an object's table and the columns a read of paths
+// returns. A column the table did not have when it was read from the
+// catalog sends it to be read again, once: an admin may have added it
+// since (tandem doctor's fix), and a daemon runs for weeks.
+func (c *Client) tableWith(ctx context.Context, object string, paths []string) (*table, []string, error) {
+	t, err := c.table(ctx, object)
+	if err != nil {
+		return nil, nil, err
+	}
+	cols, err := t.columns(paths)
+	if err == nil {
+		return t, cols, nil
+	}
+	c.mu.Lock()
+	delete(c.tables, object)
+	c.mu.Unlock()
+	if t, err = c.table(ctx, object); err != nil {
+		return nil, nil, err
+	}
+	cols, err = t.columns(paths)
+	return t, cols, err
+}
+
 func (c *Client) loadTable(ctx context.Context, object string) (*table, error) {
 	schema, name, err := splitName(object)
 	if err != nil {
-		return nil, err
+		return nil, bad("%v", err)
 	}
 	opt := c.tableOptions(object)
 	t := &table{object: object, schema: schema, name: name, qname: quote(schema) + "." + quote(name),
@@ -129,7 +152,7 @@ func (c *Client) loadTable(ctx context.Context, object string) (*table, error) {
 	}
 	for _, k := range []struct{ what, col string }{{"key", t.key}, {"updated_at", t.updatedAt}} {
 		if _, ok := t.cols[k.col]; !ok {
-			return nil, fmt.Errorf("%s has no column %s (its %s column: set tables.%s.%s)", t.qname, quote(k.col), k.what, object, k.what)
+			return nil, bad("%s has no column %s (its %s column: set tables.%s.%s)", t.qname, quote(k.col), k.what, object, k.what)
 		}
 	}
 	return t, nil
@@ -159,7 +182,7 @@ func (t *table) columns(paths []string) ([]string, error) {
 			continue // the engine asks for it; a table without it holds none
 		}
 		if _, ok := t.cols[name]; !ok {
-			return nil, fmt.Errorf("path %q: %s has no column %s", p, t.qname, quote(name))
+			return nil, bad("path %q: %s has no column %s", p, t.qname, quote(name))
 		}
 		if !slices.Contains(out, name) {
 			out = append(out, name)
