@@ -3,11 +3,7 @@ package postgres
 import (
 	"context"
 	"time"
-
-	"tandem/connectors"
 )
-
-var _ connectors.Follower = (*Client)(nil)
 
 // followEvery is how often Follow looks at the slot.
 const followEvery = time.Second

@@ -42,6 +42,7 @@ var (
 	_ connectors.Describer  = (*Client)(nil)
 	_ connectors.Healther   = (*Client)(nil)
 	_ connectors.Diagnoser  = (*Client)(nil)
+	_ connectors.Follower   = (*Client)(nil)
 )
 
 // Options is the config section of a PostgreSQL system.
