@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"tandem/connectors/hubspot/hubspottest"
 	"tandem/connectors/postgres/pgtest"
 	"tandem/connectors/salesforce/salesforcetest"
+	"tandem/state"
 )
 
 // pgWorld is the HubSpot and Salesforce emulators, seeded, and a real
@@ -299,13 +302,35 @@ func postgresEndToEnd(t *testing.T, capture string) {
 	}
 	quiet("after a long transaction")
 
-	if capture != "replication" {
-		return // polling finds deletes by the reconciliation sweep, not by a pass
-	}
+	// A row deleted by SQL: replication reads the delete; polling cannot
+	// see a row that is gone, and the reconciliation sweep (the daemon's
+	// reconcile schedule) finds it.
 	w.sql(t, "DELETE FROM contacts WHERE email = 'ken.thompson@example.com'")
+	if capture == "poll" {
+		w.reconcile(t)
+	}
 	w.run(t, "sync")
 	w.check(t, 81)
 	quiet("after a delete")
+}
+
+// reconcile runs a reconciliation sweep and writes what it found, as the
+// daemon's reconcile schedule does.
+func (w *pgWorld) reconcile(t *testing.T) {
+	t.Helper()
+	g := &globals{config: w.config, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	a, err := g.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ent, _ := a.cfg.Entity("contact")
+	if _, err := a.engine.Reconcile(context.Background(), ent); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.engine.Drain(context.Background(), ent, state.RunReconcile); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // tandem doctor checks the table, its columns against the mapping and
