@@ -56,6 +56,11 @@ type authOptions struct {
 	TokenPath     string        `yaml:"token_path"`
 	Prefix        *string       `yaml:"prefix"`
 	TokenTTL      time.Duration `yaml:"token_ttl"`
+
+	// RenewOn are the statuses that say a token is no longer good (oauth2,
+	// login): it is renewed and the call tried once more. Default [401];
+	// PocketBase answers a stale token with 403.
+	RenewOn []int `yaml:"renew_on"`
 }
 
 // objectOptions describes one object (a collection of records) of the API.
@@ -178,8 +183,11 @@ func decode(cfg connectors.Config) (options, error) {
 	if err := unknownKeys(cfg, cfg.Node, reflect.TypeOf(o), ""); err != nil {
 		return o, err
 	}
-	if err := cfg.Decode(&o, "base_url", "objects"); err != nil {
+	if err := cfg.Decode(&o, "base_url"); err != nil {
 		return o, err
+	}
+	if len(o.Objects) == 0 {
+		return o, errAt(cfg, "objects", "required: the objects of the API, by name (see the connector's README)")
 	}
 	u, err := url.Parse(o.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
@@ -248,6 +256,14 @@ func checkAuth(cfg connectors.Config, a *authOptions) error {
 	default:
 		return errAt(cfg, "auth.type", "unknown auth type %q (known: none, bearer, api_key, basic, oauth2, login)", a.Type)
 	}
+	if len(a.RenewOn) == 0 {
+		a.RenewOn = []int{401}
+	}
+	for _, st := range a.RenewOn {
+		if st != 401 && st != 403 {
+			return errAt(cfg, "auth.renew_on", "takes 401 and 403, got %d", st)
+		}
+	}
 	if a.Type == "oauth2" {
 		if u, err := url.Parse(a.TokenURL); err != nil || u.Host == "" {
 			return errAt(cfg, "auth.token_url", "%q is not an http(s) URL", a.TokenURL)
@@ -271,7 +287,7 @@ func checkTemplates(cfg connectors.Config, key string, q map[string]string, allo
 	return nil
 }
 
-func contains(list []string, s string) bool {
+func contains[T comparable](list []T, s T) bool {
 	for _, x := range list {
 		if x == s {
 			return true

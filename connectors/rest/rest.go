@@ -44,6 +44,7 @@ type Client struct {
 	base    string
 	objects map[string]objectOptions
 	auth    authenticator
+	renewOn []int // statuses that renew the credential
 	http    *connectors.HTTP
 	webhook *connectors.HMACReceiver // nil: webhooks refused
 	log     *slog.Logger
@@ -64,7 +65,7 @@ func open(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Client{name: cfg.Name, base: o.BaseURL, objects: o.Objects, log: log.With("system", cfg.Name)}
+	c := &Client{name: cfg.Name, base: o.BaseURL, objects: o.Objects, renewOn: o.Auth.RenewOn, log: log.With("system", cfg.Name)}
 	ho.System, ho.Logger, ho.Observe = cfg.Name, log, cfg.Observe
 	if o.Timeout > 0 {
 		ho.Timeout = o.Timeout
@@ -118,7 +119,8 @@ func (c *Client) object(op, name string) (objectOptions, error) {
 }
 
 // call sends one request with the system's auth, through the shared
-// client. A 401 renews a renewable credential and is tried once more.
+// client. A 401 (auth.renew_on) renews a renewable credential and is
+// tried once more.
 // Any status comes back for the caller to judge.
 func (c *Client) call(ctx context.Context, kind connectors.Kind, op, method, u string, header http.Header, body []byte) (*connectors.Response, error) {
 	for attempt := 0; ; attempt++ {
@@ -134,7 +136,7 @@ func (c *Client) call(ctx context.Context, kind connectors.Kind, op, method, u s
 		if err != nil {
 			return nil, err
 		}
-		if resp.Status == http.StatusUnauthorized && attempt == 0 && c.auth.renew() {
+		if attempt == 0 && contains(c.renewOn, resp.Status) && c.auth.renew() {
 			continue
 		}
 		return resp, nil
