@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-retryablehttp"
 	"github.com/tidwall/gjson"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -30,13 +31,12 @@ type authenticator interface {
 }
 
 // newAuth builds the authenticator of the auth: mapping, reading its
-// secrets from the environment now. base is the client for token calls
-// (nil: a default with a deadline).
+// secrets from the environment now. Token calls go through base's
+// transport (nil: the default), with retries of their own.
 func newAuth(cfg connectors.Config, o options, base *http.Client) (authenticator, error) {
 	a := o.Auth
-	if base == nil {
-		base = &http.Client{Timeout: 30 * time.Second}
-	}
+	tc := tokenClient(base)
+	base = tc
 	switch a.Type {
 	case "", "none":
 		return static{}, nil
@@ -107,6 +107,23 @@ func newAuth(cfg connectors.Config, o options, base *http.Client) (authenticator
 		return l, nil
 	}
 	return nil, errAt(cfg, "auth.type", "unknown auth type %q", a.Type)
+}
+
+// tokenClient is the client of token calls: a 5xx, a 429 or a dropped
+// connection is tried again, a few times with backoff; a 4xx (a refused
+// credential) is not. It logs nothing: the caller reports the outcome.
+func tokenClient(base *http.Client) *http.Client {
+	rc := retryablehttp.NewClient()
+	if base != nil {
+		rc.HTTPClient = &http.Client{Transport: base.Transport}
+	}
+	rc.RetryMax = 3
+	rc.RetryWaitMin, rc.RetryWaitMax = 250*time.Millisecond, 5*time.Second
+	rc.Logger = nil
+	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
+	c := rc.StandardClient()
+	c.Timeout = 60 * time.Second
+	return c
 }
 
 // static is a credential that does not change: a bearer token, an API
