@@ -149,6 +149,9 @@ func unknownKeys(cfg connectors.Config, n *yaml.Node, t reflect.Type, prefix str
 	var names []string
 	for i := 0; i < t.NumField(); i++ {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name == "" && t.Field(i).IsExported() {
+			name = strings.ToLower(t.Field(i).Name) // yaml.v3's default
+		}
 		if name != "" && name != "-" {
 			fields[name] = t.Field(i).Type
 			names = append(names, name)
