@@ -16,28 +16,6 @@ import (
 	"tandem/connectors/rest/resttest"
 )
 
-// JSONServerConfig is the README's json-server config (page size aside).
-const JSONServerConfig = `type: rest
-base_url: %s
-auth: {type: bearer, token_env: JSON_SERVER_TOKEN}
-objects:
-  contacts:
-    path: /contacts
-    updated: updatedAt
-    query:
-      _sort: updatedAt,id
-      _order: asc,asc
-      updatedAt_gte: "{since}"
-      _page: "{page}"
-      _limit: "{limit}"
-    paging: link
-    page_size: %d
-    key: tandemId
-    key_query: {tandemId: "{key}"}
-    create: search
-    fetch: {param: id}
-`
-
 // The conformance suite against json-server 0.17.4, through the suite's
 // proxy (for its failures, lost answers and spoiled records).
 func TestConformanceJSONServer(t *testing.T) {
@@ -45,7 +23,7 @@ func TestConformanceJSONServer(t *testing.T) {
 		js := resttest.StartJSONServer(t)
 		t.Setenv("JSON_SERVER_TOKEN", js.Token)
 		proxy, u := front(t, js.URL)
-		c := openConfig(t, fmt.Sprintf(JSONServerConfig, u, 5))
+		c := openConfig(t, resttest.JSONServerSystem(u, 5))
 		n := 0
 		post := func(t *testing.T, body map[string]any, h http.Header) string {
 			st, b, err := js.Do("POST", "/contacts", body, h)

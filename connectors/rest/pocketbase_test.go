@@ -19,39 +19,6 @@ import (
 	"tandem/connectors/rest/resttest"
 )
 
-// PocketBaseConfig is the README's PocketBase config (page size aside).
-const PocketBaseConfig = `type: rest
-base_url: %s
-auth:
-  type: login
-  url: /api/collections/_superusers/auth-with-password
-  username_field: identity
-  username_env: PB_EMAIL
-  password_env: PB_PASSWORD
-  renew_on: [401, 403]
-objects:
-  contacts:
-    path: /api/collections/contacts/records
-    records: items
-    updated: updated
-    updated_format: "2006-01-02 15:04:05.000Z"
-    query:
-      sort: updated,id
-      perPage: "{limit}"
-      skipTotal: "true"
-      filter: "updated >= '{since}'"
-    paging: keyset
-    keyset:
-      filter: "updated > '{last_updated}' || (updated = '{last_updated}' && id > '{last_id}')"
-    page_size: %d
-    key: tandem_id
-    key_query: {filter: "tandem_id = '{key}'"}
-    create: unique
-    unique:
-      email: {filter: "email = '{value}'"}
-    fetch: {param: filter, each: "id = '{id}'", join: " || "}
-`
-
 // The conformance suite against PocketBase v0.36.8, through the suite's
 // proxy: keyset paging by filter, a session that expires (a token issued
 // before a password reset is refused), a unique index for creates.
@@ -61,7 +28,7 @@ func TestConformancePocketBase(t *testing.T) {
 		t.Setenv("PB_EMAIL", pb.Email)
 		t.Setenv("PB_PASSWORD", pb.Password)
 		proxy, u := front(t, pb.URL)
-		c := openConfig(t, fmt.Sprintf(PocketBaseConfig, u, 5))
+		c := openConfig(t, resttest.PocketBaseSystem(u, 5))
 		n := 0
 		const records = "/api/collections/contacts/records"
 		return &conformance.Backend{
