@@ -213,3 +213,38 @@ func restSync(t *testing.T, c crm) {
 		t.Errorf("the CRM's edit is not kept: %q", f)
 	}
 }
+
+// `tandem doctor` checks a rest system like the others: its credentials,
+// the mapped paths against the fields its records show, and the field
+// Tandem's key is kept in.
+func TestRestDoctorJSONServer(t *testing.T) { restDoctor(t, jsonServerCRM(t)) }
+func TestRestDoctorPocketBase(t *testing.T) { restDoctor(t, pocketBaseCRM(t)) }
+
+func restDoctor(t *testing.T, c crm) {
+	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-test-token", RateLimit: loopbackRate})
+	t.Cleanup(hs.Close)
+	t.Setenv("E2E_HS_TOKEN", "hs-test-token")
+	c.write(t, "POST", c.path, map[string]any{"email": "a@example.com", "first_name": "A", "last_name": "B", "phone": "+15550000000", "lifecycle": "Lead"}, c.okWrite)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tandem.yaml")
+	if err := os.WriteFile(cfg, []byte(restContactConfig(filepath.Join(dir, "tandem.db"), hs.URL, c.section)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := execute([]string{"doctor", "--config", cfg}, &out, &errb)
+	for _, want := range []string{"system crm: credentials accepted", "crm: contacts holds Tandem's key in", "entity contact, system crm: 5 mapped paths found"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("doctor says no %q:\n%s", want, out.String())
+		}
+	}
+	if code != 0 {
+		t.Errorf("doctor exited %d:\n%s\n%s", code, out.String(), errb.String())
+	}
+	// A wrong secret is caught.
+	t.Setenv("JSON_SERVER_TOKEN", "wrong")
+	t.Setenv("PB_PASSWORD", "wrong-password")
+	out.Reset()
+	if code := execute([]string{"doctor", "--config", cfg}, &out, &errb); code == 0 || !strings.Contains(out.String(), "system crm: describe contacts") {
+		t.Errorf("doctor with a wrong secret exited %d:\n%s", code, out.String())
+	}
+}
