@@ -76,6 +76,10 @@ type objectOptions struct {
 	Precision     time.Duration  `yaml:"precision"` // of the updated-at stamps; default 1ms (1s for unix)
 	Overlap       *time.Duration `yaml:"overlap"`   // read again before the cursor; default 1m
 	Deleted       string         `yaml:"deleted"`   // tombstone path: true (or a time) there is a deleted record
+	// DeletedList is a deleted-records endpoint, described as an object
+	// is (path, records, id, updated: the time of the delete, query,
+	// paging); what it lists is deleted.
+	DeletedList *objectOptions `yaml:"deleted_list"`
 
 	Query      map[string]string `yaml:"query"`       // list query templates
 	Paging     string            `yaml:"paging"`      // none, page, offset, cursor, link, keyset
@@ -419,6 +423,11 @@ func checkObject(cfg connectors.Config, name string, ob *objectOptions) error {
 		}
 	default:
 		return errAt(cfg, k+"concurrency", "unknown concurrency %q (known: none, etag, version)", ob.Concurrency)
+	}
+	if d := ob.DeletedList; d != nil {
+		if err := checkObject(cfg, name+".deleted_list", d); err != nil {
+			return err
+		}
 	}
 	if f := ob.Fetch; f != nil {
 		if f.Param == "" {

@@ -332,3 +332,29 @@ func TestAuthKinds(t *testing.T) {
 		})
 	}
 }
+
+// An API that deletes for good but lists what it deleted: the
+// deleted_list endpoint's records come from a pull as deleted, once.
+func TestDeletedList(t *testing.T) {
+	em, c := emulator(t, resttest.Options{HardDelete: true}, "", linkPaging+`    deleted_list:
+      path: /contacts/deleted
+      records: data
+      updated: deleted_at
+      query: {deleted_since: "{since}"}
+`)
+	a := em.Create(map[string]any{"email": "a@example.com"}, time.Time{})
+	b := em.Create(map[string]any{"email": "b@example.com"}, time.Time{})
+	_, cur := pullAll(t, c, "")
+	time.Sleep(2 * time.Millisecond)
+	em.Delete(a)
+	if r := update(t, c, tandem.Write{Op: tandem.OpDelete, ID: b}); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	got, cur := pullAll(t, c, cur)
+	if len(got) != 2 || !got[0].Deleted || !got[1].Deleted || !slices.Equal(ids(got), []string{a, b}) {
+		t.Fatalf("after two deletes a pull read %+v", got)
+	}
+	if got, _ := pullAll(t, c, cur); len(got) != 0 {
+		t.Errorf("the deletes were read again: %v", ids(got))
+	}
+}

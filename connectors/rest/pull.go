@@ -30,36 +30,71 @@ import (
 // otherwise shift an unread record onto a page already read. Records at
 // that stamp are read again and skipped by the watermark; a run of ties
 // longer than a page is paged through with the same {since}.
+//
+// An object with a deleted_list (a deleted-records endpoint) has it read
+// after the live list, the same way, from a watermark of its own; the
+// records it lists come as deleted.
 func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page) error) error {
 	op := "pull " + q.Object
 	ob, err := c.object(op, q.Object)
 	if err != nil {
 		return err
 	}
-	var wm connectors.Watermark
+	var cur cursor
 	switch {
 	case q.After != "":
-		if err := json.Unmarshal([]byte(q.After), &wm); err != nil {
+		if err := json.Unmarshal([]byte(q.After), &cur); err != nil || cur.Live == nil {
 			return &tandem.Error{Op: op, System: c.name, Message: "the cursor is not this connector's", Err: err}
 		}
 	case !q.Since.IsZero():
-		wm.Floor = q.Since.UTC()
+		cur.Live = &connectors.Watermark{Floor: q.Since.UTC()}
+	default:
+		cur.Live = &connectors.Watermark{}
 	}
+	live := c.puller(op, ob, *cur.Live)
+	live.cursor = func() cursor { return cursor{Live: ptr(live.tr.Watermark()), Gone: cur.Gone} }
+	if err := live.run(ctx, page); err != nil || ob.DeletedList == nil {
+		return err
+	}
+	// The deleted-records endpoint, read after the live list, from its
+	// own watermark: what it lists is emitted as deleted.
+	after := live.cursor()
+	if cur.Gone == nil {
+		cur.Gone = &connectors.Watermark{Floor: cur.Live.Floor}
+	}
+	gone := c.puller(op+" (deleted)", *ob.DeletedList, *cur.Gone)
+	gone.deleted = true
+	gone.cursor = func() cursor { return cursor{Live: after.Live, Gone: ptr(gone.tr.Watermark())} }
+	return gone.run(ctx, page)
+}
+
+// cursor is the position of a pull: a watermark on the live list, and
+// one on the deleted-records endpoint when the object has one.
+type cursor struct {
+	Live *connectors.Watermark `json:"live"`
+	Gone *connectors.Watermark `json:"gone,omitempty"`
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (c *Client) puller(op string, ob objectOptions, wm connectors.Watermark) *puller {
 	win := connectors.Window{Overlap: *ob.Overlap, Precision: ob.Precision}
 	p := &puller{c: c, ob: ob, op: op, tr: wm.Track(win, time.Time{}), page: *ob.FirstPage}
 	if from := wm.From(win); !from.IsZero() {
 		p.since = from
 	}
-	return p.run(ctx, page)
+	return p
 }
 
 // puller is one Pull as it moves through the list.
 type puller struct {
-	c    *Client
-	ob   objectOptions
-	op   string
-	tr   *connectors.Tracker
-	seen map[string]bool // rejected records without a stamp, set aside once a pull
+	c       *Client
+	ob      objectOptions
+	op      string
+	tr      *connectors.Tracker
+	cursor  func() cursor   // the pull's position after what was emitted
+	deleted bool            // the list is of deleted records
+	seen    map[string]bool // rejected records without a stamp, set aside once a pull
 
 	since       time.Time // {since}
 	page        int       // {page}
@@ -135,6 +170,7 @@ func (p *puller) read(r gjson.Result) []any {
 		p.seen[sum] = true
 		return []any{rej}
 	}
+	rec.Deleted = rec.Deleted || p.deleted
 	return p.tr.Read(rec.ID, rec.Modified, sum, rec)
 }
 
@@ -151,7 +187,7 @@ func (p *puller) emit(items []any, emit func(tandem.Page) error) error {
 	if len(pg.Records) == 0 && len(pg.Rejected) == 0 {
 		return nil
 	}
-	b, err := json.Marshal(p.tr.Watermark())
+	b, err := json.Marshal(p.cursor())
 	if err != nil {
 		return err
 	}

@@ -169,7 +169,7 @@ func (s *Server) one(w http.ResponseWriter, r *http.Request, id string) {
 		w.Header().Set("ETag", etag(rec))
 		reply(w, http.StatusOK, s.json(rec))
 	case http.MethodDelete:
-		rec.Deleted, rec.Updated, rec.Version = true, s.now(), rec.Version+1
+		s.delete(rec)
 		w.WriteHeader(http.StatusNoContent)
 	case http.MethodPatch, http.MethodPut:
 		fields, ok := readFields(w, r)
@@ -195,4 +195,25 @@ func (s *Server) one(w http.ResponseWriter, r *http.Request, id string) {
 	default:
 		reply(w, http.StatusMethodNotAllowed, map[string]string{"message": "method not allowed"})
 	}
+}
+
+// deleted serves GET /contacts/deleted (HardDelete): the records deleted
+// at or after deleted_since, oldest first, all in one page.
+func (s *Server) deleted(w http.ResponseWriter, r *http.Request) {
+	var since time.Time
+	if v := r.URL.Query().Get("deleted_since"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			reply(w, http.StatusBadRequest, map[string]string{"message": "deleted_since: not an RFC 3339 time"})
+			return
+		}
+		since = t
+	}
+	data := []map[string]any{}
+	for _, g := range s.gone {
+		if !g.At.Before(since) {
+			data = append(data, map[string]any{"id": g.ID, "deleted_at": s.stamp(g.At)})
+		}
+	}
+	reply(w, http.StatusOK, map[string]any{"data": data})
 }

@@ -48,6 +48,10 @@ type Options struct {
 	// UniqueEmail: a create with an email another live record holds is
 	// refused (409).
 	UniqueEmail bool
+	// HardDelete: a delete removes the record, and lists it at
+	// GET /contacts/deleted ({"data": [{"id", "deleted_at"}]}, filtered by
+	// deleted_since) instead of keeping a tombstone.
+	HardDelete bool
 }
 
 // Record is a contact as the emulator keeps it.
@@ -66,6 +70,7 @@ type Server struct {
 
 	mu          sync.Mutex
 	recs        map[string]*Record
+	gone        []gone // HardDelete: the deleted records, oldest first
 	next        int
 	idem        map[string]string // idempotency key -> record id
 	tokens      map[string]time.Time
@@ -138,11 +143,25 @@ func (s *Server) Update(id string, fields map[string]any) {
 	r.Updated, r.Version = s.now(), r.Version+1
 }
 
-// Delete deletes a record softly: it stays listed, as a tombstone.
+// Delete deletes a record as a person would: softly (it stays listed, as
+// a tombstone), or with HardDelete for good.
 func (s *Server) Delete(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.recs[id]
+	s.delete(s.recs[id])
+}
+
+type gone struct {
+	ID string
+	At time.Time
+}
+
+func (s *Server) delete(r *Record) {
+	if s.o.HardDelete {
+		delete(s.recs, r.ID)
+		s.gone = append(s.gone, gone{r.ID, s.now()})
+		return
+	}
 	r.Deleted, r.Updated, r.Version = true, s.now(), r.Version+1
 }
 
@@ -267,6 +286,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.list(w, r)
 	case rest == "" && r.Method == http.MethodPost:
 		s.post(w, r)
+	case rest == "/deleted" && r.Method == http.MethodGet:
+		s.deleted(w, r)
 	case strings.HasPrefix(rest, "/"):
 		s.one(w, r, rest[1:])
 	default:
