@@ -216,7 +216,7 @@ func update(t *testing.T, c *Client, w tandem.Write) tandem.Result {
 // read, or edited between the connector's read and its write (a 412), is
 // a retryable conflict, and nothing is overwritten.
 func TestETagConflict(t *testing.T) {
-	em, c := emulator(t, resttest.Options{}, "", linkPaging)
+	em, c := emulator(t, resttest.Options{}, "", linkPaging+"    concurrency: etag\n")
 	id := em.Create(map[string]any{"email": "a@example.com", "phone": "1"}, time.Time{})
 	got, _ := pullAll(t, c, "")
 	read := got[0].Modified
