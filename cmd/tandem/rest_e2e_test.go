@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,11 +22,12 @@ import (
 // crm is a custom CRM behind the rest connector, as the end-to-end test
 // drives it: a real server, reached the way a person would.
 type crm struct {
-	section string // the system's config section
-	do      func(method, path string, body any) (int, []byte, error)
-	path    string // of the records
-	items   string // gjson path of the records in a list answer
-	okWrite int    // the status of a create
+	section  string // the system's config section
+	do       func(method, path string, body any) (int, []byte, error)
+	path     string // of the records
+	items    string // gjson path of the records in a list answer
+	okWrite  int    // the status of a create
+	okDelete int    // of a delete
 }
 
 func (c crm) list(t *testing.T) []gjson.Result {
@@ -63,7 +67,7 @@ func (c crm) write(t *testing.T, method, path string, body any, want int) {
 func jsonServerCRM(t *testing.T) crm {
 	js := resttest.StartJSONServer(t)
 	t.Setenv("JSON_SERVER_TOKEN", js.Token)
-	return crm{section: resttest.JSONServerSystem(js.URL, 10), path: "/contacts", okWrite: http.StatusCreated,
+	return crm{section: resttest.JSONServerSystem(js.URL, 10), path: "/contacts", okWrite: http.StatusCreated, okDelete: http.StatusOK,
 		do: func(m, p string, b any) (int, []byte, error) { return js.Do(m, p, b, nil) }}
 }
 
@@ -72,7 +76,7 @@ func pocketBaseCRM(t *testing.T) crm {
 	t.Setenv("PB_EMAIL", pb.Email)
 	t.Setenv("PB_PASSWORD", pb.Password)
 	return crm{section: resttest.PocketBaseSystem(pb.URL, 10), path: "/api/collections/contacts/records", items: "items",
-		okWrite: http.StatusOK, do: pb.Do}
+		okWrite: http.StatusOK, okDelete: http.StatusNoContent, do: pb.Do}
 }
 
 // restContactConfig keeps contacts in agreement between the HubSpot
@@ -115,6 +119,7 @@ systems:
           phone: phone
           lifecycle: lifecycle
     conflict: { policy: newest }
+    deletes: { policy: propagate }
 `, state, hsURL, resttest.Indent(crmSection, 4))
 }
 
@@ -212,6 +217,30 @@ func restSync(t *testing.T, c crm) {
 	if f := got["kim.crm.1@example.com"].Get("first_name").Str; f != "Kimberly" {
 		t.Errorf("the CRM's edit is not kept: %q", f)
 	}
+
+	// A record deleted for good in the CRM is found gone by the
+	// reconciliation sweep, and the delete propagates.
+	c.write(t, "DELETE", c.path+"/"+url.PathEscape(kim.Get("id").String()), nil, c.okDelete)
+	g := &globals{config: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	a, err := g.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ent, _ := a.cfg.Entity("contact")
+	runs, err := a.engine.Reconcile(context.Background(), ent)
+	a.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	drift := 0
+	for _, r := range runs {
+		drift += r.Drift
+	}
+	if drift != 1 {
+		t.Errorf("the sweep found %d records out of step, want 1 (the delete): %+v", drift, runs)
+	}
+	sync()
+	check(51)
 }
 
 // `tandem doctor` checks a rest system like the others: its credentials,

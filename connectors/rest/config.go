@@ -17,15 +17,14 @@ import (
 // options is the connector's section of the config file. README.md
 // documents every key.
 type options struct {
-	BaseURL      string                   `yaml:"base_url"`
-	Auth         authOptions              `yaml:"auth"`
-	Timeout      time.Duration            `yaml:"timeout"`
-	RateLimit    *connectors.RateLimit    `yaml:"rate_limit"`
-	RateWindow   time.Duration            `yaml:"rate_window"`
-	DailyReserve *float64                 `yaml:"daily_reserve"`
-	Breaker      connectors.BreakerConfig `yaml:"breaker"`
-	Webhook      *connectors.HMACConfig   `yaml:"webhook"`
-	Objects      map[string]objectOptions `yaml:"objects"`
+	BaseURL    string                   `yaml:"base_url"`
+	Auth       authOptions              `yaml:"auth"`
+	Timeout    time.Duration            `yaml:"timeout"`
+	RateLimit  *connectors.RateLimit    `yaml:"rate_limit"`
+	RateWindow time.Duration            `yaml:"rate_window"`
+	Breaker    connectors.BreakerConfig `yaml:"breaker"`
+	Webhook    *connectors.HMACConfig   `yaml:"webhook"`
+	Objects    map[string]objectOptions `yaml:"objects"`
 }
 
 // authOptions is the auth: mapping. Secrets are named by environment
@@ -206,9 +205,6 @@ func decode(cfg connectors.Config) (options, error) {
 	}
 	if r := o.RateLimit; r != nil && (r.Requests < 1 || r.Per <= 0) {
 		return o, errAt(cfg, "rate_limit", "must be like {requests: 10, per: 1s}")
-	}
-	if r := o.DailyReserve; r != nil && (*r < 0 || *r >= 1) {
-		return o, errAt(cfg, "daily_reserve", "must be a share from 0 to less than 1, got %v", *r)
 	}
 	if o.Webhook != nil {
 		o.Webhook.SecretFile = cfg.Path(o.Webhook.SecretFile)

@@ -73,12 +73,6 @@ func open(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error) {
 	if o.RateLimit != nil {
 		ho.Rate = *o.RateLimit
 	}
-	if o.DailyReserve != nil {
-		ho.DailyReserve = *o.DailyReserve
-		if ho.DailyReserve == 0 {
-			ho.DailyReserve = -1 // given as 0: none
-		}
-	}
 	if err := o.Breaker.Apply(cfg, &ho); err != nil {
 		return nil, err
 	}
