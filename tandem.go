@@ -25,6 +25,10 @@ type Record struct {
 	// last set, by payload path ("properties.phone"). The merge's newest
 	// policy prefers them to Modified. Nil when the API gives none.
 	FieldTimes map[string]time.Time
+	// Precision is how coarse Modified and FieldTimes are: a stamp T
+	// stands for some time in [T, T+Precision). Zero for a millisecond or
+	// finer; Salesforce stamps whole seconds.
+	Precision time.Duration
 }
 
 // Page is one page of changes, oldest first. Cursor resumes after the last

@@ -28,6 +28,7 @@ type batchReadRequest struct {
 	Inputs                []batchID `json:"inputs"`
 	Properties            []string  `json:"properties"`
 	PropertiesWithHistory []string  `json:"propertiesWithHistory"`
+	IDProperty            string    `json:"idProperty,omitempty"` // ids are values of this unique property
 }
 
 type batchID struct {
@@ -114,10 +115,16 @@ func (c *Client) batchRead(ctx context.Context, op, object string, ids, props, h
 	if req.PropertiesWithHistory == nil {
 		req.PropertiesWithHistory = []string{}
 	}
+	return c.batchReadAs(ctx, op, object, ids, req, "")
+}
+
+// batchReadAs is batchRead with the request's properties (and idProperty)
+// set by the caller, and a query string ("?archived=true") for the path.
+func (c *Client) batchReadAs(ctx context.Context, op, object string, ids []string, req batchReadRequest, query string) ([]gjson.Result, error) {
 	for _, id := range ids {
 		req.Inputs = append(req.Inputs, batchID{id})
 	}
-	resp, err := c.call(ctx, connectors.Read, op, http.MethodPost, "/crm/v3/objects/"+url.PathEscape(object)+"/batch/read", req)
+	resp, err := c.call(ctx, connectors.Read, op, http.MethodPost, "/crm/v3/objects/"+url.PathEscape(object)+"/batch/read"+query, req)
 	if err != nil {
 		return nil, err
 	}

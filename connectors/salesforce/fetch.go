@@ -159,7 +159,7 @@ func (c *Client) retrieveOnce(ctx context.Context, op, object string, fields, id
 		if r.Get("IsDeleted").Bool() {
 			continue // retrieve leaves the recycle bin out; should it not, the record is still not live
 		}
-		recs = append(recs, tandem.Record{ID: id, Raw: json.RawMessage(r.Raw), Modified: modified})
+		recs = append(recs, tandem.Record{ID: id, Raw: json.RawMessage(r.Raw), Modified: modified, Precision: stampPrecision})
 	}
 	return recs, nil
 }
