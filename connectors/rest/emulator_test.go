@@ -177,6 +177,9 @@ func TestSecondPrecisionAndLateCommit(t *testing.T) {
 	if len(got) != 1 || gjson.GetBytes(got[0].Raw, "last_name").Str != "Edited" {
 		t.Fatalf("an edit within the stamp's second was not read: %v", ids(got))
 	}
+	if got[0].Precision != time.Second {
+		t.Errorf("a record stamped in whole seconds has precision %v", got[0].Precision)
+	}
 	late := em.Create(map[string]any{"email": "late@example.com"}, time.Now().Add(-20*time.Second))
 	got, cur = pullAll(t, c, cur)
 	if !slices.Equal(ids(got), []string{late}) {

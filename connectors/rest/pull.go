@@ -319,6 +319,9 @@ func parseRecord(ob objectOptions, r gjson.Result) (tandem.Record, error) {
 		return rec, fmt.Errorf("%s: %v", ob.Updated, terr)
 	}
 	rec.Raw = json.RawMessage(r.Raw)
+	if ob.Precision > time.Millisecond {
+		rec.Precision = ob.Precision // a stamp T stands for [T, T+precision): the merge's newest reads it so
+	}
 	if ob.Deleted != "" {
 		rec.Deleted = truthy(r.Get(ob.Deleted))
 	}
