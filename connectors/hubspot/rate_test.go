@@ -104,7 +104,7 @@ func TestRateConfig(t *testing.T) {
 		{"rate_limit: {requests: 100}\n", `systems.hs.rate_limit: per "" is not a positive duration`},
 		{"rate_limit: {requests: 0, per: 10s}\n", "systems.hs.rate_limit: requests must be a positive count"},
 		{"rate_limit: {requests: 100, per: 10}\n", `per "10" is not a positive duration`},
-		{"rate_limit: {requests: 100, per: 10s, burst: 5}\n", `systems.hs.rate_limit: unknown key "burst"`},
+		{"rate_limit: {requests: 100, per: 10s, burst: 5}\n", "tandem.yaml:3: systems.hs.rate_limit.burst: unknown key (known: requests, per)"},
 		{"rate_limit: {requests: many, per: 10s}\n", "systems.hs.rate_limit: must be like"},
 		{"daily_reserve: 1\n", "tandem.yaml:3: systems.hs.daily_reserve: must be a share of the daily quota from 0 (none) to below 1"},
 		{"daily_reserve: -0.1\n", "systems.hs.daily_reserve"},

@@ -17,12 +17,13 @@ import (
 // options is the connector's section of the config file. README.md
 // documents every key.
 type options struct {
+	// timeout, rate_limit, daily_reserve, breaker: the keys every
+	// connector on the shared client takes.
+	connectors.HTTPConfig `yaml:",inline"`
+
 	BaseURL    string                   `yaml:"base_url"`
 	Auth       authOptions              `yaml:"auth"`
-	Timeout    time.Duration            `yaml:"timeout"`
-	RateLimit  *connectors.RateLimit    `yaml:"rate_limit"`
 	RateWindow time.Duration            `yaml:"rate_window"`
-	Breaker    connectors.BreakerConfig `yaml:"breaker"`
 	Webhook    *connectors.HMACConfig   `yaml:"webhook"`
 	Objects    map[string]objectOptions `yaml:"objects"`
 }
@@ -150,16 +151,25 @@ func unknownKeys(cfg connectors.Config, n *yaml.Node, t reflect.Type, prefix str
 	}
 	fields := map[string]reflect.Type{}
 	var names []string
-	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if name == "" && t.Field(i).IsExported() {
-			name = strings.ToLower(t.Field(i).Name) // yaml.v3's default
-		}
-		if name != "" && name != "-" {
-			fields[name] = t.Field(i).Type
-			names = append(names, name)
+	var collect func(t reflect.Type)
+	collect = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			switch {
+			case name == "" && opts == "inline":
+				collect(f.Type)
+				continue
+			case name == "" && f.IsExported():
+				name = strings.ToLower(f.Name) // yaml.v3's default
+			}
+			if name != "" && name != "-" {
+				fields[name] = f.Type
+				names = append(names, name)
+			}
 		}
 	}
+	collect(t)
 	if prefix == "" {
 		fields["type"] = reflect.TypeOf("")
 	}
@@ -170,8 +180,9 @@ func unknownKeys(cfg connectors.Config, n *yaml.Node, t reflect.Type, prefix str
 			return &connectors.ConfigError{File: cfg.File, Line: k.Line, Key: "systems." + cfg.Name + "." + prefix + k.Value,
 				Msg: "unknown key (known: " + strings.Join(names, ", ") + ")"}
 		}
-		if ft == reflect.TypeOf(connectors.HMACConfig{}) || ft == reflect.TypeOf(&connectors.HMACConfig{}) {
-			continue // CheckHMAC
+		switch ft {
+		case reflect.TypeOf(connectors.HMACConfig{}), reflect.TypeOf(&connectors.HMACConfig{}), reflect.TypeOf(yaml.Node{}):
+			continue // checked by CheckHMAC, and HTTPConfig.Apply
 		}
 		if err := unknownKeys(cfg, n.Content[i+1], ft, prefix+k.Value+"."); err != nil {
 			return err
@@ -200,12 +211,6 @@ func decode(cfg connectors.Config) (options, error) {
 		return o, errAt(cfg, "base_url", "%q is not an http(s) URL without a query, like https://crm.example.com/api", o.BaseURL)
 	}
 	o.BaseURL = strings.TrimRight(o.BaseURL, "/")
-	if o.Timeout < 0 {
-		return o, errAt(cfg, "timeout", "must be a positive duration like 60s")
-	}
-	if r := o.RateLimit; r != nil && (r.Requests < 1 || r.Per <= 0) {
-		return o, errAt(cfg, "rate_limit", "must be like {requests: 10, per: 1s}")
-	}
 	if o.Webhook != nil {
 		o.Webhook.SecretFile = cfg.Path(o.Webhook.SecretFile)
 	}

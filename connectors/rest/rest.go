@@ -67,13 +67,7 @@ func open(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error) {
 	}
 	c := &Client{name: cfg.Name, base: o.BaseURL, objects: o.Objects, renewOn: o.Auth.RenewOn, log: log.With("system", cfg.Name)}
 	ho.System, ho.Logger, ho.Observe = cfg.Name, log, cfg.Observe
-	if o.Timeout > 0 {
-		ho.Timeout = o.Timeout
-	}
-	if o.RateLimit != nil {
-		ho.Rate = *o.RateLimit
-	}
-	if err := o.Breaker.Apply(cfg, &ho); err != nil {
+	if err := o.HTTPConfig.Apply(cfg, &ho); err != nil {
 		return nil, err
 	}
 	ho.RateHeaders = rateHeaders(o.RateWindow)
