@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -84,12 +85,23 @@ func DecodeRate(cfg Config, key string, n *yaml.Node) (RateLimit, error) {
 	if err := n.Decode(&r); err != nil {
 		return bad("must be like {requests: 100, per: 10s}: %v", err)
 	}
+	at := func(sub, format string, args ...any) error {
+		line := n.Line
+		if v := Child(n, sub); v != nil {
+			line = v.Line
+		}
+		return &ConfigError{File: cfg.File, Line: line, Key: "systems." + cfg.Name + "." + key + "." + sub, Msg: fmt.Sprintf(format, args...)}
+	}
 	if r.Requests == nil || *r.Requests < 1 {
-		return bad("requests must be a positive count of requests")
+		got := "none"
+		if r.Requests != nil {
+			got = strconv.Itoa(*r.Requests)
+		}
+		return RateLimit{}, at("requests", "must be a positive number of requests, got %s", got)
 	}
 	per, err := time.ParseDuration(r.Per)
 	if err != nil || per <= 0 {
-		return bad("per %q is not a positive duration like 10s", r.Per)
+		return RateLimit{}, at("per", "must be a positive duration like 10s, got %q", r.Per)
 	}
 	return RateLimit{Requests: *r.Requests, Per: per}, nil
 }

@@ -44,7 +44,7 @@ func TestConfigErrors(t *testing.T) {
 		{with("objects:", "auth: {type: bearer, token_env: \"abc def\"}\nobjects:"), `systems.crm.auth.token_env: "abc def" is not an environment variable name`},
 		{with("objects:", "auth: {type: api_key, key_env: X}\nobjects:"), "systems.crm.auth: api_key: give header or query"},
 		{with("objects:", "auth: {type: bearer, token: x}\nobjects:"), "tandem.yaml:3: systems.crm.auth.token: unknown key"},
-		{with("objects:", "rate_limit: {requests: 0, per: 1s}\nobjects:"), "tandem.yaml:3: systems.crm.rate_limit: requests must be a positive count"},
+		{with("objects:", "rate_limit: {requests: 0, per: 1s}\nobjects:"), "tandem.yaml:3: systems.crm.rate_limit.requests: must be a positive number of requests, got 0"},
 		{with("objects:", "rate_limit: {requests: 5, pre: 1s}\nobjects:"), "tandem.yaml:3: systems.crm.rate_limit.pre: unknown key"},
 		{with("objects:", "timeout: soon\nobjects:"), `tandem.yaml:3: systems.crm.timeout: "soon" is not a positive duration`},
 		{with("objects:", "daily_reserve: 2\nobjects:"), "tandem.yaml:3: systems.crm.daily_reserve: must be a share"},
