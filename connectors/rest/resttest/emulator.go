@@ -63,10 +63,11 @@ type Record struct {
 	Deleted bool           `json:"-"`
 }
 
-// Server is a running emulator.
+// Server is an emulator: an http.Handler, and, from NewServer, a
+// running test server.
 type Server struct {
-	*httptest.Server
-	o Options
+	*httptest.Server // nil for New's
+	o                Options
 
 	mu          sync.Mutex
 	recs        map[string]*Record
@@ -82,8 +83,26 @@ type Server struct {
 	requests    []string
 }
 
-// NewServer starts an emulator; Close stops it.
+// NewServer starts an emulator on loopback; Close stops it.
 func NewServer(o Options) *Server {
+	s := New(o)
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// ServeHTTP serves the emulated API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r) }
+
+// Close stops the test server NewServer started.
+func (s *Server) Close() {
+	if s.Server != nil {
+		s.Server.Close()
+	}
+}
+
+// New is an emulator to serve with a server of the caller's (tandem
+// sandbox), not started.
+func New(o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -96,9 +115,7 @@ func NewServer(o Options) *Server {
 	if o.TokenTTL <= 0 {
 		o.TokenTTL = time.Hour
 	}
-	s := &Server{o: o, recs: map[string]*Record{}, idem: map[string]string{}, tokens: map[string]time.Time{}}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	return s
+	return &Server{o: o, recs: map[string]*Record{}, idem: map[string]string{}, tokens: map[string]time.Time{}}
 }
 
 func (s *Server) now() time.Time { return s.o.Now().UTC().Truncate(s.o.Precision) }
