@@ -222,7 +222,7 @@ func decode(cfg connectors.Config) (options, error) {
 			return o, err
 		}
 		if ob.Schema != "" && !strings.HasPrefix(ob.Schema, "/") && !strings.HasPrefix(ob.Schema, "http") {
-			ob.Schema = cfg.Path(ob.Schema)
+			ob.Schema = cfg.Path(ob.Schema) // a file beside the config (a #fragment stays on)
 		}
 		o.Objects[name] = ob
 	}

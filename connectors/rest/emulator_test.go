@@ -361,3 +361,43 @@ func TestDeletedList(t *testing.T) {
 		t.Errorf("the deletes were read again: %v", ids(got))
 	}
 }
+
+// Describe lists the fields from a sample page, or from the schema the
+// config names: an OpenAPI document's component (YAML).
+func TestDescribe(t *testing.T) {
+	em, c := emulator(t, resttest.Options{}, "", linkPaging)
+	em.Create(map[string]any{"email": "a@example.com", "address": map[string]any{"city": "Oslo"}}, time.Time{})
+	fields, err := c.Describe(context.Background(), "contacts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPath := map[string]bool{}
+	for _, f := range fields {
+		byPath[f.Path] = true
+		if f.Path == "tandem_id" && !f.Unique || f.Path == "updated_at" && !f.ReadOnly {
+			t.Errorf("field %+v", f)
+		}
+	}
+	for _, p := range []string{"email", "address", "address.city", "tandem_id", "id", "updated_at"} {
+		if !byPath[p] {
+			t.Errorf("a sample page describes no %s: %v", p, fields)
+		}
+	}
+	_, c = emulator(t, resttest.Options{}, "", linkPaging+"    schema: testdata/openapi.yaml#/components/schemas/Contact\n")
+	fields, err = c.Describe(context.Background(), "contacts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]connectorsField{}
+	for _, f := range fields {
+		got[f.Path] = connectorsField{f.Type, f.ReadOnly}
+	}
+	if got["email"] != (connectorsField{"string", false}) || got["id"] != (connectorsField{"string", true}) || len(fields) != 6 {
+		t.Errorf("from the OpenAPI document: %+v", fields)
+	}
+}
+
+type connectorsField struct {
+	typ      string
+	readOnly bool
+}

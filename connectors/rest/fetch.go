@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+	"go.yaml.in/yaml/v3"
 
 	"tandem"
 	"tandem/connectors"
@@ -129,11 +131,22 @@ func (c *Client) Describe(ctx context.Context, object string) ([]connectors.Fiel
 	}
 	seen := map[string]connectors.FieldInfo{}
 	if ob.Schema != "" {
-		b, err := c.schema(ctx, op, ob.Schema)
+		where, pointer, _ := strings.Cut(ob.Schema, "#")
+		b, err := c.schema(ctx, op, where)
 		if err != nil {
 			return nil, err
 		}
-		gjson.GetBytes(b, "properties").ForEach(func(k, v gjson.Result) bool {
+		sch := gjson.ParseBytes(b)
+		if pointer != "" { // an OpenAPI document: #/components/schemas/Contact
+			var parts []string
+			for _, p := range strings.Split(strings.TrimPrefix(pointer, "/"), "/") {
+				parts = append(parts, gjson.Escape(strings.NewReplacer("~1", "/", "~0", "~").Replace(p)))
+			}
+			if sch = sch.Get(strings.Join(parts, ".")); !sch.IsObject() {
+				return nil, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("schema %s: no schema at #%s", where, pointer)}
+			}
+		}
+		sch.Get("properties").ForEach(func(k, v gjson.Result) bool {
 			p := gjson.Escape(k.String())
 			seen[p] = connectors.FieldInfo{Path: p, Label: v.Get("title").String(), Type: v.Get("type").String(), ReadOnly: v.Get("readOnly").Bool()}
 			return true
@@ -227,16 +240,28 @@ func (c *Client) schema(ctx context.Context, op, where string) ([]byte, error) {
 		if !ok(resp) {
 			return nil, c.failed(op, resp)
 		}
-		return resp.Body, nil
+		return schemaJSON(op, c.name, where, resp.Body)
 	}
 	b, err := os.ReadFile(where)
 	if err != nil {
 		return nil, &tandem.Error{Op: op, System: c.name, Message: "schema", Err: err}
 	}
-	if !gjson.ValidBytes(b) {
-		return nil, &tandem.Error{Op: op, System: c.name, Message: "schema " + where + " is not JSON"}
+	return schemaJSON(op, c.name, where, b)
+}
+
+// schemaJSON is a schema document as JSON: JSON already, or YAML (as
+// OpenAPI documents often are) converted.
+func schemaJSON(op, system, where string, b []byte) ([]byte, error) {
+	if gjson.ValidBytes(b) {
+		return b, nil
 	}
-	return b, nil
+	var doc any
+	if err := yaml.Unmarshal(b, &doc); err == nil {
+		if j, err := json.Marshal(doc); err == nil {
+			return j, nil
+		}
+	}
+	return nil, &tandem.Error{Op: op, System: system, Message: "schema " + where + " is neither JSON nor YAML with string keys"}
 }
 
 func fileExists(p string) bool {
