@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -284,32 +285,60 @@ func (c *Client) get(ctx context.Context, op string, ob objectOptions, id string
 	}
 	rec, err := parseRecord(ob, gjson.ParseBytes(resp.Body))
 	if err != nil {
-		return tandem.Record{}, "", &tandem.Error{Op: op, System: c.name, Message: "record " + id + ": " + err.Error()}
+		return tandem.Record{}, "", &unparsed{op: op, system: c.name, r: tandem.Rejected{ID: id, Raw: json.RawMessage(resp.Body), Reason: err.Error()}}
 	}
 	return rec, resp.Header.Get("ETag"), nil
 }
 
+// unparsed is a record read by id that cannot be parsed (no updated-at,
+// say): Fetch returns it in a tandem.RejectedError, never takes it for
+// gone.
+type unparsed struct {
+	op, system string
+	r          tandem.Rejected
+}
+
+func (e *unparsed) Error() string {
+	return fmt.Sprintf("%s: %s: record %s: %s", e.system, e.op, e.r.ID, e.r.Reason)
+}
+
 // list reads the records a list query finds (one page of page_size: a
-// search by key or by a unique value finds one or two).
+// search by key or by a unique value finds one or two). A record that
+// cannot be parsed fails the call; see listAll.
 func (c *Client) list(ctx context.Context, op string, ob objectOptions, q map[string][]string) ([]tandem.Record, error) {
+	recs, rejected, err := c.listAll(ctx, op, ob, q)
+	if err == nil && len(rejected) > 0 {
+		err = &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("record %s of the answer: %s", rejected[0].ID, rejected[0].Reason)}
+	}
+	return recs, err
+}
+
+// listAll is list with the records that cannot be parsed apart, each with
+// its id; one without an id fails the call.
+func (c *Client) listAll(ctx context.Context, op string, ob objectOptions, q map[string][]string) ([]tandem.Record, []tandem.Rejected, error) {
 	resp, err := c.call(ctx, connectors.Read, op, http.MethodGet, c.url(ob.Path, q), nil, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !ok(resp) {
-		return nil, c.failed(op, resp)
+		return nil, nil, c.failed(op, resp)
 	}
 	list, err := records(ob, resp.Body)
 	if err != nil {
-		return nil, &tandem.Error{Op: op, System: c.name, Message: err.Error()}
+		return nil, nil, &tandem.Error{Op: op, System: c.name, Message: err.Error()}
 	}
 	var out []tandem.Record
+	var rejected []tandem.Rejected
 	for _, r := range list {
 		rec, err := parseRecord(ob, r)
-		if err != nil {
-			return nil, &tandem.Error{Op: op, System: c.name, Message: "a record of the answer: " + err.Error()}
+		switch {
+		case err != nil && rec.ID == "":
+			return nil, nil, &tandem.Error{Op: op, System: c.name, Message: "a record of the answer: " + err.Error()}
+		case err != nil:
+			rejected = append(rejected, tandem.Rejected{ID: rec.ID, Raw: json.RawMessage(r.Raw), Reason: err.Error()})
+		default:
+			out = append(out, rec)
 		}
-		out = append(out, rec)
 	}
-	return out, nil
+	return out, rejected, nil
 }

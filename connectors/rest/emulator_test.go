@@ -401,3 +401,42 @@ type connectorsField struct {
 	typ      string
 	readOnly bool
 }
+
+// A record read by id that cannot be parsed comes back in a
+// tandem.RejectedError beside the others: never left out, which would
+// read as deleted. With fetch: and one GET a record alike.
+func TestFetchRejected(t *testing.T) {
+	for name, object := range map[string]string{"batch": linkPaging, "one by one": strings.Replace(linkPaging, "    create: unique\n", "", 1)} {
+		t.Run(name, func(t *testing.T) {
+			em, c := emulator(t, resttest.Options{}, "", object)
+			if name == "one by one" {
+				ob := c.objects["contacts"]
+				ob.Fetch = nil
+				c.objects["contacts"] = ob
+			}
+			a := em.Create(map[string]any{"email": "a@example.com"}, time.Time{})
+			b := em.Create(map[string]any{"email": "b@example.com"}, time.Time{})
+			proxy := conformance.NewProxy(em.Config.Handler)
+			em.Config.Handler = proxy
+			proxy.Rewrite(func(r *http.Request, body []byte) []byte {
+				if strings.HasSuffix(r.URL.Path, "/"+b) {
+					body, _ = sjson.SetBytes(body, "updated_at", "soon")
+				}
+				for i, rec := range gjson.GetBytes(body, "data").Array() {
+					if rec.Get("id").Str == b {
+						body, _ = sjson.SetBytes(body, fmt.Sprintf("data.%d.updated_at", i), "soon")
+					}
+				}
+				return body
+			})
+			recs, err := c.Fetch(context.Background(), tandem.Query{Object: "contacts"}, []string{a, b, "c9999"})
+			var rej *tandem.RejectedError
+			if !errors.As(err, &rej) || len(rej.Rejected) != 1 || rej.Rejected[0].ID != b || len(rej.Rejected[0].Raw) == 0 {
+				t.Fatalf("Fetch with one unreadable record: %v", err)
+			}
+			if !slices.Equal(ids(recs), []string{a}) {
+				t.Errorf("the readable records: %v", ids(recs))
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,7 +25,9 @@ var _ connectors.WebhookReplayGuard = (*Client)(nil)
 
 // Fetch reads live records by id (connectors.Fetcher): with fetch: set,
 // in list calls of fetch.size ids; else one GET a record, each inside
-// the rate budget. Ids not found, or found deleted, are left out. It is
+// the rate budget. Ids not found, or found deleted, are left out; records
+// that came back but cannot be parsed are returned in a
+// tandem.RejectedError beside the others. It is
 // also how the reconciliation sweep confirms that a record it did not see
 // is gone, for APIs that delete for good (json-server, PocketBase).
 func (c *Client) Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tandem.Record, error) {
@@ -34,6 +37,7 @@ func (c *Client) Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tan
 		return nil, err
 	}
 	var out []tandem.Record
+	var rejected []tandem.Rejected
 	if f := ob.Fetch; f != nil {
 		for start := 0; start < len(ids); start += f.Size {
 			batch := ids[start:min(start+f.Size, len(ids))]
@@ -47,32 +51,38 @@ func (c *Client) Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tan
 			} else {
 				vals.Set(f.Param, strings.Join(each, f.Join))
 			}
-			recs, err := c.list(ctx, op, ob, vals)
+			recs, rej, err := c.listAll(ctx, op, ob, vals)
 			if err != nil {
 				return nil, err
 			}
-			want := map[string]bool{}
-			for _, id := range batch {
-				want[id] = true
-			}
 			for _, r := range recs {
-				if want[r.ID] && !r.Deleted {
+				if slices.Contains(batch, r.ID) && !r.Deleted {
 					out = append(out, r)
 				}
 			}
+			for _, r := range rej {
+				if slices.Contains(batch, r.ID) {
+					rejected = append(rejected, r)
+				}
+			}
 		}
-		return out, nil
+	} else {
+		for _, id := range ids {
+			rec, _, err := c.get(ctx, op, ob, id)
+			var u *unparsed
+			switch {
+			case isNotFound(err):
+			case errors.As(err, &u):
+				rejected = append(rejected, u.r)
+			case err != nil:
+				return nil, err
+			case !rec.Deleted:
+				out = append(out, rec)
+			}
+		}
 	}
-	for _, id := range ids {
-		rec, _, err := c.get(ctx, op, ob, id)
-		switch {
-		case isNotFound(err):
-			continue
-		case err != nil:
-			return nil, err
-		case !rec.Deleted:
-			out = append(out, rec)
-		}
+	if len(rejected) > 0 {
+		return out, &tandem.RejectedError{Rejected: rejected}
 	}
 	return out, nil
 }
