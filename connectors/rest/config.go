@@ -2,10 +2,12 @@ package rest
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -217,7 +219,8 @@ func decode(cfg connectors.Config) (options, error) {
 	if err := checkAuth(cfg, &o.Auth); err != nil {
 		return o, err
 	}
-	for name, ob := range o.Objects {
+	for _, name := range slices.Sorted(maps.Keys(o.Objects)) { // the first error, the same each time
+		ob := o.Objects[name]
 		if err := checkObject(cfg, name, &ob); err != nil {
 			return o, err
 		}
@@ -287,21 +290,12 @@ var placeholder = regexp.MustCompile(`\{([a-z_]+)\}`)
 func checkTemplates(cfg connectors.Config, key string, q map[string]string, allowed ...string) error {
 	for p, v := range q {
 		for _, m := range placeholder.FindAllStringSubmatch(v, -1) {
-			if !contains(allowed, m[1]) {
+			if !slices.Contains(allowed, m[1]) {
 				return errAt(cfg, key+"."+p, "unknown placeholder {%s} (allowed here: %s)", m[1], strings.Join(allowed, ", "))
 			}
 		}
 	}
 	return nil
-}
-
-func contains[T comparable](list []T, s T) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func checkObject(cfg connectors.Config, name string, ob *objectOptions) error {
@@ -441,6 +435,9 @@ func checkObject(cfg connectors.Config, name string, ob *objectOptions) error {
 		}
 		if f.Size <= 0 {
 			f.Size = 50
+		}
+		if err := checkTemplates(cfg, k+"fetch.query", f.Query, "limit"); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -157,10 +157,9 @@ func (p *puller) read(r gjson.Result) []any {
 	rec, err := parseRecord(p.ob, r)
 	sum := connectors.Fingerprint([]byte(r.Raw))
 	if err != nil {
+		// Without a stamp the watermark cannot step over it: it is set
+		// aside once a pull, and again by a later pull that reads it.
 		rej := tandem.Rejected{ID: rec.ID, Raw: json.RawMessage(r.Raw), Reason: err.Error()}
-		if rec.ID != "" && !rec.Modified.IsZero() {
-			return p.tr.Read(rec.ID, rec.Modified, sum, rej)
-		}
 		if p.seen == nil {
 			p.seen = map[string]bool{}
 		}

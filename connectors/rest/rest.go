@@ -18,8 +18,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"tandem"
@@ -47,7 +49,6 @@ type Client struct {
 	renewOn []int // statuses that renew the credential
 	http    *connectors.HTTP
 	webhook *connectors.HMACReceiver // nil: webhooks refused
-	log     *slog.Logger
 }
 
 // New opens a REST system from its config section.
@@ -65,7 +66,7 @@ func open(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Client{name: cfg.Name, base: o.BaseURL, objects: o.Objects, renewOn: o.Auth.RenewOn, log: log.With("system", cfg.Name)}
+	c := &Client{name: cfg.Name, base: o.BaseURL, objects: o.Objects, renewOn: o.Auth.RenewOn}
 	ho.System, ho.Logger, ho.Observe = cfg.Name, log, cfg.Observe
 	if err := o.HTTPConfig.Apply(cfg, &ho); err != nil {
 		return nil, err
@@ -97,10 +98,7 @@ func (c *Client) Health() connectors.Health { return c.http.Health() }
 func (c *Client) object(op, name string) (objectOptions, error) {
 	ob, ok := c.objects[name]
 	if !ok {
-		var known []string
-		for k := range c.objects {
-			known = append(known, k)
-		}
+		known := slices.Sorted(maps.Keys(c.objects))
 		return ob, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("object %q is not configured under objects: (configured: %s)", name, strings.Join(known, ", "))}
 	}
 	return ob, nil
@@ -108,8 +106,7 @@ func (c *Client) object(op, name string) (objectOptions, error) {
 
 // call sends one request with the system's auth, through the shared
 // client. A 401 (auth.renew_on) renews a renewable credential and is
-// tried once more.
-// Any status comes back for the caller to judge.
+// tried once more. Any status comes back for the caller to judge.
 func (c *Client) call(ctx context.Context, kind connectors.Kind, op, method, u string, header http.Header, body []byte) (*connectors.Response, error) {
 	for attempt := 0; ; attempt++ {
 		h := header.Clone()
@@ -124,7 +121,7 @@ func (c *Client) call(ctx context.Context, kind connectors.Kind, op, method, u s
 		if err != nil {
 			return nil, err
 		}
-		if attempt == 0 && contains(c.renewOn, resp.Status) && c.auth.renew() {
+		if attempt == 0 && slices.Contains(c.renewOn, resp.Status) && c.auth.renew() {
 			continue
 		}
 		return resp, nil
