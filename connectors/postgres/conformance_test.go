@@ -91,3 +91,30 @@ func terminate(t *testing.T, db *pgx.Conn) {
 		t.Fatal(err)
 	}
 }
+
+// The conformance contract, driven through the connector's own Apply,
+// Pull and Fetch, polling and replication alike. The server ending the
+// connector's sessions stands for a session that expires; the HTTP proxy
+// faults do not apply to a database (the lost answer to a COMMIT is
+// TestConformance's LostResponse).
+func TestContract(t *testing.T) {
+	for _, capture := range []string{"poll", "replication"} {
+		t.Run(capture, func(t *testing.T) {
+			conformance.Contract(t, func(t *testing.T) conformance.Subject {
+				dsn := newDB(t)
+				slots++
+				c := openClient(t, dsn, Options{Capture: capture, PageSize: 5, Slot: fmt.Sprintf("contract%d", slots)})
+				if capture == "replication" {
+					pgtest.Exec(t, dsn, "CREATE PUBLICATION tandem FOR TABLE contacts")
+				}
+				db := conn(t, dsn)
+				return conformance.Subject{Connector: c, Object: "contacts", PageSize: 5,
+					Record:        conformance.Numbered(`{"email":"contract%[1]d@example.com","last_name":"Contract %[1]d"}`),
+					Edit:          conformance.Numbered(`{"last_name":"Edited %d"}`),
+					Bad:           `{"last_name":"bad","score":"many"}`,
+					ExpireSession: func() { terminate(t, db) },
+				}
+			})
+		})
+	}
+}
