@@ -31,7 +31,7 @@ with a count and an example).
 
 Exits 0 when the pass is done, 1 with the reason when a step failed (what was
 done is kept; the next pass resumes from there), 4 when the pass ran but some
-writes failed for good (kept as dead letters: 'tandem status' counts them), and
+writes failed for good (kept as dead letters: 'tandem deadletters list'), and
 3 when a guard stopped it: the pass would delete more than the entity's
 deletes.max_share of a system's records. No delete is sent then (the other
 writes are); look at the deletes with 'tandem conflicts --kind delete --all'
@@ -124,7 +124,7 @@ func summarise(ctx context.Context, w io.Writer, store *state.Store, mark state.
 		for _, p := range att.Problems {
 			fmt.Fprintln(w, "  "+p.String())
 		}
-		fmt.Fprintln(w, "  (tandem conflicts lists what is held; tandem status counts dead letters)")
+		fmt.Fprintln(w, "  (tandem conflicts lists what is held; tandem deadletters list what was set aside)")
 	}
 	var guard *conflict.GuardError
 	switch {
