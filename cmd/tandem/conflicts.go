@@ -42,7 +42,8 @@ Formats:
   html   one self-contained page (no network) with filters by entity, kind,
          status and text; -o to write it to a file and open it in a browser
 
-Reads the state file only (opened read-only) and contacts no system. Before
+Reads the state file only (opened read-only) and contacts no system, so the
+systems' credentials need not be set. Before
 the first sync there is no state file, and so no conflicts.`,
 		Example: `  tandem conflicts
   tandem conflicts --all --format html -o conflicts.html
@@ -55,7 +56,7 @@ the first sync there is no state file, and so no conflicts.`,
 			if kind != "" && !slices.Contains(kinds, kind) {
 				return fmt.Errorf("--kind: want %s, got %q", strings.Join(kinds, ", "), kind)
 			}
-			cfg, err := loadConfig(g)
+			cfg, err := loadOffline(g)
 			if err != nil {
 				return err
 			}

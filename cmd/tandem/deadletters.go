@@ -43,7 +43,7 @@ list and show read the state file only (read-only) and contact no system.`,
 // that change nothing: they need neither the credentials of any system
 // nor write access to the file or its directory.
 func (g *globals) readStore() (*mapping.Config, *state.Store, error) {
-	cfg, err := loadConfig(g)
+	cfg, err := loadOffline(g)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -27,13 +27,14 @@ and how the system's client stood at the end of it: the circuit breaker
 (closed, open, half-open), the rate budget (requests per second, from the
 config or from the API's own headers) and the daily quota (writes pause when
 it is down to its reserve, and resume when it is back).
-Reads the state file only (read-only); contacts no system.`,
+Reads the state file only (read-only: it works on a file and directory it
+cannot write); contacts no system, so the systems' credentials need not be set.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format, "table", "json"); err != nil {
 				return err
 			}
-			cfg, err := loadConfig(g)
+			cfg, err := loadOffline(g)
 			if err != nil {
 				return err
 			}
