@@ -43,8 +43,8 @@ Formats:
          status and text; -o to write it to a file and open it in a browser
 
 Reads the state file only (opened read-only) and contacts no system, so the
-systems' credentials need not be set. Before
-the first sync there is no state file, and so no conflicts.`,
+systems' credentials need not be set. Before the first sync there is no
+state file, and so no conflicts.`,
 		Example: `  tandem conflicts
   tandem conflicts --all --format html -o conflicts.html
   tandem conflicts --entity contact --kind field --format csv -o conflicts.csv`,
