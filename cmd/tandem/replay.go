@@ -62,10 +62,7 @@ func writeChanges(g *globals, format string, changes []conflict.Change, what str
 	if format == "json" {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
-		if changes == nil {
-			changes = []conflict.Change{}
-		}
-		if err := enc.Encode(changes); err != nil {
+		if err := enc.Encode(changeList(changes)); err != nil {
 			return err
 		}
 	} else {
