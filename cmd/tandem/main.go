@@ -49,6 +49,7 @@ type globals struct {
 	stdout   io.Writer
 	stderr   io.Writer
 	log      *slog.Logger
+	agg      *aggregator // nil for the daemon and the sandbox
 	// observe, when set, is told of every HTTP attempt of the systems
 	// opened (tandem run counts them for /metrics).
 	observe func(connectors.Attempt)
@@ -74,11 +75,15 @@ Try it without any account:  tandem sync --sandbox`,
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			opts := &slog.HandlerOptions{Level: level}
+			var h slog.Handler = slog.NewJSONHandler(stderr, opts)
 			if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-				g.log = slog.New(slog.NewTextHandler(stderr, opts))
-			} else {
-				g.log = slog.New(slog.NewJSONHandler(stderr, opts))
+				h = slog.NewTextHandler(stderr, opts)
 			}
+			if name := cmd.Name(); name != "run" && name != "sandbox" {
+				g.agg = newAggregator(h) // see aggregator
+				h = g.agg
+			}
+			g.log = slog.New(h)
 			return nil
 		},
 	}
@@ -93,7 +98,15 @@ Try it without any account:  tandem sync --sandbox`,
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.AddCommand(runCmd(g), backfillCmd(g), syncCmd(g), statusCmd(g), deadlettersCmd(g), planCmd(g), resolveCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g), conflictsCmd(g), versionCmd(g))
-	if err := root.Execute(); err != nil {
+	err := root.Execute()
+	if g.agg != nil {
+		final := ""
+		if err != nil {
+			final = err.Error()
+		}
+		g.agg.flush(final)
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, "tandem:", err)
 		var ee *exitError
 		if errors.As(err, &ee) {

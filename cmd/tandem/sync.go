@@ -27,7 +27,10 @@ changed in each system since the last pass, merge it, and write the result to
 the other systems. After the table of what each system did, it names what
 needs a person: writes that failed for good, records set aside as unreadable,
 fields held, identity conflicts opened, deletes quarantined (each kind once,
-with a count and an example).
+with a count and an example). The log on stderr does the same: a warning
+repeated with the same error is one line with a "count" and the first as
+the example, and the error that stopped the pass is said once, as the last
+line.
 
 Exits 0 when the pass is done, 1 with the reason when a step failed (what was
 done is kept; the next pass resumes from there), 4 when the pass ran but some

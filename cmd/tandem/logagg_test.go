@@ -1,0 +1,37 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestSyncLogsAnErrorOnce: three writes failing for the same reason are
+// one log line with a count and an example; a pull that fails is said
+// once on stderr (the command's own last line), not again by each layer
+// it went through.
+func TestSyncLogsAnErrorOnce(t *testing.T) {
+	w := newWorld(t)
+	w.editConfig(t, "              evangelist: Evangelist\n", "")
+	w.sync(t)
+	for _, e := range []string{"dennis.backus.31@example.com", "margaret.allen.42@example.com", "ada.lovelace.0@example.com"} {
+		w.sf.Update("Contact", w.sfByEmail(t, e).ID, map[string]any{"Lifecycle__c": "Evangelist"})
+	}
+	code, _, errs := run("sync", "--config", w.config)
+	if code != exitWriteFailed {
+		t.Fatalf("sync: exit %d\n%s", code, errs)
+	}
+	if n := strings.Count(errs, `"Evangelist\" is not in the map`); n != 1 {
+		t.Errorf("the reason is logged %d times, want once:\n%s", n, errs)
+	}
+	if !strings.Contains(errs, `"msg":"write set aside"`) || !strings.Contains(errs, `"count":3`) {
+		t.Errorf("no line with the count and an example:\n%s", errs)
+	}
+	w.hs.Close()
+	code, _, errs = run("sync", "--config", w.config)
+	if code != exitFailed {
+		t.Fatalf("sync with HubSpot down: exit %d\n%s", code, errs)
+	}
+	if n := strings.Count(errs, "connection refused"); n != 1 || !strings.HasPrefix(errs, "tandem: ") {
+		t.Errorf("the pull's error is on stderr %d times, want once, as the last line:\n%s", n, errs)
+	}
+}
