@@ -309,8 +309,7 @@ func (g *globals) deadRetry(ctx context.Context, ids []string, queue bool) error
 		runs = append(runs, rs...)
 		errs = append(errs, err)
 	}
-	printRuns(g.stdout, runs)
-	return summarise(ctx, g.stdout, store, mark, errors.Join(errs...))
+	return outcome(ctx, g.stdout, "table", store, mark, runs, errors.Join(errs...))
 }
 
 // entityOf is the entity whose config has the dead letter's system and

@@ -65,7 +65,7 @@ func TestPlanWritesNothing(t *testing.T) {
 func TestStatusShowsHealth(t *testing.T) {
 	w := newWorld(t)
 	w.sync(t)
-	code, out, errOut := run("status", "--config", w.config)
+	code, out, errOut := run("status", "--config", w.config, "-o", "wide")
 	if code != 0 || !strings.Contains(out, "CIRCUIT") || strings.Count(out, "closed") != 2 || !strings.Contains(out, "left") {
 		t.Errorf("status: exit %d\n%s%s", code, out, errOut)
 	}
