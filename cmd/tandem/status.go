@@ -30,10 +30,11 @@ and how the system's client stood at the end of it: the circuit breaker
 config or from the API's own headers) and the daily quota (writes pause when
 it is down to its reserve, and resume when it is back).
 
-The table fits 120 columns: the cursor, the records pulled, written and
-failed, the drift, the rate and the quota are left out, and the error is cut
-to fit; -o wide shows every column whole. --format json has everything, the
-cursor as a JSON value and the lag also in seconds.
+The table fits 120 columns: the records pulled, written and failed, the
+drift, the rate and the quota are left out, and the error is cut to fit;
+-o wide shows those columns and every error whole. --format json has
+everything, the cursor too (as a JSON value) and the lag also in seconds.
+
 Reads the state file only (read-only: it works on a file and directory it
 cannot write); contacts no system, so the systems' credentials need not be set.`,
 		Args: cobra.NoArgs,
