@@ -43,7 +43,9 @@ func (g *globals) sandboxDemo(ctx context.Context) error {
 		return err
 	}
 
-	fmt.Fprintf(out, "HubSpot emulator %s, Salesforce emulator %s\n\n", sb.hsURL, sb.sfURL)
+	fmt.Fprintf(out, "HubSpot emulator %s, Salesforce emulator %s\n", sb.hsURL, sb.sfURL)
+	fmt.Fprintln(out, "State: a new file in a temporary directory, removed at the end: each demo starts clean.")
+	fmt.Fprintln(out)
 	fmt.Fprintln(out, "1. Initial sync. HubSpot holds 50 contacts, Salesforce 50; 20 are the same people by email.")
 	if err := pass(); err != nil {
 		return err
