@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,15 +32,11 @@ func TestNewestWithinSalesforceSecond(t *testing.T) {
 		{"salesforce early in the second, hubspot late", "salesforce", 900 * time.Millisecond, 100 * time.Millisecond, "HS", "hubspot"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var (
-				mu  sync.Mutex
-				now = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-			)
-			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-			at := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
-			sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", Now: clock})
+			clock := newTestClock()
+			at := clock.set
+			sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", Now: clock.Now})
 			t.Cleanup(sf.Close)
-			hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate, Now: clock})
+			hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate, Now: clock.Now})
 			t.Cleanup(hs.Close)
 			sfID, err := sf.Create("Contact", map[string]any{"Email": "a@example.com", "LastName": "A", "Title": "T0"})
 			if err != nil {
