@@ -64,7 +64,7 @@ func deadListCmd(g *globals) *cobra.Command {
 			if err := checkFormat(format, "table", "json"); err != nil {
 				return err
 			}
-			_, store, err := g.readStore()
+			cfg, store, err := g.readStore()
 			if err != nil {
 				return err
 			}
@@ -72,6 +72,9 @@ func deadListCmd(g *globals) *cobra.Command {
 			ds, err := store.DeadLetters(cmd.Context())
 			if err != nil {
 				return err
+			}
+			for i := range ds {
+				maskDead(cfg, &ds[i])
 			}
 			if format == "json" {
 				return writeJSON(g.stdout, nonNil(ds))
@@ -114,7 +117,7 @@ func deadShowCmd(g *globals) *cobra.Command {
 			if _, _, err := state.ParseDeadLetterID(args[0]); err != nil {
 				return err
 			}
-			_, store, err := g.readStore()
+			cfg, store, err := g.readStore()
 			if err != nil {
 				return err
 			}
@@ -126,6 +129,7 @@ func deadShowCmd(g *globals) *cobra.Command {
 			if d == nil {
 				return fmt.Errorf("no dead letter %s (tandem deadletters list shows them)", args[0])
 			}
+			maskDead(cfg, d)
 			if format == "json" {
 				return writeJSON(g.stdout, d)
 			}
@@ -310,6 +314,30 @@ func (g *globals) deadRetry(ctx context.Context, ids []string, queue bool) error
 		errs = append(errs, err)
 	}
 	return outcome(ctx, g.stdout, "table", store, mark, runs, errors.Join(errs...))
+}
+
+// maskDead masks, in a dead letter, the values of the fields marked
+// sensitive: those a write sent, and their paths in a record's payload.
+func maskDead(cfg *mapping.Config, d *state.DeadLetter) {
+	e := entityOf(cfg, *d)
+	if e == nil {
+		return
+	}
+	for f, vs := range d.Sent {
+		if !e.Sensitive(f) {
+			continue
+		}
+		masked := make([]any, len(vs))
+		for i, v := range vs {
+			if v != nil {
+				masked[i] = mapping.Masked
+			}
+		}
+		d.Sent[f] = masked
+	}
+	if sm := e.System(d.System); sm != nil && len(d.Raw) > 0 {
+		d.Raw = sm.MaskRaw(e, d.Raw)
+	}
 }
 
 // entityOf is the entity whose config has the dead letter's system and

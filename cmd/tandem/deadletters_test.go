@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -151,5 +152,38 @@ func TestDeadlettersRecords(t *testing.T) {
 	defer st.Close()
 	if n, err := st.InboxDepth(ctx, "hubspot", "contacts"); err != nil || n != 0 {
 		t.Errorf("the re-read waits in the inbox: %d, %v", n, err)
+	}
+}
+
+// TestDeadlettersMaskSensitive: a record set aside shows the payload paths
+// of a field marked sensitive masked, in list and show.
+func TestDeadlettersMaskSensitive(t *testing.T) {
+	config, statePath := conflictsWorld(t)
+	cfg, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := strings.Replace(string(cfg), "      phone: phone ", "      phone: { type: phone, sensitive: true } ", 1)
+	if marked == string(cfg) {
+		t.Fatal("config has no phone field to mark")
+	}
+	os.WriteFile(config, []byte(marked), 0o600)
+	st, err := state.Open(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	err = st.Update(ctx, func(tx *state.Tx) error {
+		return tx.AddDeadLetter(ctx, "hubspot", "contacts", "5", []byte(`{"id":"5","properties":{"phone":"+15550100099","email":7}}`), "properties.email: not a string")
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"list", "--format", "json"}, {"show", "r1"}, {"show", "r1", "--format", "json"}} {
+		code, out, errs := run(append(append([]string{"deadletters"}, args...), "--config", config)...)
+		if code != 0 || strings.Contains(out, "+15550100099") || !strings.Contains(out, "••••••") {
+			t.Errorf("deadletters %v: exit %d, want the phone masked\n%s%s", args, code, out, errs)
+		}
 	}
 }

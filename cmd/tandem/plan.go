@@ -61,7 +61,7 @@ the guard, 1 when a system could not be read. With --format json: one object
 			if err != nil {
 				return err
 			}
-			r := &planReport{}
+			r := &planReport{cfg: cfg}
 			names := map[string]bool{}
 			for _, e := range ents {
 				names[e.Name] = true

@@ -12,6 +12,7 @@ import (
 
 	"tandem"
 	"tandem/conflict"
+	"tandem/mapping"
 	"tandem/state"
 )
 
@@ -32,6 +33,8 @@ type planReport struct {
 	// Held are the conflicts already waiting for a person before the pass
 	// (tandem resolve ID decides one); the pass changes nothing of them.
 	Held []planConflict `json:"held"`
+
+	cfg *mapping.Config // masks the fields marked sensitive
 }
 
 type planConflict struct {
@@ -92,6 +95,7 @@ func (r *planReport) recordConflicts(ctx context.Context, store *state.Store, be
 	if err != nil {
 		return err
 	}
+	cs, held = r.cfg.MaskConflicts(cs), r.cfg.MaskConflicts(held)
 	for _, c := range cs {
 		if !entities[c.Entity] || before[c.ID] == after[c.ID] {
 			continue

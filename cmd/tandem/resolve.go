@@ -93,7 +93,7 @@ and the next 'tandem sync' (or the daemon's next pass) writes it everywhere.
 				return err
 			}
 			if format == "json" {
-				return writeJSON(g.stdout, c)
+				return writeJSON(g.stdout, ent.MaskConflict(*c))
 			}
 			fmt.Fprintf(g.stdout, "conflict %d resolved (%s); the next pass writes it to every system\n", c.ID, c.Decided)
 			return nil
