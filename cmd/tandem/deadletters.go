@@ -205,10 +205,11 @@ or failed to map, is not reused, and a record that agrees already needs no
 write. A record set aside is fetched again by its id and read through the
 current mapping, as for a webhook.
 
-Then the writes are sent and the records read, at once: this needs the
-credentials of the systems concerned. With --queue they are only queued,
-for the next pass (tandem sync, or the daemon's writer) to send; no system
-is contacted.
+Then the records are read and the writes sent, at once, with whatever
+else waits in the outbox of the entities concerned (as the daemon's writer
+would send it): this needs the systems' credentials. With --queue they are
+only queued, for the next pass (tandem sync, or the daemon) to send; no
+system is contacted and no credential is needed.
 
 Exits 0 when all went through, 4 when a write failed for good again (it is a
 dead letter again, with its new reason), 1 when a step failed.`,
@@ -230,7 +231,11 @@ func (g *globals) deadRetry(ctx context.Context, ids []string, queue bool) error
 			return err
 		}
 	}
-	cfg, err := loadConfig(g)
+	load := loadConfig
+	if queue {
+		load = loadOffline // no system is contacted
+	}
+	cfg, err := load(g)
 	if err != nil {
 		return err
 	}
@@ -269,7 +274,12 @@ func (g *globals) deadRetry(ctx context.Context, ids []string, queue bool) error
 	for _, d := range ds {
 		ent := entityOf(cfg, d)
 		if ent == nil {
-			return fmt.Errorf("dead letter %s: no entity of %s has %s %s (discard it, or put the system back in the config)", d.ID, cfg.File, d.System, d.Object)
+			err := fmt.Errorf("dead letter %s: no entity of %s has %s %s (discard it, or put the system back in the config)", d.ID, cfg.File, d.System, d.Object)
+			if len(ids) > 0 {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s: skipped: %v\n", d.ID, err)
+			continue
 		}
 		touched[ent] = true
 		if d.Kind == state.DeadRecord {

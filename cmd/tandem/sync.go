@@ -117,15 +117,10 @@ func printRuns(w io.Writer, runs []state.Run) {
 	tw.Flush()
 }
 
-// summarise prints what needs a person since mark, and turns the outcome
-// of a pass into the command's error: the guard's code 3, a failure's 1,
-// and, for a pass that ran but left writes that failed for good, 4.
-func summarise(ctx context.Context, w io.Writer, store *state.Store, mark state.Mark, err error) error {
-	return outcome(ctx, w, "table", store, mark, nil, err)
-}
-
 // outcome prints a pass's runs and what needs a person since mark, as a
-// table or as JSON, and turns it into the command's error (summarise).
+// table or as JSON, and turns the outcome of the pass into the command's
+// error: the guard's code 3, a failure's 1, and, for a pass that ran but
+// left writes that failed for good, 4.
 func outcome(ctx context.Context, w io.Writer, format string, store *state.Store, mark state.Mark, runs []state.Run, err error) error {
 	att, aerr := store.AttentionSince(ctx, mark)
 	if aerr != nil {
