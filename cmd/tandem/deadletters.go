@@ -33,7 +33,8 @@ them again or forgets them.
   tandem deadletters retry ID... | --all [--queue]
   tandem deadletters discard ID...
 
-list and show read the state file only (read-only) and contact no system.`,
+list and show read the state file only (read-only) and contact no system, so
+they need none of the systems' credentials; neither does retry --queue.`,
 	}
 	cmd.AddCommand(deadListCmd(g), deadShowCmd(g), deadRetryCmd(g), deadDiscardCmd(g))
 	return cmd

@@ -16,7 +16,7 @@ func planCmd(g *globals) *cobra.Command {
 	var entity, format string
 	cmd := &cobra.Command{
 		Use:   "plan",
-		Short: "Show what the next pass would write, field by field, without writing",
+		Short: "Show what the next pass would do: writes, conflicts, deletes, a guard; write nothing",
 		Long: `Show what the next pass would do: what it would write to each system, per
 record and field (old -> new), creates, updates and deletes; the field
 conflicts it would record, with every system's value and the decision the
