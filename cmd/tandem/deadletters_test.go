@@ -101,12 +101,15 @@ func TestDeadlettersRetryReplans(t *testing.T) {
 }
 
 // TestDeadlettersRecords: records set aside are listed with their payload
-// (as text when it is not JSON); retry reads one again from its system;
-// discard forgets one, and refuses an unknown id without discarding any.
+// (as text when it is not JSON); retry reads one again from its system at
+// once, or, with --queue and no credentials, leaves it in the inbox for
+// the daemon; discard forgets one, and refuses an unknown id without
+// discarding any.
 func TestDeadlettersRecords(t *testing.T) {
 	w := newWorld(t)
 	w.sync(t)
 	id := w.hsByEmail(t, "dennis.backus.31@example.com").ID
+	id2 := w.hsByEmail(t, "margaret.allen.42@example.com").ID
 	st, err := state.Open(w.state)
 	if err != nil {
 		t.Fatal(err)
@@ -116,14 +119,17 @@ func TestDeadlettersRecords(t *testing.T) {
 		if err := tx.AddDeadLetter(ctx, "hubspot", "contacts", id, []byte("<html>oops"), "not JSON"); err != nil {
 			return err
 		}
-		return tx.AddDeadLetter(ctx, "hubspot", "contacts", "404404", []byte(`{"id":"404404"}`), "properties.email: not a string")
+		if err := tx.AddDeadLetter(ctx, "hubspot", "contacts", "404404", []byte(`{"id":"404404"}`), "properties.email: not a string"); err != nil {
+			return err
+		}
+		return tx.AddDeadLetter(ctx, "hubspot", "contacts", id2, []byte("{"), "not JSON")
 	})
 	st.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ds := w.deadLetters(t)
-	if len(ds) != 2 || ds[0].Kind != state.DeadRecord || ds[0].RawText != "<html>oops" || !strings.Contains(string(ds[1].Raw), `"404404"`) {
+	if len(ds) != 3 || ds[0].Kind != state.DeadRecord || ds[0].RawText != "<html>oops" || !strings.Contains(string(ds[1].Raw), `"404404"`) {
 		t.Fatalf("dead letters = %+v", ds)
 	}
 	code, out, _ := run("deadletters", "show", ds[1].ID, "--config", w.config)
@@ -133,17 +139,14 @@ func TestDeadlettersRecords(t *testing.T) {
 	if code, _, errs := run("deadletters", "discard", ds[1].ID, "r999", "--config", w.config); code != 1 || !strings.Contains(errs, "no dead letter r999") {
 		t.Errorf("discard with an unknown id: exit %d, %s", code, errs)
 	}
-	if n := len(w.deadLetters(t)); n != 2 {
+	if n := len(w.deadLetters(t)); n != 3 {
 		t.Errorf("a refused discard discarded something: %d left", n)
-	}
-	if code, out, errs := run("deadletters", "retry", ds[0].ID, "--config", w.config); code != 0 || !strings.Contains(out, "to be read again") {
-		t.Fatalf("retry of a record: exit %d\n%s%s", code, out, errs)
 	}
 	if code, out, errs := run("deadletters", "discard", ds[1].ID, "--config", w.config); code != 0 {
 		t.Fatalf("discard: exit %d\n%s%s", code, out, errs)
 	}
-	if ds := w.deadLetters(t); len(ds) != 0 {
-		t.Errorf("dead letters left: %+v", ds)
+	if code, out, errs := run("deadletters", "retry", ds[0].ID, "--config", w.config); code != 0 || !strings.Contains(out, "to be read again") {
+		t.Fatalf("retry of a record: exit %d\n%s%s", code, out, errs)
 	}
 	st, err = state.OpenReadOnly(w.state)
 	if err != nil {
@@ -152,6 +155,17 @@ func TestDeadlettersRecords(t *testing.T) {
 	defer st.Close()
 	if n, err := st.InboxDepth(ctx, "hubspot", "contacts"); err != nil || n != 0 {
 		t.Errorf("the re-read waits in the inbox: %d, %v", n, err)
+	}
+	os.Unsetenv("E2E_HS_TOKEN")
+	os.Unsetenv("E2E_SF_SECRET")
+	if code, out, errs := run("deadletters", "retry", "--queue", ds[2].ID, "--config", w.config); code != 0 || !strings.Contains(out, "queued") {
+		t.Fatalf("retry --queue without credentials: exit %d\n%s%s", code, out, errs)
+	}
+	if ds := w.deadLetters(t); len(ds) != 0 {
+		t.Errorf("dead letters left: %+v", ds)
+	}
+	if n, err := st.InboxDepth(ctx, "hubspot", "contacts"); err != nil || n != 1 {
+		t.Errorf("inbox after retry --queue: %d, %v; want the re-read waiting", n, err)
 	}
 }
 
