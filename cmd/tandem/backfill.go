@@ -151,7 +151,7 @@ func (g *globals) handOver(ctx context.Context, cfg *mapping.Config, ent *mappin
 		return err
 	}
 	defer store.Close()
-	fmt.Fprintf(g.stderr, "tandem: %s runs on this state file: the backfill is handed to it\n", state.Holder(cfg.State))
+	g.note("%s runs on this state file: the backfill is handed to it", state.Holder(cfg.State))
 	type handed struct {
 		ID     int64  `json:"id"`
 		System string `json:"system"`
@@ -170,7 +170,7 @@ func (g *globals) handOver(ctx context.Context, cfg *mapping.Config, ent *mappin
 			select {
 			case <-ctx.Done():
 				p.finish()
-				fmt.Fprintf(g.stderr, "tandem: stopped following; the daemon goes on with backfill %d\n", b.ID)
+				g.note("stopped following; the daemon goes on with backfill %d", b.ID)
 				return nil
 			case <-time.After(500 * time.Millisecond):
 			}
@@ -238,7 +238,7 @@ type progress struct {
 
 func (g *globals) progress(b *state.Backfill) *progress {
 	p := &progress{g: g, last: *b, start: time.Now(), base: b.Read, shown: time.Now()}
-	if f, ok := g.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+	if f, ok := g.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) && g.notes == nil {
 		p.bar = progressbar.NewOptions64(-1,
 			progressbar.OptionSetWriter(g.stderr),
 			progressbar.OptionSetDescription(fmt.Sprintf("backfill %s %s", b.System, b.Object)),
@@ -272,7 +272,7 @@ func (p *progress) line() {
 	if secs > 0 {
 		rate = float64(p.last.Read-p.base) / secs
 	}
-	fmt.Fprintf(p.g.stderr, "tandem: backfill %d %s %s: %d records read, %d pages, %.0f records/s\n",
+	p.g.note("backfill %d %s %s: %d records read, %d pages, %.0f records/s",
 		p.last.ID, p.last.System, p.last.Object, p.last.Read, p.last.Pages, rate)
 }
 

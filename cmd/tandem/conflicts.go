@@ -68,7 +68,7 @@ state file, and so no conflicts.`,
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
 				// No sync has run: nothing can have conflicted yet.
-				fmt.Fprintf(g.stderr, "state file %s not created yet (no sync has run): no conflicts\n", cfg.State)
+				g.note("state file %s not created yet (no sync has run): no conflicts", cfg.State)
 			case err != nil:
 				return err
 			default:
@@ -97,7 +97,7 @@ state file, and so no conflicts.`,
 			if err := writeAtomic(output, b.Bytes()); err != nil {
 				return fmt.Errorf("-o: %w", err)
 			}
-			fmt.Fprintf(g.stderr, "wrote %s\n", output)
+			g.note("wrote %s", output)
 			return nil
 		},
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -33,5 +34,32 @@ func TestSyncLogsAnErrorOnce(t *testing.T) {
 	}
 	if n := strings.Count(errs, "connection refused"); n != 1 || !strings.HasPrefix(errs, "tandem: ") {
 		t.Errorf("the pull's error is on stderr %d times, want once, as the last line:\n%s", n, errs)
+	}
+}
+
+// TestLogFormatJSON: with --log-format json every line on stderr is a JSON
+// record, the command's own last error too (with its exit code).
+func TestLogFormatJSON(t *testing.T) {
+	config, _ := conflictsWorld(t)
+	code, _, errs := run("conflicts", "--config", config, "--log-format", "json")
+	if code != 0 {
+		t.Fatalf("conflicts: exit %d\n%s", code, errs)
+	}
+	code, _, errs2 := run("deadletters", "show", "w1", "--config", config, "--log-format", "json")
+	if code != 1 {
+		t.Fatalf("show of nothing: exit %d\n%s", code, errs2)
+	}
+	lines := strings.Split(strings.TrimSpace(errs+errs2), "\n")
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["msg"] == nil {
+			t.Errorf("not a JSON record on stderr: %q", l)
+		}
+	}
+	if !strings.Contains(errs, "not created yet") || !strings.Contains(errs2, `"exit_code":1`) {
+		t.Errorf("stderr:\n%s%s", errs, errs2)
+	}
+	if code, _, _ := run("status", "--config", config, "--log-format", "yaml"); code != 1 {
+		t.Errorf("--log-format yaml: exit %d, want 1", code)
 	}
 }

@@ -44,8 +44,12 @@ func main() {
 }
 
 type globals struct {
-	config   string
-	logLevel string
+	config    string
+	logLevel  string
+	logFormat string
+	// notes writes the command's own lines to stderr as JSON
+	// (--log-format json); nil: as text.
+	notes *slog.Logger
 	stdout   io.Writer
 	stderr   io.Writer
 	log      *slog.Logger
@@ -76,8 +80,18 @@ Try it without any account:  tandem sync --sandbox`,
 			}
 			opts := &slog.HandlerOptions{Level: level}
 			var h slog.Handler = slog.NewJSONHandler(stderr, opts)
-			if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			switch g.logFormat {
+			case "auto":
+				if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+					h = slog.NewTextHandler(stderr, opts)
+				}
+			case "text":
 				h = slog.NewTextHandler(stderr, opts)
+			case "json":
+				// The command's own lines too, whatever the level.
+				g.notes = slog.New(slog.NewJSONHandler(stderr, nil))
+			default:
+				return fmt.Errorf("--log-format: want auto, json or text, got %q", g.logFormat)
 			}
 			if name := cmd.Name(); name != "run" && name != "sandbox" {
 				g.agg = newAggregator(h) // see aggregator
@@ -93,6 +107,7 @@ Try it without any account:  tandem sync --sandbox`,
 	}
 	root.PersistentFlags().StringVar(&g.config, "config", def, "config file (or set $TANDEM_CONFIG)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "auto", "stderr format: json (every line, the final error too), text, or auto (the log as text on a terminal, else JSON)")
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -107,14 +122,31 @@ Try it without any account:  tandem sync --sandbox`,
 		g.agg.flush(final)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "tandem:", err)
+		code := exitFailed
 		var ee *exitError
 		if errors.As(err, &ee) {
-			return ee.code
+			code = ee.code
 		}
-		return exitFailed
+		if g.notes != nil {
+			g.notes.Error(err.Error(), "exit_code", code)
+		} else {
+			fmt.Fprintln(stderr, "tandem:", err)
+		}
+		return code
 	}
 	return exitOK
+}
+
+// note writes one of the command's own lines to stderr (not a log
+// record: it shows whatever the level): plain text, or, with
+// --log-format json, a JSON record like the log's.
+func (g *globals) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if g.notes != nil {
+		g.notes.Info(msg)
+		return
+	}
+	fmt.Fprintln(g.stderr, "tandem: "+msg)
 }
 
 // exitError carries an exit code other than 1.
