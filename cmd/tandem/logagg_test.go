@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -61,5 +63,36 @@ func TestLogFormatJSON(t *testing.T) {
 	}
 	if code, _, _ := run("status", "--config", config, "--log-format", "yaml"); code != 1 {
 		t.Errorf("--log-format yaml: exit %d, want 1", code)
+	}
+}
+
+// TestAggregator: warnings with the same error are one record at the end,
+// the first one's attributes (With ones too) with a count and the other
+// messages; what has no error, or is below warn, goes through at once; an
+// error the command ends with is not logged.
+func TestAggregator(t *testing.T) {
+	var buf bytes.Buffer
+	agg := newAggregator(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(agg).With("pass", "p1")
+	log.Warn("write failed", "id", "1", "err", "boom")
+	log.Info("progress", "err", "boom")
+	log.Warn("write failed", "id", "2", "err", "boom")
+	log.Error("pass step failed", "err", "boom")
+	log.Warn("no error here")
+	log.Warn("pull failed", "error", "refused")
+	if got := strings.Count(buf.String(), "\n"); got != 2 {
+		t.Fatalf("before the end, %d lines, want the info and the warning without error:\n%s", got, buf.String())
+	}
+	agg.flush("entity contact: refused")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want 3:\n%s", len(lines), buf.String())
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[2]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec["msg"] != "write failed" || rec["id"] != "1" || rec["pass"] != "p1" || rec["count"] != 3.0 || rec["also"] != "pass step failed" {
+		t.Errorf("aggregated record = %v", rec)
 	}
 }
