@@ -75,7 +75,7 @@ the guard, 1 when a system could not be read. With --format json: one object
 				if err := eng.Guard(ctx, e); err != nil {
 					r.Guards = append(r.Guards, planGuard{Entity: e.Name, Error: err.Error()})
 				}
-				r.Writes = append(r.Writes, cs...)
+				r.Writes = append(r.Writes, maskChanges(e, cs)...)
 			}
 			if err := r.recordConflicts(ctx, store, before, held, names); err != nil {
 				return err

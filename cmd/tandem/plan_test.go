@@ -137,3 +137,22 @@ func TestPlanShowsConflicts(t *testing.T) {
 		t.Errorf("plan with the conflict held: exit %d, want 0 and the held conflict\n%s", code, out)
 	}
 }
+
+// TestPlanMasksSensitive: a field marked sensitive is masked in the writes
+// a plan lists, old and new value.
+func TestPlanMasksSensitive(t *testing.T) {
+	w := newWorld(t)
+	w.sync(t)
+	w.editConfig(t, "      phone: phone ", "      phone: { type: phone, sensitive: true } ")
+	email := "ada.lovelace.0@example.com"
+	w.tick()
+	if err := w.hs.Update("contacts", w.hsByEmail(t, email).ID, map[string]any{"phone": "+15550199999", "lastname": "King"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"table", "json"} {
+		code, out, errOut := run("plan", "--config", w.config, "--format", format)
+		if code != exitChanges || strings.Contains(out, "15550199999") || !strings.Contains(out, "••••••") || !strings.Contains(out, "King") {
+			t.Errorf("plan --format %s: exit %d, want the phone masked and the name shown\n%s%s", format, code, out, errOut)
+		}
+	}
+}

@@ -243,3 +243,43 @@ func decisionText(c planConflict) string {
 		return "undone: edited in " + c.Decided + " after the delete"
 	}
 }
+
+// maskChanges masks, in the changes of a plan or replay of entity e, the
+// old and new values of fields marked sensitive: a golden field by name, a
+// write by the system's path of it.
+func maskChanges(e *mapping.Entity, cs []conflict.Change) []conflict.Change {
+	masked, _ := json.Marshal(mapping.Masked)
+	hide := func(v string) string {
+		if v == "" || v == "null" {
+			return v
+		}
+		return string(masked)
+	}
+	for i, c := range cs {
+		if sensitiveAt(e, c) {
+			cs[i].From, cs[i].To = hide(c.From), hide(c.To)
+		}
+	}
+	return cs
+}
+
+func sensitiveAt(e *mapping.Entity, c conflict.Change) bool {
+	if c.System == "" {
+		return e.Sensitive(c.Field)
+	}
+	sm := e.System(c.System)
+	if sm == nil {
+		return false
+	}
+	for _, f := range sm.Fields {
+		if f.Path != c.Field {
+			continue
+		}
+		for _, name := range append([]string{f.Field}, f.Fields...) {
+			if name != "" && e.Sensitive(name) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -47,7 +47,7 @@ Nothing is fetched and nothing is written: replay reads the state file only
 			if err != nil {
 				return err
 			}
-			return writeChanges(g, format, changes, "the current mapping would change records")
+			return writeChanges(g, format, maskChanges(ent, changes), "the current mapping would change records")
 		},
 	}
 	cmd.Flags().StringVar(&entity, "entity", "", "the entity to replay (required)")
