@@ -158,7 +158,7 @@ func (r *planReport) print(w io.Writer) {
 	}
 	section("Field conflicts the pass would record (both values; the decision its policy makes)", r.Conflicts)
 	section("Identity conflicts the pass would open", r.Identity)
-	section("Deletes the pass would meet (held: quarantined; a system: propagated)", r.Deletes)
+	section("Deletes the pass would meet (quarantined, propagated, ignored, or undone by a later edit)", r.Deletes)
 	section("Fields the pass would hold: a value cannot be read", r.Values)
 	for _, g := range r.Guards {
 		fmt.Fprintf(w, "\nGuard, entity %s: the next pass would stop (exit 3): %s\n", g.Entity, g.Error)
