@@ -44,8 +44,9 @@ func auditCmd(g *globals) *cobra.Command {
 		Long: `List the audit trail, newest first: every decision a person made through
 Tandem — a conflict resolved (tandem resolve), a dead letter retried or
 discarded, a pass forced past the mass-delete guard (sync --force) — with who
-(the OS user), when and what. A decision and its audit line are written in one
-transaction. The state file is opened read-only.`,
+(the OS user), when and what. A resolve and its audit line are written in one
+transaction; a forced pass is recorded before it runs. The state file is opened
+read-only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "table" && format != "json" {
