@@ -18,6 +18,7 @@ import (
 	"tandem"
 	"tandem/connectors"
 	_ "tandem/connectors/hubspot"
+	_ "tandem/connectors/rest"
 	_ "tandem/connectors/salesforce"
 )
 
