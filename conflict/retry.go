@@ -14,8 +14,9 @@ import (
 // reports whether a write is queued; false means the record needs none
 // any more (it agrees already, or the entity is deleted there), and the
 // dead letter is gone either way. The write itself goes with the next
-// push (a pass, the daemon, or Drain).
-func (e *Engine) Requeue(ctx context.Context, ent *mapping.Entity, id string) (queued bool, err error) {
+// push (a pass, the daemon, or Drain). actor, when not "", is who asked:
+// the retry goes into the audit trail in the same transaction.
+func (e *Engine) Requeue(ctx context.Context, ent *mapping.Entity, id, actor string) (queued bool, err error) {
 	err = e.Store.Update(ctx, func(tx *state.Tx) error {
 		queued = false
 		d, err := tx.RequeueDeadWrite(ctx, id)
@@ -41,10 +42,20 @@ func (e *Engine) Requeue(ctx context.Context, ent *mapping.Entity, id string) (q
 		if err != nil {
 			return err
 		}
-		if !needsWrite(ent, sm, golden, l, del) {
+		queued = needsWrite(ent, sm, golden, l, del)
+		if actor != "" {
+			detail := "planned again from the current record"
+			if !queued {
+				detail = "needs no write any more"
+			}
+			err := tx.Audit(ctx, state.AuditEntry{Actor: actor, Action: "retry", Subject: fmt.Sprintf("dead letter %s: %s %s of entity %s", id, d.System, d.Object, d.EntityID), Detail: detail})
+			if err != nil {
+				return err
+			}
+		}
+		if !queued {
 			return nil
 		}
-		queued = true
 		return tx.Enqueue(ctx, ent.Name, d.EntityID, sm.Name, sm.Object)
 	})
 	return queued, err

@@ -284,13 +284,19 @@ func (g *globals) deadRetry(ctx context.Context, ids []string, queue bool) error
 		}
 		touched[ent] = true
 		if d.Kind == state.DeadRecord {
-			err = store.Update(ctx, func(tx *state.Tx) error { _, err := tx.RereadDeadRecord(ctx, d.ID); return err })
+			err = store.Update(ctx, func(tx *state.Tx) error {
+				if _, err := tx.RereadDeadRecord(ctx, d.ID); err != nil {
+					return err
+				}
+				return tx.Audit(ctx, state.AuditEntry{Actor: actor(), Action: "retry",
+					Subject: fmt.Sprintf("dead letter %s: %s %s record %s", d.ID, d.System, d.Object, d.RecordID), Detail: "read again"})
+			})
 			if err == nil {
 				fmt.Fprintf(g.stdout, "%s: %s %s record %s to be read again\n", d.ID, d.System, d.Object, d.RecordID)
 			}
 		} else {
 			var queued bool
-			if queued, err = eng.Requeue(ctx, ent, d.ID); err == nil && queued {
+			if queued, err = eng.Requeue(ctx, ent, d.ID, actor()); err == nil && queued {
 				fmt.Fprintf(g.stdout, "%s: write to %s %s planned again from the current record\n", d.ID, d.System, d.Object)
 			} else if err == nil {
 				fmt.Fprintf(g.stdout, "%s: %s %s needs no write any more; set aside no longer\n", d.ID, d.System, d.Object)
@@ -401,6 +407,9 @@ in its system again. Contacts no system.`,
 					}
 					if !ok {
 						return fmt.Errorf("no dead letter %s (nothing discarded; tandem deadletters list shows them)", id)
+					}
+					if err := tx.Audit(cmd.Context(), state.AuditEntry{Actor: actor(), Action: "discard", Subject: "dead letter " + id}); err != nil {
+						return err
 					}
 				}
 				return nil

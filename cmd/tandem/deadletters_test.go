@@ -153,6 +153,12 @@ func TestDeadlettersRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	// Both decisions are in the audit trail, the refused discard not.
+	trail, err := st.AuditLog(ctx, 0)
+	if err != nil || len(trail) != 2 || trail[0].Action != "retry" || trail[1].Action != "discard" ||
+		trail[1].Subject != "dead letter "+ds[1].ID || trail[0].Actor != actor() {
+		t.Errorf("audit trail %+v, %v; want the retry, then the discard of %s, by %s", trail, err, ds[1].ID, actor())
+	}
 	if n, err := st.InboxDepth(ctx, "hubspot", "contacts"); err != nil || n != 0 {
 		t.Errorf("the re-read waits in the inbox: %d, %v", n, err)
 	}
