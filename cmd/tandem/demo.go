@@ -44,7 +44,9 @@ func (g *globals) sandboxDemo(ctx context.Context) error {
 		return err
 	}
 
-	fmt.Fprintf(out, "HubSpot emulator %s, Salesforce emulator %s, custom CRM %s\n\n", sb.hsURL, sb.sfURL, sb.crmURL)
+	fmt.Fprintf(out, "HubSpot emulator %s, Salesforce emulator %s, custom CRM %s\n", sb.hsURL, sb.sfURL, sb.crmURL)
+	fmt.Fprintln(out, "State: a new file in a temporary directory, removed at the end: each demo starts clean.")
+	fmt.Fprintln(out)
 	fmt.Fprintln(out, "1. Initial sync. HubSpot holds 50 contacts, Salesforce 50, the custom CRM 25; 20 are in HubSpot and\n"+
 		"   Salesforce both, 5 in HubSpot and the CRM, 10 in Salesforce and the CRM (the same people by email).")
 	if err := pass(); err != nil {

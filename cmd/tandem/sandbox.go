@@ -54,7 +54,9 @@ Stays up until interrupted (Ctrl-C).
 
 The emulators start empty and seeded anew each time, so an existing config
 file or a state file left by an earlier sandbox (whose records are gone) is
-refused; --force replaces the config and starts the state afresh.`,
+refused; --force replaces the config and starts the state afresh. Each start
+says which: a state file not there yet, or removed with --force, so the first
+sync starts from clean state; never one reused.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -79,6 +81,10 @@ refused; --force replaces the config and starts the state afresh.`,
 					return err
 				}
 				fmt.Fprintf(g.stdout, "Config written to %s; try: tandem sync --config %s\n", writeConfig, writeConfig)
+			} else {
+				fmt.Fprintln(g.stdout, "No config written, so no state file: the emulators start empty and seeded anew, and a")
+				fmt.Fprintln(g.stdout, "state file left by an earlier sandbox names records they no longer hold; start with")
+				fmt.Fprintln(g.stdout, "--write-config FILE (--force to replace an earlier sandbox's config and state).")
 			}
 			fmt.Fprintln(g.stdout, "Serving until interrupted.")
 			<-ctx.Done()
@@ -369,6 +375,7 @@ func freshSandboxFiles(w io.Writer, config, statePath string, force bool) error 
 		}
 	}
 	if len(there) == 0 {
+		fmt.Fprintf(w, "State file %s: none yet; the first sync starts from clean state\n", statePath)
 		return nil
 	}
 	if !force {
@@ -379,6 +386,6 @@ func freshSandboxFiles(w io.Writer, config, statePath string, force bool) error 
 			return err
 		}
 	}
-	fmt.Fprintf(w, "Starting afresh: %s removed\n", statePath)
+	fmt.Fprintf(w, "Starting afresh: %s removed; the first sync starts from clean state\n", statePath)
 	return nil
 }
