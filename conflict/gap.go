@@ -72,14 +72,14 @@ func (e *Engine) mergeOverwritten(ctx context.Context, tx *state.Tx, ent *mappin
 	}
 	out := Merge(ent.Name, link.EntityID, golden, side, fields, ent.Policy)
 	if out.Changed {
-		if err := e.putGoldenAs(ctx, tx, ent, link.EntityID, out.Golden, del); err != nil {
+		if err := e.over(ctx, tx).putGoldenAs(ent, link.EntityID, out.Golden, del); err != nil {
 			return err
 		}
 	}
 	for i := range out.Conflicts {
-		if err := e.record(ctx, tx, ent, &out.Conflicts[i]); err != nil {
+		if err := e.over(ctx, tx).record(ent, &out.Conflicts[i]); err != nil {
 			return err
 		}
 	}
-	return e.enqueueAs(ctx, tx, ent, link.EntityID, out.Golden, del, map[string]*tandem.Link{sm.Name: link})
+	return e.over(ctx, tx).enqueueAs(ent, link.EntityID, out.Golden, del, map[string]*tandem.Link{sm.Name: link})
 }

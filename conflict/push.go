@@ -149,13 +149,13 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 				continue // unchanged (or not JSON: the pull sets it aside)
 			}
 			e.log().Info("edited since the last pull: merged before writing", "system", sm.Name, "object", sm.Object, "id", rec.ID)
-			if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
+			if err := e.over(ctx, tx).stage(ent, sm, rec); err != nil {
 				return err
 			}
 		}
 		for _, rec := range gone {
 			e.log().Info("deleted since the last pull", "system", sm.Name, "object", sm.Object, "id", rec.ID, "deleted_at", rec.Modified)
-			if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
+			if err := e.over(ctx, tx).stage(ent, sm, rec); err != nil {
 				return err
 			}
 		}
@@ -331,7 +331,7 @@ func (e *Engine) confirmed(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 		return err
 	}
 	if p.link == nil {
-		if err := e.closeRefusals(ctx, tx, p.intent.EntityID, ""); err != nil {
+		if err := e.over(ctx, tx).closeRefusals(p.intent.EntityID, ""); err != nil {
 			return err
 		}
 	}
@@ -344,5 +344,5 @@ func (e *Engine) confirmed(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 	if err != nil {
 		return err
 	}
-	return e.enqueueAs(ctx, tx, ent, p.intent.EntityID, golden, del, map[string]*tandem.Link{sm.Name: l})
+	return e.over(ctx, tx).enqueueAs(ent, p.intent.EntityID, golden, del, map[string]*tandem.Link{sm.Name: l})
 }

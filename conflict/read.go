@@ -138,7 +138,7 @@ func (e *Engine) stageAll(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 			seen[rec.ID] = true
 			known = &linkLookup{link: links[rec.ID], values: values}
 		}
-		if err := e.stageWith(ctx, tx, ent, sm, rec, known); err != nil {
+		if err := e.over(ctx, tx).stageWith(ent, sm, rec, known); err != nil {
 			return fmt.Errorf("%s %s %s: %w", sm.Name, sm.Object, rec.ID, err)
 		}
 	}
@@ -147,8 +147,8 @@ func (e *Engine) stageAll(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 
 // stage maps one pulled record, links it to an entity, merges it into the
 // golden record, updates its snapshot and queues the writes that follow.
-func (e *Engine) stage(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, rec tandem.Record) error {
-	return e.stageWith(ctx, tx, ent, sm, rec, nil)
+func (d *decider) stage(ent *mapping.Entity, sm *mapping.System, rec tandem.Record) error {
+	return d.stageWith(ent, sm, rec, nil)
 }
 
 // linkLookup is a record's link read ahead (nil: it has none), and
@@ -160,29 +160,29 @@ type linkLookup struct {
 
 // stageWith is stage with the record's link already read, when known is
 // not nil.
-func (e *Engine) stageWith(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, rec tandem.Record, known *linkLookup) error {
+func (d *decider) stageWith(ent *mapping.Entity, sm *mapping.System, rec tandem.Record, known *linkLookup) error {
 	if rec.Deleted {
-		return e.deleted(ctx, tx, ent, sm, rec)
+		return d.deleted(ent, sm, rec)
 	}
 	view, bad, err := sm.InFields(rec.Raw)
 	if err != nil {
-		e.log().Warn("record set aside", "system", sm.Name, "object", sm.Object, "id", rec.ID, "err", err)
-		return tx.AddDeadLetter(ctx, sm.Name, sm.Object, rec.ID, rec.Raw, err.Error())
+		d.log.Warn("record set aside", "system", sm.Name, "object", sm.Object, "id", rec.ID, "err", err)
+		return d.v.AddDeadLetter(sm.Name, sm.Object, rec.ID, rec.Raw, err.Error())
 	}
 	side := sideOf(sm, rec, view)
 	var link *tandem.Link
 	if known != nil {
 		link = known.link
-	} else if link, err = tx.Link(ctx, sm.Name, sm.Object, rec.ID); err != nil {
+	} else if link, err = d.v.Link(sm.Name, sm.Object, rec.ID); err != nil {
 		return err
 	}
 	if link == nil && unidentifiable(ent, bad) {
-		e.log().Warn("record set aside", "system", sm.Name, "object", sm.Object, "id", rec.ID, "err", bad[0])
-		return tx.AddDeadLetter(ctx, sm.Name, sm.Object, rec.ID, rec.Raw, bad[0].Error())
+		d.log.Warn("record set aside", "system", sm.Name, "object", sm.Object, "id", rec.ID, "err", bad[0])
+		return d.v.AddDeadLetter(sm.Name, sm.Object, rec.ID, rec.Raw, bad[0].Error())
 	}
 	if link != nil {
 		// A value that cannot be read holds that field only (values.go).
-		if err := e.holdValues(ctx, tx, ent, sm, rec, link.EntityID, view, bad, known == nil || known.values); err != nil {
+		if err := d.holdValues(ent, sm, rec, link.EntityID, view, bad, known == nil || known.values); err != nil {
 			return err
 		}
 	}
@@ -190,7 +190,7 @@ func (e *Engine) stageWith(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 	if link != nil {
 		// A write in flight read back is Tandem's echo: its fields join
 		// the snapshot before anything is taken for an edit (echo.go).
-		if echoed, err = e.confirmEcho(ctx, tx, sm, link, view); err != nil {
+		if echoed, err = d.confirmEcho(sm, link, view); err != nil {
 			return err
 		}
 	}
@@ -204,22 +204,22 @@ func (e *Engine) stageWith(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 			return nil
 		}
 		link.Raw, link.Modified = rec.Raw, rec.Modified
-		return tx.PutLink(ctx, link)
+		return d.v.PutLink(link)
 	}
 	fresh := false
 	if link == nil {
-		id, ok, isNew, err := e.find(ctx, tx, ent, sm, side, rec)
+		id, ok, isNew, err := d.find(ent, sm, side, rec)
 		if err != nil || !ok {
 			return err
 		}
 		link = &tandem.Link{EntityID: id, System: sm.Name, Object: sm.Object, ExternalID: rec.ID}
-		if err := e.holdValues(ctx, tx, ent, sm, rec, id, view, bad, false); err != nil {
+		if err := d.holdValues(ent, sm, rec, id, view, bad, false); err != nil {
 			return err
 		}
-		if err := e.closeIdentity(ctx, tx, sm, rec.ID, id); err != nil {
+		if err := d.closeIdentity(sm, rec.ID, id); err != nil {
 			return err
 		}
 		fresh = isNew
 	}
-	return e.merge(ctx, tx, ent, sm, link, side, rec, fresh)
+	return d.merge(ent, sm, link, side, rec, fresh)
 }
