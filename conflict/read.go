@@ -3,7 +3,6 @@ package conflict
 import (
 	"bytes"
 	"context"
-	"fmt"
 
 	"tandem"
 	"tandem/mapping"
@@ -115,52 +114,9 @@ func (e *Engine) read(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 // stageChunk is how many records one staging transaction holds at most.
 const stageChunk = 50
 
-func (e *Engine) stageAll(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, recs []tandem.Record) error {
-	// The records' links, read in one query rather than one each. A
-	// record twice in the batch is looked up again the second time, as
-	// the first may have linked it.
-	ids := make([]string, 0, len(recs))
-	for _, r := range recs {
-		ids = append(ids, r.ID)
-	}
-	links, err := tx.LinksByID(ctx, sm.Name, sm.Object, ids)
-	if err != nil {
-		return err
-	}
-	values, err := tx.AnyOpenValue(ctx, sm.Name, sm.Object)
-	if err != nil {
-		return err
-	}
-	seen := make(map[string]bool, len(recs))
-	for _, rec := range recs {
-		var known *linkLookup
-		if !seen[rec.ID] {
-			seen[rec.ID] = true
-			known = &linkLookup{link: links[rec.ID], values: values}
-		}
-		if err := e.over(ctx, tx).stageWith(ent, sm, rec, known); err != nil {
-			return fmt.Errorf("%s %s %s: %w", sm.Name, sm.Object, rec.ID, err)
-		}
-	}
-	return nil
-}
-
 // stage maps one pulled record, links it to an entity, merges it into the
 // golden record, updates its snapshot and queues the writes that follow.
 func (d *decider) stage(ent *mapping.Entity, sm *mapping.System, rec tandem.Record) error {
-	return d.stageWith(ent, sm, rec, nil)
-}
-
-// linkLookup is a record's link read ahead (nil: it has none), and
-// whether its object has any open value conflict (values.go).
-type linkLookup struct {
-	link   *tandem.Link
-	values bool
-}
-
-// stageWith is stage with the record's link already read, when known is
-// not nil.
-func (d *decider) stageWith(ent *mapping.Entity, sm *mapping.System, rec tandem.Record, known *linkLookup) error {
 	if rec.Deleted {
 		return d.deleted(ent, sm, rec)
 	}
@@ -170,10 +126,8 @@ func (d *decider) stageWith(ent *mapping.Entity, sm *mapping.System, rec tandem.
 		return d.v.AddDeadLetter(sm.Name, sm.Object, rec.ID, rec.Raw, err.Error())
 	}
 	side := sideOf(sm, rec, view)
-	var link *tandem.Link
-	if known != nil {
-		link = known.link
-	} else if link, err = d.v.Link(sm.Name, sm.Object, rec.ID); err != nil {
+	link, err := d.v.Link(sm.Name, sm.Object, rec.ID)
+	if err != nil {
 		return err
 	}
 	if link == nil && unidentifiable(ent, bad) {
@@ -182,7 +136,7 @@ func (d *decider) stageWith(ent *mapping.Entity, sm *mapping.System, rec tandem.
 	}
 	if link != nil {
 		// A value that cannot be read holds that field only (values.go).
-		if err := d.holdValues(ent, sm, rec, link.EntityID, view, bad, known == nil || known.values); err != nil {
+		if err := d.holdValues(ent, sm, rec, link.EntityID, view, bad, true); err != nil {
 			return err
 		}
 	}
