@@ -23,6 +23,12 @@ import (
 // policy and a delete policy as YAML flow maps.
 func chunkEntity(t *testing.T, policy, deletes string) *mapping.Entity {
 	t.Helper()
+	return chunkEntityNamed(t, policy, deletes, "name")
+}
+
+// chunkEntityNamed is chunkEntity with a's name field mapped as given.
+func chunkEntityNamed(t *testing.T, policy, deletes, aName string) *mapping.Entity {
+	t.Helper()
 	if policy == "" {
 		policy = "{policy: newest}"
 	}
@@ -38,7 +44,7 @@ entities:
     match: [email]
     fields: {email: email, name: string, n: number}
     systems:
-      a: {object: A, fields: {email: email, name: name, n: n}}
+      a: {object: A, fields: {email: email, name: `+aName+`, n: n}}
       b: {object: B, fields: {email: email, name: name, n: n}}
     conflict: `+policy+`
     deletes: `+deletes+`
