@@ -63,7 +63,9 @@ func rec(id string, at time.Time, fields map[string]any) tandem.Record {
 	return tandem.Record{ID: id, Raw: raw, Modified: at}
 }
 
-func gone(id string, at time.Time) tandem.Record { return tandem.Record{ID: id, Deleted: true, Modified: at} }
+func gone(id string, at time.Time) tandem.Record {
+	return tandem.Record{ID: id, Deleted: true, Modified: at}
+}
 
 func lnk(sys, id, entityID string, snap tandem.Values) *tandem.Link {
 	return &tandem.Link{EntityID: entityID, System: sys, Object: strings.ToUpper(sys), ExternalID: id, Snapshot: snap, Modified: t0,
@@ -74,7 +76,9 @@ func ent(fields map[string]tandem.Field) *state.EntityRow {
 	return &state.EntityRow{Entity: "contact", Golden: tandem.Golden(fields)}
 }
 
-func fld(v any, at time.Time, src string) tandem.Field { return tandem.Field{Value: v, Modified: at, Source: src} }
+func fld(v any, at time.Time, src string) tandem.Field {
+	return tandem.Field{Value: v, Modified: at, Source: src}
+}
 
 // decided runs decide over records of a, in a pass "p1", with entity ids
 // new1, new2, … for the entities it makes.

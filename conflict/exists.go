@@ -108,8 +108,7 @@ func (d *decider) keyed(sm *mapping.System, rec tandem.Record) (string, error) {
 // withKey notes in a created record's stored payload the key the
 // connector wrote with it, so the record is known as Tandem's
 // (createdByTandem) before its echo is read.
-func (e *Engine) withKey(sm *mapping.System, raw []byte, key string) []byte {
-	k := e.keyPath(sm)
+func withKey(k string, raw []byte, key string) []byte {
 	if k == "" {
 		return raw
 	}
@@ -210,12 +209,12 @@ func (e *Engine) readExisting(ctx context.Context, sm *mapping.System, conn conn
 
 // refused handles a write the system refused because another record holds
 // a unique value it sets. It reports false for any other failure.
-func (e *Engine) refused(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, p planned, werr error) (bool, error) {
+func (d *decider) refused(ent *mapping.Entity, sm *mapping.System, p planned, werr error) (bool, error) {
 	var x *tandem.ExistsError
 	if !errors.As(werr, &x) || p.write.Op == tandem.OpDelete {
 		return false, nil
 	}
-	other, err := tx.Link(ctx, sm.Name, sm.Object, x.RecordID)
+	other, err := d.v.Link(sm.Name, sm.Object, x.RecordID)
 	if err != nil {
 		return true, err
 	}
@@ -224,34 +223,34 @@ func (e *Engine) refused(ctx context.Context, tx *state.Tx, ent *mapping.Entity,
 		return false, nil // its own record: nothing to decide
 	case other == nil && p.write.Op == tandem.OpCreate:
 		if p.found == nil {
-			return true, tx.Retry(ctx, p.intent.ID, werr.Error()) // not read yet
+			return true, d.v.Retry(p.intent.ID, werr.Error()) // not read yet
 		}
-		return true, e.adopt(ctx, tx, ent, sm, p, *p.found)
+		return true, d.adopt(ent, sm, p, *p.found)
 	}
-	return true, e.clash(ctx, tx, ent, sm, p, x, other)
+	return true, d.clash(ent, sm, p, x, other)
 }
 
 // adopt links the record a create found (made by a person meanwhile) to
 // the entity with no base, and merges it under the entity's policy: where
 // the two disagree, a conflict is recorded and decided, and the record's
 // values are never overwritten unasked.
-func (e *Engine) adopt(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, p planned, rec tandem.Record) error {
+func (d *decider) adopt(ent *mapping.Entity, sm *mapping.System, p planned, rec tandem.Record) error {
 	view, err := sm.In(rec.Raw)
 	if err != nil {
-		return tx.Dead(ctx, p.intent.ID, fmt.Sprintf("create met %s %s %s, which cannot be read: %v", sm.Name, sm.Object, rec.ID, err))
+		return d.v.Dead(p.intent.ID, fmt.Sprintf("create met %s %s %s, which cannot be read: %v", sm.Name, sm.Object, rec.ID, err))
 	}
-	e.log().Info("create met a record made meanwhile: linked with no base and merged", "system", sm.Name, "object", sm.Object,
+	d.log.Info("create met a record made meanwhile: linked with no base and merged", "system", sm.Name, "object", sm.Object,
 		"id", rec.ID, "entity_id", p.intent.EntityID)
 	// Done first: the merge queues the writes that follow, this system's
 	// included, and a pending intent would swallow that.
-	if err := tx.Done(ctx, p.intent.ID); err != nil {
+	if err := d.v.Done(p.intent.ID); err != nil {
 		return err
 	}
-	if err := e.over(ctx, tx).closeRefusals(p.intent.EntityID, ""); err != nil {
+	if err := d.closeRefusals(p.intent.EntityID, ""); err != nil {
 		return err
 	}
 	link := &tandem.Link{EntityID: p.intent.EntityID, System: sm.Name, Object: sm.Object, ExternalID: rec.ID}
-	return e.over(ctx, tx).merge(ent, sm, link, sideOf(sm, rec, view), rec, false)
+	return d.merge(ent, sm, link, sideOf(sm, rec, view), rec, false)
 }
 
 // clash records that a write's value is held by another entity's record:
@@ -260,7 +259,7 @@ func (e *Engine) adopt(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 // again without it, so the other fields go on syncing; a create waits,
 // since no record may be made with a key another holds, until the entity
 // changes.
-func (e *Engine) clash(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, p planned, x *tandem.ExistsError, other *tandem.Link) error {
+func (d *decider) clash(ent *mapping.Entity, sm *mapping.System, p planned, x *tandem.ExistsError, other *tandem.Link) error {
 	owner := "not linked to any entity"
 	if other != nil {
 		owner = "linked to entity " + other.EntityID
@@ -292,24 +291,24 @@ func (e *Engine) clash(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 			"Held, written nowhere, while the other fields go on syncing: change it on one of them, or decide it with tandem resolve ID --value JSON",
 			sm.Name, what, sm.Object, p.write.ID, x.RecordID, owner)
 	}
-	e.log().Warn("identity conflict: a unique value is another record's", "system", sm.Name, "entity_id", p.intent.EntityID, "reason", c.Decided)
-	if prev, err := tx.OpenConflict(ctx, c.EntityID, c.Kind, c.Field); err != nil {
+	d.log.Warn("identity conflict: a unique value is another record's", "system", sm.Name, "entity_id", p.intent.EntityID, "reason", c.Decided)
+	if prev, err := d.v.OpenConflict(c.EntityID, c.Kind, c.Field); err != nil {
 		return err
 	} else if prev != nil && prev.Policy == uniquePolicy {
 		prev.Decided, prev.Values = c.Decided, c.Values
-		if err := tx.UpdateConflict(ctx, prev); err != nil {
+		if err := d.v.UpdateConflict(prev); err != nil {
 			return err
 		}
-	} else if err := e.over(ctx, tx).addConflict(c); err != nil {
+	} else if err := d.addConflict(c); err != nil {
 		return err
 	}
-	if err := tx.Done(ctx, p.intent.ID); err != nil {
+	if err := d.v.Done(p.intent.ID); err != nil {
 		return err
 	}
 	if p.write.Op == tandem.OpCreate || len(fields) == 0 {
 		return nil
 	}
-	golden, err := tx.Golden(ctx, p.intent.EntityID)
+	golden, err := d.v.Golden(p.intent.EntityID)
 	if err != nil {
 		return err
 	}
@@ -318,10 +317,10 @@ func (e *Engine) clash(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 		g.Held = true
 		golden[f] = g
 	}
-	if err := e.over(ctx, tx).putGolden(ent, p.intent.EntityID, golden); err != nil {
+	if err := d.putGolden(ent, p.intent.EntityID, golden); err != nil {
 		return err
 	}
-	return e.over(ctx, tx).enqueue(ent, p.intent.EntityID)
+	return d.enqueue(ent, p.intent.EntityID)
 }
 
 // clashing lists the canonical fields a refused write set at the path the

@@ -92,11 +92,11 @@ func unidentifiable(ent *mapping.Entity, bad []*mapping.FieldError) bool {
 // writable leaves out of fs the fields held in a system's record because
 // its value there cannot be read: writing them would overwrite what a
 // person entered, unread.
-func (e *Engine) writable(ctx context.Context, sm *mapping.System, l *tandem.Link, fs []string) ([]string, error) {
+func writable(v view, sm *mapping.System, l *tandem.Link, fs []string) ([]string, error) {
 	if l == nil || len(fs) == 0 {
 		return fs, nil
 	}
-	held, err := e.Store.OpenValues(ctx, sm.Name, sm.Object, l.ExternalID)
+	held, err := v.OpenValues(sm.Name, sm.Object, l.ExternalID)
 	if err != nil || len(held) == 0 {
 		return fs, err
 	}

@@ -39,6 +39,11 @@ type view interface {
 	UpdateConflict(c *tandem.Conflict) error
 	UpdateHeldRecord(c *tandem.Conflict, rec *state.Pending) error
 	AddDeadLetter(system, object, externalID string, raw []byte, reason string) error
+
+	// An intent's end: done, tried again later, or set aside.
+	Done(intent int64) error
+	Retry(intent int64, reason string) error
+	Dead(intent int64, reason string) error
 }
 
 // decider makes the decisions of one operation over a view: what its
@@ -116,3 +121,6 @@ func (t txView) UpdateHeldRecord(c *tandem.Conflict, rec *state.Pending) error {
 func (t txView) AddDeadLetter(system, object, externalID string, raw []byte, reason string) error {
 	return t.tx.AddDeadLetter(t.ctx, system, object, externalID, raw, reason)
 }
+func (t txView) Done(id int64) error                 { return t.tx.Done(t.ctx, id) }
+func (t txView) Retry(id int64, reason string) error { return t.tx.Retry(t.ctx, id, reason) }
+func (t txView) Dead(id int64, reason string) error  { return t.tx.Dead(t.ctx, id, reason) }

@@ -81,6 +81,7 @@ type workset struct {
 	intents    []state.Intent
 	queued     map[entKey]bool
 	dead       []state.DeadLetter
+	ended      []state.Ended
 }
 
 func newWorkset(in *Loaded, system, object string, ids []string, newID func() string) *workset {
@@ -414,9 +415,21 @@ func (w *workset) AddDeadLetter(system, object, externalID string, raw []byte, r
 	return nil
 }
 
+func (w *workset) Done(id int64) error { return w.end(state.Ended{ID: id}) }
+func (w *workset) Retry(id int64, reason string) error {
+	return w.end(state.Ended{ID: id, Retry: true, Reason: reason})
+}
+func (w *workset) Dead(id int64, reason string) error {
+	return w.end(state.Ended{ID: id, Dead: true, Reason: reason})
+}
+func (w *workset) end(e state.Ended) error {
+	w.ended = append(w.ended, e)
+	return nil
+}
+
 // batch is what the chunk changed, each thing in its final state.
 func (w *workset) batch() *state.Batch {
-	b := &state.Batch{Intents: w.intents, DeadLetters: w.dead}
+	b := &state.Batch{Intents: w.intents, DeadLetters: w.dead, Ended: w.ended}
 	for _, id := range w.order.entities {
 		e := w.entities[id]
 		b.Entities = append(b.Entities, state.EntityWrite{ID: id, Entity: e.row.Entity, New: e.isNew, SetGolden: e.golden || e.isNew,

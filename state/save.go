@@ -24,6 +24,17 @@ type Batch struct {
 	NewConflicts []ConflictWrite
 	Conflicts    []ConflictWrite // rewritten (UpdateConflict; UpdateHeldRecord when Held is set)
 	DeadLetters  []DeadLetter
+	// Ended are intents done (removed), retried or set aside, in order,
+	// before Intents are queued: an intent done and queued again in one
+	// batch is pending after it.
+	Ended []Ended
+}
+
+// Ended is what became of one intent of the outbox.
+type Ended struct {
+	ID          int64
+	Retry, Dead bool // neither: done
+	Reason      string
 }
 
 // EntityWrite is an entity made or changed by a chunk.
@@ -78,6 +89,20 @@ func (t *Tx) Save(ctx context.Context, b *Batch) error {
 	}
 	if err := t.putLinks(ctx, b.Links); err != nil {
 		return err
+	}
+	for _, e := range b.Ended {
+		var err error
+		switch {
+		case e.Retry:
+			err = t.Retry(ctx, e.ID, e.Reason)
+		case e.Dead:
+			err = t.Dead(ctx, e.ID, e.Reason)
+		default:
+			err = t.Done(ctx, e.ID)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	if err := t.enqueueAll(ctx, b.Intents); err != nil {
 		return err
