@@ -36,17 +36,13 @@ func (e *Engine) markSent(ctx context.Context, sm *mapping.System, plans []plann
 	if !some {
 		return nil
 	}
-	err := e.Store.Update(ctx, func(tx *state.Tx) error {
-		for _, p := range plans {
-			if p.write == nil || p.write.Op == tandem.OpDelete {
-				continue
-			}
-			if err := tx.MarkSent(ctx, p.intent.ID, readBack(sm, p.sent)); err != nil {
-				return err
-			}
+	sent := map[int64]tandem.Values{}
+	for _, p := range plans {
+		if p.write != nil && p.write.Op != tandem.OpDelete {
+			sent[p.intent.ID] = readBack(sm, p.sent)
 		}
-		return nil
-	})
+	}
+	err := e.Store.Update(ctx, func(tx *state.Tx) error { return tx.MarkSentAll(ctx, sent) })
 	if err != nil {
 		return fmt.Errorf("%s %s: record the writes in flight: %w", sm.Name, sm.Object, err)
 	}

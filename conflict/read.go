@@ -111,8 +111,11 @@ func (e *Engine) read(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 	return n, err
 }
 
-// stageChunk is how many records one staging transaction holds at most.
-const stageChunk = 50
+// stageChunk is how many records one staging transaction holds at most:
+// one load, one decide and one save each (chunk.go). Larger chunks commit
+// less often; smaller ones give the writes of other systems (pushEarly)
+// the state file sooner.
+const stageChunk = 200
 
 // stage maps one pulled record, links it to an entity, merges it into the
 // golden record, updates its snapshot and queues the writes that follow.
