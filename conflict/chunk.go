@@ -24,6 +24,19 @@ func (e *Engine) stageAll(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 	if len(recs) == 0 {
 		return nil
 	}
+	// Records read fine are no longer set aside; one that still cannot be
+	// mapped is set aside again by the save.
+	if aside, err := tx.AnyDeadLetter(ctx, sm.Name, sm.Object); err != nil {
+		return err
+	} else if aside {
+		ids := make([]string, len(recs))
+		for i, r := range recs {
+			ids[i] = r.ID
+		}
+		if err := tx.ClearDeadLetters(ctx, sm.Name, sm.Object, ids); err != nil {
+			return err
+		}
+	}
 	in, err := e.load(ctx, tx, ent, sm, recs)
 	if err != nil {
 		return err

@@ -79,6 +79,7 @@ the first sync there is no state file, and so no conflicts.`,
 			cs = slices.DeleteFunc(cs, func(c tandem.Conflict) bool {
 				return (entity != "" && c.Entity != entity) || (kind != "" && c.Kind != kind)
 			})
+			cs = cfg.MaskConflicts(cs) // fields marked sensitive: true
 			var b bytes.Buffer
 			if format == "html" {
 				err = report.WriteHTML(&b, cs, report.Options{Generated: time.Now(), Source: cfg.State})

@@ -219,3 +219,35 @@ func TestConflictsNoState(t *testing.T) {
 		t.Error("tandem conflicts created the state file")
 	}
 }
+
+// TestConflictsMaskSensitiveFields (issue 17, item 10): a field marked
+// sensitive: true in the config is masked in every format of `tandem
+// conflicts`; the other fields' values show as before.
+func TestConflictsMaskSensitiveFields(t *testing.T) {
+	config, _ := conflictsWorld(t, fourConflicts()...)
+	b, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(b), "      phone: phone ", "      phone: { type: phone, sensitive: true } ", 1)
+	if src == string(b) {
+		t.Fatal("the config has no phone field to mark")
+	}
+	if err := os.WriteFile(config, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"table", "json", "csv", "html"} {
+		code, out, errb := run("conflicts", "--config", config, "--all", "--format", format)
+		if code != 0 {
+			t.Fatalf("conflicts --format %s: exit %d\n%s", format, code, errb)
+		}
+		for _, phone := range []string{"+15550100030", "+15550100031", "+15550109999", "555"} {
+			if strings.Contains(out, phone) {
+				t.Errorf("--format %s shows the sensitive phone %s", format, phone)
+			}
+		}
+		if !strings.Contains(out, "Lovelace-King") {
+			t.Errorf("--format %s: the last name, not sensitive, is not shown", format)
+		}
+	}
+}
