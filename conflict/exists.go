@@ -99,7 +99,7 @@ func (d *decider) keyed(sm *mapping.System, rec tandem.Record) (string, error) {
 	if l, err := d.v.LinkOf(id, sm.Name, sm.Object); err != nil || l != nil {
 		return "", err
 	}
-	if d, err := d.v.DeleteOf(id); err != nil || (d != nil && d.State == state.DeleteDeleted) {
+	if dl, err := d.v.DeleteOf(id); err != nil || (dl != nil && dl.State == state.DeleteDeleted) {
 		return "", err
 	}
 	return id, nil
