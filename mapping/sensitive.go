@@ -40,17 +40,26 @@ func (e *Entity) MaskValues(vals tandem.Values) tandem.Values {
 }
 
 // MaskConflict returns c with its values masked when its field is
-// sensitive.
+// sensitive, and the sensitive fields of the records it carries whole
+// (identity and delete conflicts) masked.
 func (e *Entity) MaskConflict(c tandem.Conflict) tandem.Conflict {
-	if c.Field == "" || !e.Sensitive(c.Field) {
-		return c
-	}
+	field := c.Field != "" && e.Sensitive(c.Field)
 	vals := make(map[string]tandem.SideValue, len(c.Values))
 	for sys, sv := range c.Values {
-		if sv.Value != nil {
-			sv.Value = Masked
+		switch v := sv.Value.(type) {
+		case nil:
+		case map[string]any: // a whole record's view (identity, delete)
+			sv.Value = map[string]any(e.MaskValues(tandem.Values(v)))
+		default:
+			if field {
+				sv.Value = Masked
+			}
 		}
 		vals[sys] = sv
+	}
+	if !field {
+		c.Values = vals
+		return c
 	}
 	c.Values = vals
 	if c.Base != nil {

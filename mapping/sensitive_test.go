@@ -58,3 +58,30 @@ entities:
 		t.Errorf("masking added a path the record lacks: %s", raw)
 	}
 }
+
+// A conflict carrying whole records (identity, delete) has their sensitive
+// fields masked, the others shown.
+func TestSensitiveFieldsMaskedInRecords(t *testing.T) {
+	cfg := compile(t, `systems:
+  crm: { type: test }
+entities:
+  contact:
+    fields:
+      email: email
+      ssn: { type: string, sensitive: true }
+    systems:
+      crm:
+        object: thing
+        fields: { email: props.email, ssn: props.ssn }
+`)
+	c := tandem.Conflict{Entity: "contact", Kind: tandem.ConflictIdentity, Values: map[string]tandem.SideValue{
+		"crm": {Value: map[string]any{"email": "a@x.com", "ssn": "123-45-6789"}}}}
+	m := cfg.MaskConflicts([]tandem.Conflict{c})[0]
+	view := m.Values["crm"].Value.(map[string]any)
+	if view["ssn"] != Masked || view["email"] != "a@x.com" {
+		t.Errorf("masked view %v", view)
+	}
+	if c.Values["crm"].Value.(map[string]any)["ssn"] != "123-45-6789" {
+		t.Error("masking changed the record it was given")
+	}
+}

@@ -251,3 +251,31 @@ func TestConflictsMaskSensitiveFields(t *testing.T) {
 		}
 	}
 }
+
+// TestConflictsReportActionable (issue 16, item 7): the HTML report lists
+// the open conflicts first, says who a record is, and gives the exact
+// command for each choice, with this config.
+func TestConflictsReportActionable(t *testing.T) {
+	config, _ := conflictsWorld(t, fourConflicts()...)
+	code, out, errb := run("conflicts", "--config", config, "--all", "--format", "html")
+	if code != 0 {
+		t.Fatalf("conflicts --format html: exit %d\n%s", code, errb)
+	}
+	for _, want := range []string{
+		"tandem resolve 1 --take hubspot --config " + config,
+		"tandem resolve 1 --take salesforce --config " + config,
+		"tandem resolve 4 --link --config " + config,
+		`<p class="who">ada@example.com</p>`,
+		`<td class="value"><code>Lovelace-King</code></td>`, // text as text, not a JSON literal
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %s", want)
+		}
+	}
+	if strings.Contains(out, "tandem resolve 2 ") {
+		t.Error("the report offers a choice for a conflict already decided")
+	}
+	if i, j := strings.Index(out, `id="c4"`), strings.Index(out, `id="c2"`); i < 0 || j < 0 || i > j {
+		t.Errorf("open conflict 4 at %d, decided conflict 2 at %d: want the open ones first", i, j)
+	}
+}
