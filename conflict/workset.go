@@ -80,7 +80,7 @@ type workset struct {
 	dirtyLinks map[linkKey]bool
 	intents    []state.Intent
 	queued     map[entKey]bool
-	dead       []state.DeadLetter
+	dead       []state.SetAside
 	ended      []state.Ended
 }
 
@@ -411,7 +411,7 @@ func (w *workset) UpdateHeldRecord(c *tandem.Conflict, rec *state.Pending) error
 }
 
 func (w *workset) AddDeadLetter(system, object, externalID string, raw []byte, reason string) error {
-	w.dead = append(w.dead, state.DeadLetter{System: system, Object: object, ExternalID: externalID, Raw: raw, Reason: reason})
+	w.dead = append(w.dead, state.SetAside{System: system, Object: object, ExternalID: externalID, Raw: raw, Reason: reason})
 	return nil
 }
 

@@ -23,7 +23,7 @@ type Batch struct {
 	// Delete.Conflict that names it.
 	NewConflicts []ConflictWrite
 	Conflicts    []ConflictWrite // rewritten (UpdateConflict; UpdateHeldRecord when Held is set)
-	DeadLetters  []DeadLetter
+	DeadLetters  []SetAside
 	// Ended are intents done (removed), retried or set aside, in order,
 	// before Intents are queued: an intent done and queued again in one
 	// batch is pending after it.
@@ -55,8 +55,8 @@ type ConflictWrite struct {
 	Held *Pending
 }
 
-// DeadLetter is a record set aside.
-type DeadLetter struct {
+// SetAside is a record that could not be read, set aside as a dead letter.
+type SetAside struct {
 	System, Object, ExternalID string
 	Raw                        []byte
 	Reason                     string

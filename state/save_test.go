@@ -46,7 +46,7 @@ func TestSaveAndLoadABatch(t *testing.T) {
 		Intents: []Intent{{Entity: "contact", EntityID: "n1", System: "sf", Object: "Contact"}, {Entity: "contact", EntityID: old, System: "sf", Object: "Contact"}},
 		NewConflicts: []ConflictWrite{{C: &tandem.Conflict{ID: -1, Entity: "contact", EntityID: old, Kind: tandem.ConflictDelete, Status: tandem.ConflictOpen, Policy: "quarantine",
 			Values: map[string]tandem.SideValue{"hs": {RecordID: "9"}}}}},
-		DeadLetters: []DeadLetter{{System: "hs", Object: "contacts", ExternalID: "7", Raw: []byte(`{`), Reason: "not JSON"}},
+		DeadLetters: []SetAside{{System: "hs", Object: "contacts", ExternalID: "7", Raw: []byte(`{`), Reason: "not JSON"}},
 		Ended:       []Ended{{ID: pending[0].ID}}, // done, then queued again
 	}
 	if err := s.Update(ctx, func(tx *Tx) error { return tx.Save(ctx, b) }); err != nil {
