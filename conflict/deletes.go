@@ -21,8 +21,8 @@ import (
 //     created again where it was deleted).
 //   - quarantine: held (an open conflict) until deletes.hold has passed,
 //     then propagated, unless the record came back or was edited meanwhile.
-func (e *Engine) deleted(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, rec tandem.Record) error {
-	link, err := tx.Link(ctx, sm.Name, sm.Object, rec.ID)
+func (d *decider) deleted(ent *mapping.Entity, sm *mapping.System, rec tandem.Record) error {
+	link, err := d.v.Link(sm.Name, sm.Object, rec.ID)
 	if err != nil || link == nil || !link.Deleted.IsZero() {
 		return err // never linked, or a delete seen already (our own, echoed)
 	}
@@ -36,22 +36,22 @@ func (e *Engine) deleted(ctx context.Context, tx *state.Tx, ent *mapping.Entity,
 		at = link.Modified
 	}
 	link.Deleted = at
-	if err := tx.PutLink(ctx, link); err != nil {
+	if err := d.v.PutLink(link); err != nil {
 		return err
 	}
-	del, err := tx.DeleteOf(ctx, link.EntityID)
+	del, err := d.v.DeleteOf(link.EntityID)
 	if err != nil {
 		return err
 	}
 	if del != nil {
-		return e.deletedAgain(ctx, tx, link.EntityID, del, sm.Name, rec.ID, at)
+		return d.deletedAgain(link.EntityID, del, sm.Name, rec.ID, at)
 	}
 	c := &tandem.Conflict{Entity: ent.Name, EntityID: link.EntityID, Kind: tandem.ConflictDelete, Policy: ent.Deletes.Policy,
 		Values: map[string]tandem.SideValue{sm.Name: {Value: nil, ModifiedAt: at, RecordID: rec.ID}}}
-	if err := e.sidesOf(ctx, tx, ent, link.EntityID, c); err != nil {
+	if err := d.sidesOf(ent, link.EntityID, c); err != nil {
 		return err
 	}
-	golden, err := tx.Golden(ctx, link.EntityID)
+	golden, err := d.v.Golden(link.EntityID)
 	if err != nil {
 		return err
 	}
@@ -59,44 +59,44 @@ func (e *Engine) deleted(ctx context.Context, tx *state.Tx, ent *mapping.Entity,
 		// Edited elsewhere after the delete: the edit wins, and the
 		// record is created again where it was deleted.
 		c.Status, c.Decided = tandem.ConflictAuto, by
-		if err := e.addConflict(ctx, tx, c); err != nil {
+		if err := d.addConflict(c); err != nil {
 			return err
 		}
-		if err := tx.DropLink(ctx, sm.Name, sm.Object, rec.ID); err != nil {
+		if err := d.v.DropLink(sm.Name, sm.Object, rec.ID); err != nil {
 			return err
 		}
-		return e.enqueue(ctx, tx, ent, link.EntityID)
+		return d.enqueue(ent, link.EntityID)
 	}
-	d := &state.Delete{By: sm.Name, At: at}
+	dl := &state.Delete{By: sm.Name, At: at}
 	switch ent.Deletes.Policy {
 	case mapping.DeleteIgnore:
 		c.Status, c.Decided = tandem.ConflictAuto, "ignored"
-		return e.addConflict(ctx, tx, c)
+		return d.addConflict(c)
 	case mapping.DeletePropagate:
 		c.Status, c.Decided = tandem.ConflictAuto, sm.Name
-		d.State = state.DeleteDeleted
+		dl.State = state.DeleteDeleted
 	default:
-		d.State, d.After = state.DeleteHeld, e.now().Add(ent.Deletes.Hold)
-		c.Status, c.Decided = tandem.ConflictOpen, "held: quarantined until "+d.After.UTC().Format("2006-01-02 15:04:05Z")
+		dl.State, dl.After = state.DeleteHeld, d.now().Add(ent.Deletes.Hold)
+		c.Status, c.Decided = tandem.ConflictOpen, "held: quarantined until "+dl.After.UTC().Format("2006-01-02 15:04:05Z")
 	}
-	if err := e.addConflict(ctx, tx, c); err != nil {
+	if err := d.addConflict(c); err != nil {
 		return err
 	}
-	d.Conflict = c.ID
-	return e.setDelete(ctx, tx, ent, link.EntityID, d)
+	dl.Conflict = c.ID
+	return d.setDelete(ent, link.EntityID, dl)
 }
 
 // deletedAgain adds a delete in one more system to an entity already
 // being deleted. The delete's time becomes the latest of them: only an edit
 // made after every delete cancels it.
-func (e *Engine) deletedAgain(ctx context.Context, tx *state.Tx, id string, del *state.Delete, system, recordID string, at time.Time) error {
+func (d *decider) deletedAgain(id string, del *state.Delete, system, recordID string, at time.Time) error {
 	if del.Conflict != 0 {
-		c, _, err := tx.Conflict(ctx, del.Conflict)
+		c, err := d.v.Conflict(del.Conflict)
 		if err != nil {
 			return err
 		}
 		c.Values[system] = tandem.SideValue{Value: nil, ModifiedAt: at, RecordID: recordID}
-		if err := tx.UpdateConflict(ctx, c); err != nil {
+		if err := d.v.UpdateConflict(c); err != nil {
 			return err
 		}
 	}
@@ -104,23 +104,23 @@ func (e *Engine) deletedAgain(ctx context.Context, tx *state.Tx, id string, del 
 		return nil
 	}
 	del.At = at
-	return tx.SetDelete(ctx, id, del)
+	return d.v.SetDelete(id, del)
 }
 
 // setDelete records an entity's delete state, drops its match keys once
 // it is deleted, and queues the writes that follow.
-func (e *Engine) setDelete(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string, d *state.Delete) error {
-	if err := tx.SetDelete(ctx, id, d); err != nil {
+func (d *decider) setDelete(ent *mapping.Entity, id string, dl *state.Delete) error {
+	if err := d.v.SetDelete(id, dl); err != nil {
 		return err
 	}
-	golden, err := tx.Golden(ctx, id)
+	golden, err := d.v.Golden(id)
 	if err != nil {
 		return err
 	}
-	if err := e.putGolden(ctx, tx, ent, id, golden); err != nil {
+	if err := d.putGolden(ent, id, golden); err != nil {
 		return err
 	}
-	return e.enqueue(ctx, tx, ent, id)
+	return d.enqueue(ent, id)
 }
 
 // editedAfter reports the system of a golden field set after t by a
@@ -135,12 +135,12 @@ func editedAfter(g tandem.Golden, deleter string, t time.Time) (string, bool) {
 }
 
 // sidesOf adds the entity's other live records to a delete conflict.
-func (e *Engine) sidesOf(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string, c *tandem.Conflict) error {
+func (d *decider) sidesOf(ent *mapping.Entity, id string, c *tandem.Conflict) error {
 	for _, t := range ent.Systems {
 		if _, ok := c.Values[t.Name]; ok {
 			continue
 		}
-		l, err := tx.LinkOf(ctx, id, t.Name, t.Object)
+		l, err := d.v.LinkOf(id, t.Name, t.Object)
 		if err != nil {
 			return err
 		}
@@ -157,7 +157,7 @@ func (e *Engine) sidesOf(ctx context.Context, tx *state.Tx, ent *mapping.Entity,
 // dropped so the entity is created again where it was deleted.
 // del is the entity's delete state; the one after is returned (nil when
 // the delete was cancelled).
-func (e *Engine) reviveIfEdited(ctx context.Context, tx *state.Tx, ent *mapping.Entity, link *tandem.Link, side Side, edited bool, del *state.Delete) (*state.Delete, error) {
+func (d *decider) reviveIfEdited(ent *mapping.Entity, link *tandem.Link, side Side, edited bool, del *state.Delete) (*state.Delete, error) {
 	cameBack := !link.Deleted.IsZero()
 	link.Deleted = time.Time{}
 	if del == nil {
@@ -170,37 +170,37 @@ func (e *Engine) reviveIfEdited(ctx context.Context, tx *state.Tx, ent *mapping.
 	if cameBack {
 		why = "came back after the delete"
 	}
-	e.log().Info("delete cancelled", "entity", ent.Name, "id", link.EntityID, "system", side.System, "why", why)
+	d.log.Info("delete cancelled", "entity", ent.Name, "id", link.EntityID, "system", side.System, "why", why)
 	if del.Conflict != 0 {
-		c, _, err := tx.Conflict(ctx, del.Conflict)
+		c, err := d.v.Conflict(del.Conflict)
 		if err != nil {
 			return nil, err
 		}
-		c.Status, c.Decided, c.Resolved = tandem.ConflictAuto, side.System, e.now()
+		c.Status, c.Decided, c.Resolved = tandem.ConflictAuto, side.System, d.now()
 		c.Values[side.System] = tandem.SideValue{Value: side.View, ModifiedAt: side.Modified, RecordID: side.RecordID}
-		if err := tx.UpdateConflict(ctx, c); err != nil {
+		if err := d.v.UpdateConflict(c); err != nil {
 			return nil, err
 		}
 	}
-	return nil, e.revive(ctx, tx, ent, link.EntityID, link.System)
+	return nil, d.revive(ent, link.EntityID, link.System)
 }
 
 // revive cancels an entity's delete: its tombstones, but the one in the
 // system keep (whose record lives again), are dropped, so the entity is
 // created again where it was deleted.
-func (e *Engine) revive(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id, keep string) error {
+func (d *decider) revive(ent *mapping.Entity, id, keep string) error {
 	for _, t := range ent.Systems {
-		l, err := tx.LinkOf(ctx, id, t.Name, t.Object)
+		l, err := d.v.LinkOf(id, t.Name, t.Object)
 		if err != nil {
 			return err
 		}
 		if l != nil && !l.Deleted.IsZero() && l.System != keep {
-			if err := tx.DropLink(ctx, l.System, l.Object, l.ExternalID); err != nil {
+			if err := d.v.DropLink(l.System, l.Object, l.ExternalID); err != nil {
 				return err
 			}
 		}
 	}
-	return e.setDelete(ctx, tx, ent, id, nil)
+	return d.setDelete(ent, id, nil)
 }
 
 // releaseDeletes propagates the quarantined deletes whose hold is over.
@@ -219,7 +219,7 @@ func (e *Engine) releaseDeletes(ctx context.Context, ent *mapping.Entity) error 
 			if err != nil {
 				return err
 			}
-			if err := e.propagate(ctx, tx, ent, id, d, "quarantine over"); err != nil {
+			if err := e.over(ctx, tx).propagate(ent, id, d, "quarantine over"); err != nil {
 				return err
 			}
 		}
@@ -229,20 +229,20 @@ func (e *Engine) releaseDeletes(ctx context.Context, ent *mapping.Entity) error 
 
 // propagate turns a held delete into a delete of every record of the
 // entity, and closes its conflict with the deleting system as decided.
-func (e *Engine) propagate(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string, d *state.Delete, why string) error {
-	e.log().Info("delete propagated", "entity", ent.Name, "id", id, "deleted_by", d.By, "why", why)
-	if d.Conflict != 0 {
-		c, _, err := tx.Conflict(ctx, d.Conflict)
+func (d *decider) propagate(ent *mapping.Entity, id string, dl *state.Delete, why string) error {
+	d.log.Info("delete propagated", "entity", ent.Name, "id", id, "deleted_by", dl.By, "why", why)
+	if dl.Conflict != 0 {
+		c, err := d.v.Conflict(dl.Conflict)
 		if err != nil {
 			return err
 		}
-		c.Status, c.Decided, c.Resolved = tandem.ConflictAuto, d.By, e.now()
-		if err := tx.UpdateConflict(ctx, c); err != nil {
+		c.Status, c.Decided, c.Resolved = tandem.ConflictAuto, dl.By, d.now()
+		if err := d.v.UpdateConflict(c); err != nil {
 			return err
 		}
 	}
-	d.State, d.After = state.DeleteDeleted, e.now()
-	return e.setDelete(ctx, tx, ent, id, d)
+	dl.State, dl.After = state.DeleteDeleted, d.now()
+	return d.setDelete(ent, id, dl)
 }
 
 // GuardError stops a pass that would delete more than an entity's

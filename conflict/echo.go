@@ -36,17 +36,13 @@ func (e *Engine) markSent(ctx context.Context, sm *mapping.System, plans []plann
 	if !some {
 		return nil
 	}
-	err := e.Store.Update(ctx, func(tx *state.Tx) error {
-		for _, p := range plans {
-			if p.write == nil || p.write.Op == tandem.OpDelete {
-				continue
-			}
-			if err := tx.MarkSent(ctx, p.intent.ID, readBack(sm, p.sent)); err != nil {
-				return err
-			}
+	sent := map[int64]tandem.Values{}
+	for _, p := range plans {
+		if p.write != nil && p.write.Op != tandem.OpDelete {
+			sent[p.intent.ID] = readBack(sm, p.sent)
 		}
-		return nil
-	})
+	}
+	err := e.Store.Update(ctx, func(tx *state.Tx) error { return tx.MarkSentAll(ctx, sent) })
 	if err != nil {
 		return fmt.Errorf("%s %s: record the writes in flight: %w", sm.Name, sm.Object, err)
 	}
@@ -57,11 +53,11 @@ func (e *Engine) markSent(ctx context.Context, sm *mapping.System, plans []plann
 // a write in flight to it set, and reports whether it moved any. Only the
 // fields whose view differs from the snapshot are looked at, so a record
 // that shows nothing new costs no query.
-func (e *Engine) confirmEcho(ctx context.Context, tx *state.Tx, sm *mapping.System, link *tandem.Link, view tandem.Values) (bool, error) {
+func (d *decider) confirmEcho(sm *mapping.System, link *tandem.Link, view tandem.Values) (bool, error) {
 	if link.Snapshot == nil || !link.Deleted.IsZero() || !changedFrom(view, link.Snapshot) {
 		return false, nil
 	}
-	fl, err := tx.InFlight(ctx, link.EntityID, sm.Name, sm.Object)
+	fl, err := d.v.InFlight(link.EntityID, sm.Name, sm.Object)
 	if err != nil || fl == nil {
 		return false, err
 	}
@@ -77,7 +73,7 @@ func (e *Engine) confirmEcho(ctx context.Context, tx *state.Tx, sm *mapping.Syst
 		return false, nil
 	}
 	link.Snapshot = snap
-	e.log().Info("read back a write in flight: Tandem's echo, not an edit", "system", sm.Name, "object", sm.Object,
+	d.log.Info("read back a write in flight: Tandem's echo, not an edit", "system", sm.Name, "object", sm.Object,
 		"id", link.ExternalID, "entity_id", link.EntityID, "fields", echoed)
 	return true, nil
 }

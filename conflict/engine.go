@@ -45,9 +45,8 @@ type Engine struct {
 	// mu gives one operation at a time its turn: a pass, a batch of
 	// webhook events, a page of a sweep or a backfill. pass is the id of
 	// the one holding it: one conflict per entity, field and pass.
-	mu     sync.Mutex
-	pass   string
-	idents identCache
+	mu   sync.Mutex
+	pass string
 }
 
 func (e *Engine) now() time.Time {
@@ -235,15 +234,15 @@ func (e *Engine) conn(name string) (connectors.Connector, error) {
 // merge folds a side into its entity's golden record, records the
 // conflicts met, and queues the writes that follow. fresh is a new entity
 // made for this record (nothing to read of it yet).
-func (e *Engine) merge(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, link *tandem.Link, side Side, rec tandem.Record, fresh bool) error {
+func (d *decider) merge(ent *mapping.Entity, sm *mapping.System, link *tandem.Link, side Side, rec tandem.Record, fresh bool) error {
 	var golden tandem.Golden
 	var del *state.Delete
 	if !fresh {
 		var err error
-		if golden, err = tx.Golden(ctx, link.EntityID); err != nil {
+		if golden, err = d.v.Golden(link.EntityID); err != nil {
 			return err
 		}
-		if del, err = tx.DeleteOf(ctx, link.EntityID); err != nil {
+		if del, err = d.v.DeleteOf(link.EntityID); err != nil {
 			return err
 		}
 	}
@@ -257,22 +256,22 @@ func (e *Engine) merge(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 	out := Merge(ent.Name, link.EntityID, golden, merged, readFields(ent, sm), ent.Policy)
 	out.Changed = out.Changed || moved
 	edited := changedFrom(side.View, link.Snapshot)
-	del, err := e.reviveIfEdited(ctx, tx, ent, link, side, edited, del)
+	del, err := d.reviveIfEdited(ent, link, side, edited, del)
 	if err != nil {
 		return err
 	}
 	link.Snapshot = overlay(link.Snapshot, side.View)
 	link.Raw, link.Modified = rec.Raw, rec.Modified
-	if err := tx.PutLink(ctx, link); err != nil {
+	if err := d.v.PutLink(link); err != nil {
 		return err
 	}
 	if out.Changed || len(golden) == 0 {
-		if err := e.putGoldenAs(ctx, tx, ent, link.EntityID, out.Golden, del); err != nil {
+		if err := d.putGoldenAs(ent, link.EntityID, out.Golden, del); err != nil {
 			return err
 		}
 	}
 	for i := range out.Conflicts {
-		if err := e.record(ctx, tx, ent, &out.Conflicts[i]); err != nil {
+		if err := d.record(ent, &out.Conflicts[i]); err != nil {
 			return err
 		}
 	}
@@ -284,26 +283,26 @@ func (e *Engine) merge(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 			}
 		}
 	}
-	return e.enqueueAs(ctx, tx, ent, link.EntityID, out.Golden, del, links)
+	return d.enqueueAs(ent, link.EntityID, out.Golden, del, links)
 }
 
 // putGolden stores a golden record with its match keys; a deleted entity
 // keeps none, so a new record with the same keys is a new entity.
-func (e *Engine) putGolden(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string, g tandem.Golden) error {
-	d, err := tx.DeleteOf(ctx, id)
+func (d *decider) putGolden(ent *mapping.Entity, id string, g tandem.Golden) error {
+	dl, err := d.v.DeleteOf(id)
 	if err != nil {
 		return err
 	}
-	return e.putGoldenAs(ctx, tx, ent, id, g, d)
+	return d.putGoldenAs(ent, id, g, dl)
 }
 
 // putGoldenAs is putGolden with the entity's delete state known.
-func (e *Engine) putGoldenAs(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string, g tandem.Golden, d *state.Delete) error {
+func (d *decider) putGoldenAs(ent *mapping.Entity, id string, g tandem.Golden, dl *state.Delete) error {
 	keys := ent.MatchKeys(g.Values())
-	if d != nil && d.State == state.DeleteDeleted {
+	if dl != nil && dl.State == state.DeleteDeleted {
 		keys = nil
 	}
-	return tx.PutGolden(ctx, ent.Name, id, g, keys)
+	return d.v.PutGolden(ent.Name, id, g, keys)
 }
 
 // sideOf is a pulled record as a side of the merge, with per-field times
@@ -339,28 +338,28 @@ func changedFrom(view, snapshot tandem.Values) bool {
 // record stores a conflict the merge met. A pass records one conflict per
 // entity and field, however many systems took part, and a held field has
 // one open conflict until a person decides: a later side's value joins it.
-func (e *Engine) record(ctx context.Context, tx *state.Tx, ent *mapping.Entity, c *tandem.Conflict) error {
+func (d *decider) record(ent *mapping.Entity, c *tandem.Conflict) error {
 	for sys, v := range c.Values {
 		if v.RecordID == "" {
 			if sm := ent.System(sys); sm != nil {
-				if l, err := tx.LinkOf(ctx, c.EntityID, sys, sm.Object); err == nil && l != nil {
+				if l, err := d.v.LinkOf(c.EntityID, sys, sm.Object); err == nil && l != nil {
 					v.RecordID = l.ExternalID
 					c.Values[sys] = v
 				}
 			}
 		}
 	}
-	prev, err := tx.OpenConflict(ctx, c.EntityID, c.Kind, c.Field)
-	if err == nil && prev == nil && e.pass != "" {
-		prev, err = tx.PassConflict(ctx, e.pass, c.EntityID, c.Field)
+	prev, err := d.v.OpenConflict(c.EntityID, c.Kind, c.Field)
+	if err == nil && prev == nil && d.pass != "" {
+		prev, err = d.v.PassConflict(d.pass, c.EntityID, c.Field)
 	}
 	if err != nil {
 		return err
 	}
 	if prev == nil {
-		return e.addConflict(ctx, tx, c)
+		return d.addConflict(c)
 	}
-	e.log().Info("conflict", "entity", ent.Name, "id", c.EntityID, "field", c.Field, "policy", c.Policy, "status", c.Status, "decided", c.Decided)
+	d.log.Info("conflict", "entity", ent.Name, "id", c.EntityID, "field", c.Field, "policy", c.Policy, "status", c.Status, "decided", c.Decided)
 	for sys, v := range c.Values {
 		prev.Values[sys] = v // each system's newest value
 	}
@@ -370,18 +369,18 @@ func (e *Engine) record(ctx context.Context, tx *state.Tx, ent *mapping.Entity, 
 			prev.Resolved = time.Time{}
 		}
 	}
-	return tx.UpdateConflict(ctx, prev)
+	return d.v.UpdateConflict(prev)
 }
 
 // addConflict records a new conflict, stamped with the pass and the time;
 // one the policy decided is closed at once.
-func (e *Engine) addConflict(ctx context.Context, tx *state.Tx, c *tandem.Conflict) error {
-	c.Pass, c.Created = e.pass, e.now()
+func (d *decider) addConflict(c *tandem.Conflict) error {
+	c.Pass, c.Created = d.pass, d.now()
 	if c.Status != tandem.ConflictOpen {
 		c.Resolved = c.Created
 	}
-	e.log().Info("conflict", "entity", c.Entity, "id", c.EntityID, "kind", c.Kind, "field", c.Field, "policy", c.Policy, "status", c.Status, "decided", c.Decided)
-	return tx.AddConflict(ctx, c, nil)
+	d.log.Info("conflict", "entity", c.Entity, "id", c.EntityID, "kind", c.Kind, "field", c.Field, "policy", c.Policy, "status", c.Status, "decided", c.Decided)
+	return d.v.AddConflict(c, nil)
 }
 
 // readFields lists the canonical fields read from a system.
@@ -410,32 +409,32 @@ func overlay(base, top tandem.Values) tandem.Values {
 // enqueue queues an intent for every system of the entity whose record
 // needs a write: to be created, updated to agree with the golden record,
 // or deleted with the entity.
-func (e *Engine) enqueue(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string) error {
-	golden, err := tx.Golden(ctx, id)
+func (d *decider) enqueue(ent *mapping.Entity, id string) error {
+	golden, err := d.v.Golden(id)
 	if err != nil {
 		return err
 	}
-	del, err := tx.DeleteOf(ctx, id)
+	del, err := d.v.DeleteOf(id)
 	if err != nil {
 		return err
 	}
-	return e.enqueueAs(ctx, tx, ent, id, golden, del, nil)
+	return d.enqueueAs(ent, id, golden, del, nil)
 }
 
 // enqueueAs is enqueue with the golden record and delete state known, and
 // the links of some systems (by name; nil: it has none), read for the
 // others.
-func (e *Engine) enqueueAs(ctx context.Context, tx *state.Tx, ent *mapping.Entity, id string, golden tandem.Golden, del *state.Delete, known map[string]*tandem.Link) error {
+func (d *decider) enqueueAs(ent *mapping.Entity, id string, golden tandem.Golden, del *state.Delete, known map[string]*tandem.Link) error {
 	for _, t := range ent.Systems {
 		l, ok := known[t.Name]
 		if !ok {
 			var err error
-			if l, err = tx.LinkOf(ctx, id, t.Name, t.Object); err != nil {
+			if l, err = d.v.LinkOf(id, t.Name, t.Object); err != nil {
 				return err
 			}
 		}
 		if needsWrite(ent, t, golden, l, del) {
-			if err := tx.Enqueue(ctx, ent.Name, id, t.Name, t.Object); err != nil {
+			if err := d.v.Enqueue(ent.Name, id, t.Name, t.Object); err != nil {
 				return err
 			}
 		}

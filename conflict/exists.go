@@ -61,8 +61,8 @@ func (e *Engine) paths(sm *mapping.System) []string {
 
 // createdByTandem reports whether a linked record holds Tandem's key for
 // its entity: Tandem created it.
-func (e *Engine) createdByTandem(sm *mapping.System, l *tandem.Link) bool {
-	k := e.keyPath(sm)
+func (d *decider) createdByTandem(sm *mapping.System, l *tandem.Link) bool {
+	k := d.keyPath(sm)
 	return k != "" && l != nil && gjson.GetBytes(l.Raw, k).String() == l.EntityID
 }
 
@@ -70,20 +70,20 @@ func (e *Engine) createdByTandem(sm *mapping.System, l *tandem.Link) bool {
 // Tandem's key: it belongs to the entity it was created for (a create
 // whose answer was lost), linked with no base, whatever its match keys
 // say now. Any other record is identified by its match keys.
-func (e *Engine) find(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, side Side, rec tandem.Record) (id string, ok, isNew bool, err error) {
-	if id, err := e.keyed(ctx, tx, sm, rec); err != nil || id != "" {
+func (d *decider) find(ent *mapping.Entity, sm *mapping.System, side Side, rec tandem.Record) (id string, ok, isNew bool, err error) {
+	if id, err := d.keyed(sm, rec); err != nil || id != "" {
 		if id != "" {
-			e.log().Info("record found by Tandem's key: linked to the entity it was created for", "system", sm.Name, "id", rec.ID, "entity_id", id)
+			d.log.Info("record found by Tandem's key: linked to the entity it was created for", "system", sm.Name, "id", rec.ID, "entity_id", id)
 		}
 		return id, id != "", false, err
 	}
-	return e.identify(ctx, tx, ent, sm, side, rec)
+	return d.identify(ent, sm, side, rec)
 }
 
 // keyed is the entity whose key rec holds, when that entity lives and has
 // no record in sm yet; "" otherwise.
-func (e *Engine) keyed(ctx context.Context, tx *state.Tx, sm *mapping.System, rec tandem.Record) (string, error) {
-	k := e.keyPath(sm)
+func (d *decider) keyed(sm *mapping.System, rec tandem.Record) (string, error) {
+	k := d.keyPath(sm)
 	if k == "" {
 		return "", nil
 	}
@@ -91,15 +91,15 @@ func (e *Engine) keyed(ctx context.Context, tx *state.Tx, sm *mapping.System, re
 	if id == "" {
 		return "", nil
 	}
-	if _, err := tx.Golden(ctx, id); errors.Is(err, sql.ErrNoRows) {
+	if _, err := d.v.Golden(id); errors.Is(err, sql.ErrNoRows) {
 		return "", nil // a key from another state file
 	} else if err != nil {
 		return "", err
 	}
-	if l, err := tx.LinkOf(ctx, id, sm.Name, sm.Object); err != nil || l != nil {
+	if l, err := d.v.LinkOf(id, sm.Name, sm.Object); err != nil || l != nil {
 		return "", err
 	}
-	if d, err := tx.DeleteOf(ctx, id); err != nil || (d != nil && d.State == state.DeleteDeleted) {
+	if dl, err := d.v.DeleteOf(id); err != nil || (dl != nil && dl.State == state.DeleteDeleted) {
 		return "", err
 	}
 	return id, nil
@@ -108,8 +108,7 @@ func (e *Engine) keyed(ctx context.Context, tx *state.Tx, sm *mapping.System, re
 // withKey notes in a created record's stored payload the key the
 // connector wrote with it, so the record is known as Tandem's
 // (createdByTandem) before its echo is read.
-func (e *Engine) withKey(sm *mapping.System, raw []byte, key string) []byte {
-	k := e.keyPath(sm)
+func withKey(k string, raw []byte, key string) []byte {
 	if k == "" {
 		return raw
 	}
@@ -160,7 +159,7 @@ func (e *Engine) refind(ctx context.Context, ent *mapping.Entity, sm *mapping.Sy
 	return e.Store.Update(ctx, func(tx *state.Tx) error {
 		for _, rec := range recs {
 			e.log().Info("a create tried before found its record: merged before writing", "system", sm.Name, "object", sm.Object, "id", rec.ID)
-			if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
+			if err := e.over(ctx, tx).stage(ent, sm, rec); err != nil {
 				return err
 			}
 		}
@@ -210,12 +209,12 @@ func (e *Engine) readExisting(ctx context.Context, sm *mapping.System, conn conn
 
 // refused handles a write the system refused because another record holds
 // a unique value it sets. It reports false for any other failure.
-func (e *Engine) refused(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, p planned, werr error) (bool, error) {
+func (d *decider) refused(ent *mapping.Entity, sm *mapping.System, p planned, werr error) (bool, error) {
 	var x *tandem.ExistsError
 	if !errors.As(werr, &x) || p.write.Op == tandem.OpDelete {
 		return false, nil
 	}
-	other, err := tx.Link(ctx, sm.Name, sm.Object, x.RecordID)
+	other, err := d.v.Link(sm.Name, sm.Object, x.RecordID)
 	if err != nil {
 		return true, err
 	}
@@ -224,34 +223,34 @@ func (e *Engine) refused(ctx context.Context, tx *state.Tx, ent *mapping.Entity,
 		return false, nil // its own record: nothing to decide
 	case other == nil && p.write.Op == tandem.OpCreate:
 		if p.found == nil {
-			return true, tx.Retry(ctx, p.intent.ID, werr.Error()) // not read yet
+			return true, d.v.Retry(p.intent.ID, werr.Error()) // not read yet
 		}
-		return true, e.adopt(ctx, tx, ent, sm, p, *p.found)
+		return true, d.adopt(ent, sm, p, *p.found)
 	}
-	return true, e.clash(ctx, tx, ent, sm, p, x, other)
+	return true, d.clash(ent, sm, p, x, other)
 }
 
 // adopt links the record a create found (made by a person meanwhile) to
 // the entity with no base, and merges it under the entity's policy: where
 // the two disagree, a conflict is recorded and decided, and the record's
 // values are never overwritten unasked.
-func (e *Engine) adopt(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, p planned, rec tandem.Record) error {
+func (d *decider) adopt(ent *mapping.Entity, sm *mapping.System, p planned, rec tandem.Record) error {
 	view, err := sm.In(rec.Raw)
 	if err != nil {
-		return tx.Dead(ctx, p.intent.ID, fmt.Sprintf("create met %s %s %s, which cannot be read: %v", sm.Name, sm.Object, rec.ID, err))
+		return d.v.Dead(p.intent.ID, fmt.Sprintf("create met %s %s %s, which cannot be read: %v", sm.Name, sm.Object, rec.ID, err))
 	}
-	e.log().Info("create met a record made meanwhile: linked with no base and merged", "system", sm.Name, "object", sm.Object,
+	d.log.Info("create met a record made meanwhile: linked with no base and merged", "system", sm.Name, "object", sm.Object,
 		"id", rec.ID, "entity_id", p.intent.EntityID)
 	// Done first: the merge queues the writes that follow, this system's
 	// included, and a pending intent would swallow that.
-	if err := tx.Done(ctx, p.intent.ID); err != nil {
+	if err := d.v.Done(p.intent.ID); err != nil {
 		return err
 	}
-	if err := e.closeRefusals(ctx, tx, p.intent.EntityID, ""); err != nil {
+	if err := d.closeRefusals(p.intent.EntityID, ""); err != nil {
 		return err
 	}
 	link := &tandem.Link{EntityID: p.intent.EntityID, System: sm.Name, Object: sm.Object, ExternalID: rec.ID}
-	return e.merge(ctx, tx, ent, sm, link, sideOf(sm, rec, view), rec, false)
+	return d.merge(ent, sm, link, sideOf(sm, rec, view), rec, false)
 }
 
 // clash records that a write's value is held by another entity's record:
@@ -260,7 +259,7 @@ func (e *Engine) adopt(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 // again without it, so the other fields go on syncing; a create waits,
 // since no record may be made with a key another holds, until the entity
 // changes.
-func (e *Engine) clash(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, p planned, x *tandem.ExistsError, other *tandem.Link) error {
+func (d *decider) clash(ent *mapping.Entity, sm *mapping.System, p planned, x *tandem.ExistsError, other *tandem.Link) error {
 	owner := "not linked to any entity"
 	if other != nil {
 		owner = "linked to entity " + other.EntityID
@@ -292,24 +291,24 @@ func (e *Engine) clash(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 			"Held, written nowhere, while the other fields go on syncing: change it on one of them, or decide it with tandem resolve ID --value JSON",
 			sm.Name, what, sm.Object, p.write.ID, x.RecordID, owner)
 	}
-	e.log().Warn("identity conflict: a unique value is another record's", "system", sm.Name, "entity_id", p.intent.EntityID, "reason", c.Decided)
-	if prev, err := tx.OpenConflict(ctx, c.EntityID, c.Kind, c.Field); err != nil {
+	d.log.Warn("identity conflict: a unique value is another record's", "system", sm.Name, "entity_id", p.intent.EntityID, "reason", c.Decided)
+	if prev, err := d.v.OpenConflict(c.EntityID, c.Kind, c.Field); err != nil {
 		return err
 	} else if prev != nil && prev.Policy == uniquePolicy {
 		prev.Decided, prev.Values = c.Decided, c.Values
-		if err := tx.UpdateConflict(ctx, prev); err != nil {
+		if err := d.v.UpdateConflict(prev); err != nil {
 			return err
 		}
-	} else if err := e.addConflict(ctx, tx, c); err != nil {
+	} else if err := d.addConflict(c); err != nil {
 		return err
 	}
-	if err := tx.Done(ctx, p.intent.ID); err != nil {
+	if err := d.v.Done(p.intent.ID); err != nil {
 		return err
 	}
 	if p.write.Op == tandem.OpCreate || len(fields) == 0 {
 		return nil
 	}
-	golden, err := tx.Golden(ctx, p.intent.EntityID)
+	golden, err := d.v.Golden(p.intent.EntityID)
 	if err != nil {
 		return err
 	}
@@ -318,10 +317,10 @@ func (e *Engine) clash(ctx context.Context, tx *state.Tx, ent *mapping.Entity, s
 		g.Held = true
 		golden[f] = g
 	}
-	if err := e.putGolden(ctx, tx, ent, p.intent.EntityID, golden); err != nil {
+	if err := d.putGolden(ent, p.intent.EntityID, golden); err != nil {
 		return err
 	}
-	return e.enqueue(ctx, tx, ent, p.intent.EntityID)
+	return d.enqueue(ent, p.intent.EntityID)
 }
 
 // clashing lists the canonical fields a refused write set at the path the
@@ -354,18 +353,18 @@ func fieldOrNone(fields []string) string {
 // closeRefusals closes the open conflicts clash recorded on an entity:
 // field "" once its create goes through, a field once a person decided it
 // (it was held, so no write carried it meanwhile).
-func (e *Engine) closeRefusals(ctx context.Context, tx *state.Tx, entityID string, fields ...string) error {
+func (d *decider) closeRefusals(entityID string, fields ...string) error {
 	for _, f := range fields {
-		c, err := tx.OpenConflict(ctx, entityID, tandem.ConflictIdentity, f)
+		c, err := d.v.OpenConflict(entityID, tandem.ConflictIdentity, f)
 		if err != nil {
 			return err
 		}
 		if c == nil || c.Policy != uniquePolicy {
 			continue
 		}
-		c.Status, c.Resolved = tandem.ConflictAuto, e.now()
+		c.Status, c.Resolved = tandem.ConflictAuto, d.now()
 		c.Decided = "written: the value is free now (was: " + c.Decided + ")"
-		if err := tx.UpdateConflict(ctx, c); err != nil {
+		if err := d.v.UpdateConflict(c); err != nil {
 			return err
 		}
 	}
@@ -392,15 +391,15 @@ func duplicateReason(sm *mapping.System, keys, theirs, ours string) string {
 // keeps a person's record instead): it becomes an entity of its own,
 // deleted, so the next pass deletes it from its system, through the
 // outbox and the mass-delete guard like every delete.
-func (e *Engine) retire(ctx context.Context, tx *state.Tx, ent *mapping.Entity, l *tandem.Link) error {
-	id, err := tx.NewEntity(ctx, ent.Name, tandem.Golden{}, nil)
+func (d *decider) retire(ent *mapping.Entity, l *tandem.Link) error {
+	id, err := d.v.NewEntity(ent.Name)
 	if err != nil {
 		return err
 	}
-	e.log().Info("Tandem's duplicate record retired: deleted by the next pass", "system", l.System, "id", l.ExternalID, "entity_id", l.EntityID)
+	d.log.Info("Tandem's duplicate record retired: deleted by the next pass", "system", l.System, "id", l.ExternalID, "entity_id", l.EntityID)
 	l.EntityID = id
-	if err := tx.PutLink(ctx, l); err != nil {
+	if err := d.v.PutLink(l); err != nil {
 		return err
 	}
-	return e.setDelete(ctx, tx, ent, id, &state.Delete{State: state.DeleteDeleted, By: "resolve", At: e.now(), After: e.now()})
+	return d.setDelete(ent, id, &state.Delete{State: state.DeleteDeleted, By: "resolve", At: d.now(), After: d.now()})
 }

@@ -1,14 +1,12 @@
 package conflict
 
 import (
-	"context"
 	"time"
 
 	"github.com/tidwall/sjson"
 
 	"tandem"
 	"tandem/mapping"
-	"tandem/state"
 )
 
 // mergeOverwritten merges the values a confirmed write replaced, that
@@ -19,11 +17,11 @@ import (
 // write set is a conflict, decided by the policy and recorded; where it
 // wins, the golden record takes it and it is queued back to every system,
 // this one included (whose record now holds the written value).
-func (e *Engine) mergeOverwritten(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, p planned, base tandem.Values, res tandem.Result) error {
+func (d *decider) mergeOverwritten(ent *mapping.Entity, sm *mapping.System, p planned, base tandem.Values, res tandem.Result) error {
 	if len(res.Overwritten) == 0 || p.link == nil {
 		return nil
 	}
-	link, err := tx.LinkOf(ctx, p.intent.EntityID, sm.Name, sm.Object)
+	link, err := d.v.LinkOf(p.intent.EntityID, sm.Name, sm.Object)
 	if err != nil || link == nil {
 		return err
 	}
@@ -43,7 +41,7 @@ func (e *Engine) mergeOverwritten(ctx context.Context, tx *state.Tx, ent *mappin
 	}
 	full, err := sm.In(raw)
 	if err != nil {
-		e.log().Warn("values overwritten by a write cannot be read; not merged", "system", sm.Name, "object", sm.Object, "id", link.ExternalID, "err", err)
+		d.log.Warn("values overwritten by a write cannot be read; not merged", "system", sm.Name, "object", sm.Object, "id", link.ExternalID, "err", err)
 		return nil
 	}
 	side := Side{System: sm.Name, RecordID: link.ExternalID, View: tandem.Values{}, Snapshot: base, Modified: latest, FieldTimes: map[string]time.Time{}}
@@ -60,26 +58,26 @@ func (e *Engine) mergeOverwritten(ctx context.Context, tx *state.Tx, ent *mappin
 	if len(fields) == 0 {
 		return nil
 	}
-	e.log().Warn("a write replaced an edit made after the re-read (the write gap): merged as that edit", "system", sm.Name, "object", sm.Object,
+	d.log.Warn("a write replaced an edit made after the re-read (the write gap): merged as that edit", "system", sm.Name, "object", sm.Object,
 		"id", link.ExternalID, "entity_id", link.EntityID, "fields", fields)
-	golden, err := tx.Golden(ctx, link.EntityID)
+	golden, err := d.v.Golden(link.EntityID)
 	if err != nil {
 		return err
 	}
-	del, err := tx.DeleteOf(ctx, link.EntityID)
+	del, err := d.v.DeleteOf(link.EntityID)
 	if err != nil {
 		return err
 	}
 	out := Merge(ent.Name, link.EntityID, golden, side, fields, ent.Policy)
 	if out.Changed {
-		if err := e.putGoldenAs(ctx, tx, ent, link.EntityID, out.Golden, del); err != nil {
+		if err := d.putGoldenAs(ent, link.EntityID, out.Golden, del); err != nil {
 			return err
 		}
 	}
 	for i := range out.Conflicts {
-		if err := e.record(ctx, tx, ent, &out.Conflicts[i]); err != nil {
+		if err := d.record(ent, &out.Conflicts[i]); err != nil {
 			return err
 		}
 	}
-	return e.enqueueAs(ctx, tx, ent, link.EntityID, out.Golden, del, map[string]*tandem.Link{sm.Name: link})
+	return d.enqueueAs(ent, link.EntityID, out.Golden, del, map[string]*tandem.Link{sm.Name: link})
 }

@@ -1,7 +1,6 @@
 package conflict
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -15,37 +14,13 @@ import (
 // closeIdentity closes the open identity conflict of a record that now
 // links without one (it was edited so that it matches one entity, or
 // none): the conflict says where it went.
-func (e *Engine) closeIdentity(ctx context.Context, tx *state.Tx, sm *mapping.System, recordID, entityID string) error {
-	if !e.mayHoldIdentity(ctx, tx, sm) {
-		return nil
-	}
-	c, err := tx.OpenIdentity(ctx, sm.Name, sm.Object, recordID)
+func (d *decider) closeIdentity(sm *mapping.System, recordID, entityID string) error {
+	c, err := d.v.OpenIdentity(sm.Name, sm.Object, recordID)
 	if err != nil || c == nil {
 		return err
 	}
-	c.Status, c.Decided, c.Resolved = tandem.ConflictAuto, "linked after an edit: entity "+entityID, e.now()
-	return tx.UpdateConflict(ctx, c)
-}
-
-// identCache remembers, for one staging transaction, whether a system has
-// any open identity conflict at all: when it has none, closing one for
-// each record staged is skipped (most passes have none).
-type identCache struct {
-	tx  *state.Tx
-	key string // system/object
-	any bool
-}
-
-// mayHoldIdentity reports whether sm may have an open identity conflict
-// in tx's view.
-func (e *Engine) mayHoldIdentity(ctx context.Context, tx *state.Tx, sm *mapping.System) bool {
-	key := sm.Name + "/" + sm.Object
-	if c := e.idents; c.tx == tx && c.key == key {
-		return c.any
-	}
-	any, err := tx.AnyOpenIdentity(ctx, sm.Name, sm.Object)
-	e.idents = identCache{tx: tx, key: key, any: any || err != nil}
-	return e.idents.any
+	c.Status, c.Decided, c.Resolved = tandem.ConflictAuto, "linked after an edit: entity "+entityID, d.now()
+	return d.v.UpdateConflict(c)
 }
 
 // identify finds the entity of a record seen for the first time by its
@@ -53,22 +28,22 @@ func (e *Engine) mayHoldIdentity(ctx context.Context, tx *state.Tx, sm *mapping.
 // already linked to another record of the same system, are an identity
 // conflict: recorded with the record, which is not merged (ok is false)
 // until a person links or splits it (tandem resolve).
-func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, side Side, rec tandem.Record) (id string, ok, isNew bool, err error) {
+func (d *decider) identify(ent *mapping.Entity, sm *mapping.System, side Side, rec tandem.Record) (id string, ok, isNew bool, err error) {
 	keys := ent.MatchKeys(side.View)
-	cands, err := tx.Candidates(ctx, ent.Name, keys)
+	cands, err := d.v.Candidates(ent.Name, keys)
 	shown := keyText(keys)
 	if err != nil {
 		return "", false, false, err
 	}
 	if len(cands) == 0 {
-		id, err := tx.NewEntity(ctx, ent.Name, tandem.Golden{}, nil)
+		id, err := d.v.NewEntity(ent.Name)
 		return id, err == nil, true, err
 	}
 	var entityID string
 	policy := "match"
 	reason := fmt.Sprintf("%d entities match %s: link it to one (--link --to ID) or keep it apart (--split)", len(cands), shown)
 	if len(cands) == 1 {
-		other, err := tx.LinkOf(ctx, cands[0], sm.Name, sm.Object)
+		other, err := d.v.LinkOf(cands[0], sm.Name, sm.Object)
 		if err != nil {
 			return "", false, false, err
 		}
@@ -78,19 +53,19 @@ func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 		entityID = cands[0]
 		reason = fmt.Sprintf("record %s of %s has the same %s as record %s, already linked to this entity: merge them in %s, or keep it apart (--split)",
 			side.RecordID, sm.Name, shown, other.ExternalID, sm.Name)
-		if e.createdByTandem(sm, other) {
+		if d.createdByTandem(sm, other) {
 			reason, policy = duplicateReason(sm, shown, side.RecordID, other.ExternalID), duplicatePolicy
 		}
 	}
-	e.log().Warn("identity conflict: record not merged", "system", sm.Name, "id", side.RecordID, "reason", reason)
+	d.log.Warn("identity conflict: record not merged", "system", sm.Name, "id", side.RecordID, "reason", reason)
 	c := &tandem.Conflict{
 		Entity: ent.Name, EntityID: entityID, Kind: tandem.ConflictIdentity, Policy: policy, Status: tandem.ConflictOpen, Decided: reason,
 		Values: map[string]tandem.SideValue{sm.Name: {Value: side.View, ModifiedAt: side.Modified, RecordID: side.RecordID}},
-		Pass:   e.pass, Created: e.now(),
+		Pass:   d.pass, Created: d.now(),
 	}
 	for _, id := range cands {
 		for _, t := range ent.Systems {
-			if l, err := tx.LinkOf(ctx, id, t.Name, t.Object); err != nil {
+			if l, err := d.v.LinkOf(id, t.Name, t.Object); err != nil {
 				return "", false, false, err
 			} else if l != nil && !(t.Name == sm.Name && l.ExternalID == side.RecordID) {
 				key := t.Name
@@ -102,16 +77,13 @@ func (e *Engine) identify(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 		}
 	}
 	held := &state.Pending{System: sm.Name, Object: sm.Object, ExternalID: rec.ID, Raw: rec.Raw, Modified: rec.Modified}
-	if prev, err := tx.OpenIdentity(ctx, sm.Name, sm.Object, rec.ID); err != nil {
+	if prev, err := d.v.OpenIdentity(sm.Name, sm.Object, rec.ID); err != nil {
 		return "", false, false, err
 	} else if prev != nil {
 		c.ID = prev.ID
-		return "", false, false, tx.UpdateHeldRecord(ctx, c, held)
+		return "", false, false, d.v.UpdateHeldRecord(c, held)
 	}
-	if e.idents.tx == tx {
-		e.idents.any = true
-	}
-	return "", false, false, tx.AddConflict(ctx, c, held)
+	return "", false, false, d.v.AddConflict(c, held)
 }
 
 // keyText shows match keys as a person reads them: email=ann@example.com.

@@ -1,7 +1,10 @@
 // Package conflict decides what happens when systems disagree. Merge is the
 // pure three-way field merge with its policies; Engine is the pass that
 // turns pulled changes into golden records and intents, and pushes intents
-// through connectors while state checkpoints each step.
+// through connectors while state checkpoints each step. A chunk of pulled
+// records, and a batch of confirmed writes, goes load → decide → save
+// (chunk.go): the decisions (a decider over a view) never hold a database
+// handle.
 package conflict
 
 import (

@@ -26,8 +26,12 @@ func (e *Engine) Planned(ctx context.Context, ent *mapping.Entity) ([]Change, er
 				break
 			}
 			after = intents[len(intents)-1].ID
+			v, err := e.loadPlans(ctx, sm, intents)
+			if err != nil {
+				return nil, err
+			}
 			for _, in := range intents {
-				p, err := e.plan(ctx, ent, sm, in)
+				p, err := plan(v, ent, sm, in)
 				if err != nil {
 					return nil, err
 				}

@@ -2,6 +2,7 @@ package conflict
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -57,8 +58,12 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 		}
 		plans := make([]planned, 0, len(intents))
 		var writes []tandem.Write
+		v, err := e.loadPlans(ctx, sm, intents)
+		if err != nil {
+			return written, failed, err
+		}
 		for _, in := range intents {
-			p, err := e.plan(ctx, ent, sm, in)
+			p, err := plan(v, ent, sm, in)
 			if err != nil {
 				return written, failed, err
 			}
@@ -154,13 +159,13 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 				continue // unchanged (or not JSON: the pull sets it aside)
 			}
 			e.log().Info("edited since the last pull: merged before writing", "system", sm.Name, "object", sm.Object, "id", rec.ID)
-			if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
+			if err := e.over(ctx, tx).stage(ent, sm, rec); err != nil {
 				return err
 			}
 		}
 		for _, rec := range gone {
 			e.log().Info("deleted since the last pull", "system", sm.Name, "object", sm.Object, "id", rec.ID, "deleted_at", rec.Modified)
-			if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
+			if err := e.over(ctx, tx).stage(ent, sm, rec); err != nil {
 				return err
 			}
 		}
@@ -171,16 +176,16 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 // plan turns an intent into the write that brings the system's record up
 // to date: a create with every field, an update with the changed ones, or
 // the delete of a deleted entity's record.
-func (e *Engine) plan(ctx context.Context, ent *mapping.Entity, sm *mapping.System, in state.Intent) (planned, error) {
+func plan(v view, ent *mapping.Entity, sm *mapping.System, in state.Intent) (planned, error) {
 	p := planned{intent: in}
-	golden, err := e.Store.Golden(ctx, in.EntityID)
+	golden, err := v.Golden(in.EntityID)
 	if err != nil {
 		return p, err
 	}
-	if p.link, err = e.Store.LinkOf(ctx, in.EntityID, sm.Name, sm.Object); err != nil {
+	if p.link, err = v.LinkOf(in.EntityID, sm.Name, sm.Object); err != nil {
 		return p, err
 	}
-	del, err := e.Store.DeleteOf(ctx, in.EntityID)
+	del, err := v.DeleteOf(in.EntityID)
 	if err != nil || !needsWrite(ent, sm, golden, p.link, del) {
 		return p, err
 	}
@@ -188,7 +193,7 @@ func (e *Engine) plan(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 		p.write = &tandem.Write{Op: tandem.OpDelete, ID: p.link.ExternalID, Key: in.EntityID}
 		return p, nil
 	}
-	fields, err := e.writable(ctx, sm, p.link, diff(ent, sm, golden, p.link))
+	fields, err := writable(v, sm, p.link, diff(ent, sm, golden, p.link))
 	if err != nil || len(fields) == 0 {
 		return p, err // nothing to write but held fields
 	}
@@ -220,107 +225,211 @@ func (e *Engine) plan(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 	return p, nil
 }
 
+// loadPlans reads, in a few queries, what planning a batch of intents to
+// sm needs: the entities, their links, and the open conflicts of their
+// records in sm (a field held unreadable there is not written).
+func (e *Engine) loadPlans(ctx context.Context, sm *mapping.System, intents []state.Intent) (view, error) {
+	ids := make([]string, len(intents))
+	for i, in := range intents {
+		ids[i] = in.EntityID
+	}
+	in := &Loaded{Entities: map[string]*state.EntityRow{}}
+	rows, err := e.Store.Entities(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		in.Entities[id] = rows[id]
+	}
+	if in.Links, err = e.Store.LinksOf(ctx, ids); err != nil {
+		return nil, err
+	}
+	var exts []string
+	for _, l := range in.Links {
+		if l.System == sm.Name && l.Object == sm.Object {
+			exts = append(exts, l.ExternalID)
+		}
+	}
+	if in.Conflicts, err = e.Store.ConflictsAbout(ctx, nil, "", sm.Name, sm.Object, exts, nil); err != nil {
+		return nil, err
+	}
+	return newWorkset(in, sm.Name, sm.Object, exts, nil), nil
+}
+
 // checkpoint records, in one transaction, what each write did: a done write
 // updates the snapshot (so its echo is recognised) and the link; a
 // retryable failure stays queued; a permanent one becomes a dead letter.
+// Like a chunk of pulled records, the batch is loaded, decided and saved
+// at once (confirm); a decision asking what the load did not foresee
+// leaves nothing written, and the batch is then checkpointed statement by
+// statement.
 func (e *Engine) checkpoint(ctx context.Context, ent *mapping.Entity, sm *mapping.System, plans []planned, results []tandem.Result) (written, failed int, err error) {
 	err = e.Store.Update(ctx, func(tx *state.Tx) error {
-		written, failed = 0, 0
-		i := 0
-		for _, p := range plans {
-			if p.mapErr != nil {
-				failed++
-				e.log().Warn("write set aside", "system", sm.Name, "object", sm.Object, "entity_id", p.intent.EntityID, "err", p.mapErr)
-				if err := tx.Dead(ctx, p.intent.ID, p.mapErr.Error()); err != nil {
-					return err
-				}
-				continue
-			}
-			if p.deferred {
-				continue
-			}
-			if p.write == nil {
-				if err := tx.Done(ctx, p.intent.ID); err != nil {
-					return err
-				}
-				continue
-			}
-			res := results[i]
-			i++
-			if res.Err != nil {
-				if done, err := e.refused(ctx, tx, ent, sm, p, res.Err); done || err != nil {
-					if err != nil {
-						return err
-					}
-					continue
-				}
-				failed++
-				if err := e.failed(ctx, tx, sm, p, res.Err); err != nil {
-					return err
-				}
-				continue
-			}
-			written++
-			var base tandem.Values // the snapshot before the write (confirmed moves it)
-			if p.link != nil {
-				base = p.link.Snapshot
-			}
-			if err := e.confirmed(ctx, tx, ent, sm, p, res); err != nil {
-				return err
-			}
-			if err := e.mergeOverwritten(ctx, tx, ent, sm, p, base, res); err != nil { // gap.go
-				return err
-			}
+		in, ids, err := e.loadConfirm(ctx, tx, sm, plans, results)
+		if err != nil {
+			return err
 		}
-		return nil
+		w := newWorkset(in, sm.Name, sm.Object, ids, nil)
+		d := &decider{v: w, pass: e.pass, now: e.now, keyPath: e.keyPath, log: e.log()}
+		written, failed, err = d.confirm(ent, sm, plans, results)
+		if errors.Is(err, errNotLoaded) {
+			e.log().Debug("write batch checkpointed record by record", "system", sm.Name, "object", sm.Object, "why", err)
+			written, failed, err = e.over(ctx, tx).confirm(ent, sm, plans, results)
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		return tx.Save(ctx, w.batch())
 	})
 	return written, failed, err
 }
 
-func (e *Engine) failed(ctx context.Context, tx *state.Tx, sm *mapping.System, p planned, err error) error {
-	e.log().Warn("write failed", "system", sm.Name, "object", sm.Object, "entity_id", p.intent.EntityID,
-		"op", p.write.Op, "retryable", tandem.IsRetryable(err), "err", err)
-	if tandem.IsRetryable(err) {
-		return tx.Retry(ctx, p.intent.ID, err.Error())
+// loadConfirm reads what confirming a batch of writes needs: the entities
+// written, with their links and conflicts, and the links of the records
+// the answers name (a create's new record, the holder of a refused value).
+func (e *Engine) loadConfirm(ctx context.Context, tx *state.Tx, sm *mapping.System, plans []planned, results []tandem.Result) (*Loaded, []string, error) {
+	var entityIDs, exts []string
+	for _, p := range plans {
+		entityIDs = append(entityIDs, p.intent.EntityID)
 	}
-	return tx.Dead(ctx, p.intent.ID, err.Error())
+	for _, r := range results {
+		var x *tandem.ExistsError
+		switch {
+		case errors.As(r.Err, &x):
+			exts = append(exts, x.RecordID)
+		case r.Err == nil && r.ID != "":
+			exts = append(exts, r.ID)
+		}
+	}
+	for _, p := range plans {
+		if p.found != nil {
+			exts = append(exts, p.found.ID)
+		}
+	}
+	links, err := tx.LinksByID(ctx, sm.Name, sm.Object, exts)
+	if err != nil {
+		return nil, nil, err
+	}
+	in := &Loaded{Entities: map[string]*state.EntityRow{}, Keys: map[[2]string][]string{}}
+	rows, err := tx.Entities(ctx, entityIDs)
+	if err != nil {
+		return nil, nil, err
+	}
+	var deletes []int64
+	for _, id := range entityIDs {
+		in.Entities[id] = rows[id]
+		if r := rows[id]; r != nil && r.Delete != nil && r.Delete.Conflict != 0 {
+			deletes = append(deletes, r.Delete.Conflict)
+		}
+	}
+	if in.Links, err = tx.LinksOf(ctx, entityIDs); err != nil {
+		return nil, nil, err
+	}
+	for _, l := range links {
+		in.Links = append(in.Links, l) // another entity's, named by an answer
+	}
+	if in.Conflicts, err = tx.ConflictsAbout(ctx, entityIDs, e.pass, sm.Name, sm.Object, nil, deletes); err != nil {
+		return nil, nil, err
+	}
+	return in, exts, nil
 }
 
-func (e *Engine) confirmed(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, p planned, res tandem.Result) error {
+// confirm decides what each write of a batch did (see checkpoint).
+func (d *decider) confirm(ent *mapping.Entity, sm *mapping.System, plans []planned, results []tandem.Result) (written, failed int, err error) {
+	i := 0
+	for _, p := range plans {
+		if p.mapErr != nil {
+			failed++
+			d.log.Warn("write set aside", "system", sm.Name, "object", sm.Object, "entity_id", p.intent.EntityID, "err", p.mapErr)
+			if err := d.v.Dead(p.intent.ID, p.mapErr.Error()); err != nil {
+				return written, failed, err
+			}
+			continue
+		}
+		if p.deferred {
+			continue
+		}
+		if p.write == nil {
+			if err := d.v.Done(p.intent.ID); err != nil {
+				return written, failed, err
+			}
+			continue
+		}
+		res := results[i]
+		i++
+		if res.Err != nil {
+			if done, err := d.refused(ent, sm, p, res.Err); done || err != nil {
+				if err != nil {
+					return written, failed, err
+				}
+				continue
+			}
+			failed++
+			if err := d.failed(sm, p, res.Err); err != nil {
+				return written, failed, err
+			}
+			continue
+		}
+		written++
+		var base tandem.Values // the snapshot before the write (confirmed moves it)
+		if p.link != nil {
+			base = p.link.Snapshot
+		}
+		if err := d.confirmed(ent, sm, p, res); err != nil {
+			return written, failed, err
+		}
+		if err := d.mergeOverwritten(ent, sm, p, base, res); err != nil { // gap.go
+			return written, failed, err
+		}
+	}
+	return written, failed, nil
+}
+
+func (d *decider) failed(sm *mapping.System, p planned, err error) error {
+	d.log.Warn("write failed", "system", sm.Name, "object", sm.Object, "entity_id", p.intent.EntityID,
+		"op", p.write.Op, "retryable", tandem.IsRetryable(err), "err", err)
+	if tandem.IsRetryable(err) {
+		return d.v.Retry(p.intent.ID, err.Error())
+	}
+	return d.v.Dead(p.intent.ID, err.Error())
+}
+
+func (d *decider) confirmed(ent *mapping.Entity, sm *mapping.System, p planned, res tandem.Result) error {
 	l := p.link
 	if p.write.Op == tandem.OpDelete {
 		// A tombstone: the echo of this delete changes nothing.
-		l.Deleted = e.now()
-		if err := tx.PutLink(ctx, l); err != nil {
+		l.Deleted = d.now()
+		if err := d.v.PutLink(l); err != nil {
 			return err
 		}
-		return tx.Done(ctx, p.intent.ID)
+		return d.v.Done(p.intent.ID)
 	}
 	if l == nil {
 		if res.ID == "" {
-			return tx.Dead(ctx, p.intent.ID, "create confirmed without a record id")
+			return d.v.Dead(p.intent.ID, "create confirmed without a record id")
 		}
 		// An idempotent create may land on a record that already exists
 		// (upsert by match key); if that record belongs to another entity,
 		// linking it would merge two entities silently.
-		other, err := tx.Link(ctx, sm.Name, sm.Object, res.ID)
+		other, err := d.v.Link(sm.Name, sm.Object, res.ID)
 		if err != nil {
 			return err
 		}
 		if other != nil && other.EntityID != p.intent.EntityID {
 			reason := fmt.Sprintf("create landed on %s %s %s, already linked to entity %s", sm.Name, sm.Object, res.ID, other.EntityID)
-			if err := tx.AddConflict(ctx, &tandem.Conflict{Entity: ent.Name, EntityID: p.intent.EntityID, Kind: tandem.ConflictIdentity,
+			if err := d.v.AddConflict(&tandem.Conflict{Entity: ent.Name, EntityID: p.intent.EntityID, Kind: tandem.ConflictIdentity,
 				Policy: "match", Status: tandem.ConflictOpen, Decided: reason,
 				Values: map[string]tandem.SideValue{sm.Name: {Value: p.sent, RecordID: res.ID}}}, nil); err != nil {
 				return err
 			}
-			return tx.Dead(ctx, p.intent.ID, reason)
+			return d.v.Dead(p.intent.ID, reason)
 		}
 		l = other
 		if l == nil {
 			l = &tandem.Link{EntityID: p.intent.EntityID, System: sm.Name, Object: sm.Object, ExternalID: res.ID}
 		}
-		l.Raw = e.withKey(sm, l.Raw, p.intent.EntityID)
+		l.Raw = withKey(d.keyPath(sm), l.Raw, p.intent.EntityID)
 	}
 	l.Snapshot = overlay(l.Snapshot, readBack(sm, p.sent))
 	// The stored payload follows the write, so a replay re-maps what the
@@ -329,25 +438,25 @@ func (e *Engine) confirmed(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 	if res.Record != nil {
 		l.Raw, l.Modified = overlayJSON(l.Raw, res.Record.Raw), res.Record.Modified
 	}
-	if err := tx.PutLink(ctx, l); err != nil {
+	if err := d.v.PutLink(l); err != nil {
 		return err
 	}
-	if err := tx.Done(ctx, p.intent.ID); err != nil {
+	if err := d.v.Done(p.intent.ID); err != nil {
 		return err
 	}
 	if p.link == nil {
-		if err := e.closeRefusals(ctx, tx, p.intent.EntityID, ""); err != nil {
+		if err := d.closeRefusals(p.intent.EntityID, ""); err != nil {
 			return err
 		}
 	}
 	// The golden record may have moved while the write was in flight.
-	golden, err := tx.Golden(ctx, p.intent.EntityID)
+	golden, err := d.v.Golden(p.intent.EntityID)
 	if err != nil {
 		return err
 	}
-	del, err := tx.DeleteOf(ctx, p.intent.EntityID)
+	del, err := d.v.DeleteOf(p.intent.EntityID)
 	if err != nil {
 		return err
 	}
-	return e.enqueueAs(ctx, tx, ent, p.intent.EntityID, golden, del, map[string]*tandem.Link{sm.Name: l})
+	return d.enqueueAs(ent, p.intent.EntityID, golden, del, map[string]*tandem.Link{sm.Name: l})
 }

@@ -3,7 +3,6 @@ package conflict
 import (
 	"bytes"
 	"context"
-	"fmt"
 
 	"tandem"
 	"tandem/mapping"
@@ -112,86 +111,35 @@ func (e *Engine) read(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 	return n, err
 }
 
-// stageChunk is how many records one staging transaction holds at most.
-const stageChunk = 50
-
-func (e *Engine) stageAll(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, recs []tandem.Record) error {
-	// The records' links, read in one query rather than one each. A
-	// record twice in the batch is looked up again the second time, as
-	// the first may have linked it.
-	ids := make([]string, 0, len(recs))
-	for _, r := range recs {
-		ids = append(ids, r.ID)
-	}
-	links, err := tx.LinksByID(ctx, sm.Name, sm.Object, ids)
-	if err != nil {
-		return err
-	}
-	values, err := tx.AnyOpenValue(ctx, sm.Name, sm.Object)
-	if err != nil {
-		return err
-	}
-	// Records read fine are no longer set aside; one that still cannot be
-	// mapped is set aside again below.
-	if aside, err := tx.AnyDeadLetter(ctx, sm.Name, sm.Object); err != nil {
-		return err
-	} else if aside {
-		if err := tx.ClearDeadLetters(ctx, sm.Name, sm.Object, ids); err != nil {
-			return err
-		}
-	}
-	seen := make(map[string]bool, len(recs))
-	for _, rec := range recs {
-		var known *linkLookup
-		if !seen[rec.ID] {
-			seen[rec.ID] = true
-			known = &linkLookup{link: links[rec.ID], values: values}
-		}
-		if err := e.stageWith(ctx, tx, ent, sm, rec, known); err != nil {
-			return fmt.Errorf("%s %s %s: %w", sm.Name, sm.Object, rec.ID, err)
-		}
-	}
-	return nil
-}
+// stageChunk is how many records one staging transaction holds at most:
+// one load, one decide and one save each (chunk.go). Larger chunks commit
+// less often; smaller ones give the writes of other systems (pushEarly)
+// the state file sooner.
+const stageChunk = 200
 
 // stage maps one pulled record, links it to an entity, merges it into the
 // golden record, updates its snapshot and queues the writes that follow.
-func (e *Engine) stage(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, rec tandem.Record) error {
-	return e.stageWith(ctx, tx, ent, sm, rec, nil)
-}
-
-// linkLookup is a record's link read ahead (nil: it has none), and
-// whether its object has any open value conflict (values.go).
-type linkLookup struct {
-	link   *tandem.Link
-	values bool
-}
-
-// stageWith is stage with the record's link already read, when known is
-// not nil.
-func (e *Engine) stageWith(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, rec tandem.Record, known *linkLookup) error {
+func (d *decider) stage(ent *mapping.Entity, sm *mapping.System, rec tandem.Record) error {
 	if rec.Deleted {
-		return e.deleted(ctx, tx, ent, sm, rec)
+		return d.deleted(ent, sm, rec)
 	}
 	view, bad, err := sm.InFields(rec.Raw)
 	if err != nil {
-		e.log().Warn("record set aside", "system", sm.Name, "object", sm.Object, "id", rec.ID, "err", err)
-		return tx.AddDeadLetter(ctx, sm.Name, sm.Object, rec.ID, rec.Raw, err.Error())
+		d.log.Warn("record set aside", "system", sm.Name, "object", sm.Object, "id", rec.ID, "err", err)
+		return d.v.AddDeadLetter(sm.Name, sm.Object, rec.ID, rec.Raw, err.Error())
 	}
 	side := sideOf(sm, rec, view)
-	var link *tandem.Link
-	if known != nil {
-		link = known.link
-	} else if link, err = tx.Link(ctx, sm.Name, sm.Object, rec.ID); err != nil {
+	link, err := d.v.Link(sm.Name, sm.Object, rec.ID)
+	if err != nil {
 		return err
 	}
 	if link == nil && unidentifiable(ent, bad) {
-		e.log().Warn("record set aside", "system", sm.Name, "object", sm.Object, "id", rec.ID, "err", bad[0])
-		return tx.AddDeadLetter(ctx, sm.Name, sm.Object, rec.ID, rec.Raw, bad[0].Error())
+		d.log.Warn("record set aside", "system", sm.Name, "object", sm.Object, "id", rec.ID, "err", bad[0])
+		return d.v.AddDeadLetter(sm.Name, sm.Object, rec.ID, rec.Raw, bad[0].Error())
 	}
 	if link != nil {
 		// A value that cannot be read holds that field only (values.go).
-		if err := e.holdValues(ctx, tx, ent, sm, rec, link.EntityID, view, bad, known == nil || known.values); err != nil {
+		if err := d.holdValues(ent, sm, rec, link.EntityID, view, bad, true); err != nil {
 			return err
 		}
 	}
@@ -199,7 +147,7 @@ func (e *Engine) stageWith(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 	if link != nil {
 		// A write in flight read back is Tandem's echo: its fields join
 		// the snapshot before anything is taken for an edit (echo.go).
-		if echoed, err = e.confirmEcho(ctx, tx, sm, link, view); err != nil {
+		if echoed, err = d.confirmEcho(sm, link, view); err != nil {
 			return err
 		}
 	}
@@ -213,22 +161,22 @@ func (e *Engine) stageWith(ctx context.Context, tx *state.Tx, ent *mapping.Entit
 			return nil
 		}
 		link.Raw, link.Modified = rec.Raw, rec.Modified
-		return tx.PutLink(ctx, link)
+		return d.v.PutLink(link)
 	}
 	fresh := false
 	if link == nil {
-		id, ok, isNew, err := e.find(ctx, tx, ent, sm, side, rec)
+		id, ok, isNew, err := d.find(ent, sm, side, rec)
 		if err != nil || !ok {
 			return err
 		}
 		link = &tandem.Link{EntityID: id, System: sm.Name, Object: sm.Object, ExternalID: rec.ID}
-		if err := e.holdValues(ctx, tx, ent, sm, rec, id, view, bad, false); err != nil {
+		if err := d.holdValues(ent, sm, rec, id, view, bad, false); err != nil {
 			return err
 		}
-		if err := e.closeIdentity(ctx, tx, sm, rec.ID, id); err != nil {
+		if err := d.closeIdentity(sm, rec.ID, id); err != nil {
 			return err
 		}
 		fresh = isNew
 	}
-	return e.merge(ctx, tx, ent, sm, link, side, rec, fresh)
+	return d.merge(ent, sm, link, side, rec, fresh)
 }

@@ -129,15 +129,15 @@ func (e *Engine) resolveField(ctx context.Context, tx *state.Tx, ent *mapping.En
 		c.Decided = d.Take
 	}
 	golden[c.Field] = f
-	if err := e.putGolden(ctx, tx, ent, c.EntityID, golden); err != nil {
+	if err := e.over(ctx, tx).putGolden(ent, c.EntityID, golden); err != nil {
 		return err
 	}
 	if c.Kind == tandem.ConflictField {
-		if err := e.closeRefusals(ctx, tx, c.EntityID, c.Field); err != nil {
+		if err := e.over(ctx, tx).closeRefusals(c.EntityID, c.Field); err != nil {
 			return err
 		}
 	}
-	return e.enqueue(ctx, tx, ent, c.EntityID)
+	return e.over(ctx, tx).enqueue(ent, c.EntityID)
 }
 
 func (e *Engine) resolveDelete(ctx context.Context, tx *state.Tx, ent *mapping.Entity, c *tandem.Conflict, d Decision) error {
@@ -153,10 +153,10 @@ func (e *Engine) resolveDelete(ctx context.Context, tx *state.Tx, ent *mapping.E
 	}
 	c.Decided = d.Take
 	if d.Take == del.By {
-		return e.propagate(ctx, tx, ent, c.EntityID, del, "decided by a person")
+		return e.over(ctx, tx).propagate(ent, c.EntityID, del, "decided by a person")
 	}
 	// Keep it: the record is created again where it was deleted.
-	return e.revive(ctx, tx, ent, c.EntityID, "")
+	return e.over(ctx, tx).revive(ent, c.EntityID, "")
 }
 
 func (e *Engine) resolveIdentity(ctx context.Context, tx *state.Tx, ent *mapping.Entity, c *tandem.Conflict, held *state.Pending, d Decision) error {
@@ -203,7 +203,7 @@ func (e *Engine) resolveIdentity(ctx context.Context, tx *state.Tx, ent *mapping
 				return fmt.Errorf("entity %s already has %s record %s; merge the two records in %s first, or --split", target, sm.Name, l.ExternalID, sm.Name)
 			}
 			// Tandem's own record is the duplicate: the person's is kept.
-			if err := e.retire(ctx, tx, ent, l); err != nil {
+			if err := e.over(ctx, tx).retire(ent, l); err != nil {
 				return err
 			}
 			c.Decided = fmt.Sprintf("linked: entity %s; Tandem's duplicate %s is deleted from %s", target, l.ExternalID, sm.Name)
@@ -218,7 +218,7 @@ func (e *Engine) resolveIdentity(ctx context.Context, tx *state.Tx, ent *mapping
 		return fmt.Errorf("the held record no longer maps: %w", err)
 	}
 	link := &tandem.Link{EntityID: target, System: sm.Name, Object: sm.Object, ExternalID: rec.ID}
-	return e.merge(ctx, tx, ent, sm, link, sideOf(sm, rec, view), rec, false)
+	return e.over(ctx, tx).merge(ent, sm, link, sideOf(sm, rec, view), rec, false)
 }
 
 func sides(c *tandem.Conflict) []string {

@@ -57,7 +57,7 @@ func (b *bench) stage(sys, id string, fields map[string]any) {
 	b.now = b.now.Add(time.Second)
 	raw, _ := json.Marshal(fields)
 	err := b.e.Store.Update(context.Background(), func(tx *state.Tx) error {
-		return b.e.stage(context.Background(), tx, b.ent, b.ent.System(sys), tandem.Record{ID: id, Raw: raw, Modified: b.now})
+		return b.e.stageAll(context.Background(), tx, b.ent, b.ent.System(sys), []tandem.Record{{ID: id, Raw: raw, Modified: b.now}})
 	})
 	if err != nil {
 		b.t.Fatal(err)
@@ -195,7 +195,7 @@ func TestFieldTimesDecideNewest(t *testing.T) {
 		t.Fatalf("side times: phone %v, email %v", side.At("phone"), side.At("email"))
 	}
 	if err := b.e.Store.Update(context.Background(), func(tx *state.Tx) error {
-		return b.e.stage(context.Background(), tx, b.ent, b.ent.System("a"), rec)
+		return b.e.stageAll(context.Background(), tx, b.ent, b.ent.System("a"), []tandem.Record{rec})
 	}); err != nil {
 		t.Fatal(err)
 	}

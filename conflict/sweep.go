@@ -82,7 +82,7 @@ func (e *Engine) sweep(ctx context.Context, ent *mapping.Entity, sm *mapping.Sys
 	return n, drift, e.Store.Update(ctx, func(tx *state.Tx) error {
 		for _, rec := range gone {
 			e.log().Info("missing after a full read: a delete", "system", sm.Name, "object", sm.Object, "id", rec.ID, "deleted_at", rec.Modified)
-			if err := e.stage(ctx, tx, ent, sm, rec); err != nil {
+			if err := e.over(ctx, tx).stage(ent, sm, rec); err != nil {
 				return err
 			}
 		}

@@ -24,12 +24,12 @@ import (
 // holdValues records the values of a record read that cannot be mapped
 // (bad) and closes the record's open value conflicts on fields read again
 // (view). look is false when the record is known to have none open.
-func (e *Engine) holdValues(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, rec tandem.Record,
+func (d *decider) holdValues(ent *mapping.Entity, sm *mapping.System, rec tandem.Record,
 	entityID string, view tandem.Values, bad []*mapping.FieldError, look bool) error {
 	if len(bad) == 0 && !look {
 		return nil
 	}
-	open, err := tx.OpenValues(ctx, sm.Name, sm.Object, rec.ID)
+	open, err := d.v.OpenValues(sm.Name, sm.Object, rec.ID)
 	if err != nil {
 		return err
 	}
@@ -46,15 +46,15 @@ func (e *Engine) holdValues(ctx context.Context, tx *state.Tx, ent *mapping.Enti
 					continue // read again, unchanged
 				}
 				c.Values[sm.Name], c.Decided = side, reason
-				if err := tx.UpdateConflict(ctx, c); err != nil {
+				if err := d.v.UpdateConflict(c); err != nil {
 					return err
 				}
 				continue
 			}
-			e.log().Warn("field held: its value cannot be read", "system", sm.Name, "object", sm.Object, "id", rec.ID, "field", f, "err", fe.Err)
+			d.log.Warn("field held: its value cannot be read", "system", sm.Name, "object", sm.Object, "id", rec.ID, "field", f, "err", fe.Err)
 			c := &tandem.Conflict{Entity: ent.Name, EntityID: entityID, Kind: tandem.ConflictValue, Field: f, Policy: "mapping",
-				Status: tandem.ConflictOpen, Decided: reason, Values: map[string]tandem.SideValue{sm.Name: side}, Pass: e.pass, Created: e.now()}
-			if err := tx.AddConflict(ctx, c, &state.Pending{System: sm.Name, Object: sm.Object, ExternalID: rec.ID, Raw: rec.Raw, Modified: rec.Modified}); err != nil {
+				Status: tandem.ConflictOpen, Decided: reason, Values: map[string]tandem.SideValue{sm.Name: side}, Pass: d.pass, Created: d.now()}
+			if err := d.v.AddConflict(c, &state.Pending{System: sm.Name, Object: sm.Object, ExternalID: rec.ID, Raw: rec.Raw, Modified: rec.Modified}); err != nil {
 				return err
 			}
 		}
@@ -65,9 +65,9 @@ func (e *Engine) holdValues(ctx context.Context, tx *state.Tx, ent *mapping.Enti
 			continue // still unreadable, or not in this payload
 		}
 		b, _ := json.Marshal(v)
-		c.Status, c.Resolved, c.Decided = tandem.ConflictResolved, e.now(), fmt.Sprintf("fixed in %s: reads as %s", sm.Name, b)
-		e.log().Info("held field readable again", "system", sm.Name, "object", sm.Object, "id", rec.ID, "field", f)
-		if err := tx.UpdateConflict(ctx, c); err != nil {
+		c.Status, c.Resolved, c.Decided = tandem.ConflictResolved, d.now(), fmt.Sprintf("fixed in %s: reads as %s", sm.Name, b)
+		d.log.Info("held field readable again", "system", sm.Name, "object", sm.Object, "id", rec.ID, "field", f)
+		if err := d.v.UpdateConflict(c); err != nil {
 			return err
 		}
 	}
@@ -92,11 +92,11 @@ func unidentifiable(ent *mapping.Entity, bad []*mapping.FieldError) bool {
 // writable leaves out of fs the fields held in a system's record because
 // its value there cannot be read: writing them would overwrite what a
 // person entered, unread.
-func (e *Engine) writable(ctx context.Context, sm *mapping.System, l *tandem.Link, fs []string) ([]string, error) {
+func writable(v view, sm *mapping.System, l *tandem.Link, fs []string) ([]string, error) {
 	if l == nil || len(fs) == 0 {
 		return fs, nil
 	}
-	held, err := e.Store.OpenValues(ctx, sm.Name, sm.Object, l.ExternalID)
+	held, err := v.OpenValues(sm.Name, sm.Object, l.ExternalID)
 	if err != nil || len(held) == 0 {
 		return fs, err
 	}

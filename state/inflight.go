@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"tandem"
 )
@@ -54,6 +55,58 @@ func (t *Tx) MarkSent(ctx context.Context, id int64, sent tandem.Values) error {
 	}
 	_, err = t.db.ExecContext(ctx, `UPDATE outbox SET sent = ? WHERE id = ?`, string(b), id)
 	return err
+}
+
+// MarkSentAll is MarkSent for several pending intents (by id), their
+// earlier values read in one query.
+func (t *Tx) MarkSentAll(ctx context.Context, sent map[int64]tandem.Values) error {
+	ids := make([]string, 0, len(sent))
+	for id, v := range sent {
+		if len(v) > 0 {
+			ids = append(ids, strconv.FormatInt(id, 10))
+		}
+	}
+	prev := map[int64]sql.NullString{}
+	err := eachPart(ids, func(part []string, args []any) error {
+		rows, err := t.db.QueryContext(ctx, `SELECT id, sent FROM outbox WHERE id IN (`+inList(len(part))+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			var s sql.NullString
+			if err := rows.Scan(&id, &s); err != nil {
+				return err
+			}
+			prev[id] = s
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return err
+	}
+	for id, p := range prev { // an intent done meanwhile has nothing in flight
+		f := InFlight{}
+		if p.Valid {
+			if err := json.Unmarshal([]byte(p.String), &f); err != nil {
+				return fmt.Errorf("outbox %d: sent values: %w", id, err)
+			}
+		}
+		for k, v := range sent[id] {
+			if !f.Has(k, v) {
+				f[k] = append(f[k], v)
+			}
+		}
+		b, err := json.Marshal(f)
+		if err != nil {
+			return err
+		}
+		if _, err := t.db.ExecContext(ctx, `UPDATE outbox SET sent = ? WHERE id = ?`, string(b), id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // InFlight returns the values in flight to an entity's record in (system,
