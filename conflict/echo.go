@@ -24,11 +24,13 @@ import (
 // markSent records, in one transaction committed before the writes go out,
 // the values each planned update or create sets, as a read of the record
 // will show them: what confirmed puts in the snapshot (readBack; a lossy
-// mapping shows something other than what was sent).
+// mapping shows something other than what was sent). A delete is marked
+// too (state.SentDelete): the record found deleted before the delete was
+// confirmed is its echo, not a person's delete (see deleted).
 func (e *Engine) markSent(ctx context.Context, sm *mapping.System, plans []planned) error {
 	some := false
 	for _, p := range plans {
-		if p.write != nil && p.write.Op != tandem.OpDelete && len(p.sent) > 0 {
+		if p.write != nil && (p.write.Op == tandem.OpDelete || len(p.sent) > 0) {
 			some = true
 			break
 		}
@@ -38,10 +40,14 @@ func (e *Engine) markSent(ctx context.Context, sm *mapping.System, plans []plann
 	}
 	err := e.Store.Update(ctx, func(tx *state.Tx) error {
 		for _, p := range plans {
-			if p.write == nil || p.write.Op == tandem.OpDelete {
+			sent := readBack(sm, p.sent)
+			switch {
+			case p.write == nil:
 				continue
+			case p.write.Op == tandem.OpDelete:
+				sent = tandem.Values{state.SentDelete: true}
 			}
-			if err := tx.MarkSent(ctx, p.intent.ID, readBack(sm, p.sent)); err != nil {
+			if err := tx.MarkSent(ctx, p.intent.ID, sent); err != nil {
 				return err
 			}
 		}

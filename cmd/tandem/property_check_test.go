@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"tandem"
 	"tandem/state"
@@ -29,30 +30,59 @@ import (
 //   - a record created in the window is created everywhere, unless it was
 //     deleted before the pass saw it.
 func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
-	e := &propExpect{alive: map[string]propVals{}, conflicts: map[[2]string]*propFieldConflict{}, deletes: map[string]*propDelete{}}
-	lastEdit := map[[2]string]int{}        // (system, email) -> step of the record's last edit
-	deleted := map[string]map[string]int{} // email -> system -> step
-	created := map[string]string{}         // email -> system
+	e := &propExpect{alive: map[string]propVals{}, conflicts: map[[2]string]*propFieldConflict{}, deletes: map[string]*propDelete{}, loose: map[[2]string]bool{}}
+	edits := map[[3]string]int{} // (system, email, field) -> edits in the window
 	for _, a := range p.window {
+		if a.kind == "edit" {
+			k := [3]string{a.system, a.email, a.field}
+			if edits[k]++; edits[k] > 1 || p.faults.isMid(a.how) {
+				e.loose[[2]string{a.email, a.field}] = true
+			}
+		}
+	}
+	// Times are the stamps the systems gave the changes (Salesforce's
+	// whole seconds, a late commit's earlier second): newest compares
+	// record times, and a delete loses to an edit stamped after it.
+	lastEdit := map[[2]string]time.Time{}        // (system, email) -> the record's last edit
+	deleted := map[string]map[string]time.Time{} // email -> system -> its delete
+	created := map[string]string{}               // email -> system
+	fieldLast := map[[3]string]time.Time{}       // (system, email, field) -> its last edit
+	midTouched := map[string]bool{}              // email -> edited during the pass
+	for _, a := range p.window {
+		k := [2]string{a.system, a.email}
+		if a.kind == "edit" {
+			fieldLast[[3]string{a.system, a.email, a.field}] = a.stamp
+			midTouched[a.email] = midTouched[a.email] || p.faults.isMid(a.how)
+		}
 		switch a.kind {
-		case "edit", "create":
-			lastEdit[[2]string{a.system, a.email}] = a.step
+		case "edit", "create", "undelete":
+			if a.stamp.After(lastEdit[k]) {
+				lastEdit[k] = a.stamp
+			}
 			if a.kind == "create" {
 				created[a.email] = a.system
 			}
+			if a.kind == "undelete" {
+				delete(deleted[a.email], a.system)
+				if len(deleted[a.email]) == 0 {
+					delete(deleted, a.email)
+				}
+			}
 		case "delete":
 			if deleted[a.email] == nil {
-				deleted[a.email] = map[string]int{}
+				deleted[a.email] = map[string]time.Time{}
 			}
-			deleted[a.email][a.system] = a.step
+			deleted[a.email][a.system] = a.stamp
 		}
 	}
 	for _, email := range sortedKeys(p.base) {
 		base := p.base[email]
 		dels := deleted[email]
-		last := 0
+		var last time.Time
 		for _, st := range dels {
-			last = max(last, st)
+			if st.After(last) {
+				last = st
+			}
 		}
 		d := &propDelete{deleters: dels, alive: len(dels) == 0}
 		v := base.clone()
@@ -64,19 +94,22 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 			if !ok {
 				p.fail(fmt.Sprintf("model: %s lost %s, which it did not delete", s.name(), email))
 			}
-			if !r.v.equal(base) && lastEdit[[2]string{s.name(), email}] > last && len(dels) > 0 {
+			if !r.v.equal(p.normVals(s, base)) && lastEdit[[2]string{s.name(), email}].After(last) && len(dels) > 0 {
 				d.alive = true
 				d.revivers = append(d.revivers, s.name())
 			}
 		}
 		for _, f := range propEditable {
-			fc := &propFieldConflict{values: map[string]string{}, last: map[string]int{}}
+			if p.sequential(e, email, f, dels, v) {
+				continue
+			}
+			fc := &propFieldConflict{values: map[string]string{}, last: map[string]time.Time{}}
 			var distinct []string
 			for _, s := range p.systems {
 				if _, ok := dels[s.name()]; ok {
 					continue
 				}
-				if val := cur[s.name()][email].v[f]; val != base[f] {
+				if val := cur[s.name()][email].v[f]; val != s.norm(f, base[f]) {
 					fc.values[s.name()] = val
 					fc.last[s.name()] = lastEdit[[2]string{s.name(), email}]
 					if !slices.Contains(distinct, val) {
@@ -89,13 +122,34 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 			case 1:
 				v[f] = distinct[0]
 			default:
-				for sys, st := range fc.last {
-					if fc.winner == "" || st > fc.last[fc.winner] {
+				for _, sys := range sortedKeys(fc.last) {
+					if fc.winner == "" || fc.last[sys].After(fc.last[fc.winner]) {
 						fc.winner = sys
 					}
 				}
 				v[f] = fc.values[fc.winner]
 				e.conflicts[[2]string{email, f}] = fc
+				if p.lag > 0 || midTouched[email] {
+					// The pass may have seen a record before its last
+					// edit (the search index behind, an edit after the
+					// pull): its time then lies between the field's last
+					// edit and the record's. Any system that can be the
+					// newest so may win.
+					for _, sys := range sortedKeys(fc.values) {
+						can := true
+						for o := range fc.values {
+							if o != sys && !fc.last[sys].After(fieldLast[[3]string{o, email, f}]) {
+								can = false
+							}
+						}
+						if can || sys == fc.winner {
+							fc.ok = append(fc.ok, fc.values[sys])
+						}
+					}
+					if len(fc.ok) > 1 {
+						e.loose[[2]string{email, f}] = true
+					}
+				}
 			}
 		}
 		if len(dels) > 0 {
@@ -114,100 +168,15 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 	return e
 }
 
-// pass runs a pass and checks it against the model.
-func (p *propTest) pass() {
-	before := p.read()
-	exp := p.expect(before)
-	p.history = append(p.history, propAction{step: p.step, kind: "pass", at: p.now(), how: fmt.Sprintf("(after %d actions)", len(p.window))})
-	p.stats["pass"]++
-	p.sync()
-	after := p.read()
-
-	// Every system holds exactly the people the model expects, with the
-	// expected values.
-	for _, s := range p.systems {
-		recs := after[s.name()]
-		for _, email := range sortedKeys(exp.alive) {
-			want := exp.alive[email]
-			r, ok := recs[email]
-			switch {
-			case !ok:
-				p.t.Errorf("%s lacks %s after the pass, want %s%s", s.name(), email, want, p.why(exp, email))
-			case !r.v.equal(want):
-				p.t.Errorf("%s holds %s as %s, want %s%s", s.name(), email, r.v, want, p.why(exp, email))
-			}
-		}
-		for _, email := range sortedKeys(recs) {
-			if _, ok := exp.alive[email]; !ok {
-				p.t.Errorf("%s still holds %s (%s) after the pass, want it gone everywhere%s", s.name(), email, recs[email].v, p.why(exp, email))
-			}
-		}
-	}
-
-	st, err := state.OpenReadOnly(p.state)
-	if err != nil {
-		p.fail(fmt.Sprintf("opening the state: %v", err))
-	}
-	defer st.Close()
-	p.checkStatus(st)
-	p.learnEntitiesFrom(st, after, exp.alive)
-	news := p.conflictsFrom(st)
-	p.checkConflicts(exp, news)
-	if p.t.Failed() {
-		p.dump(before, after, news)
-		p.t.FailNow()
-	}
-
-	// The pass is as the model says: its result is the next window's start.
-	for email, d := range exp.deletes {
-		if len(d.deleters) > 1 {
-			p.stats["people deleted in 2+ systems in one window"]++
-		}
-		if d.alive {
-			p.revived[email] = p.step
-			p.stats["delete beaten by a later edit"]++
-		} else {
-			p.gone[email] = p.step
-			delete(p.revived, email)
-			p.stats["deleted everywhere"]++
-		}
-	}
-	for _, a := range p.window {
-		if a.kind == "create" {
-			if _, ok := exp.alive[a.email]; !ok {
-				p.gone[a.email] = p.step
-				p.stats["deleted before any pass saw it"]++
-			}
-		}
-	}
-	for k, fc := range exp.conflicts {
-		if _, ok := exp.alive[k[0]]; ok {
-			p.ledger[k] = ledgerEntry{pass: p.step, value: exp.alive[k[0]][k[1]], contested: fc.values, decided: p.decided(news, k)}
-		}
-	}
-	for email, v := range exp.alive {
-		if b, ok := p.base[email]; ok {
-			for _, f := range propEditable {
-				if _, contested := exp.conflicts[[2]string{email, f}]; !contested && v[f] != b[f] {
-					p.ledger[[2]string{email, f}] = ledgerEntry{pass: p.step, value: v[f]}
-				}
-			}
-		}
-	}
-	p.base = exp.alive
-	p.window = nil
-	p.hot = map[string]bool{}
-}
-
 // why explains the model's expectation for a person, for failures.
 func (p *propTest) why(exp *propExpect, email string) string {
 	var parts []string
 	if d := exp.deletes[email]; d != nil {
-		parts = append(parts, fmt.Sprintf("deleted in %v; alive=%v (revived by %v)", d.deleters, d.alive, d.revivers))
+		parts = append(parts, fmt.Sprintf("deleted %s; alive=%v (revived by %v)", stamps(d.deleters), d.alive, d.revivers))
 	}
 	for _, f := range propEditable {
 		if fc := exp.conflicts[[2]string{email, f}]; fc != nil {
-			parts = append(parts, fmt.Sprintf("%s contested %v, records last edited at steps %v: newest is %s", f, fc.values, fc.last, fc.winner))
+			parts = append(parts, fmt.Sprintf("%s contested %v, records last edited %s: newest is %s", f, fc.values, stamps(fc.last), fc.winner))
 		}
 	}
 	if len(parts) == 0 {
@@ -308,13 +277,13 @@ func (p *propTest) emailOf(id string) string {
 // checkConflicts holds the pass's new conflicts to the model: exactly one
 // field conflict per contested field, none elsewhere; a delete conflict
 // for each person deleted, decided the way the delete went.
-func (p *propTest) checkConflicts(exp *propExpect, news []tandem.Conflict) {
-	passes := map[string]bool{}
+func (p *propTest) checkConflicts(exp *propExpect, news []tandem.Conflict, passes int) {
+	passNames := map[string]bool{}
 	seen := map[[2]string]int{}
 	seenDelete := map[string]int{}
 	lastDelete := map[string]tandem.Conflict{}
 	for _, c := range news {
-		passes[c.Pass] = true
+		passNames[c.Pass] = true
 		email := p.emailOf(c.EntityID)
 		desc := fmt.Sprintf("conflict %d (%s %s of %s, decided %q, sides %s)", c.ID, c.Kind, c.Field, email, c.Decided, sidesOf(c))
 		if c.Status != tandem.ConflictAuto {
@@ -325,12 +294,20 @@ func (p *propTest) checkConflicts(exp *propExpect, news []tandem.Conflict) {
 			k := [2]string{email, c.Field}
 			seen[k]++
 			fc := exp.conflicts[k]
+			if exp.loose[k] {
+				// Seen in a state the window passed through: one conflict
+				// per pass at most, with the values that pass saw.
+				if seen[k] == passes+1 {
+					p.t.Errorf("%s: %d conflicts for one field in a round of %d passes", desc, seen[k], passes)
+				}
+				continue
+			}
 			if fc == nil {
 				p.t.Errorf("%s: not contested in this window (edits: %s)", desc, p.editsOf(email, c.Field))
 				continue
 			}
 			if seen[k] == 2 {
-				p.t.Errorf("%s: a second conflict for one field in one pass", desc)
+				p.t.Errorf("%s: a second conflict for one field in one round", desc)
 			}
 			got := map[string]bool{}
 			for sys, sv := range c.Values {
@@ -349,7 +326,7 @@ func (p *propTest) checkConflicts(exp *propExpect, news []tandem.Conflict) {
 			}
 			if _, alive := exp.alive[email]; alive {
 				if want, ok := fc.values[c.Decided]; !ok || want != fc.values[fc.winner] {
-					p.t.Errorf("%s: decided %q, whose value is not the newest edit's %q (%s, step %d)", desc, c.Decided, fc.values[fc.winner], fc.winner, fc.last[fc.winner])
+					p.t.Errorf("%s: decided %q, whose value is not the newest edit's %q (%s, stamped %s)", desc, c.Decided, fc.values[fc.winner], fc.winner, fc.last[fc.winner].Format("15:04:05.000"))
 				}
 			}
 		case tandem.ConflictDelete:
@@ -358,6 +335,12 @@ func (p *propTest) checkConflicts(exp *propExpect, news []tandem.Conflict) {
 			seenDelete[email]++
 			lastDelete[email] = c
 			d := exp.deletes[email]
+			if d == nil && p.lag > 0 && p.createdAndDeleted() && !strings.Contains(email, "@") {
+				// A record created and deleted in this window that the
+				// lagging search showed alive: linked, then deleted.
+				p.stats["create and delete both seen through the search lag"]++
+				continue
+			}
 			if d == nil {
 				p.t.Errorf("%s: %s was not deleted in this window", desc, email)
 				continue
@@ -371,13 +354,13 @@ func (p *propTest) checkConflicts(exp *propExpect, news []tandem.Conflict) {
 			p.t.Errorf("%s: no %s conflict is expected (every created email is new)", desc, c.Kind)
 		}
 	}
-	if len(passes) > 1 {
-		p.t.Errorf("the new conflicts name %d passes, want one: %v", len(passes), passes)
+	if len(passNames) > passes {
+		p.t.Errorf("the new conflicts name %d passes, want at most the round's %d: %v", len(passNames), passes, passNames)
 	}
 	for _, k := range sortedKeys(exp.conflicts) {
-		if seen[k] == 0 {
+		if seen[k] == 0 && !exp.conflicts[k].optional {
 			fc := exp.conflicts[k]
-			p.t.Errorf("no conflict recorded for %s %s, set to different values by %v (steps %v)", k[0], k[1], fc.values, fc.last)
+			p.t.Errorf("no conflict recorded for %s %s, set to different values by %v (stamped %s)", k[0], k[1], fc.values, stamps(fc.last))
 		}
 	}
 	for _, email := range sortedKeys(exp.deletes) {
@@ -388,8 +371,8 @@ func (p *propTest) checkConflicts(exp *propExpect, news []tandem.Conflict) {
 			continue
 		}
 		if _, byDeleter := d.deleters[c.Decided]; byDeleter == d.alive {
-			p.t.Errorf("conflict %d (delete of %s, sides %s): decided %q, but the delete %s (deleted in %v, edited after the last delete by %v)",
-				c.ID, email, sidesOf(c), c.Decided, map[bool]string{true: "lost to a later edit", false: "stands"}[d.alive], d.deleters, d.revivers)
+			p.t.Errorf("conflict %d (delete of %s, sides %s): decided %q, but the delete %s (deleted %s, edited after the last delete by %v)",
+				c.ID, email, sidesOf(c), c.Decided, map[bool]string{true: "lost to a later edit", false: "stands"}[d.alive], stamps(d.deleters), d.revivers)
 		}
 	}
 	p.stats["field conflicts checked"] += len(exp.conflicts)
@@ -447,7 +430,7 @@ func (p *propTest) finalChecks() {
 		for email, r := range cur[s.name()] {
 			if o, ok := cur[first][email]; !ok {
 				p.t.Errorf("at the end %s holds %s, %s does not", s.name(), email, first)
-			} else if !o.v.equal(r.v) {
+			} else if !p.normVals(s, o.v).equal(r.v) {
 				p.t.Errorf("at the end %s differs: %s in %s, %s in %s", email, o.v, first, r.v, s.name())
 			}
 		}
@@ -512,7 +495,7 @@ func (p *propTest) dump(before, after map[string]map[string]propRec, news []tand
 	fmt.Fprintf(&b, "\nthe last actions (the failing window is the last one):\n")
 	from := 0
 	for i, passes := len(p.history)-1, 0; i >= 0; i-- {
-		if p.history[i].kind == "pass" {
+		if p.history[i].kind == "pass" && !strings.Contains(p.history[i].how, "follow-up") && !strings.Contains(p.history[i].how, "SIGKILL") {
 			if passes++; passes == 4 {
 				from = i
 				break
@@ -526,7 +509,7 @@ func (p *propTest) dump(before, after map[string]map[string]propRec, news []tand
 	// those whose records do not all hold the model's values.
 	emails, quiet := map[string]bool{}, 0
 	for _, a := range p.history[from:] {
-		if a.kind != "pass" {
+		if a.kind != "pass" && a.kind != "note" {
 			emails[a.email] = true
 		}
 	}
@@ -544,7 +527,7 @@ func (p *propTest) dump(before, after map[string]map[string]propRec, news []tand
 	for e := range all {
 		for _, s := range p.systems {
 			for _, m := range []map[string]map[string]propRec{before, after} {
-				if r, ok := m[s.name()][e]; !ok || !r.v.equal(p.base[e]) {
+				if r, ok := m[s.name()][e]; !ok || !r.v.equal(p.normVals(s, p.base[e])) {
 					emails[e] = true
 				}
 			}
@@ -580,11 +563,16 @@ func (p *propTest) dump(before, after map[string]map[string]propRec, news []tand
 		}
 	}
 	if p.log != "" {
-		lines := strings.Split(strings.TrimSpace(p.log), "\n")
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(p.log), "\n") {
+			if !strings.Contains(l, `"msg":"rate budget"`) {
+				lines = append(lines, l)
+			}
+		}
 		if len(lines) > 120 {
 			lines = append([]string{fmt.Sprintf("(%d lines before)", len(lines)-120)}, lines[len(lines)-120:]...)
 		}
-		fmt.Fprintf(&b, "\nthe engine's log of the pass:\n  %s\n", strings.Join(lines, "\n  "))
+		fmt.Fprintf(&b, "\nthe engine's log of the round's passes:\n  %s\n", strings.Join(lines, "\n  "))
 	}
 	p.t.Log(b.String())
 }
@@ -596,4 +584,63 @@ func sortedKeys[K interface{ ~string | ~[2]string }, V any](m map[K]V) []K {
 	}
 	slices.SortFunc(keys, func(a, b K) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
 	return keys
+}
+
+// stamps prints times by system.
+func stamps(m map[string]time.Time) string {
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, k+"@"+m[k].Format("15:04:05.000"))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// sequential handles a field edited during the pass over a value Tandem
+// had just written there (propAction.sequential): when that edit is the
+// field's last, its value wins, with or without a conflict recorded for
+// the contest it ended; when another edit came after it, any of the
+// window's values of the field may win (which the model cannot tell
+// without knowing when the pass read each system). It reports whether
+// it decided the field.
+func (p *propTest) sequential(e *propExpect, email, f string, dels map[string]time.Time, v propVals) bool {
+	var last *propAction
+	seq := false
+	fc := &propFieldConflict{values: map[string]string{}, last: map[string]time.Time{}, optional: true}
+	for i, a := range p.window {
+		if a.kind != "edit" || a.email != email || a.field != f {
+			continue
+		}
+		if _, gone := dels[a.system]; gone {
+			continue
+		}
+		seq = seq || a.sequential
+		if last == nil || a.stamp.After(last.stamp) {
+			last = &p.window[i]
+		}
+		if !slices.Contains(fc.ok, a.value) {
+			fc.ok = append(fc.ok, a.value)
+		}
+	}
+	if !seq {
+		return false
+	}
+	k := [2]string{email, f}
+	e.loose[k] = true
+	v[f] = last.value
+	if !last.sequential {
+		fc.winner, fc.values[last.system], fc.last[last.system] = last.system, last.value, last.stamp
+		e.conflicts[k] = fc
+	}
+	return true
+}
+
+// createdAndDeleted reports whether a record was created and deleted in
+// this window.
+func (p *propTest) createdAndDeleted() bool {
+	for _, a := range p.window {
+		if a.kind == "delete" && slices.ContainsFunc(p.window, func(c propAction) bool { return c.kind == "create" && c.id == a.id }) {
+			return true
+		}
+	}
+	return false
 }
