@@ -30,6 +30,7 @@ import (
 //   - a record created in the window is created everywhere, unless it was
 //     deleted before the pass saw it.
 func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
+	p.cur = cur
 	e := &propExpect{alive: map[string]propVals{}, conflicts: map[[2]string]*propFieldConflict{}, deletes: map[string]*propDelete{}, loose: map[[2]string]bool{}}
 	edits := map[[3]string]int{} // (system, email, field) -> edits in the window
 	for _, a := range p.window {
@@ -45,22 +46,39 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 	// record times, and a delete loses to an edit stamped after it.
 	lastEdit := map[[2]string]time.Time{}        // (system, email) -> the record's last edit
 	deleted := map[string]map[string]time.Time{} // email -> system -> its delete
-	created := map[string]string{}               // email -> system
+	created := map[string][]string{}             // email -> the systems that created it
 	fieldLast := map[[3]string]time.Time{}       // (system, email, field) -> its last edit
 	midTouched := map[string]bool{}              // email -> edited during the pass
+	// The record times a system's pull saw: without the edits made after
+	// it (those count where the pass meets them: a re-read before a write
+	// merges the field it changed, and cancels a delete).
+	pullEdit := map[[2]string]time.Time{}
+	postPull := map[[3]string]bool{} // (system, email, field) -> last edited after the pull
+	// timeOf is the record time newest compares for a system's field.
+	timeOf := func(sys, email, f string) time.Time {
+		if postPull[[3]string{sys, email, f}] {
+			return lastEdit[[2]string{sys, email}]
+		}
+		return pullEdit[[2]string{sys, email}]
+	}
 	for _, a := range p.window {
 		k := [2]string{a.system, a.email}
+		after := a.kind == "edit" && p.faults.isMid(a.how) && a.how != "midpass"
 		if a.kind == "edit" {
 			fieldLast[[3]string{a.system, a.email, a.field}] = a.stamp
 			midTouched[a.email] = midTouched[a.email] || p.faults.isMid(a.how)
+			postPull[[3]string{a.system, a.email, a.field}] = after
 		}
 		switch a.kind {
 		case "edit", "create", "undelete":
 			if a.stamp.After(lastEdit[k]) {
 				lastEdit[k] = a.stamp
 			}
+			if !after && a.stamp.After(pullEdit[k]) {
+				pullEdit[k] = a.stamp
+			}
 			if a.kind == "create" {
-				created[a.email] = a.system
+				created[a.email] = append(created[a.email], a.system)
 			}
 			if a.kind == "undelete" {
 				delete(deleted[a.email], a.system)
@@ -111,7 +129,7 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 				}
 				if val := cur[s.name()][email].v[f]; val != s.norm(f, base[f]) {
 					fc.values[s.name()] = val
-					fc.last[s.name()] = lastEdit[[2]string{s.name(), email}]
+					fc.last[s.name()] = timeOf(s.name(), email, f)
 					if !slices.Contains(distinct, val) {
 						distinct = append(distinct, val)
 					}
@@ -157,15 +175,83 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 		}
 		if d.alive {
 			e.alive[email] = v
+			if p.lag > 0 {
+				p.seenBeforeDelete(e, email, dels, v)
+			}
 		}
 	}
-	for email, sys := range created {
-		if _, ok := deleted[email][sys]; ok {
-			continue // deleted before any pass saw it
-		}
-		e.alive[email] = cur[sys][email].v
+	for _, email := range sortedKeys(created) {
+		p.expectCreated(e, email, created[email], deleted[email], timeOf)
 	}
 	return e
+}
+
+// expectCreated is what becomes of a person created in this window, in
+// one system or, with one email, in several (class samekey): the records
+// are matched on the email and merged with no base. A field set in one
+// takes its value; set to different values in several, the newest record
+// wins and one conflict is recorded. A record deleted before any pass saw
+// it takes no part.
+func (p *propTest) expectCreated(e *propExpect, email string, creators []string, dels map[string]time.Time, timeOf func(sys, email, f string) time.Time) {
+	var live []string
+	for _, sys := range creators {
+		if _, gone := dels[sys]; !gone {
+			live = append(live, sys)
+		}
+	}
+	if len(live) == 0 {
+		return // deleted before any pass saw it
+	}
+	v := p.cur[live[0]][email].v.clone()
+	for _, f := range propEditable {
+		if p.sequential(e, email, f, dels, v) {
+			continue
+		}
+		fc := &propFieldConflict{values: map[string]string{}, last: map[string]time.Time{}}
+		// Values that read the same in a system with a lossy mapping
+		// agree there: the other one is what it was typed as.
+		var distinct []string
+		var from []propSystem
+		for _, sys := range live {
+			val := p.cur[sys][email].v[f]
+			if val == "" {
+				continue
+			}
+			fc.values[sys], fc.last[sys] = val, timeOf(sys, email, f)
+			s := p.systemNamed(sys)
+			switch i := slices.IndexFunc(distinct, func(d string) bool { return d == val || s.norm(f, d) == val }); {
+			case i >= 0:
+			case slices.ContainsFunc(from, func(o propSystem) bool { return o.norm(f, val) != val }) &&
+				slices.IndexFunc(distinct, func(d string) bool { return strings.EqualFold(d, val) }) >= 0:
+				i = slices.IndexFunc(distinct, func(d string) bool { return strings.EqualFold(d, val) })
+				if from[i].norm(f, val) == distinct[i] {
+					distinct[i], from[i] = val, s
+				} else {
+					distinct, from = append(distinct, val), append(from, s)
+				}
+			default:
+				distinct, from = append(distinct, val), append(from, s)
+			}
+		}
+		if len(distinct) < 2 {
+			clear(fc.values)
+		}
+		switch len(distinct) {
+		case 0:
+			v[f] = ""
+		case 1:
+			v[f] = distinct[0]
+		default:
+			for _, sys := range sortedKeys(fc.last) {
+				if fc.winner == "" || fc.last[sys].After(fc.last[fc.winner]) {
+					fc.winner = sys
+				}
+			}
+			v[f] = fc.values[fc.winner]
+			e.conflicts[[2]string{email, f}] = fc
+		}
+	}
+	e.alive[email] = v
 }
 
 // why explains the model's expectation for a person, for failures.
@@ -643,4 +729,31 @@ func (p *propTest) createdAndDeleted() bool {
 		}
 	}
 	return false
+}
+
+// seenBeforeDelete: with the search lagging, a pass may see a HubSpot
+// record alive, with the edits made to it before its delete, and merge
+// them before it meets the delete. When the delete then loses to a later
+// edit, those edits may stand: each field so touched may hold either
+// value.
+func (p *propTest) seenBeforeDelete(e *propExpect, email string, dels map[string]time.Time, v propVals) {
+	for _, a := range p.window {
+		if _, deleter := dels[a.system]; !deleter || a.kind != "edit" || a.email != email {
+			continue
+		}
+		if _, hs := p.systemNamed(a.system).(*hubspotSystem); !hs {
+			continue
+		}
+		k := [2]string{email, a.field}
+		fc := e.conflicts[k]
+		if fc == nil {
+			fc = &propFieldConflict{values: map[string]string{}, last: map[string]time.Time{}, optional: true}
+			e.conflicts[k] = fc
+		}
+		if len(fc.ok) == 0 {
+			fc.ok = []string{v[a.field]}
+		}
+		fc.ok = append(fc.ok, a.value)
+		e.loose[k] = true
+	}
 }

@@ -39,6 +39,7 @@ var propFaultClasses = []struct{ name, what string }{
 	{"late", "a Salesforce transaction commits after Tandem's query, stamped before it"},
 	{"lossy", "hubspot_b reads the job title in upper case (a mapping that does not round-trip)"},
 	{"undelete", "a Salesforce record deleted by a person is undeleted"},
+	{"samekey", "a person created in one system is created in another with the same email before a pass"},
 }
 
 // propFaults is which classes are on, and how often each happened.

@@ -169,6 +169,7 @@ type propTest struct {
 	lag     time.Duration // the longest search lag of this window
 	passAt  time.Time     // when the last pass began
 	quiet   bool          // the last passes: no more faults
+	cur     map[string]map[string]propRec // what expect works from
 }
 
 func TestPropertyConvergence(t *testing.T) {
@@ -346,8 +347,10 @@ func (p *propTest) act() {
 		p.create(sys)
 	case r < 24:
 		p.remove(sys)
-	case r < 27 && p.faults.on["undelete"] && sys.name() == "salesforce":
+	case r < 30 && p.faults.on["undelete"] && sys.name() == "salesforce":
 		p.undelete(sys.(*salesforceSystem))
+	case r < 35 && p.faults.on["samekey"] && p.lag == 0:
+		p.createSameKey(sys)
 	default:
 		p.edit(sys)
 	}
@@ -514,6 +517,47 @@ func (p *propTest) create(sys propSystem) {
 		p.fail(fmt.Sprintf("step %d: creating %s in %s: %v", p.step, email, sys.name(), err))
 	}
 	p.record(propAction{kind: "create", system: sys.name(), email: email, id: id, how: canonical(raw).String()})
+}
+
+// createSameKey creates, in sys, a person another system created in this
+// window (not yet synced): the same email, some values the same, some
+// other, some empty.
+func (p *propTest) createSameKey(sys propSystem) {
+	var cands []propAction
+	for _, a := range p.window {
+		if a.kind == "create" && a.system != sys.name() && !slices.ContainsFunc(p.window, func(b propAction) bool {
+			return b.email == a.email && (b.system == sys.name() || b.kind == "delete")
+		}) {
+			cands = append(cands, a)
+		}
+	}
+	if len(cands) == 0 {
+		p.create(sys)
+		return
+	}
+	a := cands[p.rng.IntN(len(cands))]
+	other := p.systemNamed(a.system)
+	var theirs propVals
+	for _, r := range other.records() {
+		if r.id == a.id {
+			theirs = r.v
+		}
+	}
+	raw := map[string]string{"email": strings.ToUpper(a.email[:1]) + a.email[1:], "last_name": theirs["last_name"]}
+	for _, f := range propEditable {
+		switch r := p.rng.IntN(3); {
+		case r == 0 && theirs[f] != "":
+			raw[f] = theirs[f]
+		case r == 1 || f == "last_name":
+			raw[f] = p.uniqueValue(f)
+		}
+	}
+	id, err := sys.create(raw)
+	if err != nil {
+		p.fail(fmt.Sprintf("step %d: creating %s in %s: %v", p.step, a.email, sys.name(), err))
+	}
+	p.faults.add("samekey")
+	p.record(propAction{kind: "create", system: sys.name(), email: a.email, id: id, how: canonical(raw).String() + " (samekey)"})
 }
 
 // remove deletes a live record: archived in HubSpot, to the recycle bin
