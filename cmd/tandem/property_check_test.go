@@ -156,7 +156,7 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 					for _, sys := range sortedKeys(fc.values) {
 						can := true
 						for o := range fc.values {
-							if o != sys && !fc.last[sys].After(fieldLast[[3]string{o, email, f}]) {
+							if o != sys && !lastEdit[[2]string{sys, email}].After(fieldLast[[3]string{o, email, f}]) {
 								can = false
 							}
 						}

@@ -59,6 +59,9 @@ func (p *propTest) pass() {
 	after := p.read()
 	exp := p.expect(p.withMidEdits(before))
 	p.checkRound(exp, before, after, passes)
+	if p.faults.on["clash"] && !p.quiet && p.rng.IntN(100) < 5 {
+		p.clash()
+	}
 	p.setLag()
 }
 

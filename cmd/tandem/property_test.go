@@ -166,9 +166,9 @@ type propTest struct {
 	hookMu  sync.Mutex                    // one person's edit at a time
 	before  map[string]map[string]propRec // the systems at the start of the pass
 	midSeq  int
-	lag     time.Duration // the longest search lag of this window
-	passAt  time.Time     // when the last pass began
-	quiet   bool          // the last passes: no more faults
+	lag     time.Duration                 // the longest search lag of this window
+	passAt  time.Time                     // when the last pass began
+	quiet   bool                          // the last passes: no more faults
 	cur     map[string]map[string]propRec // what expect works from
 }
 
