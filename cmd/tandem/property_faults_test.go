@@ -40,6 +40,7 @@ var propFaultClasses = []struct{ name, what string }{
 	{"lossy", "hubspot_b reads the job title in upper case (a mapping that does not round-trip)"},
 	{"undelete", "a Salesforce record deleted by a person is undeleted"},
 	{"samekey", "a person created in one system is created in another with the same email before a pass"},
+	{"rekey", "a person's email is edited to a new one while another system edits another field"},
 	{"clash", "a person's email is edited in Salesforce to another person's (an open identity conflict, then resolved)"},
 }
 

@@ -62,6 +62,9 @@ func (p *propTest) pass() {
 	if p.faults.on["clash"] && !p.quiet && p.rng.IntN(100) < 5 {
 		p.clash()
 	}
+	if p.faults.on["rekey"] && !p.quiet && p.rng.IntN(100) < 5 {
+		p.rekey()
+	}
 	p.setLag()
 }
 

@@ -13,7 +13,10 @@ import (
 	"tandem/state"
 )
 
-// The match-key clash of the convergence property test (issue 11, case
+// The match-key edits of the convergence property test: to a new email
+// (rekey), and onto another person's (clash).
+//
+// The match-key clash (issue 11, case
 // 7), played between two rounds while the systems agree: a person edits
 // X's email in Salesforce to Y's (Salesforce does not keep emails unique;
 // HubSpot does, and refuses Tandem's write), and, in the same window, one
@@ -200,4 +203,80 @@ func (p *propTest) openIdentity() *tandem.Conflict {
 		return nil
 	}
 	return &all[i]
+}
+
+// rekey plays a match-key edit between two rounds: a person edits X's
+// email in one system to a new one while another system edits one of X's
+// other fields. The passes that follow must carry the new email
+// everywhere, on the same records (no duplicate, no re-create), with the
+// other edit, and record no conflict.
+func (p *propTest) rekey() {
+	emails := sortedKeys(p.base)
+	if len(emails) == 0 {
+		return
+	}
+	x := emails[p.rng.IntN(len(emails))]
+	s := p.systems[p.rng.IntN(len(p.systems))]
+	o := p.systems[p.rng.IntN(len(p.systems))]
+	rs, ro := p.recordOf(s, x), p.recordOf(o, x)
+	if rs == nil || ro == nil {
+		return
+	}
+	ids := map[string]string{}
+	for _, sys := range p.systems {
+		if r := p.recordOf(sys, x); r != nil {
+			ids[sys.name()] = r.id
+		}
+	}
+	p.faults.add("rekey")
+	p.step++
+	p.tick()
+	n := fmt.Sprintf("k%d@example.com", p.step)
+	if err := s.set(rs.id, "email", strings.ToUpper(n[:1])+n[1:]); err != nil {
+		p.fail(fmt.Sprintf("step %d: editing %s's email in %s to %s: %v", p.step, x, s.name(), n, err))
+	}
+	p.tick()
+	phone := p.uniqueValue("phone")
+	if err := o.set(ro.id, "phone", phone); err != nil {
+		p.fail(fmt.Sprintf("step %d: editing %s in %s: %v", p.step, x, o.name(), err))
+	}
+	p.history = append(p.history, propAction{step: p.step, kind: "note", at: p.now(),
+		how: fmt.Sprintf("%s edits %s's email to %s; %s edits phone = %q", s.name(), x, n, o.name(), phone)})
+	want := p.base[x].clone()
+	want["email"], want["phone"] = n, phone
+	p.settle("after the email edit")
+	cur := p.read()
+	var why []string
+	for _, sys := range p.systems {
+		r, ok := cur[sys.name()][n]
+		switch {
+		case !ok:
+			why = append(why, fmt.Sprintf("%s lacks %s", sys.name(), n))
+		case !r.v.equal(p.normVals(sys, want)) || r.id != ids[sys.name()]:
+			why = append(why, fmt.Sprintf("%s holds %s as %s (record %s), want %s on record %s", sys.name(), n, r.v, r.id, p.normVals(sys, want), ids[sys.name()]))
+		}
+		if _, ok := cur[sys.name()][x]; ok {
+			why = append(why, fmt.Sprintf("%s still holds %s", sys.name(), x))
+		}
+	}
+	for _, c := range p.conflictsSince() {
+		why = append(why, fmt.Sprintf("conflict %d (%s %s, %s, decided %q): none expected", c.ID, c.Kind, c.Field, c.Status, c.Decided))
+	}
+	if len(why) > 0 {
+		p.fail(fmt.Sprintf("step %d, the email edit: %s", p.step, strings.Join(why, "; ")))
+	}
+	delete(p.base, x)
+	p.base[n] = want
+	p.entity[n] = p.entity[x]
+	for _, k := range sortedKeys(p.ledger) {
+		if k[0] == x {
+			p.ledger[[2]string{n, k[1]}] = p.ledger[k]
+			delete(p.ledger, k)
+		}
+	}
+	p.ledger[[2]string{n, "phone"}] = ledgerEntry{pass: p.step, value: phone}
+	if st, ok := p.revived[x]; ok {
+		p.revived[n] = st
+		delete(p.revived, x)
+	}
 }
