@@ -175,9 +175,9 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 		}
 		if d.alive {
 			e.alive[email] = v
-			if p.lag > 0 {
-				p.seenBeforeDelete(e, email, dels, v)
-			}
+		}
+		if p.lag > 0 && len(dels) > 0 {
+			p.seenBeforeDelete(e, email, dels, v, d.alive)
 		}
 	}
 	for _, email := range sortedKeys(created) {
@@ -220,11 +220,19 @@ func (p *propTest) expectCreated(e *propExpect, email string, creators []string,
 			fc.values[sys], fc.last[sys] = val, timeOf(sys, email, f)
 			s := p.systemNamed(sys)
 			switch i := slices.IndexFunc(distinct, func(d string) bool { return d == val || s.norm(f, d) == val }); {
+			case i >= 0 && distinct[i] != val:
+				// Agrees with a value already merged, as it reads there:
+				// no side of its own in a contest (a new record takes
+				// part only where it disagrees).
+				delete(fc.values, sys)
+				delete(fc.last, sys)
 			case i >= 0:
 			case slices.ContainsFunc(from, func(o propSystem) bool { return o.norm(f, val) != val }) &&
 				slices.IndexFunc(distinct, func(d string) bool { return strings.EqualFold(d, val) }) >= 0:
 				i = slices.IndexFunc(distinct, func(d string) bool { return strings.EqualFold(d, val) })
 				if from[i].norm(f, val) == distinct[i] {
+					delete(fc.values, from[i].name())
+					delete(fc.last, from[i].name())
 					distinct[i], from[i] = val, s
 				} else {
 					distinct, from = append(distinct, val), append(from, s)
@@ -736,7 +744,7 @@ func (p *propTest) createdAndDeleted() bool {
 // them before it meets the delete. When the delete then loses to a later
 // edit, those edits may stand: each field so touched may hold either
 // value.
-func (p *propTest) seenBeforeDelete(e *propExpect, email string, dels map[string]time.Time, v propVals) {
+func (p *propTest) seenBeforeDelete(e *propExpect, email string, dels map[string]time.Time, v propVals, alive bool) {
 	for _, a := range p.window {
 		if _, deleter := dels[a.system]; !deleter || a.kind != "edit" || a.email != email {
 			continue
@@ -745,7 +753,11 @@ func (p *propTest) seenBeforeDelete(e *propExpect, email string, dels map[string
 			continue
 		}
 		k := [2]string{email, a.field}
+		e.loose[k] = true
 		fc := e.conflicts[k]
+		if !alive {
+			continue // gone everywhere: its values do not matter
+		}
 		if fc == nil {
 			fc = &propFieldConflict{values: map[string]string{}, last: map[string]time.Time{}, optional: true}
 			e.conflicts[k] = fc

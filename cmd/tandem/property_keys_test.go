@@ -268,6 +268,7 @@ func (p *propTest) rekey() {
 	delete(p.base, x)
 	p.base[n] = want
 	p.entity[n] = p.entity[x]
+	delete(p.entity, x) // emailOf names an entity by its one email
 	for _, k := range sortedKeys(p.ledger) {
 		if k[0] == x {
 			p.ledger[[2]string{n, k[1]}] = p.ledger[k]
