@@ -480,9 +480,12 @@ func (p *propTest) edit(sys propSystem) {
 	}
 	raw := p.rawOf(field, value, p.rng)
 	var stamp time.Time
-	if sf, ok := sys.(*salesforceSystem); ok && p.faults.on["late"] && !p.passAt.IsZero() && p.rng.IntN(100) < 8 {
+	if sf, ok := sys.(*salesforceSystem); ok && p.faults.on["late"] && !p.passAt.IsZero() && p.rng.IntN(100) < 8 &&
+		rec.modified.Before(sf.stamp(p.passAt.Add(-time.Second))) {
 		// A transaction that began before the last pass's query and
-		// commits now: stamped before records that query returned.
+		// commits now: stamped before records that query returned. (Not
+		// on a record modified since it began: its row lock would have
+		// held that write until it committed.)
 		how, stamp = "late", sf.stamp(p.passAt.Add(-time.Second))
 		p.faults.add("late")
 		err := sf.commitLate(rec.id, field, raw, stamp)
