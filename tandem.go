@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,10 @@ type Record struct {
 	// last set, by payload path ("properties.phone"). The merge's newest
 	// policy prefers them to Modified. Nil when the API gives none.
 	FieldTimes map[string]time.Time
+	// Precision is how coarse Modified and FieldTimes are: a stamp T
+	// stands for some time in [T, T+Precision). Zero for a millisecond or
+	// finer; Salesforce stamps whole seconds.
+	Precision time.Duration
 }
 
 // Page is one page of changes, oldest first. Cursor resumes after the last
@@ -143,6 +148,29 @@ func (e *ExistsError) Error() string {
 }
 
 func (e *ExistsError) Unwrap() error { return ErrConflict }
+
+// RejectedError is what a read by id (connectors.Fetcher) returns beside
+// the records it could parse, when some it was asked for came back but
+// could not be parsed (no modified time, say). Each is named by the id it
+// was asked for, so the caller sets it aside instead of taking it for
+// deleted, and the others go on. A record whose id cannot be told is not
+// rejected this way: the whole read fails.
+type RejectedError struct {
+	Rejected []Rejected
+}
+
+func (e *RejectedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d records could not be parsed", len(e.Rejected))
+	for i, r := range e.Rejected {
+		if i == 3 {
+			fmt.Fprintf(&b, "; …")
+			break
+		}
+		fmt.Fprintf(&b, "; %s: %s", r.ID, r.Reason)
+	}
+	return b.String()
+}
 
 // Error is a failure reported by a system or by Tandem about one operation.
 type Error struct {

@@ -31,6 +31,8 @@ type Field struct {
 	Value    any       `json:"v"`
 	Modified time.Time `json:"t"`
 	Source   string    `json:"s"`
+	// Precision of Modified, as its source stamps it (Record.Precision).
+	Precision time.Duration `json:"p,omitempty"`
 	// Held: the systems disagree on the field and a person decides (an
 	// open conflict). Until then the field is written nowhere.
 	Held bool `json:"h,omitempty"`

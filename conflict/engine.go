@@ -309,7 +309,7 @@ func (e *Engine) putGoldenAs(ctx context.Context, tx *state.Tx, ent *mapping.Ent
 // sideOf is a pulled record as a side of the merge, with per-field times
 // mapped from the payload paths the connector gave them for.
 func sideOf(sm *mapping.System, rec tandem.Record, view tandem.Values) Side {
-	side := Side{System: sm.Name, RecordID: rec.ID, View: view, Modified: rec.Modified}
+	side := Side{System: sm.Name, RecordID: rec.ID, View: view, Modified: rec.Modified, Precision: rec.Precision}
 	if len(rec.FieldTimes) == 0 {
 		return side
 	}

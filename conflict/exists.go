@@ -195,7 +195,7 @@ func (e *Engine) readExisting(ctx context.Context, sm *mapping.System, conn conn
 	if len(ids) == 0 {
 		return
 	}
-	recs, err := f.Fetch(ctx, tandem.Query{Object: sm.Object, Fields: e.paths(sm)}, ids)
+	recs, _, err := e.fetch(ctx, f, sm, tandem.Query{Object: sm.Object, Fields: e.paths(sm)}, ids)
 	if err != nil {
 		e.log().Warn("could not read the records creates met; they are tried again", "system", sm.Name, "err", err)
 		return

@@ -86,10 +86,11 @@ func (e *Engine) inboxBatch(ctx context.Context, ent *mapping.Entity, sm *mappin
 	e.mu.Lock()
 	e.pass = pass
 	defer func() { e.pass = ""; e.mu.Unlock() }()
-	recs, err := f.Fetch(connectors.WithCorrelation(ctx, pass), tandem.Query{Object: sm.Object, Fields: e.paths(sm)}, ids)
+	recs, aside, err := e.fetch(connectors.WithCorrelation(ctx, pass), f, sm, tandem.Query{Object: sm.Object, Fields: e.paths(sm)}, ids)
 	if err != nil {
 		return fail(fmt.Errorf("%s %s: fetch %d records named by webhooks: %w", sm.Name, sm.Object, len(ids), err))
 	}
+	ids = without(ids, aside) // set aside: the events are done, the next pull reads them again
 	// Gone: a delete, timed by the system's record of it when it has one,
 	// else by its own event when one came, else by when the record was
 	// last seen alive (gone.go; an earlier event's time is not the

@@ -24,6 +24,8 @@ type Side struct {
 	// FieldTimes are per-field modified times, when the system gives them;
 	// a field without one was modified at Modified.
 	FieldTimes map[string]time.Time
+	// Precision of Modified and FieldTimes (tandem.Record.Precision).
+	Precision time.Duration
 }
 
 // At returns when the side's field was last set, as well as it is known.
@@ -32,6 +34,12 @@ func (s Side) At(field string) time.Time {
 		return t
 	}
 	return s.Modified
+}
+
+// field is the side's value of field as a golden field: what it sets,
+// when and from where.
+func (s Side) field(field string, v any) tandem.Field {
+	return tandem.Field{Value: v, Modified: s.At(field), Source: s.System, Precision: s.Precision}
 }
 
 // Outcome is what a merge decided.
@@ -64,7 +72,7 @@ func Merge(entity, entityID string, golden tandem.Golden, side Side, fields []st
 		out.Golden[k] = f
 	}
 	take := func(field string, v any) {
-		out.Golden[field] = tandem.Field{Value: v, Modified: side.At(field), Source: side.System}
+		out.Golden[field] = side.field(field, v)
 		out.Changed = true
 	}
 	for _, field := range fields {
@@ -91,8 +99,8 @@ func Merge(entity, entityID string, golden tandem.Golden, side Side, fields []st
 			// agreed, the golden field carries whichever assertion the policy
 			// ranks higher: a later one for newest, a preferred system for
 			// prefer. (Else a third system's older value could beat it.)
-			if hasBase && !tandem.Equal(v, base) && outranks(pol.For(field), side.System, side.At(field), g) {
-				g.Modified, g.Source = side.At(field), side.System
+			if hasBase && !tandem.Equal(v, base) && outranks(pol.For(field), side.field(field, v), g) {
+				g.Modified, g.Source, g.Precision = side.At(field), side.System, side.Precision
 				out.Golden[field] = g
 				out.Changed = true
 			}
@@ -114,7 +122,7 @@ func Merge(entity, entityID string, golden tandem.Golden, side Side, fields []st
 			if hasBase {
 				c.Base = base
 			}
-			switch won, why := Decide(policy, pol.ClockTolerance, g, side.System, side.At(field)); {
+			switch won, why := Decide(policy, pol.ClockTolerance, g, side.field(field, v)); {
 			case why != "":
 				c.Status, c.Decided = tandem.ConflictOpen, why
 				g.Held = true
@@ -148,16 +156,33 @@ func conflictOf(entity, entityID, field string, g tandem.Field, side Side, v any
 	return c
 }
 
-// outranks reports whether a system's assertion of the golden value (at
-// at) should stand for it instead of g's source and time.
-func outranks(policy, system string, at time.Time, g tandem.Field) bool {
+// outranks reports whether a system's assertion s of the golden value
+// should stand for it instead of g's source and time.
+func outranks(policy string, s, g tandem.Field) bool {
 	if list, ok := strings.CutPrefix(policy, "prefer:"); ok {
-		rs, rg := rank(list, system), rank(list, g.Source)
+		rs, rg := rank(list, s.Source), rank(list, g.Source)
 		if rs >= 0 || rg >= 0 {
 			return rs >= 0 && (rg < 0 || rs < rg)
 		}
 	}
-	return at.After(g.Modified)
+	return later(s, g) > 0
+}
+
+// later is how much later s was set than g, as well as their stamps tell.
+// A stamp of coarse precision (Salesforce's whole seconds) stands for any
+// time within its span; when the two spans overlap, the stamps cannot
+// order the edits, and the spans' middles stand for them: the likelier
+// order, and one that does not depend on which system was merged first.
+func later(s, g tandem.Field) time.Duration {
+	gap := s.Modified.Sub(g.Modified)
+	if s.Precision == 0 && g.Precision == 0 {
+		return gap
+	}
+	end := func(f tandem.Field) time.Time { return f.Modified.Add(max(f.Precision, time.Nanosecond)) }
+	if s.Modified.Before(end(g)) && g.Modified.Before(end(s)) {
+		return gap + (s.Precision-g.Precision)/2
+	}
+	return gap
 }
 
 // rank is a system's place in a prefer list, or -1.
@@ -171,17 +196,20 @@ func rank(list, system string) int {
 }
 
 // Decide applies a policy to a field both the golden record (from
-// g.Source, set at g.Modified) and a system (set at at) changed. It reports
-// whether the system's value wins, or, when the policy holds the field for
-// a person, why ("" when it decided).
+// g.Source, set at g.Modified) and a system (s: from s.Source, set at
+// s.Modified) changed. It reports whether the system's value wins, or,
+// when the policy holds the field for a person, why ("" when it decided).
 //
 //   - prefer:a,b,c — the system listed first wins; when neither is listed,
 //     newest decides.
 //   - newest — the later time wins; times closer than the clock tolerance
 //     (or equal, with a tolerance set) are held: the systems' clocks cannot
 //     tell them apart. With no tolerance an exact tie keeps the golden value.
+//     Stamps whose precision spans overlap are ordered by the spans'
+//     middles (later).
 //   - manual — always held.
-func Decide(policy string, tolerance time.Duration, g tandem.Field, system string, at time.Time) (bool, string) {
+func Decide(policy string, tolerance time.Duration, g, s tandem.Field) (bool, string) {
+	system := s.Source
 	if policy == "manual" {
 		return false, "held: manual policy"
 	}
@@ -195,9 +223,8 @@ func Decide(policy string, tolerance time.Duration, g tandem.Field, system strin
 		}
 		// neither system is listed: newest decides
 	}
-	gap := at.Sub(g.Modified)
-	if tolerance > 0 && gap.Abs() <= tolerance {
+	if gap := s.Modified.Sub(g.Modified); tolerance > 0 && gap.Abs() <= tolerance {
 		return false, fmt.Sprintf("held: edits %s apart, within clock_tolerance %s", gap.Abs(), tolerance)
 	}
-	return gap > 0, ""
+	return later(s, g) > 0, ""
 }

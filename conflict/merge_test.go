@@ -341,3 +341,52 @@ func TestMergeEqualEditsKeepTheLatestTime(t *testing.T) {
 		}
 	}
 }
+
+// TestDecideWithinPrecision: Salesforce stamps whole seconds, so its edit
+// stamped 10:00:05 was made some time in [05.000, 06.000). A HubSpot edit
+// at 05.131 falls in that span: the stamps cannot order the two edits, and
+// newest compares the spans' middles (05.500 against 05.131) instead of
+// letting the truncated stamp lose. Outside the span the stamps decide as
+// they are; the merge order does not change the outcome.
+func TestDecideWithinPrecision(t *testing.T) {
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	sf := func(ms int) tandem.Field {
+		return tandem.Field{Value: "sf", Modified: at(ms), Source: "salesforce", Precision: time.Second}
+	}
+	hs := func(ms int) tandem.Field { return tandem.Field{Value: "hs", Modified: at(ms), Source: "hubspot"} }
+	tests := []struct {
+		name   string
+		sf, hs tandem.Field
+		want   string // the winner
+	}{
+		{"hubspot early in salesforce's second", sf(5000), hs(5131), "salesforce"},
+		{"hubspot late in salesforce's second", sf(5000), hs(5900), "hubspot"},
+		{"hubspot at the start of salesforce's second", sf(5000), hs(5000), "salesforce"},
+		{"hubspot just before salesforce's second", sf(5000), hs(4999), "salesforce"},
+		{"hubspot at the start of the next second", sf(5000), hs(6000), "hubspot"},
+		{"both whole seconds, same stamp: a tie keeps the golden value", sf(5000), tandem.Field{Value: "sf2", Modified: at(5000), Source: "salesforce2", Precision: time.Second}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// golden from one side, the other side deciding; then the other way round
+			for _, pair := range [][2]tandem.Field{{tc.sf, tc.hs}, {tc.hs, tc.sf}} {
+				g, s := pair[0], pair[1]
+				won, why := Decide("newest", 0, g, s)
+				if why != "" {
+					t.Fatalf("held: %s", why)
+				}
+				got := g.Source
+				if won {
+					got = s.Source
+				}
+				want := tc.want
+				if want == "" {
+					want = g.Source
+				}
+				if got != want {
+					t.Errorf("golden %s at %s, %s at %s: %s won, want %s", g.Source, g.Modified.Format("05.000"), s.Source, s.Modified.Format("05.000"), got, want)
+				}
+			}
+		})
+	}
+}

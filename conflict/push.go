@@ -48,7 +48,7 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 			return written, failed, err
 		}
 		after = intents[len(intents)-1].ID
-		fresh, err := e.refresh(ctx, ent, sm, conn, intents)
+		fresh, aside, err := e.refresh(ctx, ent, sm, conn, intents)
 		if err != nil {
 			return written, failed, err
 		}
@@ -61,6 +61,9 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 			p, err := e.plan(ctx, ent, sm, in)
 			if err != nil {
 				return written, failed, err
+			}
+			if p.link != nil && aside[p.link.ExternalID] {
+				continue // unreadable in the re-read: the write waits in the outbox
 			}
 			if early && p.write != nil && p.write.Op == tandem.OpDelete {
 				p.write, p.deferred = nil, true
@@ -104,18 +107,20 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 // A record edited since its snapshot is merged first, as a pull would; a
 // record gone is a delete. Then the writes are planned from what is fresh.
 // It returns each record's modified time as read, by id, for the writes'
-// Unmodified (the write gap, issue 11 case 13).
-func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.System, conn connectors.Connector, intents []state.Intent) (map[string]time.Time, error) {
+// Unmodified (the write gap, issue 11 case 13), and the ids of records
+// the system sent unreadable (set aside as dead letters): their writes
+// wait in the outbox, since they could only be planned blind.
+func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.System, conn connectors.Connector, intents []state.Intent) (fresh map[string]time.Time, aside map[string]bool, err error) {
 	f, ok := conn.(connectors.Fetcher)
 	if !ok {
-		return nil, nil
+		return nil, nil, nil
 	}
 	links := map[string]*tandem.Link{}
 	var ids []string
 	for _, in := range intents {
 		l, err := e.Store.LinkOf(ctx, in.EntityID, sm.Name, sm.Object)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if l != nil && l.Deleted.IsZero() {
 			links[l.ExternalID] = l
@@ -123,21 +128,21 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 		}
 	}
 	if len(ids) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	recs, err := f.Fetch(ctx, tandem.Query{Object: sm.Object, Fields: sm.Paths()}, ids)
+	recs, aside, err := e.fetch(ctx, f, sm, tandem.Query{Object: sm.Object, Fields: sm.Paths()}, ids)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: re-read before writing: %w", sm.Name, sm.Object, err)
+		return nil, nil, fmt.Errorf("%s %s: re-read before writing: %w", sm.Name, sm.Object, err)
 	}
-	gone, err := e.gone(ctx, conn, sm, missingIDs(ids, recs))
+	gone, err := e.gone(ctx, conn, sm, missingIDs(without(ids, aside), recs))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	fresh := make(map[string]time.Time, len(recs))
+	fresh = make(map[string]time.Time, len(recs))
 	for _, rec := range recs {
 		fresh[rec.ID] = rec.Modified
 	}
-	return fresh, e.Store.Update(ctx, func(tx *state.Tx) error {
+	return fresh, aside, e.Store.Update(ctx, func(tx *state.Tx) error {
 		for _, rec := range recs {
 			l := links[rec.ID]
 			if l == nil {

@@ -131,6 +131,15 @@ func (e *Engine) stageAll(ctx context.Context, tx *state.Tx, ent *mapping.Entity
 	if err != nil {
 		return err
 	}
+	// Records read fine are no longer set aside; one that still cannot be
+	// mapped is set aside again below.
+	if aside, err := tx.AnyDeadLetter(ctx, sm.Name, sm.Object); err != nil {
+		return err
+	} else if aside {
+		if err := tx.ClearDeadLetters(ctx, sm.Name, sm.Object, ids); err != nil {
+			return err
+		}
+	}
 	seen := make(map[string]bool, len(recs))
 	for _, rec := range recs {
 		var known *linkLookup

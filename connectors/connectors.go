@@ -122,7 +122,10 @@ type Fetcher interface {
 	// Fetch returns the live records among ids, with the fields of q
 	// (q.After is unused), in any order. An id that is not found, or is
 	// deleted or archived, is left out of the result; it is not an error.
-	// Fetch splits ids into as many calls as the API needs.
+	// Fetch splits ids into as many calls as the API needs. Records that
+	// came back but cannot be parsed are returned in a
+	// *tandem.RejectedError beside the others, never left out (which
+	// would read as deleted).
 	Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tandem.Record, error)
 }
 

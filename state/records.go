@@ -166,11 +166,43 @@ func (q queries) Candidates(ctx context.Context, entity string, keys map[string]
 	return ids, nil
 }
 
-// AddDeadLetter sets aside a record that could not be read.
+// AddDeadLetter sets aside a record that could not be read. A record set
+// aside already for the same reason is not set aside twice (a pull's
+// overlap and each re-read meet it again until it is fixed).
 func (t *Tx) AddDeadLetter(ctx context.Context, system, object, externalID string, raw []byte, reason string) error {
-	_, err := t.db.ExecContext(ctx, `INSERT INTO dead_letters (system, object, external_id, raw, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err := t.db.ExecContext(ctx, `INSERT INTO dead_letters (system, object, external_id, raw, reason, created_at)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (
+			SELECT 1 FROM dead_letters WHERE system = ?1 AND object = ?2 AND external_id = ?3 AND reason = ?5)`,
 		system, object, externalID, raw, reason, now())
 	return err
+}
+
+// AnyDeadLetter reports whether a system's object has any record set
+// aside (one query a chunk, so that staging pays ClearDeadLetters only
+// when there is something to clear).
+func (q queries) AnyDeadLetter(ctx context.Context, system, object string) (bool, error) {
+	var n int
+	err := q.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM dead_letters WHERE system = ? AND object = ?)`, system, object).Scan(&n)
+	return n == 1, err
+}
+
+// ClearDeadLetters removes what was set aside of the records ids of a
+// system's object: they have been read since (issue 17, item 9: a record
+// a transient bad page set aside, read fine later, is no longer one a
+// person must look at).
+func (t *Tx) ClearDeadLetters(ctx context.Context, system, object string, ids []string) error {
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		args := []any{system, object}
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		q := `DELETE FROM dead_letters WHERE system = ? AND object = ? AND external_id IN (?` + strings.Repeat(", ?", len(chunk)-1) + `)`
+		if _, err := t.db.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // EntityIDs lists the ids of an entity type's records, in id order.

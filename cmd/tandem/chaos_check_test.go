@@ -27,7 +27,11 @@ import (
 //     still in flight at the end, in the final state): an edit in one
 //     system is the value in both; of the same field edited in both, the
 //     later edit's value (newest, by the emulators' shared clock, which
-//     never gives two writes one stamp); of two fields edited in the two
+//     never gives two writes one stamp), except where the stamps cannot
+//     order the two edits: Salesforce stamps whole seconds, and a HubSpot
+//     edit stamped within the second of the Salesforce stamp is ordered by
+//     newest's rule for such ties (tieWinner), whatever the real order;
+//     of two fields edited in the two
 //     systems, both; a create is in both with its values; a delete is gone
 //     from both. And at the end every person holds what its last episode
 //     left (nothing changed afterwards), untouched people what the initial
@@ -163,6 +167,27 @@ func (r *chaosRun) check(quietWrites int) chaosResult {
 		}
 	}
 
+	// Same-field episodes whose stamps cannot order the edits: the model
+	// follows newest's rule for them (tieWinner).
+	ties, tiesAgainst := 0, 0
+	for _, ep := range r.people.episodes {
+		e1, e2, f, ok := sameField(ep)
+		if !ok || ep.want == nil {
+			continue
+		}
+		c := r.conflictOn(ep, f, e1.fields[f], e2.fields[f])
+		if c == nil {
+			continue
+		}
+		if w, tie := tieWinner(c); tie {
+			ties++
+			if w == e1.side {
+				tiesAgainst++
+				ep.want[f] = e1.fields[f]
+			}
+		}
+	}
+
 	// 3: every episode, then every person.
 	lost := 0
 	for _, ep := range r.people.episodes {
@@ -208,27 +233,15 @@ func (r *chaosRun) check(quietWrites int) chaosResult {
 	}
 
 	// 4.
-	byEntity := map[string][]tandem.Conflict{}
-	for id, cs := range r.conflicts {
-		for _, c := range cs {
-			if c.Kind == tandem.ConflictField {
-				byEntity[id] = append(byEntity[id], c)
-			}
-		}
-	}
 	kinds := map[string]int{}
 	for _, c := range all {
 		kinds[string(c.Kind)+"/"+string(c.Status)]++
 	}
 	concurrent, sequential, unordered, matched := 0, 0, 0, 0
 	for _, ep := range r.people.episodes {
-		if ep.kind != "same-field" || len(ep.edits) != 2 || ep.edits[0].err != nil || ep.edits[1].err != nil {
+		e1, e2, f, ok := sameField(ep)
+		if !ok {
 			continue
-		}
-		e1, e2 := ep.edits[0], ep.edits[1]
-		var f string
-		for k := range e1.fields {
-			f = k
 		}
 		v1, v2 := e1.fields[f], e2.fields[f]
 		switch r.ordering(e1, e2, f, v1) {
@@ -245,26 +258,19 @@ func (r *chaosRun) check(quietWrites int) chaosResult {
 			fail("4 conflicts recorded", "%s: neither record is linked to an entity", ep)
 			continue
 		}
-		var found *tandem.Conflict
-		for i, c := range byEntity[eid] {
-			if c.Field != f {
-				continue
-			}
-			vals := map[string]string{}
-			for sys, sv := range c.Values {
-				vals[fmt.Sprint(sv.Value)] = sys
-			}
-			if vals[v1] != "" && vals[v2] != "" {
-				found = &byEntity[eid][i]
-				break
+		found := r.conflictOn(ep, f, v1, v2)
+		want, why := e2.side, "the later edit"
+		if found != nil {
+			if w, tie := tieWinner(found); tie {
+				want, why = w, "by newest's rule for stamps within one Salesforce second"
 			}
 		}
 		switch {
-		case found != nil && found.Decided == e2.side:
+		case found != nil && found.Decided == want:
 			matched++
 		case found != nil:
-			why, kind := r.explain(ep)
-			judge("4 conflicts recorded", kind, fmt.Sprintf("%s\n    conflict %d decided for %q, want %s (the later edit): %s", ep, found.ID, found.Decided, e2.side, why), r.timeline(ep))
+			why2, kind := r.explain(ep)
+			judge("4 conflicts recorded", kind, fmt.Sprintf("%s\n    conflict %d decided for %q, want %s (%s): %s", ep, found.ID, found.Decided, want, why, why2), r.timeline(ep))
 		default:
 			why1, kind1 := r.overwritten(e1, f, v2)
 			why2, kind2 := r.overwritten(e2, f, v1)
@@ -279,9 +285,10 @@ func (r *chaosRun) check(quietWrites int) chaosResult {
 			}
 		}
 	}
-	res.conflicts = fmt.Sprintf("%d recorded in all, %d of them by the initial sync (%s); %d same-field episodes concurrent, %d of them recorded and decided for the later edit; "+
+	res.conflicts = fmt.Sprintf("%d recorded in all, %d of them by the initial sync (%s); %d same-field episodes concurrent, %d of them recorded and decided as the model says "+
+		"(%d by the rule for stamps within one Salesforce second, %d of those against the real order of the edits); "+
 		"%d sequential (Tandem carried the first edit over before the second), %d not ordered (a write overlapped an edit)",
-		len(all), r.initialConflicts, mapText(kinds), concurrent, matched, sequential, unordered)
+		len(all), r.initialConflicts, mapText(kinds), concurrent, matched, ties, tiesAgainst, sequential, unordered)
 
 	// 5.
 	if quietWrites != 0 {
@@ -331,6 +338,66 @@ func mapText(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// sameField returns a same-field episode's two edits and their field; ok
+// is false for another kind of episode, or one whose edits failed.
+func sameField(ep *chaosEpisode) (e1, e2 *chaosEdit, f string, ok bool) {
+	if ep.kind != "same-field" || len(ep.edits) != 2 || ep.edits[0].err != nil || ep.edits[1].err != nil {
+		return nil, nil, "", false
+	}
+	e1, e2 = ep.edits[0], ep.edits[1]
+	for k := range e1.fields {
+		f = k
+	}
+	return e1, e2, f, true
+}
+
+// conflictOn is the field conflict recorded for the episode's person on
+// field f naming both values, or nil.
+func (r *chaosRun) conflictOn(ep *chaosEpisode, f, v1, v2 string) *tandem.Conflict {
+	eid := r.entityOf(ep.p)
+	for i, c := range r.conflicts[eid] {
+		if c.Kind != tandem.ConflictField || c.Field != f {
+			continue
+		}
+		vals := map[string]string{}
+		for sys, sv := range c.Values {
+			vals[fmt.Sprint(sv.Value)] = sys
+		}
+		if vals[v1] != "" && vals[v2] != "" {
+			return &r.conflicts[eid][i]
+		}
+	}
+	return nil
+}
+
+// tieWinner applies newest's rule for stamps that cannot order two edits
+// (DESIGN: a stamp stands for any time within its precision). Salesforce
+// stamps whole seconds: its edit stamped S was made at some time in
+// [S, S+1s), so a HubSpot edit stamped H within that span may have come
+// before it or after it, whatever the real order was. Then the middle of
+// the span, S+0.5s, stands for the Salesforce edit: the later of it and H
+// wins; H exactly at the middle keeps the value merged first, so either
+// is right there. tie is false when H is outside the span: the stamps
+// order the edits, and the later edit must win.
+func tieWinner(c *tandem.Conflict) (winner string, tie bool) {
+	sf, okS := c.Values["salesforce"]
+	hs, okH := c.Values["hubspot"]
+	if !okS || !okH {
+		return "", false
+	}
+	s, h := sf.ModifiedAt, hs.ModifiedAt
+	if h.Before(s) || !h.Before(s.Add(time.Second)) {
+		return "", false
+	}
+	switch mid := s.Add(time.Second / 2); {
+	case h.After(mid):
+		return "hubspot", true
+	case h.Before(mid):
+		return "salesforce", true
+	}
+	return c.Decided, true
 }
 
 // ordering says how Tandem's writes to the second record's field fall

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -208,13 +207,7 @@ func TestChaosStaleWebhookFetch(t *testing.T) {
 	sfID := sf.List("Contact")[0].ID
 
 	// The engine as `tandem run` drives it: webhook merges and passes.
-	g := &globals{config: config, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	a, err := g.open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ent := a.cfg.Entities[0]
+	a, ent := openRepro(t, config)
 	ctx := context.Background()
 
 	// A user renames Ann in HubSpot; HubSpot's webhook names the record.
@@ -400,28 +393,8 @@ func TestChaosSearchPageSkipsRecord(t *testing.T) {
 func TestChaosUnconfirmedWriteBeatsNewerEdit(t *testing.T) {
 	hsEmu := hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-token", RateLimit: loopbackRate})
 	t.Cleanup(hsEmu.Close)
-	var mu sync.Mutex
-	drop, applied := false, false // drop the answers of batch/update (the first one is applied)
-	hsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		cut := drop && strings.HasSuffix(r.URL.Path, "/batch/update")
-		first := cut && !applied
-		if first {
-			applied = true
-		}
-		mu.Unlock()
-		if !cut {
-			hsEmu.ServeHTTP(w, r)
-			return
-		}
-		if first {
-			hsEmu.ServeHTTP(httptest.NewRecorder(), r) // applied; the answer is lost
-		}
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			conn.Close()
-		}
-	}))
-	t.Cleanup(hsSrv.Close)
+	var lost lostAnswers // drop the answers of batch/update (the first one is applied)
+	hsSrv := lost.server(t, hsEmu, func(r *http.Request, _ bool) bool { return strings.HasSuffix(r.URL.Path, "/batch/update") })
 	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret"})
 	t.Cleanup(sf.Close)
 	dir := t.TempDir()
@@ -430,13 +403,7 @@ func TestChaosUnconfirmedWriteBeatsNewerEdit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &globals{config: config, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	a, err := g.open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ent := a.cfg.Entities[0]
+	a, ent := openRepro(t, config)
 	ctx := context.Background()
 	a.engine.Sync(ctx, ent)
 	sfID := sf.List("Contact")[0].ID
@@ -444,13 +411,9 @@ func TestChaosUnconfirmedWriteBeatsNewerEdit(t *testing.T) {
 	// Salesforce: title "Manager". The pass writes it to HubSpot, which
 	// applies it; the answer never comes back.
 	sf.Update("Contact", sfID, map[string]any{"Title": "Manager"})
-	mu.Lock()
-	drop = true
-	mu.Unlock()
+	lost.arm()
 	a.engine.Sync(ctx, ent)
-	mu.Lock()
-	drop = false
-	mu.Unlock()
+	lost.disarm()
 	if h, _ := hsEmu.Get("contacts", hsID); h.Properties["jobtitle"] != "Manager" {
 		t.Fatalf("the write was not applied: HubSpot title %q", h.Properties["jobtitle"])
 	}
@@ -506,13 +469,7 @@ func TestChaosDeleteTimedByOlderEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g := &globals{config: config, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	a, err := g.open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ent := a.cfg.Entities[0]
+	a, ent := openRepro(t, config)
 	ctx := context.Background()
 	if _, err := a.engine.Sync(ctx, ent); err != nil {
 		t.Fatal(err)
@@ -600,13 +557,7 @@ func TestChaosEnginePassRace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &globals{config: config, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	a, err := g.open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ent := a.cfg.Entities[0]
+	a, ent := openRepro(t, config)
 	ctx := context.Background()
 	for i := range 20 {
 		if _, err := a.store.Receive(ctx, "hubspot", "", []state.InboxEvent{{System: "hubspot", Object: "contacts", EventID: fmt.Sprint(i),

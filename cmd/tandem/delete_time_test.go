@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 
 	"tandem/connectors/hubspot/hubspottest"
@@ -37,13 +35,7 @@ func TestRereadDeleteTakesSystemTime(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := &globals{config: config, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-			a, err := g.open()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer a.Close()
-			ent := a.cfg.Entities[0]
+			a, ent := openRepro(t, config)
 			ctx := context.Background()
 			clock.tick()
 			if _, err := a.engine.Sync(ctx, ent); err != nil {

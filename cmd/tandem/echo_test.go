@@ -2,41 +2,12 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
-	"time"
 
 	"tandem/connectors/hubspot/hubspottest"
 	"tandem/connectors/salesforce/salesforcetest"
 )
-
-// testClock is a clock both emulators share, moved by the test only: the
-// order of the edits is the order of the test's lines, never a race.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{now: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// tick moves the clock a second on.
-func (c *testClock) tick() {
-	c.mu.Lock()
-	c.now = c.now.Add(time.Second)
-	c.mu.Unlock()
-}
 
 // TestUnconfirmedSalesforceWriteWithHistory is issue 11, case 4, in the
 // direction TestChaosUnconfirmedWriteBeatsNewerEdit does not take: a write
@@ -55,31 +26,11 @@ func TestUnconfirmedSalesforceWriteWithHistory(t *testing.T) {
 	t.Cleanup(hs.Close)
 	sfEmu := salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", Now: clock.Now})
 	t.Cleanup(sfEmu.Close)
-	var mu sync.Mutex
-	// While drop is set, the first update is applied and its answer lost,
-	// and Salesforce answers nothing after it (as if Tandem had crashed,
-	// no later re-read of the pass sees the write).
-	drop, applied := false, false
-	sfSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		cut := drop && (r.Method == http.MethodPatch || applied)
-		first := cut && !applied
-		if first {
-			applied = true
-		}
-		mu.Unlock()
-		if !cut {
-			sfEmu.ServeHTTP(w, r)
-			return
-		}
-		if first {
-			sfEmu.ServeHTTP(httptest.NewRecorder(), r) // applied; the answer is lost
-		}
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			conn.Close()
-		}
-	}))
-	t.Cleanup(sfSrv.Close)
+	// Once armed, the first update is applied and its answer lost, and
+	// Salesforce answers nothing after it (as if Tandem had crashed, no
+	// later re-read of the pass sees the write).
+	var lost lostAnswers
+	sfSrv := lost.server(t, sfEmu, func(r *http.Request, applied bool) bool { return r.Method == http.MethodPatch || applied })
 	dir := t.TempDir()
 	config := reproConfig(t, dir, hs.URL, sfSrv.URL, []string{"property_history: true"}, []string{"email", "last_name", "title"},
 		[]string{"conflict: { policy: newest, clock_tolerance: 0s }"})
@@ -87,13 +38,7 @@ func TestUnconfirmedSalesforceWriteWithHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &globals{config: config, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	a, err := g.open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ent := a.cfg.Entities[0]
+	a, ent := openRepro(t, config)
 	ctx := context.Background()
 	clock.tick()
 	if _, err := a.engine.Sync(ctx, ent); err != nil {
@@ -108,14 +53,10 @@ func TestUnconfirmedSalesforceWriteWithHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.tick()
-	mu.Lock()
-	drop = true
-	mu.Unlock()
+	lost.arm()
 	a.engine.Sync(ctx, ent) // fails: the write's answer is lost
-	mu.Lock()
-	drop = false
-	mu.Unlock()
-	if s, _ := sfEmu.Get("Contact", sfID); str(s.Fields["Title"]) != "Manager" || !applied {
+	lost.disarm()
+	if s, _ := sfEmu.Get("Contact", sfID); str(s.Fields["Title"]) != "Manager" || !lost.dropped() {
 		t.Fatalf("the write was not applied: Salesforce title %q", str(s.Fields["Title"]))
 	}
 	// Later, in this order: a user in HubSpot sets the title to

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 
 	"tandem/connectors/hubspot/hubspottest"
@@ -34,13 +32,7 @@ func TestHubSpotWriteGapDetected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &globals{config: config, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	a, err := g.open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ent := a.cfg.Entities[0]
+	a, ent := openRepro(t, config)
 	ctx := context.Background()
 	a.engine.Overlap = false // pulls, then pushes: the step below is HubSpot's write
 	clock.tick()

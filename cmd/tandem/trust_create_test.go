@@ -29,6 +29,26 @@ import (
 
 // trustWorld is the two emulators behind optional wrappers, a config and
 // the state file.
+// one returns the one contact each system holds, and fails the test
+// when either holds another number (a duplicate, or a lost person).
+func (w *trustWorld) one(t *testing.T) (hubspottest.Object, salesforcetest.Record) {
+	t.Helper()
+	hs, sf := w.hs.List("contacts"), w.sf.List("Contact")
+	if len(hs) != 1 || len(sf) != 1 {
+		t.Fatalf("HubSpot holds %d contacts, Salesforce %d; want 1 each (no duplicate, nobody lost)", len(hs), len(sf))
+	}
+	return hs[0], sf[0]
+}
+
+// wantEmails fails the test unless both systems' one contact has email.
+func (w *trustWorld) wantEmails(t *testing.T, email string) {
+	t.Helper()
+	h, s := w.one(t)
+	if h.Properties["email"] != email || str(s.Fields["Email"]) != email {
+		t.Errorf("emails: HubSpot %q, Salesforce %q; want the person's %q in both", h.Properties["email"], str(s.Fields["Email"]), email)
+	}
+}
+
 type trustWorld struct {
 	hs     *hubspottest.Emulator
 	sf     *salesforcetest.Emulator
@@ -193,16 +213,7 @@ func TestTrustLostCreateAnswerEmailChange(t *testing.T) {
 	}
 	w.sync(t)
 	w.sync(t)
-	hs, sf := w.hs.List("contacts"), w.sf.List("Contact")
-	if len(hs) != 1 || len(sf) != 1 {
-		t.Fatalf("after the passes: HubSpot %d contacts, Salesforce %d; want 1 each (no duplicate of Ann)", len(hs), len(sf))
-	}
-	if got, want := hs[0].Properties["email"], "ann.lee@example.com"; got != want {
-		t.Errorf("HubSpot email %q, want the person's %q", got, want)
-	}
-	if got, want := str(sf[0].Fields["Email"]), "ann.lee@example.com"; got != want {
-		t.Errorf("Salesforce email %q, want the person's %q", got, want)
-	}
+	w.wantEmails(t, "ann.lee@example.com")
 }
 
 // TestTrustLostCreateAnswerEmailChangeSalesforce (case 6, the other way):
@@ -233,13 +244,7 @@ func TestTrustLostCreateAnswerEmailChangeSalesforce(t *testing.T) {
 	}
 	w.sync(t)
 	w.sync(t)
-	hs, sf := w.hs.List("contacts"), w.sf.List("Contact")
-	if len(hs) != 1 || len(sf) != 1 {
-		t.Fatalf("after the passes: HubSpot %d contacts, Salesforce %d; want 1 each (no duplicate of Ann)", len(hs), len(sf))
-	}
-	if hs[0].Properties["email"] != "ann.lee@example.com" || str(sf[0].Fields["Email"]) != "ann.lee@example.com" {
-		t.Errorf("emails: HubSpot %q, Salesforce %q; want the person's %q in both", hs[0].Properties["email"], str(sf[0].Fields["Email"]), "ann.lee@example.com")
-	}
+	w.wantEmails(t, "ann.lee@example.com")
 	for _, c := range w.conflicts(t) {
 		if c.Status == tandem.ConflictOpen {
 			t.Errorf("conflict %d open: %s", c.ID, c.Decided)
@@ -287,16 +292,7 @@ func TestTrustLostCreateAnswerSearchLag(t *testing.T) {
 	w.sync(t)
 	w.hsRewrite = nil
 	w.sync(t)
-	hs, sf := w.hs.List("contacts"), w.sf.List("Contact")
-	if len(hs) != 1 || len(sf) != 1 {
-		t.Fatalf("after the passes: HubSpot %d contacts, Salesforce %d; want 1 each", len(hs), len(sf))
-	}
-	if got, want := hs[0].Properties["email"], "ann.lee@example.com"; got != want {
-		t.Errorf("HubSpot email %q: the create sent again wrote over the person's %q", got, want)
-	}
-	if got, want := str(sf[0].Fields["Email"]), "ann.lee@example.com"; got != want {
-		t.Errorf("Salesforce email %q, want the person's %q", got, want)
-	}
+	w.wantEmails(t, "ann.lee@example.com")
 }
 
 // TestTrustCreateMeetsPersonsRecordHubSpot (case 5, HubSpot): while Tandem
@@ -322,15 +318,12 @@ func TestTrustCreateMeetsPersonsRecordHubSpot(t *testing.T) {
 	}
 	w.sync(t)
 	w.sync(t)
-	hs, sf := w.hs.List("contacts"), w.sf.List("Contact")
-	if len(hs) != 1 || len(sf) != 1 {
-		t.Fatalf("HubSpot %d contacts, Salesforce %d; want 1 each", len(hs), len(sf))
-	}
+	h, sf := w.one(t)
 	// The person's edit is the newer: it wins, and the conflict says so.
-	if got := hs[0].Properties["firstname"]; got != "Annabel" {
+	if got := h.Properties["firstname"]; got != "Annabel" {
 		t.Errorf("HubSpot first name %q: the person's record was overwritten, want %q", got, "Annabel")
 	}
-	if got := str(sf[0].Fields["FirstName"]); got != "Annabel" {
+	if got := str(sf.Fields["FirstName"]); got != "Annabel" {
 		t.Errorf("Salesforce first name %q, want the newer %q", got, "Annabel")
 	}
 	found := false

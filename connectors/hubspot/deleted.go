@@ -3,11 +3,7 @@ package hubspot
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strings"
-
-	"github.com/tidwall/gjson"
 
 	"tandem"
 	"tandem/connectors"
@@ -39,23 +35,11 @@ func (c *Client) FetchDeleted(ctx context.Context, q tandem.Query, ids []string)
 	var out []tandem.Record
 	for start := 0; start < len(unique); start += maxBatch {
 		req := batchReadRequest{Properties: []string{}, PropertiesWithHistory: []string{}}
-		for _, id := range unique[start:min(start+maxBatch, len(unique))] {
-			req.Inputs = append(req.Inputs, batchID{id})
-		}
-		resp, err := c.call(ctx, connectors.Read, op, http.MethodPost, "/crm/v3/objects/"+url.PathEscape(q.Object)+"/batch/read?archived=true", req)
+		objs, err := c.batchReadAs(ctx, op, q.Object, unique[start:min(start+maxBatch, len(unique))], req, "?archived=true")
 		if err != nil {
 			return nil, err
 		}
-		body := gjson.ParseBytes(resp.Body)
-		if !gjson.ValidBytes(resp.Body) || !body.Get("results").IsArray() {
-			return nil, c.notAPage(op, "batch read response is not a list of results", resp)
-		}
-		for _, e := range body.Get("errors").Array() {
-			if cat := e.Get("category").String(); cat != "OBJECT_NOT_FOUND" {
-				return nil, &tandem.Error{Op: op, System: c.name, Status: resp.Status, Code: cat, Message: e.Get("message").String()}
-			}
-		}
-		for _, obj := range body.Get("results").Array() {
+		for _, obj := range objs {
 			a, err := c.archivedRecord(op, obj)
 			if err != nil {
 				return nil, err

@@ -28,6 +28,7 @@ type batchReadRequest struct {
 	Inputs                []batchID `json:"inputs"`
 	Properties            []string  `json:"properties"`
 	PropertiesWithHistory []string  `json:"propertiesWithHistory"`
+	IDProperty            string    `json:"idProperty,omitempty"` // ids are values of this unique property
 }
 
 type batchID struct {
@@ -67,6 +68,7 @@ func (c *Client) Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tan
 		}
 	}
 	var out []tandem.Record
+	var rejected []tandem.Rejected
 	// HubSpot answers an id once; should it answer one twice, the caller
 	// still gets one record per id, the first.
 	got := map[string]bool{}
@@ -78,8 +80,15 @@ func (c *Client) Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tan
 		}
 		for _, obj := range objs {
 			rec, err := c.parseRecord(op, obj)
+			if id := obj.Get("id").String(); err != nil && seen[id] && !got[id] {
+				// One record HubSpot sent unreadable: set it aside, by the
+				// id asked for, and go on with the others.
+				got[id] = true
+				rejected = append(rejected, tandem.Rejected{ID: id, Raw: json.RawMessage(obj.Raw), Reason: err.Error()})
+				continue
+			}
 			if err != nil {
-				return nil, err
+				return nil, err // not one of the ids asked for: the answer cannot be trusted
 			}
 			if rec.Deleted || !seen[rec.ID] || got[rec.ID] {
 				continue // not asked for, archived (not live), or given already
@@ -98,6 +107,9 @@ func (c *Client) Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tan
 			out = append(out, rec)
 		}
 	}
+	if len(rejected) > 0 {
+		return out, &tandem.RejectedError{Rejected: rejected}
+	}
 	return out, nil
 }
 
@@ -114,10 +126,16 @@ func (c *Client) batchRead(ctx context.Context, op, object string, ids, props, h
 	if req.PropertiesWithHistory == nil {
 		req.PropertiesWithHistory = []string{}
 	}
+	return c.batchReadAs(ctx, op, object, ids, req, "")
+}
+
+// batchReadAs is batchRead with the request's properties (and idProperty)
+// set by the caller, and a query string ("?archived=true") for the path.
+func (c *Client) batchReadAs(ctx context.Context, op, object string, ids []string, req batchReadRequest, query string) ([]gjson.Result, error) {
 	for _, id := range ids {
 		req.Inputs = append(req.Inputs, batchID{id})
 	}
-	resp, err := c.call(ctx, connectors.Read, op, http.MethodPost, "/crm/v3/objects/"+url.PathEscape(object)+"/batch/read", req)
+	resp, err := c.call(ctx, connectors.Read, op, http.MethodPost, "/crm/v3/objects/"+url.PathEscape(object)+"/batch/read"+query, req)
 	if err != nil {
 		return nil, err
 	}

@@ -95,6 +95,28 @@ func TestFetch(t *testing.T) {
 	}
 }
 
+// TestFetchSetsAsideUnreadable (issue 17, item 1): one record of a
+// batch/read that cannot be parsed comes back in a *tandem.RejectedError,
+// named by its id, beside the records that can; it does not fail them.
+func TestFetchSetsAsideUnreadable(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"status":"COMPLETE","results":[{"id":"1","properties":{},"updatedAt":"2024-05-06T07:08:09Z"},{"id":"2","properties":{}}]}`))
+	}))
+	defer hs.Close()
+	c, err := testClient(t, "type: hubspot\ntoken: t\nbase_url: "+hs.URL+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := c.Fetch(context.Background(), tandem.Query{Object: "contacts"}, []string{"1", "2"})
+	var rej *tandem.RejectedError
+	if !errors.As(err, &rej) || len(rej.Rejected) != 1 || rej.Rejected[0].ID != "2" || !strings.Contains(rej.Rejected[0].Reason, "updatedAt (missing)") {
+		t.Fatalf("error %v, want record 2 set aside for its missing updatedAt", err)
+	}
+	if len(recs) != 1 || recs[0].ID != "1" {
+		t.Fatalf("records %v, want record 1 beside the one set aside", recs)
+	}
+}
+
 func TestFetchErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -108,7 +130,8 @@ func TestFetchErrors(t *testing.T) {
 		{"bad request", 400, `{"status":"error","message":"bad","category":"VALIDATION_ERROR"}`, "VALIDATION_ERROR", false},
 		{"not a batch response", 200, `<html>`, "not a list of results", false},
 		{"another error in a 207", 207, `{"status":"COMPLETE","results":[],"errors":[{"status":"error","category":"INTERNAL_ERROR","message":"boom"}]}`, "INTERNAL_ERROR: boom", false},
-		{"record without updatedAt", 200, `{"status":"COMPLETE","results":[{"id":"1","properties":{}}]}`, "record 1: updatedAt (missing)", false},
+		{"record not asked for, without updatedAt", 200, `{"status":"COMPLETE","results":[{"id":"9","properties":{}}]}`, "record 9: updatedAt (missing)", false},
+		{"record without an id", 200, `{"status":"COMPLETE","results":[{"properties":{},"updatedAt":"2024-05-06T07:08:09Z"}]}`, "record without an id", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

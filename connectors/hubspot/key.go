@@ -3,14 +3,11 @@ package hubspot
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/url"
 	"regexp"
 
 	"github.com/tidwall/gjson"
 
 	"tandem"
-	"tandem/connectors"
 )
 
 // DefaultKeyProperty is the contact (or company, deal …) property that
@@ -116,32 +113,14 @@ func (c *Client) FetchKeys(ctx context.Context, q tandem.Query, keys []string) (
 	if err != nil {
 		return nil, &tandem.Error{Op: op, System: c.name, Err: err}
 	}
-	type request struct {
-		Inputs                []batchID `json:"inputs"`
-		Properties            []string  `json:"properties"`
-		PropertiesWithHistory []string  `json:"propertiesWithHistory"`
-		IDProperty            string    `json:"idProperty"`
-	}
 	var out []tandem.Record
 	for start := 0; start < len(keys); start += maxBatch {
-		req := request{Properties: props, PropertiesWithHistory: []string{}, IDProperty: prop}
-		for _, k := range keys[start:min(start+maxBatch, len(keys))] {
-			req.Inputs = append(req.Inputs, batchID{k})
-		}
-		resp, err := c.call(ctx, connectors.Read, op, http.MethodPost, "/crm/v3/objects/"+url.PathEscape(q.Object)+"/batch/read", req)
+		req := batchReadRequest{Properties: props, PropertiesWithHistory: []string{}, IDProperty: prop}
+		objs, err := c.batchReadAs(ctx, op, q.Object, keys[start:min(start+maxBatch, len(keys))], req, "")
 		if err != nil {
 			return nil, err
 		}
-		body := gjson.ParseBytes(resp.Body)
-		if !gjson.ValidBytes(resp.Body) || !body.Get("results").IsArray() {
-			return nil, c.notAPage(op, "batch read response is not a list of results", resp)
-		}
-		for _, e := range body.Get("errors").Array() {
-			if cat := e.Get("category").String(); cat != "OBJECT_NOT_FOUND" {
-				return nil, &tandem.Error{Op: op, System: c.name, Status: resp.Status, Code: cat, Message: e.Get("message").String()}
-			}
-		}
-		for _, obj := range body.Get("results").Array() {
+		for _, obj := range objs {
 			rec, err := c.parseRecord(op, obj)
 			if err != nil {
 				return nil, err

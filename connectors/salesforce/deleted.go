@@ -69,7 +69,7 @@ func (c *Client) FetchDeleted(ctx context.Context, q tandem.Query, ids []string)
 				}
 				if r.Get("IsDeleted").Bool() && !got[id] {
 					got[id] = true
-					out = append(out, tandem.Record{ID: id, Raw: []byte(r.Raw), Modified: stamp, Deleted: true})
+					out = append(out, tandem.Record{ID: id, Raw: []byte(r.Raw), Modified: stamp, Deleted: true, Precision: stampPrecision})
 				}
 			}
 			if res.Get("done").Bool() {

@@ -42,7 +42,7 @@ func TestFetchDeleted(t *testing.T) {
 		t.Fatalf("FetchDeleted found %v, want the 2 deleted records", recordIDs(recs))
 	}
 	for _, r := range recs {
-		if !r.Deleted || !r.Modified.Equal(deletedAt[r.ID]) {
+		if !r.Deleted || !r.Modified.Equal(deletedAt[r.ID]) || r.Precision != time.Second {
 			t.Errorf("record %s: deleted %v at %s, want deleted at its SystemModstamp %s", r.ID, r.Deleted, r.Modified, deletedAt[r.ID])
 		}
 	}

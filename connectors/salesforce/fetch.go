@@ -57,9 +57,13 @@ func (c *Client) Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tan
 		}
 	}
 	var out []tandem.Record
+	var rejected []tandem.Rejected
 	got := map[string]bool{} // a 15- and an 18-character id may name one record
 	for start := 0; start < len(list); start += maxRetrieve {
 		recs, err := c.retrieve(ctx, op, q.Object, fields, list[start:min(start+maxRetrieve, len(list))])
+		if rej, ok := rejectedOf(err); ok {
+			rejected, err = append(rejected, rej...), nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -70,7 +74,19 @@ func (c *Client) Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tan
 			}
 		}
 	}
+	if len(rejected) > 0 {
+		return out, &tandem.RejectedError{Rejected: rejected}
+	}
 	return out, nil
+}
+
+// rejectedOf returns the records a *tandem.RejectedError sets aside.
+func rejectedOf(err error) ([]tandem.Rejected, bool) {
+	var rej *tandem.RejectedError
+	if errors.As(err, &rej) {
+		return rej.Rejected, true
+	}
+	return nil, false
 }
 
 // retrieve reads one set of at most maxRetrieve ids. Salesforce documents
@@ -88,15 +104,22 @@ func (c *Client) retrieve(ctx context.Context, op, object string, fields, ids []
 		return nil, nil // the refused id itself: it names no record
 	}
 	half := len(ids) / 2
-	first, err := c.retrieve(ctx, op, object, fields, ids[:half])
-	if err != nil {
-		return nil, err
+	var recs2 []tandem.Record
+	var rejected []tandem.Rejected
+	for _, part := range [][]string{ids[:half], ids[half:]} {
+		recs, err := c.retrieve(ctx, op, object, fields, part)
+		if rej, ok := rejectedOf(err); ok {
+			rejected, err = append(rejected, rej...), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		recs2 = append(recs2, recs...)
 	}
-	second, err := c.retrieve(ctx, op, object, fields, ids[half:])
-	if err != nil {
-		return nil, err
+	if len(rejected) > 0 {
+		return recs2, &tandem.RejectedError{Rejected: rejected}
 	}
-	return append(first, second...), nil
+	return recs2, nil
 }
 
 func refusedID(err error) bool {
@@ -139,6 +162,7 @@ func (c *Client) retrieveOnce(ctx context.Context, op, object string, fields, id
 		return nil, fail(true, "retrieve answered %d elements for %d ids", len(list), len(ids))
 	}
 	var recs []tandem.Record
+	var rejected []tandem.Rejected
 	for i, r := range list {
 		if r.Type == gjson.Null {
 			continue
@@ -146,8 +170,17 @@ func (c *Client) retrieveOnce(ctx context.Context, op, object string, fields, id
 		v := r.Get("Id")
 		id := v.Str
 		modified, err := time.Parse(sfTime, r.Get("LastModifiedDate").String())
-		if !r.IsObject() || v.Type != gjson.String || !idRE.MatchString(id) || err != nil {
-			return nil, fail(false, "element %d (for id %s) has no Id or LastModifiedDate: %s", i, ids[i], clip(r.Raw, 200))
+		if !r.IsObject() || v.Type != gjson.String || !idRE.MatchString(id) {
+			return nil, fail(false, "element %d (for id %s) has no Id: %s", i, ids[i], clip(r.Raw, 200))
+		}
+		if err != nil {
+			// The element is the record asked for (checked below) but
+			// unreadable: set it aside by that id; the others go on.
+			if id[:15] == ids[i][:15] {
+				rejected = append(rejected, tandem.Rejected{ID: ids[i], Raw: json.RawMessage(r.Raw),
+					Reason: fmt.Sprintf("%s: record %s: LastModifiedDate %s is not a timestamp", op, id, clip(r.Get("LastModifiedDate").Raw, 60))})
+				continue
+			}
 		}
 		// The answer is in the order of ids, each element the record asked
 		// for (by its 18-character id when asked by the 15): any other
@@ -159,7 +192,10 @@ func (c *Client) retrieveOnce(ctx context.Context, op, object string, fields, id
 		if r.Get("IsDeleted").Bool() {
 			continue // retrieve leaves the recycle bin out; should it not, the record is still not live
 		}
-		recs = append(recs, tandem.Record{ID: id, Raw: json.RawMessage(r.Raw), Modified: modified})
+		recs = append(recs, tandem.Record{ID: id, Raw: json.RawMessage(r.Raw), Modified: modified, Precision: stampPrecision})
+	}
+	if len(rejected) > 0 {
+		return recs, &tandem.RejectedError{Rejected: rejected}
 	}
 	return recs, nil
 }

@@ -94,7 +94,7 @@ func TestFetch(t *testing.T) {
 	raw := gjson.ParseBytes(r.Raw)
 	stored, _ := f.sf.Get("Contact", ada)
 	if raw.Get("attributes.type").String() != "Contact" || raw.Get("Email").String() != "ada@example.com" || raw.Get("Title").Exists() ||
-		!r.Modified.Equal(stored.LastModifiedDate) || r.Deleted || r.FieldTimes != nil {
+		!r.Modified.Equal(stored.LastModifiedDate) || r.Deleted || r.FieldTimes != nil || r.Precision != time.Second {
 		t.Fatalf("record %+v raw %s", r, r.Raw)
 	}
 
@@ -117,8 +117,8 @@ func TestFetch(t *testing.T) {
 			pulled = pr
 		}
 	}
-	if string(pulled.Raw) != string(r.Raw) || !pulled.Modified.Equal(r.Modified) {
-		t.Fatalf("fetched %s at %v, pulled %s at %v", r.Raw, r.Modified, pulled.Raw, pulled.Modified)
+	if string(pulled.Raw) != string(r.Raw) || !pulled.Modified.Equal(r.Modified) || pulled.Precision != time.Second {
+		t.Fatalf("fetched %s at %v, pulled %s at %v (precision %v: want whole seconds)", r.Raw, r.Modified, pulled.Raw, pulled.Modified, pulled.Precision)
 	}
 
 	// Nothing to ask: no call.

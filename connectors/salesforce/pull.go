@@ -336,7 +336,7 @@ func (c *Client) batch(res gjson.Result, tr *connectors.Tracker, memo *rejectMem
 		if reason == "" {
 			var item any
 			if modified, err := time.Parse(sfTime, r.Get("LastModifiedDate").String()); err == nil {
-				item = tandem.Record{ID: id, Raw: json.RawMessage(r.Raw), Modified: modified, Deleted: r.Get("IsDeleted").Bool()}
+				item = tandem.Record{ID: id, Raw: json.RawMessage(r.Raw), Modified: modified, Deleted: r.Get("IsDeleted").Bool(), Precision: stampPrecision}
 			} else {
 				item = tandem.Rejected{ID: id, Raw: json.RawMessage(r.Raw), Reason: badTime("LastModifiedDate", r.Get("LastModifiedDate"))}
 			}
