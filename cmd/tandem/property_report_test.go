@@ -81,8 +81,7 @@ func (p *propTest) fail(msg string) {
 // engine's log of the pass.
 func (p *propTest) dump(before, after map[string]map[string]propRec, news []tandem.Conflict) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d: replay with  go test ./cmd/tandem -run TestPropertyConvergence -property.seed=%d -property.steps=%d -v\n",
-		p.seed, p.seed, p.steps)
+	fmt.Fprintf(&b, "seed %d: replay with  %s\n", p.seed, p.replay())
 	fmt.Fprintf(&b, "\nthe last actions (the failing window is the last one):\n")
 	from := 0
 	for i, passes := len(p.history)-1, 0; i >= 0; i-- {
@@ -184,4 +183,13 @@ func stamps(m map[string]time.Time) string {
 		parts = append(parts, k+"@"+m[k].Format("15:04:05.000"))
 	}
 	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// replay is the command that runs this test again.
+func (p *propTest) replay() string {
+	cmd := fmt.Sprintf("go test ./cmd/tandem -run TestPropertyConvergence -property.seed=%d -property.steps=%d", p.seed, p.steps)
+	if *propertyOff != "" {
+		cmd += " -property.off=" + *propertyOff
+	}
+	return cmd + " -v"
 }

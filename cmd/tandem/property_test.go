@@ -188,8 +188,7 @@ func TestPropertyConvergence(t *testing.T) {
 		}
 	}
 	p := newPropTest(t, seed, steps)
-	t.Logf("seed %d, %d steps (replay: go test ./cmd/tandem -run TestPropertyConvergence -property.seed=%d -property.steps=%d -v)",
-		seed, steps, seed, steps)
+	t.Logf("seed %d, %d steps (replay: %s)", seed, steps, p.replay())
 	p.run()
 }
 
