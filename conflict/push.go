@@ -24,6 +24,9 @@ type planned struct {
 	// found is the record a refused create named as holding its key,
 	// read back (readExisting); nil when there is none.
 	found *tandem.Record
+	// golden is the golden record the write was planned from: if it
+	// moved before the checkpoint, the intent is not done (behind).
+	golden tandem.Golden
 }
 
 // push drains a system's outbox for one object in batches. A write is
@@ -177,6 +180,7 @@ func (e *Engine) plan(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 	if err != nil {
 		return p, err
 	}
+	p.golden = golden
 	if p.link, err = e.Store.LinkOf(ctx, in.EntityID, sm.Name, sm.Object); err != nil {
 		return p, err
 	}
@@ -243,6 +247,9 @@ func (e *Engine) checkpoint(ctx context.Context, ent *mapping.Entity, sm *mappin
 				if err := tx.Done(ctx, p.intent.ID); err != nil {
 					return err
 				}
+				if err := e.behind(ctx, tx, ent, sm, p); err != nil {
+					return err
+				}
 				continue
 			}
 			res := results[i]
@@ -271,10 +278,48 @@ func (e *Engine) checkpoint(ctx context.Context, ent *mapping.Entity, sm *mappin
 			if err := e.mergeOverwritten(ctx, tx, ent, sm, p, base, res); err != nil { // gap.go
 				return err
 			}
+			if err := e.behind(ctx, tx, ent, sm, p); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 	return written, failed, err
+}
+
+// behind queues the system's write again when the golden record moved
+// after this write was planned from it: a merge made meanwhile (another
+// system's re-read, while this system's write was in flight) queued its
+// intent into this pending one, which is done now with the older values.
+func (e *Engine) behind(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, p planned) error {
+	golden, err := tx.Golden(ctx, p.intent.EntityID)
+	if err != nil || sameGolden(golden, p.golden) {
+		return err
+	}
+	del, err := tx.DeleteOf(ctx, p.intent.EntityID)
+	if err != nil {
+		return err
+	}
+	l, err := tx.LinkOf(ctx, p.intent.EntityID, sm.Name, sm.Object)
+	if err != nil || !needsWrite(ent, sm, golden, l, del) {
+		return err
+	}
+	e.log().Info("golden record moved while the write was in flight: queued again", "system", sm.Name, "object", sm.Object, "entity_id", p.intent.EntityID)
+	return tx.Enqueue(ctx, ent.Name, p.intent.EntityID, sm.Name, sm.Object)
+}
+
+// sameGolden compares two golden records' values and held marks.
+func sameGolden(a, b tandem.Golden) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for f, x := range a {
+		y, ok := b[f]
+		if !ok || x.Held != y.Held || !tandem.Equal(x.Value, y.Value) {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *Engine) failed(ctx context.Context, tx *state.Tx, sm *mapping.System, p planned, err error) error {

@@ -203,7 +203,8 @@ func newPropTest(t *testing.T, seed uint64, steps int) *propTest {
 	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	hsA := hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-a-token", Now: c.Now, RateLimit: loopbackRate})
 	hsB := hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-b-token", Now: c.Now, RateLimit: loopbackRate})
-	sf := salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", BatchSize: 10, Now: c.Now})
+	sf := salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", BatchSize: 10, Now: c.Now,
+		DailyLimit: 10_000_000}) // 10,000 steps make more calls than an org's default day
 	t.Cleanup(hsA.Close)
 	t.Cleanup(hsB.Close)
 	t.Cleanup(sf.Close)
