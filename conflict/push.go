@@ -278,9 +278,6 @@ func (e *Engine) checkpoint(ctx context.Context, ent *mapping.Entity, sm *mappin
 			if err := e.mergeOverwritten(ctx, tx, ent, sm, p, base, res); err != nil { // gap.go
 				return err
 			}
-			if err := e.behind(ctx, tx, ent, sm, p); err != nil {
-				return err
-			}
 		}
 		return nil
 	})
@@ -288,9 +285,10 @@ func (e *Engine) checkpoint(ctx context.Context, ent *mapping.Entity, sm *mappin
 }
 
 // behind queues the system's write again when the golden record moved
-// after this write was planned from it: a merge made meanwhile (another
-// system's re-read, while this system's write was in flight) queued its
-// intent into this pending one, which is done now with the older values.
+// after an intent was planned from it as needing no write: a merge made
+// meanwhile (another system's re-read, while this batch's writes were in
+// flight) queued the intent into this pending one, which is done now.
+// (A confirmed write does the same in confirmed.)
 func (e *Engine) behind(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm *mapping.System, p planned) error {
 	golden, err := tx.Golden(ctx, p.intent.EntityID)
 	if err != nil || sameGolden(golden, p.golden) {
