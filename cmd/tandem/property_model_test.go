@@ -176,7 +176,7 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 		}
 	}
 	for _, email := range sortedKeys(created) {
-		p.expectCreated(e, email, created[email], deleted[email], timeOf)
+		p.expectCreated(e, email, created[email], deleted[email], timeOf, func(sys, email, f string) bool { return postPull[[3]string{sys, email, f}] })
 	}
 	return e
 }
@@ -187,7 +187,11 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 // takes its value; set to different values in several, the newest record
 // wins and one conflict is recorded. A record deleted before any pass saw
 // it takes no part.
-func (p *propTest) expectCreated(e *propExpect, email string, creators []string, dels map[string]time.Time, timeOf func(sys, email, f string) time.Time) {
+//
+// A field edited after the pull (during the pass) is an edit of a linked
+// record, not a record's first value: emptied, it still takes part.
+func (p *propTest) expectCreated(e *propExpect, email string, creators []string, dels map[string]time.Time,
+	timeOf func(sys, email, f string) time.Time, postPull func(sys, email, f string) bool) {
 	var live []string
 	for _, sys := range creators {
 		if _, gone := dels[sys]; !gone {
@@ -209,7 +213,7 @@ func (p *propTest) expectCreated(e *propExpect, email string, creators []string,
 		var from []propSystem
 		for _, sys := range live {
 			val := p.cur[sys][email].v[f]
-			if val == "" {
+			if val == "" && !postPull(sys, email, f) {
 				continue
 			}
 			fc.values[sys], fc.last[sys] = val, timeOf(sys, email, f)
