@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -208,54 +207,68 @@ func (p *propTest) expectCreated(e *propExpect, email string, creators []string,
 		}
 		fc := &propFieldConflict{values: map[string]string{}, last: map[string]time.Time{}}
 		// Values that read the same in a system with a lossy mapping
-		// agree there: the other one is what it was typed as.
-		var distinct []string
-		var from []propSystem
+		// agree there (the precise one is what it was typed as): one
+		// group, as new as its newest record, which the merge credits
+		// with the assertion; the contest's sides may then name any of
+		// the group's systems.
+		type group struct {
+			rep     string // the value as typed: the one that is not a lossy reading of another
+			members []string
+			last    time.Time
+		}
+		var groups []*group
+		lossyPair := false
 		for _, sys := range live {
 			val := p.cur[sys][email].v[f]
 			if val == "" && !postPull(sys, email, f) {
 				continue
 			}
-			fc.values[sys], fc.last[sys] = val, timeOf(sys, email, f)
+			at := timeOf(sys, email, f)
+			fc.values[sys], fc.last[sys] = val, at
 			s := p.systemNamed(sys)
-			switch i := slices.IndexFunc(distinct, func(d string) bool { return d == val || s.norm(f, d) == val }); {
-			case i >= 0 && distinct[i] != val:
-				// Agrees with a value already merged, as it reads there:
-				// no side of its own in a contest (a new record takes
-				// part only where it disagrees).
-				delete(fc.values, sys)
-				delete(fc.last, sys)
-			case i >= 0:
-			case slices.ContainsFunc(from, func(o propSystem) bool { return o.norm(f, val) != val }) &&
-				slices.IndexFunc(distinct, func(d string) bool { return strings.EqualFold(d, val) }) >= 0:
-				i = slices.IndexFunc(distinct, func(d string) bool { return strings.EqualFold(d, val) })
-				if from[i].norm(f, val) == distinct[i] {
-					delete(fc.values, from[i].name())
-					delete(fc.last, from[i].name())
-					distinct[i], from[i] = val, s
-				} else {
-					distinct, from = append(distinct, val), append(from, s)
+			i := slices.IndexFunc(groups, func(g *group) bool {
+				return g.rep == val || s.norm(f, g.rep) == val || slices.ContainsFunc(g.members, func(m string) bool {
+					return p.systemNamed(m).norm(f, val) == g.rep
+				})
+			})
+			if i < 0 {
+				groups = append(groups, &group{rep: val, members: []string{sys}, last: at})
+				continue
+			}
+			g := groups[i]
+			if g.rep != val {
+				lossyPair = true
+				if s.norm(f, g.rep) != val {
+					g.rep = val // the group's value was this one as a lossy system reads it
 				}
-			default:
-				distinct, from = append(distinct, val), append(from, s)
+			}
+			g.members = append(g.members, sys)
+			if at.After(g.last) {
+				g.last = at
 			}
 		}
-		if len(distinct) < 2 {
-			clear(fc.values)
-		}
-		switch len(distinct) {
+		switch len(groups) {
 		case 0:
 			v[f] = ""
 		case 1:
-			v[f] = distinct[0]
+			v[f] = groups[0].rep
 		default:
-			for _, sys := range sortedKeys(fc.last) {
+			var win *group
+			for _, g := range groups {
+				if win == nil || g.last.After(win.last) {
+					win = g
+				}
+			}
+			for _, sys := range win.members {
 				if fc.winner == "" || fc.last[sys].After(fc.last[fc.winner]) {
 					fc.winner = sys
 				}
 			}
-			v[f] = fc.values[fc.winner]
+			v[f] = win.rep
 			e.conflicts[[2]string{email, f}] = fc
+			if lossyPair {
+				e.loose[[2]string{email, f}] = true
+			}
 		}
 	}
 	e.alive[email] = v
