@@ -35,6 +35,9 @@ func (e *Engine) deleted(ctx context.Context, tx *state.Tx, ent *mapping.Entity,
 		// would move the entity's delete time to Tandem's, and an edit
 		// made elsewhere between the two would lose to it.
 		link.Deleted = at
+		if at.IsZero() {
+			link.Deleted = e.now() // as confirmed marks it
+		}
 		e.log().Info("read back a delete in flight: Tandem's echo, not a delete", "system", sm.Name, "object", sm.Object,
 			"id", rec.ID, "entity_id", link.EntityID)
 		return tx.PutLink(ctx, link)
