@@ -313,7 +313,12 @@ func (p *propTest) midEdit(pl *passPlan, sys propSystem, class string, ids []str
 	// there already): an edit now follows the window's edits.
 	seq := false
 	if class != "midpass" {
-		if v, alive := p.expect(p.withMidEdits(p.before)).alive[rec.v["email"]]; alive {
+		exp := p.expect(p.withMidEdits(p.before))
+		v, ok := exp.alive[rec.v["email"]]
+		if !ok {
+			v, ok = exp.merged[rec.v["email"]] // being deleted: Tandem may have written the merge there first
+		}
+		if ok {
 			seq = rec.v[field] == sys.norm(field, v[field])
 		}
 	}

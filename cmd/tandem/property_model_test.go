@@ -25,7 +25,7 @@ import (
 //     deleted before the pass saw it.
 func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 	p.cur = cur
-	e := &propExpect{alive: map[string]propVals{}, conflicts: map[[2]string]*propFieldConflict{}, deletes: map[string]*propDelete{}, loose: map[[2]string]bool{}}
+	e := &propExpect{alive: map[string]propVals{}, conflicts: map[[2]string]*propFieldConflict{}, deletes: map[string]*propDelete{}, loose: map[[2]string]bool{}, merged: map[string]propVals{}}
 	edits := map[[3]string]int{} // (system, email, field) -> edits in the window
 	for _, a := range p.window {
 		if a.kind == "edit" {
@@ -164,6 +164,7 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 				}
 			}
 		}
+		e.merged[email] = v
 		if len(dels) > 0 {
 			e.deletes[email] = d
 		}

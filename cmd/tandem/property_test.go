@@ -121,6 +121,9 @@ type propExpect struct {
 	// are exact; their conflicts are at most one per pass of the round,
 	// with the values the passes saw.
 	loose map[[2]string]bool
+	// merged are the values the merge of the window comes to, for every
+	// person the window started with, deleted or not.
+	merged map[string]propVals
 }
 
 // ledgerEntry is the outcome of the last window in which a field of a
