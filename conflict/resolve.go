@@ -2,8 +2,10 @@ package conflict
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"tandem"
 	"tandem/mapping"
@@ -19,6 +21,33 @@ type Decision struct {
 	Link     bool   // identity: the held record is the entity's record in its system
 	To       string // identity, with Link: the entity to link it to, when several matched
 	Split    bool   // identity: the held record is an entity of its own
+	// Actor is who decided (the OS user, a console token's name): the
+	// decision goes into the audit trail, in its own transaction. ""
+	// records none (tests, internal callers).
+	Actor string
+}
+
+// String is the decision as tandem resolve's flags say it, the value of
+// a sensitive field masked.
+func (d Decision) String(ent *mapping.Entity, field string) string {
+	switch {
+	case d.Take != "":
+		return "--take " + d.Take
+	case d.HasValue:
+		v := any(mapping.Masked)
+		if field == "" || !ent.Sensitive(field) {
+			v = d.Value
+		}
+		b, _ := json.Marshal(v)
+		return "--value " + string(b)
+	case d.Link && d.To != "":
+		return "--link --to " + d.To
+	case d.Link:
+		return "--link"
+	case d.Split:
+		return "--split"
+	}
+	return ""
 }
 
 // Resolve applies a person's decision to an open conflict in one
@@ -57,6 +86,14 @@ func (e *Engine) Resolve(ctx context.Context, ent *mapping.Entity, id int64, d D
 			return fmt.Errorf("conflict %d: %w", id, err)
 		}
 		c.Status, c.Resolved = tandem.ConflictResolved, e.now()
+		if d.Actor != "" {
+			err := tx.Audit(ctx, state.AuditEntry{Actor: d.Actor, Action: "resolve",
+				Subject: strings.TrimSpace(fmt.Sprintf("conflict %d: %s %s %s", id, c.Kind, c.Entity, c.Field)),
+				Detail:  fmt.Sprintf("%s: %s", d.String(ent, c.Field), c.Decided)})
+			if err != nil {
+				return err
+			}
+		}
 		return tx.UpdateConflict(ctx, c)
 	})
 	return c, err

@@ -27,6 +27,10 @@ type Type struct {
 	Name   string
 	Region string   // phone: the region of numbers written without a country code (ISO 3166, "US")
 	Values []string // enum: the allowed values
+	// Sensitive: the field's values are masked wherever Tandem shows them
+	// to a person (conflicts and reports, plans, replays, dead letters);
+	// its changes sync as any field's.
+	Sensitive bool
 }
 
 // Layouts of dates and datetimes. Canonical dates are DateLayout; canonical

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,6 +17,7 @@ import (
 
 	"tandem"
 	"tandem/conflict/report"
+	"tandem/mapping"
 	"tandem/state"
 )
 
@@ -63,6 +66,7 @@ the first sync there is no state file, and so no conflicts.`,
 				return fmt.Errorf("--entity: no entity %q in %s", entity, cfg.File)
 			}
 			var cs []tandem.Conflict
+			who := map[string]string{}
 			store, err := state.OpenReadOnly(cfg.State)
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
@@ -75,13 +79,19 @@ the first sync there is no state file, and so no conflicts.`,
 				if cs, err = store.Conflicts(cmd.Context(), !all); err != nil {
 					return fmt.Errorf("state %s: %w", cfg.State, err)
 				}
+				if format == "html" {
+					if who, err = whoIs(cmd.Context(), store, cfg, cs); err != nil {
+						return fmt.Errorf("state %s: %w", cfg.State, err)
+					}
+				}
 			}
 			cs = slices.DeleteFunc(cs, func(c tandem.Conflict) bool {
 				return (entity != "" && c.Entity != entity) || (kind != "" && c.Kind != kind)
 			})
+			cs = cfg.MaskConflicts(cs) // fields marked sensitive: true
 			var b bytes.Buffer
 			if format == "html" {
-				err = report.WriteHTML(&b, cs, report.Options{Generated: time.Now(), Source: cfg.State})
+				err = report.WriteHTML(&b, cs, report.Options{Generated: time.Now(), Source: cfg.State, Who: who, Config: cfg.File})
 			} else {
 				err = report.Write(&b, format, cs)
 			}
@@ -144,4 +154,29 @@ func writeAtomic(path string, data []byte) (err error) {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// whoIs names the records of the conflicts, by entity id, for the report's
+// cards: the display fields of each entity's golden record (name and
+// email), sensitive ones masked.
+func whoIs(ctx context.Context, store *state.Store, cfg *mapping.Config, cs []tandem.Conflict) (map[string]string, error) {
+	who := map[string]string{}
+	for _, c := range cs {
+		if c.EntityID == "" || who[c.EntityID] != "" {
+			continue
+		}
+		g, err := store.Golden(ctx, c.EntityID)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // an entity since merged away: its card shows its id
+		}
+		if err != nil {
+			return nil, err
+		}
+		vals := g.Values()
+		if ent, ok := cfg.Entity(c.Entity); ok {
+			vals = ent.MaskValues(vals)
+		}
+		who[c.EntityID] = report.Display(vals)
+	}
+	return who, nil
 }

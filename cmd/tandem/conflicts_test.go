@@ -219,3 +219,63 @@ func TestConflictsNoState(t *testing.T) {
 		t.Error("tandem conflicts created the state file")
 	}
 }
+
+// TestConflictsMaskSensitiveFields (issue 17, item 10): a field marked
+// sensitive: true in the config is masked in every format of `tandem
+// conflicts`; the other fields' values show as before.
+func TestConflictsMaskSensitiveFields(t *testing.T) {
+	config, _ := conflictsWorld(t, fourConflicts()...)
+	b, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(b), "      phone: phone ", "      phone: { type: phone, sensitive: true } ", 1)
+	if src == string(b) {
+		t.Fatal("the config has no phone field to mark")
+	}
+	if err := os.WriteFile(config, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"table", "json", "csv", "html"} {
+		code, out, errb := run("conflicts", "--config", config, "--all", "--format", format)
+		if code != 0 {
+			t.Fatalf("conflicts --format %s: exit %d\n%s", format, code, errb)
+		}
+		for _, phone := range []string{"+15550100030", "+15550100031", "+15550109999", "555"} {
+			if strings.Contains(out, phone) {
+				t.Errorf("--format %s shows the sensitive phone %s", format, phone)
+			}
+		}
+		if !strings.Contains(out, "Lovelace-King") {
+			t.Errorf("--format %s: the last name, not sensitive, is not shown", format)
+		}
+	}
+}
+
+// TestConflictsReportActionable (issue 16, item 7): the HTML report lists
+// the open conflicts first, says who a record is, and gives the exact
+// command for each choice, with this config.
+func TestConflictsReportActionable(t *testing.T) {
+	config, _ := conflictsWorld(t, fourConflicts()...)
+	code, out, errb := run("conflicts", "--config", config, "--all", "--format", "html")
+	if code != 0 {
+		t.Fatalf("conflicts --format html: exit %d\n%s", code, errb)
+	}
+	for _, want := range []string{
+		"tandem resolve 1 --take hubspot --config " + config,
+		"tandem resolve 1 --take salesforce --config " + config,
+		"tandem resolve 4 --link --config " + config,
+		`<p class="who">ada@example.com</p>`,
+		`<td class="value"><code>Lovelace-King</code></td>`, // text as text, not a JSON literal
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %s", want)
+		}
+	}
+	if strings.Contains(out, "tandem resolve 2 ") {
+		t.Error("the report offers a choice for a conflict already decided")
+	}
+	if i, j := strings.Index(out, `id="c4"`), strings.Index(out, `id="c2"`); i < 0 || j < 0 || i > j {
+		t.Errorf("open conflict 4 at %d, decided conflict 2 at %d: want the open ones first", i, j)
+	}
+}

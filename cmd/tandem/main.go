@@ -92,7 +92,7 @@ Try it without any account:  tandem sync --sandbox`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(runCmd(g), backfillCmd(g), syncCmd(g), statusCmd(g), planCmd(g), resolveCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g), conflictsCmd(g), versionCmd(g))
+	root.AddCommand(runCmd(g), backfillCmd(g), syncCmd(g), statusCmd(g), planCmd(g), resolveCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g), conflictsCmd(g), auditCmd(g), versionCmd(g))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(stderr, "tandem:", err)
 		var ee *exitError

@@ -85,6 +85,7 @@ and the next 'tandem sync' (or the daemon's next pass) writes it everywhere.
 			if !ok {
 				return fmt.Errorf("conflict %d is about entity %s, which %s no longer declares", id, c.Entity, a.cfg.File)
 			}
+			d.Actor = actor()
 			c, err = a.engine.Resolve(cmd.Context(), ent, id, d)
 			if err != nil {
 				return err

@@ -62,6 +62,15 @@ two-way sync on them step by step.`,
 			}
 			defer a.Close()
 			a.engine.Force = force
+			if force {
+				subject := "sync"
+				if entity != "" {
+					subject += " --entity " + entity
+				}
+				if err := audit(ctx, a.store, "force", subject, "deletes beyond deletes.max_share let through"); err != nil {
+					return err
+				}
+			}
 			mark, err := a.store.Mark(ctx)
 			if err != nil {
 				return err

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -498,6 +500,29 @@ func TestTrustMatchKeyOntoAnotherPerson(t *testing.T) {
 	for _, c := range w.conflicts(t) {
 		if c.Status == tandem.ConflictOpen {
 			t.Errorf("conflict %d (%s %s) still open after the decision: %s", c.ID, c.Kind, c.Field, c.Decided)
+		}
+	}
+
+	// The decision is in the audit trail (issue 17, item 10), and so is a
+	// pass a person forced past the mass-delete guard.
+	if out, code := w.run(t, "sync", "--force"); code != 0 {
+		t.Fatalf("sync --force: exit %d: %s", code, out)
+	}
+	out, code := w.run(t, "audit", "--format", "json")
+	var trail []state.AuditEntry
+	if err := json.Unmarshal([]byte(out), &trail); code != 0 || err != nil {
+		t.Fatalf("audit: exit %d, %v: %s", code, err, out)
+	}
+	want := []string{
+		fmt.Sprintf("%s force sync: deletes beyond deletes.max_share let through", actor()),
+		fmt.Sprintf("%s resolve conflict %d: identity contact email: --value \"ann@example.com\"", actor(), open.ID),
+	}
+	if len(trail) != 2 {
+		t.Fatalf("audit trail %+v, want the forced sync and the resolve, newest first", trail)
+	}
+	for i, e := range trail {
+		if got := fmt.Sprintf("%s %s %s: %s", e.Actor, e.Action, e.Subject, e.Detail); !strings.HasPrefix(got, want[i]) || e.At.IsZero() {
+			t.Errorf("audit entry %d: %q at %v, want %q…", i, got, e.At, want[i])
 		}
 	}
 }

@@ -23,6 +23,13 @@ type Options struct {
 	Generated time.Time
 	// Source names where the conflicts came from (the state file).
 	Source string
+	// Who says who an entity's record is, by entity id ("Ada Lovelace
+	// <ada@example.com>"), from the display fields of its golden record;
+	// a card without one shows its entity id only.
+	Who map[string]string
+	// Config is the config file's path, for the commands a card offers
+	// (tandem resolve … --config PATH); "" leaves the flag out.
+	Config string
 }
 
 // The page is one file with its style and script inline: it is mailed,
@@ -79,6 +86,8 @@ type option struct {
 
 type card struct {
 	ID                     int64
+	Who                    string // who the record is, when known
+	Choices                []string
 	Entity, EntityID, Kind string
 	Field, Policy, Status  string
 	Badge                  string // the status's CSS class
@@ -114,13 +123,21 @@ func newView(cs []tandem.Conflict, o Options) view {
 	v := view{CSP: csp, Style: template.CSS(pageCSS), Script: template.JS(pageJS),
 		Generated: when(o.Generated), Source: visible(o.Source), Total: len(cs)}
 	entities, kinds, statuses := map[string]int{}, map[string]int{}, map[string]int{}
-	for _, c := range cs {
+	for _, c := range openFirst(cs) {
 		// Counted as shown, so that a filter's values are the cards'
 		// data-* attributes.
 		entities[visible(c.Entity)]++
 		kinds[visible(c.Kind)]++
 		statuses[visible(c.Status)]++
-		v.Cards = append(v.Cards, newCard(c))
+		k := newCard(c)
+		k.Who = visible(o.Who[c.EntityID])
+		if k.Who == "" {
+			k.Who = visible(whoOf(c))
+		}
+		if c.Status == tandem.ConflictOpen {
+			k.Choices = choices(c, o.Config)
+		}
+		v.Cards = append(v.Cards, k)
 	}
 	v.Entities = options(entities, nil)
 	v.Kinds = options(kinds, []string{tandem.ConflictField, tandem.ConflictIdentity, tandem.ConflictDelete, tandem.ConflictValue})
@@ -199,12 +216,18 @@ func newCard(c tandem.Conflict) card {
 	return k
 }
 
-// show is how a value reads on the page: null as a note, an object as its
-// fields, anything else as compact JSON (so "" and null and "null" differ).
+// show is how a value reads on the page: null and empty text as notes,
+// text as it is, an object as its fields, anything else as compact JSON
+// (so "", null and "null" still read differently).
 func show(v any, null string) value {
 	switch v := v.(type) {
 	case nil:
 		return value{Text: null, Note: true}
+	case string:
+		if v == "" {
+			return value{Text: "(empty text)", Note: true}
+		}
+		return value{Text: visible(v)}
 	case map[string]any:
 		var fs []kv
 		for _, key := range slices.Sorted(maps.Keys(v)) {

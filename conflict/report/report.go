@@ -51,7 +51,7 @@ func writeTable(w io.Writer, cs []tandem.Conflict) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tENTITY\tENTITY ID\tKIND\tFIELD\tSTATUS\tPOLICY\tDECIDED\tVALUES\tCREATED")
 	open := 0
-	for _, c := range cs {
+	for _, c := range openFirst(cs) {
 		if c.Status == tandem.ConflictOpen {
 			open++
 		}

@@ -78,7 +78,8 @@ func sample() []tandem.Conflict {
 // TestGolden renders the sample, and no conflicts, in every format and
 // compares with testdata/<case>.<format>; -update rewrites them.
 func TestGolden(t *testing.T) {
-	opts := Options{Generated: time.Date(2026, 1, 5, 15, 30, 0, 0, time.UTC), Source: "tandem.db"}
+	opts := Options{Generated: time.Date(2026, 1, 5, 15, 30, 0, 0, time.UTC), Source: "tandem.db", Config: "/etc/tandem/tandem yaml",
+		Who: map[string]string{"0265acb4-8766-47f0-90a1-fb2aacb53394": "Ada King <ada.lovelace.30@example.com>"}}
 	for _, tc := range []struct {
 		name string
 		cs   []tandem.Conflict
