@@ -69,12 +69,8 @@ func (c Config) Decode(v any, required ...string) error {
 		return &ConfigError{File: c.File, Key: "systems." + c.Name, Msg: "must be a mapping"}
 	}
 	known := map[string]bool{"type": true}
-	t := reflect.TypeOf(v).Elem()
-	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if name != "" && name != "-" {
-			known[name] = true
-		}
+	for _, name := range yamlKeys(reflect.TypeOf(v).Elem()) {
+		known[name] = true
 	}
 	for i := 0; i+1 < len(c.Node.Content); i += 2 {
 		k := c.Node.Content[i]
@@ -91,6 +87,23 @@ func (c Config) Decode(v any, required ...string) error {
 		}
 	}
 	return nil
+}
+
+// yamlKeys are the keys a struct type decodes, those of the structs it
+// embeds inline (HTTPConfig) included.
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case name == "" && opts == "inline" && f.Type.Kind() == reflect.Struct:
+			keys = append(keys, yamlKeys(f.Type)...)
+		case name != "" && name != "-":
+			keys = append(keys, name)
+		}
+	}
+	return keys
 }
 
 // Child is the value node of key in a mapping node, or nil.

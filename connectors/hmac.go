@@ -2,11 +2,14 @@ package connectors
 
 import (
 	"crypto/hmac"
+	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"os"
@@ -59,6 +62,17 @@ type HMACConfig struct {
 	TimestampHeader string `yaml:"timestamp_header"`
 	// Object is the object of an event that names none.
 	Object string `yaml:"object"`
+	// Algorithm of the HMAC: sha256 (the default), sha1 or sha512.
+	Algorithm string `yaml:"algorithm"`
+	// Signed, when set, is what the sender signs, as a template of
+	// {method}, {url} (the full URI it called), {timestamp} (the value of
+	// TimestampHeader) and {body}: "{timestamp}.{body}",
+	// "{method}\n{url}\n{timestamp}\n{body}". Default: the body, after
+	// the timestamp and "." when TimestampHeader is set.
+	Signed string `yaml:"signed"`
+	// Tolerance is how far a signed timestamp may be from the receiver's
+	// clock (default HMACWindow), as a duration like 5m.
+	Tolerance string `yaml:"tolerance"`
 }
 
 // HMACConfigError is a value of an HMACConfig that NewHMACReceiver
@@ -75,12 +89,16 @@ func (e *HMACConfigError) Error() string { return e.Key + ": " + e.Msg }
 // for one system. A connector that takes them implements WebhookReceiver
 // by handing deliveries to one.
 type HMACReceiver struct {
-	system   string
-	secret   []byte
-	header   string
-	base64   bool
-	tsHeader string
-	object   string
+	system    string
+	secret    []byte
+	header    string
+	base64    bool
+	tsHeader  string
+	object    string
+	hash      func() hash.Hash
+	alg       string   // its name, a prefix the signature may carry ("sha256=")
+	signed    []string // the template of what is signed, in pieces: text and {placeholders}
+	tolerance time.Duration
 }
 
 var _ WebhookReceiver = (*HMACReceiver)(nil)
@@ -110,7 +128,30 @@ func NewHMACReceiver(system string, c HMACConfig) (*HMACReceiver, error) {
 	if secret == "" {
 		return nil, bad("secret", "required (or secret_file)")
 	}
-	r := &HMACReceiver{system: system, secret: []byte(secret), header: DefaultHMACHeader, tsHeader: c.TimestampHeader, object: c.Object}
+	r := &HMACReceiver{system: system, secret: []byte(secret), header: DefaultHMACHeader, tsHeader: c.TimestampHeader, object: c.Object,
+		hash: sha256.New, alg: "sha256", tolerance: HMACWindow}
+	switch c.Algorithm {
+	case "", "sha256":
+	case "sha1":
+		r.hash, r.alg = sha1.New, "sha1"
+	case "sha512":
+		r.hash, r.alg = sha512.New, "sha512"
+	default:
+		return nil, bad("algorithm", "must be sha256, sha1 or sha512, got %q", c.Algorithm)
+	}
+	if c.Tolerance != "" {
+		d, err := time.ParseDuration(c.Tolerance)
+		if err != nil || d <= 0 {
+			return nil, bad("tolerance", "%q is not a positive duration like 5m", c.Tolerance)
+		}
+		r.tolerance = d
+	}
+	if c.Signed != "" {
+		var err error
+		if r.signed, err = signedTemplate(c.Signed, c.TimestampHeader != ""); err != nil {
+			return nil, bad("signed", "%v", err)
+		}
+	}
 	if c.Header != "" {
 		r.header = c.Header
 	}
@@ -171,6 +212,47 @@ func validHeaderName(s string) bool {
 	return true
 }
 
+// signedTemplate splits a Signed template into its text and its
+// placeholders, and checks them: {timestamp} needs a timestamp header,
+// and a signature that does not cover the body proves nothing of it.
+func signedTemplate(t string, haveTS bool) ([]string, error) {
+	t = strings.NewReplacer(`\n`, "\n", `\t`, "\t").Replace(t)
+	var parts []string
+	body := false
+	for t != "" {
+		i := strings.IndexByte(t, '{')
+		if i < 0 {
+			parts = append(parts, t)
+			break
+		}
+		if i > 0 {
+			parts = append(parts, t[:i])
+		}
+		j := strings.IndexByte(t[i:], '}')
+		if j < 0 {
+			return nil, fmt.Errorf("unclosed { in %q", t)
+		}
+		ph := t[i : i+j+1]
+		switch ph {
+		case "{method}", "{url}":
+		case "{body}":
+			body = true
+		case "{timestamp}":
+			if !haveTS {
+				return nil, errors.New("{timestamp} needs timestamp_header")
+			}
+		default:
+			return nil, fmt.Errorf("unknown placeholder %s (known: {method}, {url}, {timestamp}, {body})", ph)
+		}
+		parts = append(parts, ph)
+		t = t[i+j+1:]
+	}
+	if !body {
+		return nil, errors.New("must sign {body}")
+	}
+	return parts, nil
+}
+
 // Receive verifies a delivery and returns its events. The signature is
 // checked before anything of the body is read, in constant time; then the
 // timestamp, if one is configured. Refusals are *WebhookRejected with the
@@ -179,7 +261,7 @@ func validHeaderName(s string) bool {
 // that is not an event, or an array of them, is a plain error naming the
 // event (by index, from 0) and the field at fault.
 //
-// method and uri are not signed in this scheme, and are not read.
+// method and uri are read only when the Signed template names them.
 func (r *HMACReceiver) Receive(method, uri string, header http.Header, body []byte, now time.Time) ([]Event, error) {
 	sig := header.Get(r.header)
 	if sig == "" {
@@ -191,11 +273,29 @@ func (r *HMACReceiver) Receive(method, uri string, header http.Header, body []by
 			return nil, r.reject("no timestamp")
 		}
 	}
-	mac := hmac.New(sha256.New, r.secret)
-	if r.tsHeader != "" {
+	mac := hmac.New(r.hash, r.secret)
+	switch {
+	case r.signed != nil:
+		for _, part := range r.signed {
+			switch part {
+			case "{method}":
+				mac.Write([]byte(method))
+			case "{url}":
+				mac.Write([]byte(uri))
+			case "{timestamp}":
+				mac.Write([]byte(ts))
+			case "{body}":
+				mac.Write(body)
+			default:
+				mac.Write([]byte(part))
+			}
+		}
+	case r.tsHeader != "":
 		mac.Write([]byte(ts + "."))
+		mac.Write(body)
+	default:
+		mac.Write(body)
 	}
-	mac.Write(body)
 	got, ok := r.decodeSignature(sig)
 	if !ok || !hmac.Equal(got, mac.Sum(nil)) {
 		return nil, r.reject("bad signature")
@@ -205,7 +305,7 @@ func (r *HMACReceiver) Receive(method, uri string, header http.Header, body []by
 		if !ok {
 			return nil, r.reject("bad timestamp")
 		}
-		if d := now.Sub(at); d > HMACWindow || d < -HMACWindow {
+		if d := now.Sub(at); d > r.tolerance || d < -r.tolerance {
 			return nil, r.reject("stale timestamp")
 		}
 	}
@@ -220,8 +320,8 @@ func (r *HMACReceiver) reject(reason string) error {
 // URL alphabet, padded or not), after an optional "sha256=" prefix.
 func (r *HMACReceiver) decodeSignature(s string) ([]byte, bool) {
 	s = strings.TrimSpace(s)
-	if len(s) >= 7 && strings.EqualFold(s[:7], "sha256=") {
-		s = s[7:]
+	if p := r.alg + "="; len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) {
+		s = s[len(p):]
 	}
 	if !r.base64 {
 		b, err := hex.DecodeString(s)
@@ -367,7 +467,7 @@ func (c Config) CheckHMAC(key string) error {
 	}
 	prefix := "systems." + c.Name + "." + key
 	if n.Kind != yaml.MappingNode {
-		return &ConfigError{File: c.File, Line: n.Line, Key: prefix, Msg: "must be a mapping with secret (or secret_file) and, optionally, header, encoding, timestamp_header, object"}
+		return &ConfigError{File: c.File, Line: n.Line, Key: prefix, Msg: "must be a mapping with secret (or secret_file) and, optionally, header, encoding, timestamp_header, object, algorithm, signed, tolerance"}
 	}
 	var names []string
 	t := reflect.TypeFor[HMACConfig]()

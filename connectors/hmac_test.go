@@ -277,7 +277,7 @@ func TestCheckHMAC(t *testing.T) {
 	for _, tc := range []struct{ text, want string }{
 		{"type: x\n", ""},
 		{"type: x\nwebhook:\n  secret: s\n  secret_file: f\n  header: X-S\n  encoding: hex\n  timestamp_header: X-T\n  object: Contact\n", ""},
-		{"type: x\nwebhook:\n  secret: s\n  secrte: t\n", "tandem.yaml:4: systems.sf.webhook.secrte: unknown key (known: secret, secret_file, header, encoding, timestamp_header, object)"},
+		{"type: x\nwebhook:\n  secret: s\n  secrte: t\n", "tandem.yaml:4: systems.sf.webhook.secrte: unknown key (known: secret, secret_file, header, encoding, timestamp_header, object, algorithm, signed, tolerance)"},
 		{"type: x\nwebhook:\n  secret: \"\"\n", "tandem.yaml:3: systems.sf.webhook.secret: is empty (is its environment variable set?)"},
 		{"type: x\nwebhook:\n  secret:\n", "tandem.yaml:3: systems.sf.webhook.secret: is empty"},
 		{"type: x\nwebhook:\n  secret: [a, b]\n", "tandem.yaml:3: systems.sf.webhook.secret: must be a string"},
@@ -325,5 +325,39 @@ func TestHMACReplayKeyIgnoresEncoding(t *testing.T) {
 	h2.Set(DefaultHMACHeader, base64.RawURLEncoding.EncodeToString(raw))
 	if k1, k2 := b64.ReplayKey(h1), b64.ReplayKey(h2); k1 != k2 {
 		t.Errorf("base64 standard and raw URL of the same bytes: keys %q and %q differ", k1, k2)
+	}
+}
+
+// The options a generic sender needs: another algorithm, a signature over
+// the method, the URL and the timestamp as well as the body, and a
+// tolerance of its own. The vector is openssl's: printf
+// 'POST\nhttps://tandem.example.com/webhooks/crm\n1715000000\n<body>' |
+// openssl dgst -sha512 -hmac whsec_test.
+func TestHMACAlgorithmTemplateTolerance(t *testing.T) {
+	body := []byte(`[{"id":"e1","record_id":"r1"}]`)
+	const uri = "https://tandem.example.com/webhooks/crm"
+	const sig = "d3b0f557dc0ef0bc1f60f59652023112e3fb62390d362edcbe4d62bddec03219fe7e870c8541e04bf31f34b9086f2f197d035e06100cda564138e9b8ccbe6879"
+	r := newTestReceiver(t, HMACConfig{Algorithm: "sha512", Header: "X-Sig", TimestampHeader: "X-Ts", Signed: `{method}\n{url}\n{timestamp}\n{body}`, Tolerance: "30s", Object: "contacts"})
+	h := http.Header{"X-Sig": {"sha512=" + sig}, "X-Ts": {"1715000000"}}
+	if evs, err := r.Receive("POST", uri, h, body, time.Unix(1715000010, 0)); err != nil || len(evs) != 1 {
+		t.Fatalf("a delivery signed as configured: %v %v", evs, err)
+	}
+	if _, err := r.Receive("PUT", uri, h, body, time.Unix(1715000010, 0)); rejected(err) != "bad signature" {
+		t.Errorf("another method: %v", err)
+	}
+	if _, err := r.Receive("POST", uri+"?x=1", h, body, time.Unix(1715000010, 0)); rejected(err) != "bad signature" {
+		t.Errorf("another URL: %v", err)
+	}
+	if _, err := r.Receive("POST", uri, h, body, time.Unix(1715000031, 0)); rejected(err) != "stale timestamp" {
+		t.Errorf("31s late with a tolerance of 30s: %v", err)
+	}
+	for _, c := range []HMACConfig{
+		{Algorithm: "md5"}, {Tolerance: "soon"}, {Signed: "{method}"}, {Signed: "{timestamp}.{body}"}, {Signed: "{body}{colour}"},
+	} {
+		c.Secret = testSecret
+		var ce *HMACConfigError
+		if _, err := NewHMACReceiver("relay", c); !errors.As(err, &ce) {
+			t.Errorf("%+v: %v, want a config error", c, err)
+		}
 	}
 }

@@ -224,6 +224,15 @@ type call struct {
 
 type callKey struct{}
 
+type onceKey struct{}
+
+// Once marks the calls made with ctx as not safe to send twice (a create
+// the API cannot make idempotent): a transport failure or a 5xx is not
+// retried by the client, since the first attempt may have been applied;
+// a 429, which says it was not, still is. The caller finds out what
+// happened (a search by key) before it sends again.
+func Once(ctx context.Context) context.Context { return context.WithValue(ctx, onceKey{}, true) }
+
 func (h *HTTP) send(parent context.Context, kind Kind, op, method, url string, header http.Header, body []byte) (*Response, outcome, error) {
 	if kind < Read || kind > Bulk {
 		kind = Write
@@ -335,6 +344,9 @@ func (c *call) check(ctx context.Context, resp *http.Response, err error) (bool,
 		c.lastStatus = resp.StatusCode
 	}
 	retry, stop := retryable(ctx, resp, err)
+	if retry && ctx.Value(onceKey{}) != nil && (resp == nil || resp.StatusCode != http.StatusTooManyRequests) {
+		return false, nil // see Once: the caller decides what follows
+	}
 	if !retry || c.attempt > c.h.retryMax {
 		// Out of attempts, retryablehttp stops on its own and keeps the
 		// last response (or transport error).

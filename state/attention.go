@@ -29,10 +29,10 @@ func (q queries) Mark(ctx context.Context) (Mark, error) {
 // Problem is one kind of thing that needs a person, with how many of it
 // there are and one example.
 type Problem struct {
-	What    string // "writes failed for good", "records set aside", …
-	Where   string // system and object, or entity
-	Count   int
-	Example string // the error or reason of one of them
+	What    string `json:"what"`  // "writes failed for good", "records set aside", …
+	Where   string `json:"where"` // system and object, or entity
+	Count   int    `json:"count"`
+	Example string `json:"example"` // the error or reason of one of them
 }
 
 // Attention is what happened since a Mark that a person must look at.

@@ -155,15 +155,12 @@ func checkExisting(path string) error {
 	}
 	// Another program's database: tables, but no schema version of ours.
 	// Read without changing it (the writer's DSN would turn on WAL).
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000")
+	db, version, err := readOnlyPool(path)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	var version, tables int
-	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
-		return err
-	}
+	var tables int
 	if err := db.QueryRow("SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
 		return err
 	}
@@ -207,17 +204,8 @@ func OpenReadOnly(path string) (*Store, error) {
 	if err := checkExisting(path); err != nil {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
-	v := url.Values{}
-	v.Set("mode", "ro")
-	v.Set("_busy_timeout", "5000")
-	r, err := sql.Open("sqlite3", "file:"+path+"?"+v.Encode())
+	r, have, err := readOnlyPool(path)
 	if err != nil {
-		return nil, fmt.Errorf("state %s: %w", path, err)
-	}
-	r.SetMaxOpenConns(4)
-	var have int
-	if err := r.QueryRow("PRAGMA user_version").Scan(&have); err != nil {
-		r.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	if want := SchemaVersion(); have != want {
@@ -225,6 +213,54 @@ func OpenReadOnly(path string) (*Store, error) {
 		return nil, fmt.Errorf("state %s: schema version %d, this binary's is %d (a sync brings an older file up to date)", path, have, want)
 	}
 	return &Store{queries: queries{uncancelled{r}}, r: r, path: path}, nil
+}
+
+// readOnlyPool opens a pool of read-only connections to the state file
+// and reads its schema version; in a directory it cannot write, as
+// immutable (cannotShare).
+func readOnlyPool(path string) (*sql.DB, int, error) {
+	r, have, err := openReader(path, false)
+	if err != nil && cannotShare(path, err) {
+		r, have, err = openReader(path, true)
+	}
+	return r, have, err
+}
+
+// openReader opens a pool of read-only connections to the state file and
+// reads its schema version.
+func openReader(path string, immutable bool) (*sql.DB, int, error) {
+	v := url.Values{}
+	v.Set("mode", "ro")
+	v.Set("_busy_timeout", "5000")
+	if immutable {
+		v.Set("immutable", "1")
+	}
+	r, err := sql.Open("sqlite3", "file:"+path+"?"+v.Encode())
+	if err != nil {
+		return nil, 0, err
+	}
+	r.SetMaxOpenConns(4)
+	var have int
+	if err := r.QueryRow("PRAGMA user_version").Scan(&have); err != nil {
+		r.Close()
+		return nil, 0, err
+	}
+	return r, have, nil
+}
+
+// cannotShare reports whether a read-only open failed only because SQLite
+// could not create the WAL index beside the file (its directory is
+// read-only to this user: a backup, a file owned by the daemon's user)
+// while no write-ahead log is there to read. The file alone is then the
+// whole state, and it is read as immutable: no writer can be at work,
+// since a writer would have made the log and the index.
+func cannotShare(path string, err error) bool {
+	var se sqlite3.Error
+	if !errors.As(err, &se) || (se.Code != sqlite3.ErrReadonly && se.Code != sqlite3.ErrCantOpen) {
+		return false
+	}
+	_, werr := os.Stat(path + "-wal")
+	return errors.Is(werr, fs.ErrNotExist)
 }
 
 // SchemaVersion is the schema version this binary writes.

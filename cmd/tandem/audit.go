@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -44,8 +43,8 @@ func auditCmd(g *globals) *cobra.Command {
 		Long: `List the audit trail, newest first: every decision a person made through
 Tandem — a conflict resolved (tandem resolve), a dead letter retried or
 discarded, a pass forced past the mass-delete guard (sync --force) — with who
-(the OS user), when and what. A resolve and its audit line are written in one
-transaction; a forced pass is recorded before it runs. The state file is opened
+(the OS user), when and what. A resolve, a retry or a discard and its audit line
+are written in one transaction; a forced pass is recorded before it runs. The state file is opened
 read-only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -73,9 +72,7 @@ read-only.`,
 				if entries == nil {
 					entries = []state.AuditEntry{}
 				}
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(entries)
+				return writeJSON(g.stdout, entries)
 			}
 			if len(entries) == 0 {
 				_, err := fmt.Fprintln(g.stdout, "no decisions recorded")

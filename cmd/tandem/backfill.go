@@ -80,7 +80,7 @@ from now (72h).`,
 			lock, err := state.TryLock(cfg.State, "tandem backfill")
 			var held *state.LockError
 			if errors.As(err, &held) && held.Held() {
-				return g.handOver(ctx, cfg, ent, sms, t)
+				return g.handOver(ctx, cfg, ent, sms, t, format)
 			}
 			if err != nil {
 				return err
@@ -106,22 +106,20 @@ from now (72h).`,
 				p.finish()
 				runs = append(runs, run)
 				if err != nil {
-					printRuns(g.stdout, runs)
 					if ctx.Err() != nil {
-						return fmt.Errorf("backfill %d interrupted after %d records; run the same command to resume it", b.ID, p.last.Read)
+						err = fmt.Errorf("backfill %d interrupted after %d records; run the same command to resume it", b.ID, p.last.Read)
 					}
-					return summarise(ctx, g.stdout, a.store, mark, err)
+					return outcome(ctx, g.stdout, format, a.store, mark, runs, err)
 				}
 			}
-			printRuns(g.stdout, runs)
-			return summarise(ctx, g.stdout, a.store, mark, nil)
+			return outcome(ctx, g.stdout, format, a.store, mark, runs, nil)
 		},
 	}
 	cmd.Flags().StringVar(&entity, "entity", "", "the entity to backfill (required)")
 	cmd.Flags().StringVar(&system, "system", "", "only this system (default: each of the entity's, in turn)")
 	cmd.Flags().StringVar(&since, "since", "", "only records modified since: a time, or a duration back from now")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "write nothing; list what the backfill would write")
-	cmd.Flags().StringVar(&format, "format", "table", "--dry-run output: table or json")
+	cmd.Flags().StringVar(&format, "format", "table", "output: table or json (with --dry-run, the writes; else one object: runs, needs_a_look, dead_writes, error, exit_code)")
 	cmd.MarkFlagRequired("entity")
 	return cmd
 }
@@ -147,13 +145,21 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 }
 
 // handOver asks the running daemon for the backfills and follows them.
-func (g *globals) handOver(ctx context.Context, cfg *mapping.Config, ent *mapping.Entity, sms []*mapping.System, since time.Time) error {
+func (g *globals) handOver(ctx context.Context, cfg *mapping.Config, ent *mapping.Entity, sms []*mapping.System, since time.Time, format string) error {
 	store, err := state.Open(cfg.State)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	fmt.Fprintf(g.stderr, "tandem: %s runs on this state file: the backfill is handed to it\n", state.Holder(cfg.State))
+	g.note("%s runs on this state file: the backfill is handed to it", state.Holder(cfg.State))
+	type handed struct {
+		ID     int64  `json:"id"`
+		System string `json:"system"`
+		Object string `json:"object"`
+		Read   int    `json:"read"`
+		Status string `json:"status"`
+	}
+	done := []handed{}
 	for _, sm := range sms {
 		b, err := store.RequestBackfill(ctx, ent.Name, sm.Name, sm.Object, since)
 		if err != nil {
@@ -164,7 +170,7 @@ func (g *globals) handOver(ctx context.Context, cfg *mapping.Config, ent *mappin
 			select {
 			case <-ctx.Done():
 				p.finish()
-				fmt.Fprintf(g.stderr, "tandem: stopped following; the daemon goes on with backfill %d\n", b.ID)
+				g.note("stopped following; the daemon goes on with backfill %d", b.ID)
 				return nil
 			case <-time.After(500 * time.Millisecond):
 			}
@@ -177,7 +183,14 @@ func (g *globals) handOver(ctx context.Context, cfg *mapping.Config, ent *mappin
 		if b.Status != state.BackfillDone {
 			return fmt.Errorf("backfill %d of %s %s: %s: %s", b.ID, sm.Name, sm.Object, b.Status, b.Error)
 		}
+		if format == "json" {
+			done = append(done, handed{b.ID, sm.Name, sm.Object, b.Read, b.Status})
+			continue
+		}
 		fmt.Fprintf(g.stdout, "backfill %d of %s %s done: %d records read\n", b.ID, sm.Name, sm.Object, b.Read)
+	}
+	if format == "json" {
+		return writeJSON(g.stdout, map[string]any{"handed_to_daemon": done})
 	}
 	return nil
 }
@@ -225,7 +238,7 @@ type progress struct {
 
 func (g *globals) progress(b *state.Backfill) *progress {
 	p := &progress{g: g, last: *b, start: time.Now(), base: b.Read, shown: time.Now()}
-	if f, ok := g.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+	if f, ok := g.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) && g.notes == nil {
 		p.bar = progressbar.NewOptions64(-1,
 			progressbar.OptionSetWriter(g.stderr),
 			progressbar.OptionSetDescription(fmt.Sprintf("backfill %s %s", b.System, b.Object)),
@@ -259,7 +272,7 @@ func (p *progress) line() {
 	if secs > 0 {
 		rate = float64(p.last.Read-p.base) / secs
 	}
-	fmt.Fprintf(p.g.stderr, "tandem: backfill %d %s %s: %d records read, %d pages, %.0f records/s\n",
+	p.g.note("backfill %d %s %s: %d records read, %d pages, %.0f records/s",
 		p.last.ID, p.last.System, p.last.Object, p.last.Read, p.last.Pages, rate)
 }
 

@@ -45,8 +45,9 @@ Formats:
   html   one self-contained page (no network) with filters by entity, kind,
          status and text; -o to write it to a file and open it in a browser
 
-Reads the state file only (opened read-only) and contacts no system. Before
-the first sync there is no state file, and so no conflicts.`,
+Reads the state file only (opened read-only) and contacts no system, so the
+systems' credentials need not be set. Before the first sync there is no
+state file, and so no conflicts.`,
 		Example: `  tandem conflicts
   tandem conflicts --all --format html -o conflicts.html
   tandem conflicts --entity contact --kind field --format csv -o conflicts.csv`,
@@ -58,7 +59,7 @@ the first sync there is no state file, and so no conflicts.`,
 			if kind != "" && !slices.Contains(kinds, kind) {
 				return fmt.Errorf("--kind: want %s, got %q", strings.Join(kinds, ", "), kind)
 			}
-			cfg, err := loadConfig(g)
+			cfg, err := loadOffline(g)
 			if err != nil {
 				return err
 			}
@@ -71,7 +72,7 @@ the first sync there is no state file, and so no conflicts.`,
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
 				// No sync has run: nothing can have conflicted yet.
-				fmt.Fprintf(g.stderr, "state file %s not created yet (no sync has run): no conflicts\n", cfg.State)
+				g.note("state file %s not created yet (no sync has run): no conflicts", cfg.State)
 			case err != nil:
 				return err
 			default:
@@ -105,7 +106,7 @@ the first sync there is no state file, and so no conflicts.`,
 			if err := writeAtomic(output, b.Bytes()); err != nil {
 				return fmt.Errorf("-o: %w", err)
 			}
-			fmt.Fprintf(g.stderr, "wrote %s\n", output)
+			g.note("wrote %s", output)
 			return nil
 		},
 	}

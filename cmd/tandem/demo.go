@@ -12,10 +12,11 @@ import (
 	"tandem"
 )
 
-// sandboxDemo shows a two-way sync on the emulators: the initial sync, an
-// edit on each side reaching the other, and a quiet pass writing nothing.
+// sandboxDemo shows the emulated HubSpot, Salesforce and custom CRM kept
+// in agreement: the initial sync, an edit in each reaching the others,
+// and a quiet pass writing nothing.
 func (g *globals) sandboxDemo(ctx context.Context) error {
-	sb, err := startSandbox("127.0.0.1:0", "127.0.0.1:0")
+	sb, err := startSandbox("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
@@ -36,19 +37,22 @@ func (g *globals) sandboxDemo(ctx context.Context) error {
 	defer a.Close()
 	out := g.stdout
 	pass := func() error {
-		before := sb.hs.Writes() + sb.sf.Writes()
+		before := sb.hs.Writes() + sb.sf.Writes() + crmWrites(sb)
 		runs, err := a.sync(ctx, "")
 		printRuns(out, runs)
-		fmt.Fprintf(out, "write requests sent to the emulators: %d\n", sb.hs.Writes()+sb.sf.Writes()-before)
+		fmt.Fprintf(out, "write requests sent to the emulators: %d\n", sb.hs.Writes()+sb.sf.Writes()+crmWrites(sb)-before)
 		return err
 	}
 
-	fmt.Fprintf(out, "HubSpot emulator %s, Salesforce emulator %s\n\n", sb.hsURL, sb.sfURL)
-	fmt.Fprintln(out, "1. Initial sync. HubSpot holds 50 contacts, Salesforce 50; 20 are the same people by email.")
+	fmt.Fprintf(out, "HubSpot emulator %s, Salesforce emulator %s, custom CRM %s\n", sb.hsURL, sb.sfURL, sb.crmURL)
+	fmt.Fprintln(out, "State: a new file in a temporary directory, removed at the end: each demo starts clean.")
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "1. Initial sync. HubSpot holds 50 contacts, Salesforce 50, the custom CRM 25; 20 are in HubSpot and\n"+
+		"   Salesforce both, 5 in HubSpot and the CRM, 10 in Salesforce and the CRM (the same people by email).")
 	if err := pass(); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "now HubSpot holds %d contacts and Salesforce %d\n", len(sb.hs.List("contacts")), len(sb.sf.List("Contact")))
+	fmt.Fprintf(out, "now HubSpot holds %d contacts, Salesforce %d and the custom CRM %d\n", len(sb.hs.List("contacts")), len(sb.sf.List("Contact")), len(sb.crm.List()))
 	conflicts, err := a.store.Conflicts(ctx, false)
 	if err != nil {
 		return err
@@ -70,20 +74,29 @@ func (g *globals) sandboxDemo(ctx context.Context) error {
 			sfID = r.ID
 		}
 	}
-	fmt.Fprintf(out, "\n2. A person edits %s: the phone in HubSpot and the last name in Salesforce.\n", email)
+	var crmID string
+	for _, r := range sb.crm.List() {
+		if e, _ := r.Fields["email"].(string); strings.EqualFold(e, email) {
+			crmID = r.ID
+		}
+	}
+	fmt.Fprintf(out, "\n2. A person edits %s: the phone in HubSpot, the last name in Salesforce, the first name in the CRM.\n", email)
 	if err := sb.hs.Update("contacts", hc.ID, map[string]any{"phone": "+15550000001"}); err != nil {
 		return err
 	}
 	if err := sb.sf.Update("Contact", sfID, map[string]any{"LastName": "Lovelace-King"}); err != nil {
 		return err
 	}
+	sb.crm.Update(crmID, map[string]any{"first_name": "Augusta Ada"})
 	if err := pass(); err != nil {
 		return err
 	}
 	h, _ := sb.hs.Get("contacts", hc.ID)
 	s, _ := sb.sf.Get("Contact", sfID)
-	fmt.Fprintf(out, "HubSpot    %s: phone %s, last name %s\n", hc.ID, h.Properties["phone"], h.Properties["lastname"])
-	fmt.Fprintf(out, "Salesforce %s: phone %v, last name %v\n", sfID, s.Fields["Phone"], s.Fields["LastName"])
+	c, _ := sb.crm.Get(crmID)
+	fmt.Fprintf(out, "HubSpot    %s: %s %s, phone %s\n", hc.ID, h.Properties["firstname"], h.Properties["lastname"], h.Properties["phone"])
+	fmt.Fprintf(out, "Salesforce %s: %v %v, phone %v\n", sfID, s.Fields["FirstName"], s.Fields["LastName"], s.Fields["Phone"])
+	fmt.Fprintf(out, "CRM        %s: %v %v, phone %v\n", crmID, c.Fields["first_name"], c.Fields["last_name"], c.Fields["phone"])
 
 	fmt.Fprintln(out, "\n3. Nothing changed since: the next pass reads the echoes of its own writes and sends nothing.")
 	if err := pass(); err != nil {
@@ -93,6 +106,17 @@ func (g *globals) sandboxDemo(ctx context.Context) error {
 		"tandem plan --config sandbox.yaml shows what a pass would write, and\n"+
 		"tandem conflicts --config sandbox.yaml --all --format html -o conflicts.html the conflicts above.\n")
 	return nil
+}
+
+// crmWrites counts the write requests the custom CRM has served.
+func crmWrites(sb *sandbox) int {
+	n := 0
+	for _, r := range sb.crm.Requests() {
+		if !strings.HasPrefix(r, "GET ") {
+			n++
+		}
+	}
+	return n
 }
 
 func describeConflict(values map[string]tandem.SideValue, decided string) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 func doctorCmd(g *globals) *cobra.Command {
 	var timeout time.Duration
+	var format string
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the config, credentials, remote fields and state file; change nothing",
@@ -50,32 +50,68 @@ check passes, 1 otherwise.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			if failed := doctor(ctx, g.config, g.stdout); failed > 0 {
+			if err := checkFormat(format, "text", "json"); err != nil {
+				return err
+			}
+			var checks []doctorCheck
+			failed := doctor(ctx, g.config, func(c doctorCheck) {
+				if format == "json" {
+					checks = append(checks, c)
+				} else {
+					fmt.Fprintln(g.stdout, c)
+				}
+			})
+			if format == "json" {
+				if err := writeJSON(g.stdout, map[string]any{"checks": nonNil(checks), "failed": failed}); err != nil {
+					return err
+				}
+			}
+			if failed > 0 {
 				return fmt.Errorf("doctor: %d checks failed", failed)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "give up on the remote checks after this long")
+	cmd.Flags().StringVar(&format, "format", "text", "output: text, or json ({checks: [{status, check, error}], failed})")
 	return cmd
 }
 
-// doctor runs the checks, printing one line per check, and returns how
+// doctorCheck is one check's outcome.
+type doctorCheck struct {
+	Status string `json:"status"` // ok, warn or fail
+	Check  string `json:"check"`
+	Error  string `json:"error,omitempty"`
+}
+
+// String is the check's line of text: "ok    what", "FAIL  what: why".
+func (c doctorCheck) String() string {
+	line := fmt.Sprintf("%-4s  %s", strings.ToUpper(c.Status), c.Check)
+	if c.Status == "ok" {
+		line = "ok    " + c.Check
+	}
+	if c.Error != "" {
+		line += ": " + c.Error
+	}
+	return line
+}
+
+// doctor runs the checks, handing each outcome to out, and returns how
 // many failed.
-func doctor(ctx context.Context, path string, w io.Writer) (failed int) {
+func doctor(ctx context.Context, path string, out func(doctorCheck)) (failed int) {
 	report := func(err error, format string, args ...any) {
 		what := fmt.Sprintf(format, args...)
 		if err == nil {
-			fmt.Fprintf(w, "ok    %s\n", what)
+			out(doctorCheck{Status: "ok", Check: what})
 			return
 		}
 		failed++
-		fmt.Fprintf(w, "FAIL  %s: %v\n", what, err)
+		out(doctorCheck{Status: "fail", Check: what, Error: err.Error()})
 	}
 	cfg, err := mapping.Load(path)
 	if errs, ok := mapping.AsConfigErrors(err); ok {
 		for _, e := range errs {
-			fmt.Fprintf(w, "FAIL  %s\n", e)
+			out(doctorCheck{Status: "fail", Check: e.Error()})
 		}
 		return len(errs)
 	}
@@ -90,7 +126,7 @@ func doctor(ctx context.Context, path string, w io.Writer) (failed int) {
 	for _, e := range cfg.Entities {
 		for _, sm := range e.Systems {
 			for _, l := range e.Lossy(sm) {
-				fmt.Fprintf(w, "WARN  entity %s, system %s: %s\n", e.Name, sm.Name, l)
+				out(doctorCheck{Status: "warn", Check: fmt.Sprintf("entity %s, system %s", e.Name, sm.Name), Error: l})
 			}
 		}
 	}

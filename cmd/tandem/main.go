@@ -18,6 +18,7 @@ import (
 	"tandem"
 	"tandem/connectors"
 	_ "tandem/connectors/hubspot"
+	_ "tandem/connectors/rest"
 	_ "tandem/connectors/salesforce"
 )
 
@@ -44,11 +45,16 @@ func main() {
 }
 
 type globals struct {
-	config   string
-	logLevel string
+	config    string
+	logLevel  string
+	logFormat string
+	// notes writes the command's own lines to stderr as JSON
+	// (--log-format json); nil: as text.
+	notes *slog.Logger
 	stdout   io.Writer
 	stderr   io.Writer
 	log      *slog.Logger
+	agg      *aggregator // nil for the daemon and the sandbox
 	// observe, when set, is told of every HTTP attempt of the systems
 	// opened (tandem run counts them for /metrics).
 	observe func(connectors.Attempt)
@@ -74,11 +80,25 @@ Try it without any account:  tandem sync --sandbox`,
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			opts := &slog.HandlerOptions{Level: level}
-			if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-				g.log = slog.New(slog.NewTextHandler(stderr, opts))
-			} else {
-				g.log = slog.New(slog.NewJSONHandler(stderr, opts))
+			var h slog.Handler = slog.NewJSONHandler(stderr, opts)
+			switch g.logFormat {
+			case "auto":
+				if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+					h = slog.NewTextHandler(stderr, opts)
+				}
+			case "text":
+				h = slog.NewTextHandler(stderr, opts)
+			case "json":
+				// The command's own lines too, whatever the level.
+				g.notes = slog.New(slog.NewJSONHandler(stderr, nil))
+			default:
+				return fmt.Errorf("--log-format: want auto, json or text, got %q", g.logFormat)
 			}
+			if name := cmd.Name(); name != "run" && name != "sandbox" {
+				g.agg = newAggregator(h) // see aggregator
+				h = g.agg
+			}
+			g.log = slog.New(h)
 			return nil
 		},
 	}
@@ -88,20 +108,46 @@ Try it without any account:  tandem sync --sandbox`,
 	}
 	root.PersistentFlags().StringVar(&g.config, "config", def, "config file (or set $TANDEM_CONFIG)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "auto", "stderr format: json (every line, the final error too), text, or auto (the log as text on a terminal, else JSON)")
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(runCmd(g), backfillCmd(g), syncCmd(g), statusCmd(g), planCmd(g), resolveCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g), conflictsCmd(g), auditCmd(g), versionCmd(g))
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(stderr, "tandem:", err)
+	root.AddCommand(runCmd(g), backfillCmd(g), syncCmd(g), statusCmd(g), deadlettersCmd(g), planCmd(g), resolveCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g), conflictsCmd(g), auditCmd(g), versionCmd(g))
+	err := root.Execute()
+	if g.agg != nil {
+		final := ""
+		if err != nil {
+			final = err.Error()
+		}
+		g.agg.flush(final)
+	}
+	if err != nil {
+		code := exitFailed
 		var ee *exitError
 		if errors.As(err, &ee) {
-			return ee.code
+			code = ee.code
 		}
-		return exitFailed
+		if g.notes != nil {
+			g.notes.Error(err.Error(), "exit_code", code)
+		} else {
+			fmt.Fprintln(stderr, "tandem:", err)
+		}
+		return code
 	}
 	return exitOK
+}
+
+// note writes one of the command's own lines to stderr (not a log
+// record: it shows whatever the level): plain text, or, with
+// --log-format json, a JSON record like the log's.
+func (g *globals) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if g.notes != nil {
+		g.notes.Info(msg)
+		return
+	}
+	fmt.Fprintln(g.stderr, "tandem: "+msg)
 }
 
 // exitError carries an exit code other than 1.

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	"tandem/conflict"
 	"tandem/connectors"
@@ -65,3 +67,34 @@ func (g *globals) openSystems(cfg *mapping.Config) (map[string]connectors.Connec
 func (a *app) Close() error { return a.store.Close() }
 
 func loadConfig(g *globals) (*mapping.Config, error) { return mapping.Load(g.config) }
+
+// loadOffline loads the config for a command that contacts no system
+// (status, conflicts, deadletters list): the credentials of the systems
+// are not needed there, so a ${VAR} left unset inside a system's section
+// is no error. One unset anywhere else (state:, say) still is.
+func loadOffline(g *globals) (*mapping.Config, error) {
+	cfg, err := mapping.Load(g.config)
+	errs, ok := mapping.AsConfigErrors(err)
+	if !ok {
+		return cfg, err
+	}
+	unset := map[string]bool{}
+	for _, e := range errs {
+		name, isEnv := strings.CutPrefix(e.Msg, "environment variable ")
+		name, isUnset := strings.CutSuffix(name, " is not set")
+		if !isEnv || !isUnset || !strings.HasPrefix(e.Key, "systems.") {
+			return nil, err
+		}
+		unset[name] = true
+	}
+	data, rerr := os.ReadFile(g.config)
+	if rerr != nil {
+		return nil, err
+	}
+	return mapping.Parse(g.config, data, func(name string) (string, bool) {
+		if v, ok := os.LookupEnv(name); ok {
+			return v, true
+		}
+		return "", unset[name]
+	})
+}

@@ -16,16 +16,21 @@ func planCmd(g *globals) *cobra.Command {
 	var entity, format string
 	cmd := &cobra.Command{
 		Use:   "plan",
-		Short: "Show what the next pass would write, field by field, without writing",
-		Long: `Show what the next pass would write to each system, per record and field
-(old -> new): creates, updates and deletes, with the conflicts the merge would
-meet decided as the policies say.
+		Short: "Show what the next pass would do: writes, conflicts, deletes, a guard; write nothing",
+		Long: `Show what the next pass would do: what it would write to each system, per
+record and field (old -> new), creates, updates and deletes; the field
+conflicts it would record, with every system's value and the decision the
+policy makes (held for a person under manual); the identity conflicts it
+would open; the deletes it would quarantine, propagate or ignore; and the
+mass-delete guard, when the pass would stop at it. The conflicts already held
+for a person are listed after, with their ids for 'tandem resolve'.
 
 plan reads every system as a pass would (the same API calls), and runs the
 merge on a copy of the state file in a temporary directory: nothing is written
-to any system, and the state file is not changed. Exits 0 when nothing would
-change, 2 when something would, 1 when a system could not be read. When the
-next pass would stop at the mass-delete guard, plan says so on stderr.
+to any system, and the state file is not changed. Exits 0 when the pass would
+do nothing, 2 when it would write, record a conflict or a delete, or stop at
+the guard, 1 when a system could not be read. With --format json: one object
+{writes, conflicts, identity, deletes, guards, held}, values as JSON values.
 
   tandem plan                   # every entity
   tandem plan --entity contact --format json`,
@@ -46,26 +51,36 @@ next pass would stop at the mass-delete guard, plan says so on stderr.
 				}
 				ents = []*mapping.Entity{e}
 			}
-			eng, _, done, err := g.onCopy(cfg)
+			eng, store, done, err := g.onCopy(cfg)
 			if err != nil {
 				return err
 			}
 			defer done()
-			changes := []conflict.Change{}
+			ctx := cmd.Context()
+			before, held, err := conflictPrints(ctx, store)
+			if err != nil {
+				return err
+			}
+			r := &planReport{cfg: cfg}
+			names := map[string]bool{}
 			for _, e := range ents {
-				if err := eng.Pull(cmd.Context(), e); err != nil {
+				names[e.Name] = true
+				if err := eng.Pull(ctx, e); err != nil {
 					return fmt.Errorf("entity %s: %w", e.Name, err)
 				}
-				cs, err := eng.Planned(cmd.Context(), e)
+				cs, err := eng.Planned(ctx, e)
 				if err != nil {
 					return fmt.Errorf("entity %s: %w", e.Name, err)
 				}
-				if err := eng.Guard(cmd.Context(), e); err != nil {
-					fmt.Fprintf(g.stderr, "tandem: entity %s: the next pass would stop (exit 3) before writing: %v\n", e.Name, err)
+				if err := eng.Guard(ctx, e); err != nil {
+					r.Guards = append(r.Guards, planGuard{Entity: e.Name, Error: err.Error()})
 				}
-				changes = append(changes, cs...)
+				r.Writes = append(r.Writes, maskChanges(e, cs)...)
 			}
-			return writeChanges(g, format, changes, "the next pass would write changes")
+			if err := r.recordConflicts(ctx, store, before, held, names); err != nil {
+				return err
+			}
+			return r.write(g.stdout, format)
 		},
 	}
 	cmd.Flags().StringVar(&entity, "entity", "", "plan only this entity")

@@ -47,7 +47,7 @@ Nothing is fetched and nothing is written: replay reads the state file only
 			if err != nil {
 				return err
 			}
-			return writeChanges(g, format, changes, "the current mapping would change records")
+			return writeChanges(g, format, maskChanges(ent, changes), "the current mapping would change records")
 		},
 	}
 	cmd.Flags().StringVar(&entity, "entity", "", "the entity to replay (required)")
@@ -62,10 +62,7 @@ func writeChanges(g *globals, format string, changes []conflict.Change, what str
 	if format == "json" {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
-		if changes == nil {
-			changes = []conflict.Change{}
-		}
-		if err := enc.Encode(changes); err != nil {
+		if err := enc.Encode(changeList(changes)); err != nil {
 			return err
 		}
 	} else {

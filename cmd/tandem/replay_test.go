@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"tandem/conflict"
 )
 
 // run runs a tandem command in this process and returns its exit code and
@@ -48,11 +47,18 @@ func TestReplay(t *testing.T) {
 	if code != exitChanges {
 		t.Fatalf("replay exit %d, want %d\n%s", code, exitChanges, errs)
 	}
-	var changes []conflict.Change
+	type change struct {
+		EntityID string `json:"entity_id"`
+		System   string
+		RecordID string `json:"record_id"`
+		Field    string
+		From, To string // JSON values: here strings, not JSON text
+	}
+	var changes []change
 	if err := json.Unmarshal([]byte(out), &changes); err != nil {
 		t.Fatalf("replay --format json: %v\n%s", err, out)
 	}
-	golden, writes := map[string]conflict.Change{}, map[string]conflict.Change{}
+	golden, writes := map[string]change{}, map[string]change{}
 	for _, c := range changes {
 		switch {
 		case c.System == "" && c.Field == "first_name":

@@ -14,7 +14,7 @@ import (
 
 func resolveCmd(g *globals) *cobra.Command {
 	var d conflict.Decision
-	var value string
+	var value, format string
 	cmd := &cobra.Command{
 		Use:   "resolve ID (--take SYSTEM | --value JSON | --link [--to ENTITY_ID] | --split)",
 		Short: "Decide an open conflict; the next pass writes the decision everywhere",
@@ -50,6 +50,9 @@ and the next 'tandem sync' (or the daemon's next pass) writes it everywhere.
   tandem resolve 13 --value '"+14155550123"'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format, "text", "json"); err != nil {
+				return err
+			}
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || id <= 0 {
 				return fmt.Errorf("conflict ID: want a number from 'tandem conflicts', got %q", args[0])
@@ -90,6 +93,9 @@ and the next 'tandem sync' (or the daemon's next pass) writes it everywhere.
 			if err != nil {
 				return err
 			}
+			if format == "json" {
+				return writeJSON(g.stdout, ent.MaskConflict(*c))
+			}
 			fmt.Fprintf(g.stdout, "conflict %d resolved (%s); the next pass writes it to every system\n", c.ID, c.Decided)
 			return nil
 		},
@@ -99,6 +105,7 @@ and the next 'tandem sync' (or the daemon's next pass) writes it everywhere.
 	cmd.Flags().BoolVar(&d.Link, "link", false, "identity: link the record to the matched entity")
 	cmd.Flags().StringVar(&d.To, "to", "", "identity, with --link: the entity id to link to")
 	cmd.Flags().BoolVar(&d.Split, "split", false, "identity: make the record an entity of its own")
+	cmd.Flags().StringVar(&format, "format", "text", "output: text, or json (the conflict as decided, as 'tandem conflicts --format json' shows it)")
 	return cmd
 }
 

@@ -69,7 +69,7 @@ Logs are JSON lines on stderr when it is not a terminal.`,
 					return fmt.Errorf("%s: listen: %w", cfg.File, err)
 				}
 				d.Listener = l
-				fmt.Fprintf(g.stderr, "tandem: listening on http://%s (webhooks at /webhooks/SYSTEM, /healthz, /metrics)\n", l.Addr())
+				g.note("listening on http://%s (webhooks at /webhooks/SYSTEM, /healthz, /metrics)", l.Addr())
 			}
 			warnUnscheduled(g, cfg)
 			return d.Run(ctx)

@@ -19,6 +19,7 @@ import (
 
 	"tandem/connectors/hubspot"
 	"tandem/connectors/hubspot/hubspottest"
+	"tandem/connectors/rest/resttest"
 	"tandem/connectors/salesforce/salesforcetest"
 )
 
@@ -33,14 +34,16 @@ const (
 )
 
 func sandboxCmd(g *globals) *cobra.Command {
-	var writeConfig, state, hsAddr, sfAddr, listen string
+	var writeConfig, state, hsAddr, sfAddr, crmAddr, listen string
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "sandbox",
-		Short: "Serve emulated HubSpot and Salesforce on loopback, seeded, until interrupted",
-		Long: `Start the HubSpot and Salesforce emulators on loopback ports, seeded with
-50 HubSpot and 50 Salesforce contacts, 20 of them the same people by email
-(some written with other capitalisation, some with other phone numbers).
+		Short: "Serve emulated HubSpot, Salesforce and a custom CRM on loopback, seeded, until interrupted",
+		Long: `Start the HubSpot and Salesforce emulators and a custom CRM (a small REST
+API, read by the rest connector from its description in the config) on
+loopback ports, seeded with 50 HubSpot and 50 Salesforce contacts, 20 of
+them the same people by email (some written with other capitalisation, some
+with other phone numbers), and 25 in the CRM, 15 of them known elsewhere.
 With --write-config, write a ready config pointing at them; then, in another
 terminal:  tandem sync --config FILE  and  tandem status --config FILE,
 or run the daemon:  tandem run --config FILE.  The HubSpot emulator sends a
@@ -51,7 +54,9 @@ Stays up until interrupted (Ctrl-C).
 
 The emulators start empty and seeded anew each time, so an existing config
 file or a state file left by an earlier sandbox (whose records are gone) is
-refused; --force replaces the config and starts the state afresh.`,
+refused; --force replaces the config and starts the state afresh. Each start
+says which: a state file not there yet, or removed with --force, so the first
+sync starts from clean state; never one reused.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -61,7 +66,7 @@ refused; --force replaces the config and starts the state afresh.`,
 					return err
 				}
 			}
-			sb, err := startSandbox(hsAddr, sfAddr)
+			sb, err := startSandbox(hsAddr, sfAddr, crmAddr)
 			if err != nil {
 				return err
 			}
@@ -70,11 +75,16 @@ refused; --force replaces the config and starts the state afresh.`,
 			sb.hs.SetWebhooks(&hubspottest.Webhooks{URL: "http://" + listen + "/webhooks/hubspot", ClientSecret: sandboxWebhookSecret})
 			fmt.Fprintf(g.stdout, "HubSpot emulator:    %s  (token %s)\n", sb.hsURL, sandboxToken)
 			fmt.Fprintf(g.stdout, "Salesforce emulator: %s  (client %s / %s)\n", sb.sfURL, sandboxClientID, sandboxClientSecret)
+			fmt.Fprintf(g.stdout, "Custom CRM emulator: %s  (a REST API: GET %s/contacts)\n", sb.crmURL, sb.crmURL)
 			if writeConfig != "" {
 				if err := os.WriteFile(writeConfig, []byte(sb.config(state)), 0o600); err != nil {
 					return err
 				}
 				fmt.Fprintf(g.stdout, "Config written to %s; try: tandem sync --config %s\n", writeConfig, writeConfig)
+			} else {
+				fmt.Fprintln(g.stdout, "No config written, so no state file: the emulators start empty and seeded anew, and a")
+				fmt.Fprintln(g.stdout, "state file left by an earlier sandbox names records they no longer hold; start with")
+				fmt.Fprintln(g.stdout, "--write-config FILE (--force to replace an earlier sandbox's config and state).")
 			}
 			fmt.Fprintln(g.stdout, "Serving until interrupted.")
 			<-ctx.Done()
@@ -86,6 +96,7 @@ refused; --force replaces the config and starts the state afresh.`,
 	cmd.Flags().StringVar(&state, "state", "sandbox.db", "state file named in the written config (a relative one lies beside the config)")
 	cmd.Flags().StringVar(&hsAddr, "hubspot-addr", "127.0.0.1:0", "loopback address for the HubSpot emulator")
 	cmd.Flags().StringVar(&sfAddr, "salesforce-addr", "127.0.0.1:0", "loopback address for the Salesforce emulator")
+	cmd.Flags().StringVar(&crmAddr, "crm-addr", "127.0.0.1:0", "loopback address for the custom CRM's emulated REST API")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8765", "the daemon's address in the written config; HubSpot's webhooks go there")
 	return cmd
 }
@@ -96,14 +107,15 @@ refused; --force replaces the config and starts the state afresh.`,
 var tandemKeys = map[string][]string{"contacts": {hubspot.DefaultKeyProperty}}
 
 type sandbox struct {
-	hs           *hubspottest.Emulator
-	sf           *salesforcetest.Emulator
-	hsURL, sfURL string
-	servers      []*http.Server
-	listen       string // the daemon's address (listen:), "" for none
+	hs                   *hubspottest.Emulator
+	sf                   *salesforcetest.Emulator
+	crm                  *resttest.Server // the custom CRM: a REST API the rest connector reads from config
+	hsURL, sfURL, crmURL string
+	servers              []*http.Server
+	listen               string // the daemon's address (listen:), "" for none
 }
 
-func startSandbox(hsAddr, sfAddr string) (*sandbox, error) {
+func startSandbox(hsAddr, sfAddr, crmAddr string) (*sandbox, error) {
 	sb := &sandbox{
 		hs: hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: sandboxToken, RateLimit: loopbackRate}),
 		sf: salesforcetest.New(salesforcetest.Options{ClientID: sandboxClientID, ClientSecret: sandboxClientSecret}),
@@ -113,6 +125,11 @@ func startSandbox(hsAddr, sfAddr string) (*sandbox, error) {
 		return nil, err
 	}
 	if sb.sfURL, err = sb.serve(sfAddr, sb.sf); err != nil {
+		sb.close()
+		return nil, err
+	}
+	sb.crm = resttest.New(resttest.Options{})
+	if sb.crmURL, err = sb.serve(crmAddr, sb.crm); err != nil {
 		sb.close()
 		return nil, err
 	}
@@ -199,7 +216,22 @@ func (sb *sandbox) seed() error {
 			return fmt.Errorf("seeding Salesforce: %w", err)
 		}
 	}
+	// The custom CRM holds people 0-4 (HubSpot's too), 70-79
+	// (Salesforce's) and 80-89 (its own), as the CRM's users entered them.
+	for _, i := range append([]int{0, 1, 2, 3, 4}, seq(70, 90)...) {
+		first, last, email, phone := person(i)
+		sb.crm.Create(map[string]any{"email": email, "first_name": first, "last_name": last, "phone": phone,
+			"lifecycle": strings.ToUpper(stages[i%3][:1]) + stages[i%3][1:]}, time.Time{})
+	}
 	return nil
+}
+
+func seq(from, to int) []int {
+	var out []int
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
 }
 
 // config is a ready config for the sandbox. Real credentials come from the
@@ -209,6 +241,8 @@ func (sb *sandbox) config(state string) string {
 		state = filepath.ToSlash(state)
 	}
 	cfg := contactConfig(state, sb.hsURL, sandboxToken, sb.sfURL, sandboxClientID, sandboxClientSecret)
+	cfg = strings.Replace(cfg, "\nentities:\n", "\n"+crmSystem(sb.crmURL)+"entities:\n", 1)
+	cfg = strings.Replace(cfg, "    conflict: { policy: newest }\n", crmMapping+"    conflict: { policy: newest }\n", 1)
 	if sb.listen == "" {
 		return cfg
 	}
@@ -217,6 +251,42 @@ func (sb *sandbox) config(state string) string {
 	return strings.Replace(cfg, `    schedule: "*/5 * * * *"`+"\n", `    schedule: "*/5 * * * *"    # tandem run: a pass every 5 minutes (UTC)`+"\n"+
 		`    reconcile: "0 3 * * *"     # and a full comparison sweep at 03:00`+"\n", 1)
 }
+
+// crmSystem is the custom CRM's system section: the rest connector,
+// with the emulated API described in the config (the emulator takes no
+// credential; a real one names its token's variable: auth: {type:
+// bearer, token_env: CRM_TOKEN}).
+func crmSystem(url string) string {
+	return `  crm:
+    type: rest               # a custom CRM's REST API, described here: connectors/rest/README.md
+    base_url: ` + url + `
+    objects:
+      contacts:
+        path: /contacts
+        records: data            # the records' array in a list answer
+        updated: updated_at
+        deleted: deleted         # deletes are kept as tombstones
+        query: { updated_since: "{since}", limit: "{limit}", page: "{page}" }
+        paging: link             # the Link header's rel="next"
+        page_size: 10
+        key: tandem_id           # creates keep Tandem's key here, and the API keeps it unique
+        key_query: { tandem_id: "{key}" }
+        create: unique
+        concurrency: etag        # updates are sent with If-Match
+        fetch: { param: ids, join: "," }
+`
+}
+
+// crmMapping maps the contact's fields to the custom CRM's.
+const crmMapping = `      crm:
+        object: contacts
+        fields:
+          email: email
+          first_name: first_name
+          last_name: last_name
+          phone: phone
+          lifecycle: lifecycle
+`
 
 // contactConfig is the sandbox's config, which the end-to-end tests run
 // too: contacts with typed fields (E.164 phones, an enum of lifecycle
@@ -305,6 +375,7 @@ func freshSandboxFiles(w io.Writer, config, statePath string, force bool) error 
 		}
 	}
 	if len(there) == 0 {
+		fmt.Fprintf(w, "State file %s: none yet; the first sync starts from clean state\n", statePath)
 		return nil
 	}
 	if !force {
@@ -315,6 +386,6 @@ func freshSandboxFiles(w io.Writer, config, statePath string, force bool) error 
 			return err
 		}
 	}
-	fmt.Fprintf(w, "Starting afresh: %s removed\n", statePath)
+	fmt.Fprintf(w, "Starting afresh: %s removed; the first sync starts from clean state\n", statePath)
 	return nil
 }

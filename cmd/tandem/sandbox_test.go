@@ -57,3 +57,30 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version --format json: exit %d, %q", code, out.String())
 	}
 }
+
+// TestSandboxThreeSystems: `tandem sync --sandbox` keeps HubSpot,
+// Salesforce and the custom CRM (the rest connector over its emulated
+// API) in agreement: everyone everywhere, each edit everywhere, then a
+// quiet pass.
+func TestSandboxThreeSystems(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := execute([]string{"sync", "--sandbox"}, &out, &errb); code != 0 {
+		t.Fatalf("sync --sandbox exited %d:\n%s\n%s", code, out.String(), errb.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"now HubSpot holds 90 contacts, Salesforce 90 and the custom CRM 90",
+		"contact  crm         contacts  25      65       0",
+		"Salesforce 0", "CRM        c",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the demo says no %q:\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, "Augusta Ada Lovelace-King, phone +15550000001"); n != 3 {
+		t.Errorf("the three edits reached %d of 3 systems:\n%s", n, got)
+	}
+	if _, quiet, _ := strings.Cut(got, "3. Nothing changed"); !strings.Contains(quiet, "write requests sent to the emulators: 0\n") {
+		t.Errorf("the quiet pass wrote:\n%s", quiet)
+	}
+}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,7 +15,7 @@ import (
 )
 
 func statusCmd(g *globals) *cobra.Command {
-	var format string
+	var format, output string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show cursors, links, outbox depth and the last pass of every system",
@@ -27,13 +29,23 @@ and how the system's client stood at the end of it: the circuit breaker
 (closed, open, half-open), the rate budget (requests per second, from the
 config or from the API's own headers) and the daily quota (writes pause when
 it is down to its reserve, and resume when it is back).
-Reads the state file only (read-only); contacts no system.`,
+
+The table fits 120 columns: the records pulled, written and failed, the
+drift, the rate and the quota are left out, and the error is cut to fit;
+-o wide shows those columns and every error whole. --format json has
+everything, the cursor too (as a JSON value) and the lag also in seconds.
+
+Reads the state file only (read-only: it works on a file and directory it
+cannot write); contacts no system, so the systems' credentials need not be set.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format, "table", "json"); err != nil {
 				return err
 			}
-			cfg, err := loadConfig(g)
+			if output != "" && output != "wide" {
+				return fmt.Errorf("-o: want wide, got %q", output)
+			}
+			cfg, err := loadOffline(g)
 			if err != nil {
 				return err
 			}
@@ -44,10 +56,15 @@ Reads the state file only (read-only); contacts no system.`,
 			defer store.Close()
 			type objectStatus struct {
 				state.ObjectStatus
+				// Cursor is the system's cursor as JSON (it is JSON text
+				// in the state file), or as a string when it is not JSON.
+				Cursor any `json:"cursor"`
 				// Lag is how long since the last pass that read the
 				// system without an error finished: how stale Tandem's
-				// view of it may be (webhooks aside).
-				Lag string `json:"lag,omitempty"`
+				// view of it may be (webhooks aside); LagSeconds the same
+				// in seconds.
+				Lag        string  `json:"lag,omitempty"`
+				LagSeconds float64 `json:"lag_seconds,omitempty"`
 			}
 			type entityStatus struct {
 				Entity        string         `json:"entity"`
@@ -66,9 +83,10 @@ Reads the state file only (read-only); contacts no system.`,
 					if err != nil {
 						return err
 					}
-					ost := objectStatus{ObjectStatus: st}
+					ost := objectStatus{ObjectStatus: st, Cursor: cursorJSON(st.Cursor)}
 					if r := st.LastPass; r != nil && r.Error == "" {
-						ost.Lag = time.Since(r.Finished).Round(time.Second).String()
+						lag := time.Since(r.Finished).Round(time.Second)
+						ost.Lag, ost.LagSeconds = lag.String(), lag.Seconds()
 					}
 					es.Systems = append(es.Systems, ost)
 				}
@@ -85,13 +103,22 @@ Reads the state file only (read-only); contacts no system.`,
 			for _, es := range out {
 				fmt.Fprintf(g.stdout, "entity %s: %d records, %d open conflicts\n", es.Entity, es.Records, es.OpenConflicts)
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ENTITY\tSYSTEM\tOBJECT\tLINKED\tOUTBOX\tINBOX\tDEAD\tLAST PASS\tLAG\tPULLED\tWRITTEN\tFAILED\tDRIFT\tCIRCUIT\tRATE\tQUOTA\tERROR")
+			wide := output == "wide"
+			var buf bytes.Buffer
+			tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+			if wide {
+				fmt.Fprintln(tw, "ENTITY\tSYSTEM\tOBJECT\tLINKED\tOUTBOX\tINBOX\tDEAD\tLAST PASS\tLAG\tPULLED\tWRITTEN\tFAILED\tDRIFT\tCIRCUIT\tRATE\tQUOTA\tERROR")
+			} else {
+				fmt.Fprintln(tw, "ENTITY\tSYSTEM\tOBJECT\tLINKED\tOUTBOX\tINBOX\tDEAD\tLAST PASS\tLAG\tCIRCUIT\tERROR")
+			}
 			for _, es := range out {
 				for _, s := range es.Systems {
 					last, pulled, written, failed, errStr := "never", "-", "-", "-", ""
 					if r := s.LastPass; r != nil {
-						last = fmt.Sprintf("%s (%s)", r.Finished.Local().Format(time.DateTime), r.Finished.Sub(r.Started).Round(time.Millisecond))
+						last = r.Finished.Local().Format(time.DateTime)
+						if wide {
+							last += fmt.Sprintf(" (%s)", r.Finished.Sub(r.Started).Round(time.Millisecond))
+						}
 						pulled, written, failed, errStr = fmt.Sprint(r.Pulled), fmt.Sprint(r.Written), fmt.Sprint(r.Failed), r.Error
 					}
 					circuit, rate, quota := healthColumns(s.Health)
@@ -102,14 +129,38 @@ Reads the state file only (read-only); contacts no system.`,
 					if lag == "" {
 						lag = "-"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", es.Entity, s.System, s.Object,
-						s.Linked, s.Outbox, s.Inbox, s.DeadLetters, last, lag, pulled, written, failed, drift, circuit, rate, quota, errStr)
+					if wide {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", es.Entity, s.System, s.Object,
+							s.Linked, s.Outbox, s.Inbox, s.DeadLetters, last, lag, pulled, written, failed, drift, circuit, rate, quota, errStr)
+					} else {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", es.Entity, s.System, s.Object,
+							s.Linked, s.Outbox, s.Inbox, s.DeadLetters, last, lag, circuit, errStr)
+					}
 				}
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if wide {
+				_, err := g.stdout.Write(buf.Bytes())
+				return err
+			}
+			// The error comes last and is cut to fit: -o wide shows it whole.
+			cut := false
+			for _, line := range strings.SplitAfter(buf.String(), "\n") {
+				if r := []rune(strings.TrimSuffix(line, "\n")); len(r) > statusWidth {
+					line, cut = string(r[:statusWidth-1])+"…\n", true
+				}
+				fmt.Fprint(g.stdout, line)
+			}
+			if cut {
+				fmt.Fprintln(g.stdout, "(cut to fit: tandem status -o wide shows every column whole)")
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "wide: every column (pulled, written, failed, drift, rate, quota), nothing cut")
 	return cmd
 }
 
@@ -138,4 +189,19 @@ func healthColumns(raw json.RawMessage) (circuit, rate, quota string) {
 		quota += ", writes paused"
 	}
 	return circuit, rate, quota
+}
+
+// statusWidth is what the status table fits in without -o wide.
+const statusWidth = 120
+
+// cursorJSON is a cursor as a JSON value: the cursors Tandem keeps are
+// JSON text; nil for none.
+func cursorJSON(c string) any {
+	if c == "" {
+		return nil
+	}
+	if json.Valid([]byte(c)) {
+		return json.RawMessage(c)
+	}
+	return c
 }

@@ -17,7 +17,7 @@ import (
 )
 
 func syncCmd(g *globals) *cobra.Command {
-	var entity string
+	var entity, format string
 	var sandbox, force bool
 	cmd := &cobra.Command{
 		Use:   "sync",
@@ -27,11 +27,14 @@ changed in each system since the last pass, merge it, and write the result to
 the other systems. After the table of what each system did, it names what
 needs a person: writes that failed for good, records set aside as unreadable,
 fields held, identity conflicts opened, deletes quarantined (each kind once,
-with a count and an example).
+with a count and an example). The log on stderr does the same: a warning
+repeated with the same error is one line with a "count" and the first as
+the example, and the error that stopped the pass is said once, as the last
+line.
 
 Exits 0 when the pass is done, 1 with the reason when a step failed (what was
 done is kept; the next pass resumes from there), 4 when the pass ran but some
-writes failed for good (kept as dead letters: 'tandem status' counts them), and
+writes failed for good (kept as dead letters: 'tandem deadletters list'), and
 3 when a guard stopped it: the pass would delete more than the entity's
 deletes.max_share of a system's records. No delete is sent then (the other
 writes are); look at the deletes with 'tandem conflicts --kind delete --all'
@@ -44,6 +47,9 @@ two-way sync on them step by step.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			if err := checkFormat(format, "table", "json"); err != nil {
+				return err
+			}
 			if sandbox {
 				return g.sandboxDemo(ctx)
 			}
@@ -76,10 +82,10 @@ two-way sync on them step by step.`,
 				return err
 			}
 			runs, err := a.sync(ctx, entity)
-			printRuns(g.stdout, runs)
-			return summarise(ctx, g.stdout, a.store, mark, err)
+			return outcome(ctx, g.stdout, format, a.store, mark, runs, err)
 		},
 	}
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json (one object: runs, needs_a_look, dead_writes, error, exit_code)")
 	cmd.Flags().StringVar(&entity, "entity", "", "sync only this entity")
 	cmd.Flags().BoolVar(&force, "force", false, "let through deletes beyond deletes.max_share")
 	cmd.Flags().BoolVar(&sandbox, "sandbox", false, "run a demonstration on emulated systems, without a config")
@@ -120,21 +126,51 @@ func printRuns(w io.Writer, runs []state.Run) {
 	tw.Flush()
 }
 
-// summarise prints what needs a person since mark, and turns the outcome
-// of a pass into the command's error: the guard's code 3, a failure's 1,
-// and, for a pass that ran but left writes that failed for good, 4.
-func summarise(ctx context.Context, w io.Writer, store *state.Store, mark state.Mark, err error) error {
+// outcome prints a pass's runs and what needs a person since mark, as a
+// table or as JSON, and turns the outcome of the pass into the command's
+// error: the guard's code 3, a failure's 1, and, for a pass that ran but
+// left writes that failed for good, 4.
+func outcome(ctx context.Context, w io.Writer, format string, store *state.Store, mark state.Mark, runs []state.Run, err error) error {
 	att, aerr := store.AttentionSince(ctx, mark)
 	if aerr != nil {
-		return errors.Join(err, fmt.Errorf("summary: %w", aerr))
+		err = errors.Join(err, fmt.Errorf("summary: %w", aerr))
 	}
+	result := exitFor(err, att)
+	if format == "json" {
+		out := passJSON{Runs: nonNil(runs), NeedsALook: nonNil(att.Problems), DeadWrites: att.DeadWrites, ExitCode: exitOK}
+		if result != nil {
+			out.Error, out.ExitCode = result.Error(), exitFailed
+			var ee *exitError
+			if errors.As(result, &ee) {
+				out.ExitCode = ee.code
+			}
+		}
+		if jerr := writeJSON(w, out); jerr != nil {
+			return errors.Join(result, jerr)
+		}
+		return result
+	}
+	printRuns(w, runs)
 	if len(att.Problems) > 0 {
 		fmt.Fprintln(w, "\nNeeds a look:")
 		for _, p := range att.Problems {
 			fmt.Fprintln(w, "  "+p.String())
 		}
-		fmt.Fprintln(w, "  (tandem conflicts lists what is held; tandem status counts dead letters)")
+		fmt.Fprintln(w, "  (tandem conflicts lists what is held; tandem deadletters list what was set aside)")
 	}
+	return result
+}
+
+// passJSON is a pass's outcome in --format json.
+type passJSON struct {
+	Runs       []state.Run     `json:"runs"`
+	NeedsALook []state.Problem `json:"needs_a_look"`
+	DeadWrites int             `json:"dead_writes"`
+	Error      string          `json:"error,omitempty"`
+	ExitCode   int             `json:"exit_code"`
+}
+
+func exitFor(err error, att state.Attention) error {
 	var guard *conflict.GuardError
 	switch {
 	case errors.As(err, &guard):

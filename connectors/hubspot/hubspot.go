@@ -62,20 +62,18 @@ type options struct {
 	// upsert by (default tandem_id; see key.go). nil: the default.
 	KeyProperty *string `yaml:"key_property"`
 	PageSize    *int    `yaml:"page_size"`
-	Timeout     string  `yaml:"timeout"`
 	// Lookback is how far before its cursor each pull searches again, for
 	// writes the search index shows late (see Pull); default
 	// defaultLookback.
 	Lookback string `yaml:"lookback"`
-	// RateLimit is the portal's request budget, {requests: 100, per: 10s}
-	// by default (see defaultRate); DailyReserve the share of the daily
-	// quota kept back (default 0.05); SearchRateLimit the search
-	// endpoints' own limit, {requests: 5, per: 1s} by default.
-	RateLimit       yaml.Node `yaml:"rate_limit"`
-	DailyReserve    *float64  `yaml:"daily_reserve"`
+	// timeout, rate_limit (the portal's request budget, {requests: 100,
+	// per: 10s} by default: see defaultRate), daily_reserve (the share of
+	// the daily quota kept back, default 0.05) and breaker: the keys
+	// every connector on the shared client takes.
+	connectors.HTTPConfig `yaml:",inline"`
+	// SearchRateLimit is the search endpoints' own limit, {requests: 5,
+	// per: 1s} by default.
 	SearchRateLimit yaml.Node `yaml:"search_rate_limit"`
-	// Breaker tunes the circuit breaker (connectors.BreakerConfig).
-	Breaker connectors.BreakerConfig `yaml:"breaker"`
 	// PropertyHistory asks HubSpot when each pulled or fetched property
 	// was last set, for Record.FieldTimes: one more batch/read per 50
 	// records pulled.
@@ -169,7 +167,7 @@ func newClient(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error
 	}
 	search := defaultSearchRate
 	if o.SearchRateLimit.Kind != 0 {
-		if search, err = decodeRate(cfg, "search_rate_limit", &o.SearchRateLimit); err != nil {
+		if search, err = connectors.DecodeRate(cfg, "search_rate_limit", &o.SearchRateLimit); err != nil {
 			return nil, err
 		}
 	}
@@ -184,41 +182,17 @@ func newClient(cfg connectors.Config, ho connectors.HTTPOptions) (*Client, error
 // ho sets already (tests) stands in for the defaults; the config wins.
 func httpOptions(cfg connectors.Config, o options, ho connectors.HTTPOptions) (connectors.HTTPOptions, error) {
 	ho.Observe = cfg.Observe
-	if o.Timeout != "" {
-		d, err := time.ParseDuration(o.Timeout)
-		if err != nil || d <= 0 {
-			return ho, cfg.Errorf("timeout", "%q is not a positive duration like 60s", o.Timeout)
-		}
-		ho.Timeout = d
-	}
 	if ho.Rate == (connectors.RateLimit{}) {
 		ho.Rate = defaultRate
-	}
-	if o.RateLimit.Kind != 0 {
-		r, err := decodeRate(cfg, "rate_limit", &o.RateLimit)
-		if err != nil {
-			return ho, err
-		}
-		ho.Rate = r
 	}
 	if ho.DailyReserve == 0 {
 		ho.DailyReserve = defaultDailyReserve
 	}
-	if o.DailyReserve != nil {
-		r := *o.DailyReserve
-		if !(r >= 0 && r < 1) {
-			return ho, cfg.Errorf("daily_reserve", "must be a share of the daily quota from 0 (none) to below 1, like 0.05; got %v", r)
-		}
-		ho.DailyReserve = r
-		if r == 0 {
-			ho.DailyReserve = -1 // the shared client's "none"; its zero is the default
-		}
+	if err := o.HTTPConfig.Apply(cfg, &ho); err != nil {
+		return ho, err
 	}
 	if ho.RateHeaders == nil {
 		ho.RateHeaders = rateHeaders
-	}
-	if err := o.Breaker.Apply(cfg, &ho); err != nil {
-		return ho, err
 	}
 	ho.System = cfg.Name
 	if ho.Logger == nil {
@@ -228,36 +202,6 @@ func httpOptions(cfg connectors.Config, o options, ho connectors.HTTPOptions) (c
 		ho.Logger = slog.Default()
 	}
 	return ho, nil
-}
-
-// decodeRate reads a rate like rate_limit: {requests: N, per: DURATION}.
-func decodeRate(cfg connectors.Config, key string, n *yaml.Node) (connectors.RateLimit, error) {
-	bad := func(format string, args ...any) (connectors.RateLimit, error) {
-		return connectors.RateLimit{}, cfg.Errorf(key, format, args...)
-	}
-	if n.Kind != yaml.MappingNode {
-		return bad("must be a mapping like {requests: 100, per: 10s}")
-	}
-	var r struct {
-		Requests *int   `yaml:"requests"`
-		Per      string `yaml:"per"`
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i].Value; k != "requests" && k != "per" {
-			return bad("unknown key %q: it takes requests and per", k)
-		}
-	}
-	if err := n.Decode(&r); err != nil {
-		return bad("must be like {requests: 100, per: 10s}: %v", err)
-	}
-	if r.Requests == nil || *r.Requests < 1 {
-		return bad("requests must be a positive count of requests")
-	}
-	per, err := time.ParseDuration(r.Per)
-	if err != nil || per <= 0 {
-		return bad("per %q is not a positive duration like 10s", r.Per)
-	}
-	return connectors.RateLimit{Requests: *r.Requests, Per: per}, nil
 }
 
 // modifiedProperty is the property that holds an object's last-modified

@@ -96,15 +96,15 @@ func TestRateConfig(t *testing.T) {
 		t.Errorf("search pace %v a second for 20 per 2s", got)
 	}
 	if _, err := newClient(config(t, "type: hubspot\ntoken: t\nsearch_rate_limit: {requests: 5}\n"), connectors.HTTPOptions{}); err == nil ||
-		!strings.Contains(err.Error(), "tandem.yaml:3: systems.hs.search_rate_limit: per") {
+		!strings.Contains(err.Error(), "tandem.yaml:3: systems.hs.search_rate_limit.per: must be a positive duration") {
 		t.Errorf("search_rate_limit without per: %v", err)
 	}
 	for _, tc := range []struct{ section, want string }{
 		{"rate_limit: 100\n", "tandem.yaml:3: systems.hs.rate_limit: must be a mapping"},
-		{"rate_limit: {requests: 100}\n", `systems.hs.rate_limit: per "" is not a positive duration`},
-		{"rate_limit: {requests: 0, per: 10s}\n", "systems.hs.rate_limit: requests must be a positive count"},
-		{"rate_limit: {requests: 100, per: 10}\n", `per "10" is not a positive duration`},
-		{"rate_limit: {requests: 100, per: 10s, burst: 5}\n", `systems.hs.rate_limit: unknown key "burst"`},
+		{"rate_limit: {requests: 100}\n", `systems.hs.rate_limit.per: must be a positive duration like 10s, got ""`},
+		{"rate_limit: {requests: 0, per: 10s}\n", "systems.hs.rate_limit.requests: must be a positive number of requests"},
+		{"rate_limit: {requests: 100, per: 10}\n", `systems.hs.rate_limit.per: must be a positive duration like 10s, got "10"`},
+		{"rate_limit: {requests: 100, per: 10s, burst: 5}\n", "tandem.yaml:3: systems.hs.rate_limit.burst: unknown key (known: requests, per)"},
 		{"rate_limit: {requests: many, per: 10s}\n", "systems.hs.rate_limit: must be like"},
 		{"daily_reserve: 1\n", "tandem.yaml:3: systems.hs.daily_reserve: must be a share of the daily quota from 0 (none) to below 1"},
 		{"daily_reserve: -0.1\n", "systems.hs.daily_reserve"},

@@ -51,7 +51,7 @@ func TestConfig(t *testing.T) {
 		{base + "password: x\n", "tandem.yaml:5: systems.sf.password: unknown key"},
 		{base + "api_version: 62\n", "tandem.yaml:5: systems.sf.api_version: must look like v62.0"},
 		{base + "external_id_field: Email\n", "tandem.yaml:5: systems.sf.external_id_field: must be the API name of a custom External ID field"},
-		{base + "timeout: -1s\n", "systems.sf.timeout: must be positive"},
+		{base + "timeout: -1s\n", `systems.sf.timeout: "-1s" is not a positive duration`},
 		{base + "timeout: soon\n", "systems.sf"},
 		{base + "token_url: ftp://x\n", "systems.sf.token_url: must be an http(s) URL"},
 		{base + "overlap: five minutes\n", `tandem.yaml:5: systems.sf.overlap: must be a duration like 10m, got "five minutes"`},

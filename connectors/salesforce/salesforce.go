@@ -174,42 +174,36 @@ func decodeOptions(cfg connectors.Config) (Options, error) {
 		}
 		overlap = d
 	}
+	// timeout, rate_limit, daily_reserve and breaker are the shared
+	// client's keys, checked once for every connector (connectors.HTTPConfig),
+	// before Decode, whose errors would name the section and not the key.
+	var hc connectors.HTTPConfig
+	var ho connectors.HTTPOptions
+	if err := cfg.Node.Decode(&hc); err != nil {
+		return o, &connectors.ConfigError{File: cfg.File, Line: cfg.Node.Line, Key: "systems." + cfg.Name, Msg: err.Error()}
+	}
+	if err := hc.Apply(cfg, &ho); err != nil {
+		return o, err
+	}
 	if err := cfg.Decode(&o, "instance_url", "client_id"); err != nil {
 		return o, err
 	}
+	o.Timeout, o.RateLimit, o.DailyReserve = ho.Timeout, ho.Rate, ho.DailyReserve
 	o.Overlap = overlap
 	o.ClientSecretFile, o.RefreshTokenFile = cfg.Path(o.ClientSecretFile), cfg.Path(o.RefreshTokenFile)
 	if o.Webhook != nil {
 		o.Webhook.SecretFile = cfg.Path(o.Webhook.SecretFile)
 	}
-	if rl := connectors.Child(cfg.Node, "rate_limit"); rl != nil {
-		if rl.Kind != yaml.MappingNode {
-			return o, configError(cfg, "rate_limit", "must be a mapping like {requests: 100, per: 1s}")
-		}
-		for i := 0; i+1 < len(rl.Content); i += 2 {
-			if k := rl.Content[i].Value; k != "requests" && k != "per" {
-				return o, configError(cfg, "rate_limit."+k, "unknown key (known: requests, per)")
-			}
-		}
-	}
 	// A key given but empty is an environment variable that is not set.
 	// Left alone, an empty refresh_token would fall back to the
 	// client-credentials flow without a word.
-	for _, key := range []string{"refresh_token", "refresh_token_file", "client_secret_file", "daily_reserve"} {
+	for _, key := range []string{"refresh_token", "refresh_token_file", "client_secret_file"} {
 		if n := connectors.Child(cfg.Node, key); n != nil && n.Value == "" {
 			return o, configError(cfg, key, "is empty (is its environment variable set?)")
 		}
 	}
 	if n := connectors.Child(cfg.Node, "conditional_window"); n != nil && o.ConditionalWindow == 0 {
 		o.ConditionalWindow = -1 // given as 0: off; unset takes the default
-	}
-	if connectors.Child(cfg.Node, "daily_reserve") != nil {
-		switch r := o.DailyReserve; {
-		case r < 0 || r >= 1:
-			return o, configError(cfg, "daily_reserve", fmt.Sprintf("must be a share of the daily allowance, from 0 to less than 1, got %v", r))
-		case r == 0:
-			o.DailyReserve = -1 // no reserve; the shared client reads 0 as its default
-		}
 	}
 	if key, err := o.normalize(); err != nil {
 		return o, configError(cfg, key, err.Error())
