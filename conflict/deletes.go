@@ -27,6 +27,21 @@ func (d *decider) deleted(ent *mapping.Entity, sm *mapping.System, rec tandem.Re
 		return err // never linked, or a delete seen already (our own, echoed)
 	}
 	at := rec.Modified
+	if fl, err := d.v.InFlight(link.EntityID, sm.Name, sm.Object); err != nil {
+		return err
+	} else if fl.Has(state.SentDelete, true) {
+		// Tandem's own delete, sent and not yet confirmed (a crash or a
+		// lost answer since): its echo. Taken for a person's delete, it
+		// would move the entity's delete time to Tandem's, and an edit
+		// made elsewhere between the two would lose to it.
+		link.Deleted = at
+		if at.IsZero() {
+			link.Deleted = d.now() // as confirmed marks it
+		}
+		d.log.Info("read back a delete in flight: Tandem's echo, not a delete", "system", sm.Name, "object", sm.Object,
+			"id", rec.ID, "entity_id", link.EntityID)
+		return d.v.PutLink(link)
+	}
 	if at.IsZero() {
 		// The system does not say when (a record purged, a connector
 		// that cannot tell): the record was last seen alive at its own

@@ -24,11 +24,13 @@ import (
 // markSent records, in one transaction committed before the writes go out,
 // the values each planned update or create sets, as a read of the record
 // will show them: what confirmed puts in the snapshot (readBack; a lossy
-// mapping shows something other than what was sent).
+// mapping shows something other than what was sent). A delete is marked
+// too (state.SentDelete): the record found deleted before the delete was
+// confirmed is its echo, not a person's delete (see deleted).
 func (e *Engine) markSent(ctx context.Context, sm *mapping.System, plans []planned) error {
 	some := false
 	for _, p := range plans {
-		if p.write != nil && p.write.Op != tandem.OpDelete && len(p.sent) > 0 {
+		if p.write != nil && (p.write.Op == tandem.OpDelete || len(p.sent) > 0) {
 			some = true
 			break
 		}
@@ -38,7 +40,11 @@ func (e *Engine) markSent(ctx context.Context, sm *mapping.System, plans []plann
 	}
 	sent := map[int64]tandem.Values{}
 	for _, p := range plans {
-		if p.write != nil && p.write.Op != tandem.OpDelete {
+		switch {
+		case p.write == nil:
+		case p.write.Op == tandem.OpDelete:
+			sent[p.intent.ID] = tandem.Values{state.SentDelete: true}
+		default:
 			sent[p.intent.ID] = readBack(sm, p.sent)
 		}
 	}

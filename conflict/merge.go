@@ -99,10 +99,13 @@ func Merge(entity, entityID string, golden tandem.Golden, side Side, fields []st
 			}
 		case tandem.Equal(v, g.Value):
 			// Agreed already. If this side set the value too, since it last
-			// agreed, the golden field carries whichever assertion the policy
-			// ranks higher: a later one for newest, a preferred system for
-			// prefer. (Else a third system's older value could beat it.)
-			if hasBase && !tandem.Equal(v, base) && outranks(pol.For(field), side.field(field, v), g) {
+			// agreed (or as a record newly linked, with no base: it set
+			// every value it holds), the golden field carries whichever
+			// assertion the policy ranks higher: a later one for newest, a
+			// preferred system for prefer. (Else a third system's older
+			// value could beat it, and the outcome would hang on the order
+			// of the systems in the config.)
+			if (side.Snapshot == nil || hasBase && !tandem.Equal(v, base)) && outranks(pol.For(field), side.field(field, v), g) {
 				g.Modified, g.Source, g.Precision = side.At(field), side.System, side.Precision
 				out.Golden[field] = g
 				out.Changed = true

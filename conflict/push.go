@@ -25,6 +25,9 @@ type planned struct {
 	// found is the record a refused create named as holding its key,
 	// read back (readExisting); nil when there is none.
 	found *tandem.Record
+	// golden is the golden record the write was planned from: if it
+	// moved before the checkpoint, the intent is not done (behind).
+	golden tandem.Golden
 }
 
 // push drains a system's outbox for one object in batches. A write is
@@ -182,6 +185,7 @@ func plan(v view, ent *mapping.Entity, sm *mapping.System, in state.Intent) (pla
 	if err != nil {
 		return p, err
 	}
+	p.golden = golden
 	if p.link, err = v.LinkOf(in.EntityID, sm.Name, sm.Object); err != nil {
 		return p, err
 	}
@@ -354,6 +358,9 @@ func (d *decider) confirm(ent *mapping.Entity, sm *mapping.System, plans []plann
 			if err := d.v.Done(p.intent.ID); err != nil {
 				return written, failed, err
 			}
+			if err := d.behind(ent, sm, p); err != nil {
+				return written, failed, err
+			}
 			continue
 		}
 		res := results[i]
@@ -384,6 +391,42 @@ func (d *decider) confirm(ent *mapping.Entity, sm *mapping.System, plans []plann
 		}
 	}
 	return written, failed, nil
+}
+
+// behind queues the system's write again when the golden record moved
+// after an intent was planned from it as needing no write: a merge made
+// meanwhile (another system's re-read, while this batch's writes were in
+// flight) queued the intent into this pending one, which is done now.
+// (A confirmed write does the same in confirmed.)
+func (d *decider) behind(ent *mapping.Entity, sm *mapping.System, p planned) error {
+	golden, err := d.v.Golden(p.intent.EntityID)
+	if err != nil || sameGolden(golden, p.golden) {
+		return err
+	}
+	del, err := d.v.DeleteOf(p.intent.EntityID)
+	if err != nil {
+		return err
+	}
+	l, err := d.v.LinkOf(p.intent.EntityID, sm.Name, sm.Object)
+	if err != nil || !needsWrite(ent, sm, golden, l, del) {
+		return err
+	}
+	d.log.Info("golden record moved while the write was in flight: queued again", "system", sm.Name, "object", sm.Object, "entity_id", p.intent.EntityID)
+	return d.v.Enqueue(ent.Name, p.intent.EntityID, sm.Name, sm.Object)
+}
+
+// sameGolden compares two golden records' values and held marks.
+func sameGolden(a, b tandem.Golden) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for f, x := range a {
+		y, ok := b[f]
+		if !ok || x.Held != y.Held || !tandem.Equal(x.Value, y.Value) {
+			return false
+		}
+	}
+	return true
 }
 
 func (d *decider) failed(sm *mapping.System, p planned, err error) error {

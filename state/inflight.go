@@ -17,6 +17,11 @@ import (
 // value before; either may be the one the system holds).
 type InFlight map[string][]any
 
+// SentDelete is the key of InFlight that says a delete of the record was
+// sent (its value is true). No canonical field has this name: field names
+// are identifiers.
+const SentDelete = "!delete"
+
 // Has reports whether v is a value in flight for field.
 func (f InFlight) Has(field string, v any) bool {
 	return slices.ContainsFunc(f[field], func(s any) bool { return tandem.Equal(s, v) })

@@ -13,15 +13,20 @@ import (
 
 // TestMain doubles as the tandem binary for the crash test: with
 // TANDEM_TEST_MAIN=1 the test binary runs the command line it was given,
-// SIGKILLing itself at the Nth step of the pass when TANDEM_TEST_CRASH_AT=N,
+// SIGKILLing itself at the Nth step of the pass when TANDEM_TEST_CRASH_AT=N
+// (the Nth step named TANDEM_TEST_CRASH_POINT, when that is set),
 // and, with TANDEM_TEST_COUNT=FILE, writes how many steps the pass had.
 func TestMain(m *testing.M) {
 	if os.Getenv("TANDEM_TEST_MAIN") != "1" {
 		os.Exit(m.Run())
 	}
 	crashAt, _ := strconv.Atoi(os.Getenv("TANDEM_TEST_CRASH_AT"))
+	point := os.Getenv("TANDEM_TEST_CRASH_POINT") // "": every step counts
 	steps := 0
-	stepHook = func(string) {
+	stepHook = func(at string) {
+		if point != "" && at != point {
+			return
+		}
 		steps++
 		if steps == crashAt {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)

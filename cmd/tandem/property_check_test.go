@@ -2,219 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
 	"tandem"
 	"tandem/state"
 )
 
-// What the convergence property test expects of a pass, and the checks
-// and failure reports against it.
-
-// expect works out, from the window's actions and the systems' records
-// just before the pass, what the pass must do. It follows the semantics
-// the engine promises, not the engine's code:
-//
-//   - a field changed in one system, or in several to one value, takes
-//     that value; changed to different values, the value of the system
-//     whose record was edited last (newest compares record times), and
-//     one field conflict;
-//   - a person deleted in some systems is gone everywhere, unless another
-//     system edited the record after the last of those deletes: then it
-//     lives everywhere, with that edit. The deleting systems' own edits
-//     went with their records.
-//   - a record created in the window is created everywhere, unless it was
-//     deleted before the pass saw it.
-func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
-	e := &propExpect{alive: map[string]propVals{}, conflicts: map[[2]string]*propFieldConflict{}, deletes: map[string]*propDelete{}}
-	lastEdit := map[[2]string]int{}        // (system, email) -> step of the record's last edit
-	deleted := map[string]map[string]int{} // email -> system -> step
-	created := map[string]string{}         // email -> system
-	for _, a := range p.window {
-		switch a.kind {
-		case "edit", "create":
-			lastEdit[[2]string{a.system, a.email}] = a.step
-			if a.kind == "create" {
-				created[a.email] = a.system
-			}
-		case "delete":
-			if deleted[a.email] == nil {
-				deleted[a.email] = map[string]int{}
-			}
-			deleted[a.email][a.system] = a.step
-		}
-	}
-	for _, email := range sortedKeys(p.base) {
-		base := p.base[email]
-		dels := deleted[email]
-		last := 0
-		for _, st := range dels {
-			last = max(last, st)
-		}
-		d := &propDelete{deleters: dels, alive: len(dels) == 0}
-		v := base.clone()
-		for _, s := range p.systems {
-			if _, ok := dels[s.name()]; ok {
-				continue
-			}
-			r, ok := cur[s.name()][email]
-			if !ok {
-				p.fail(fmt.Sprintf("model: %s lost %s, which it did not delete", s.name(), email))
-			}
-			if !r.v.equal(base) && lastEdit[[2]string{s.name(), email}] > last && len(dels) > 0 {
-				d.alive = true
-				d.revivers = append(d.revivers, s.name())
-			}
-		}
-		for _, f := range propEditable {
-			fc := &propFieldConflict{values: map[string]string{}, last: map[string]int{}}
-			var distinct []string
-			for _, s := range p.systems {
-				if _, ok := dels[s.name()]; ok {
-					continue
-				}
-				if val := cur[s.name()][email].v[f]; val != base[f] {
-					fc.values[s.name()] = val
-					fc.last[s.name()] = lastEdit[[2]string{s.name(), email}]
-					if !slices.Contains(distinct, val) {
-						distinct = append(distinct, val)
-					}
-				}
-			}
-			switch len(distinct) {
-			case 0:
-			case 1:
-				v[f] = distinct[0]
-			default:
-				for sys, st := range fc.last {
-					if fc.winner == "" || st > fc.last[fc.winner] {
-						fc.winner = sys
-					}
-				}
-				v[f] = fc.values[fc.winner]
-				e.conflicts[[2]string{email, f}] = fc
-			}
-		}
-		if len(dels) > 0 {
-			e.deletes[email] = d
-		}
-		if d.alive {
-			e.alive[email] = v
-		}
-	}
-	for email, sys := range created {
-		if _, ok := deleted[email][sys]; ok {
-			continue // deleted before any pass saw it
-		}
-		e.alive[email] = cur[sys][email].v
-	}
-	return e
-}
-
-// pass runs a pass and checks it against the model.
-func (p *propTest) pass() {
-	before := p.read()
-	exp := p.expect(before)
-	p.history = append(p.history, propAction{step: p.step, kind: "pass", at: p.now(), how: fmt.Sprintf("(after %d actions)", len(p.window))})
-	p.stats["pass"]++
-	p.sync()
-	after := p.read()
-
-	// Every system holds exactly the people the model expects, with the
-	// expected values.
-	for _, s := range p.systems {
-		recs := after[s.name()]
-		for _, email := range sortedKeys(exp.alive) {
-			want := exp.alive[email]
-			r, ok := recs[email]
-			switch {
-			case !ok:
-				p.t.Errorf("%s lacks %s after the pass, want %s%s", s.name(), email, want, p.why(exp, email))
-			case !r.v.equal(want):
-				p.t.Errorf("%s holds %s as %s, want %s%s", s.name(), email, r.v, want, p.why(exp, email))
-			}
-		}
-		for _, email := range sortedKeys(recs) {
-			if _, ok := exp.alive[email]; !ok {
-				p.t.Errorf("%s still holds %s (%s) after the pass, want it gone everywhere%s", s.name(), email, recs[email].v, p.why(exp, email))
-			}
-		}
-	}
-
-	st, err := state.OpenReadOnly(p.state)
-	if err != nil {
-		p.fail(fmt.Sprintf("opening the state: %v", err))
-	}
-	defer st.Close()
-	p.checkStatus(st)
-	p.learnEntitiesFrom(st, after, exp.alive)
-	news := p.conflictsFrom(st)
-	p.checkConflicts(exp, news)
-	if p.t.Failed() {
-		p.dump(before, after, news)
-		p.t.FailNow()
-	}
-
-	// The pass is as the model says: its result is the next window's start.
-	for email, d := range exp.deletes {
-		if len(d.deleters) > 1 {
-			p.stats["people deleted in 2+ systems in one window"]++
-		}
-		if d.alive {
-			p.revived[email] = p.step
-			p.stats["delete beaten by a later edit"]++
-		} else {
-			p.gone[email] = p.step
-			delete(p.revived, email)
-			p.stats["deleted everywhere"]++
-		}
-	}
-	for _, a := range p.window {
-		if a.kind == "create" {
-			if _, ok := exp.alive[a.email]; !ok {
-				p.gone[a.email] = p.step
-				p.stats["deleted before any pass saw it"]++
-			}
-		}
-	}
-	for k, fc := range exp.conflicts {
-		if _, ok := exp.alive[k[0]]; ok {
-			p.ledger[k] = ledgerEntry{pass: p.step, value: exp.alive[k[0]][k[1]], contested: fc.values, decided: p.decided(news, k)}
-		}
-	}
-	for email, v := range exp.alive {
-		if b, ok := p.base[email]; ok {
-			for _, f := range propEditable {
-				if _, contested := exp.conflicts[[2]string{email, f}]; !contested && v[f] != b[f] {
-					p.ledger[[2]string{email, f}] = ledgerEntry{pass: p.step, value: v[f]}
-				}
-			}
-		}
-	}
-	p.base = exp.alive
-	p.window = nil
-	p.hot = map[string]bool{}
-}
-
-// why explains the model's expectation for a person, for failures.
-func (p *propTest) why(exp *propExpect, email string) string {
-	var parts []string
-	if d := exp.deletes[email]; d != nil {
-		parts = append(parts, fmt.Sprintf("deleted in %v; alive=%v (revived by %v)", d.deleters, d.alive, d.revivers))
-	}
-	for _, f := range propEditable {
-		if fc := exp.conflicts[[2]string{email, f}]; fc != nil {
-			parts = append(parts, fmt.Sprintf("%s contested %v, records last edited at steps %v: newest is %s", f, fc.values, fc.last, fc.winner))
-		}
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return " [" + strings.Join(parts, "; ") + "]"
-}
+// The checks of the convergence property test: a round's conflicts and
+// the engine's status held to the model, and the end of the run.
 
 // checkStatus: nothing left in the outbox, nothing set aside, no pass error.
 func (p *propTest) checkStatus(st *state.Store) {
@@ -308,13 +104,13 @@ func (p *propTest) emailOf(id string) string {
 // checkConflicts holds the pass's new conflicts to the model: exactly one
 // field conflict per contested field, none elsewhere; a delete conflict
 // for each person deleted, decided the way the delete went.
-func (p *propTest) checkConflicts(exp *propExpect, news []tandem.Conflict) {
-	passes := map[string]bool{}
+func (p *propTest) checkConflicts(exp *propExpect, news []tandem.Conflict, passes int) {
+	passNames := map[string]bool{}
 	seen := map[[2]string]int{}
 	seenDelete := map[string]int{}
 	lastDelete := map[string]tandem.Conflict{}
 	for _, c := range news {
-		passes[c.Pass] = true
+		passNames[c.Pass] = true
 		email := p.emailOf(c.EntityID)
 		desc := fmt.Sprintf("conflict %d (%s %s of %s, decided %q, sides %s)", c.ID, c.Kind, c.Field, email, c.Decided, sidesOf(c))
 		if c.Status != tandem.ConflictAuto {
@@ -325,12 +121,20 @@ func (p *propTest) checkConflicts(exp *propExpect, news []tandem.Conflict) {
 			k := [2]string{email, c.Field}
 			seen[k]++
 			fc := exp.conflicts[k]
+			if exp.loose[k] {
+				// Seen in a state the window passed through: one conflict
+				// per pass at most, with the values that pass saw.
+				if seen[k] == passes+1 {
+					p.t.Errorf("%s: %d conflicts for one field in a round of %d passes", desc, seen[k], passes)
+				}
+				continue
+			}
 			if fc == nil {
 				p.t.Errorf("%s: not contested in this window (edits: %s)", desc, p.editsOf(email, c.Field))
 				continue
 			}
 			if seen[k] == 2 {
-				p.t.Errorf("%s: a second conflict for one field in one pass", desc)
+				p.t.Errorf("%s: a second conflict for one field in one round", desc)
 			}
 			got := map[string]bool{}
 			for sys, sv := range c.Values {
@@ -349,7 +153,7 @@ func (p *propTest) checkConflicts(exp *propExpect, news []tandem.Conflict) {
 			}
 			if _, alive := exp.alive[email]; alive {
 				if want, ok := fc.values[c.Decided]; !ok || want != fc.values[fc.winner] {
-					p.t.Errorf("%s: decided %q, whose value is not the newest edit's %q (%s, step %d)", desc, c.Decided, fc.values[fc.winner], fc.winner, fc.last[fc.winner])
+					p.t.Errorf("%s: decided %q, whose value is not the newest edit's %q (%s, stamped %s)", desc, c.Decided, fc.values[fc.winner], fc.winner, fc.last[fc.winner].Format("15:04:05.000"))
 				}
 			}
 		case tandem.ConflictDelete:
@@ -358,6 +162,12 @@ func (p *propTest) checkConflicts(exp *propExpect, news []tandem.Conflict) {
 			seenDelete[email]++
 			lastDelete[email] = c
 			d := exp.deletes[email]
+			if d == nil && p.lag > 0 && p.createdAndDeleted() && !strings.Contains(email, "@") {
+				// A record created and deleted in this window that the
+				// lagging search showed alive: linked, then deleted.
+				p.stats["create and delete both seen through the search lag"]++
+				continue
+			}
 			if d == nil {
 				p.t.Errorf("%s: %s was not deleted in this window", desc, email)
 				continue
@@ -371,13 +181,13 @@ func (p *propTest) checkConflicts(exp *propExpect, news []tandem.Conflict) {
 			p.t.Errorf("%s: no %s conflict is expected (every created email is new)", desc, c.Kind)
 		}
 	}
-	if len(passes) > 1 {
-		p.t.Errorf("the new conflicts name %d passes, want one: %v", len(passes), passes)
+	if len(passNames) > passes {
+		p.t.Errorf("the new conflicts name %d passes, want at most the round's %d: %v", len(passNames), passes, passNames)
 	}
 	for _, k := range sortedKeys(exp.conflicts) {
-		if seen[k] == 0 {
+		if seen[k] == 0 && !exp.conflicts[k].optional {
 			fc := exp.conflicts[k]
-			p.t.Errorf("no conflict recorded for %s %s, set to different values by %v (steps %v)", k[0], k[1], fc.values, fc.last)
+			p.t.Errorf("no conflict recorded for %s %s, set to different values by %v (stamped %s)", k[0], k[1], fc.values, stamps(fc.last))
 		}
 	}
 	for _, email := range sortedKeys(exp.deletes) {
@@ -388,8 +198,8 @@ func (p *propTest) checkConflicts(exp *propExpect, news []tandem.Conflict) {
 			continue
 		}
 		if _, byDeleter := d.deleters[c.Decided]; byDeleter == d.alive {
-			p.t.Errorf("conflict %d (delete of %s, sides %s): decided %q, but the delete %s (deleted in %v, edited after the last delete by %v)",
-				c.ID, email, sidesOf(c), c.Decided, map[bool]string{true: "lost to a later edit", false: "stands"}[d.alive], d.deleters, d.revivers)
+			p.t.Errorf("conflict %d (delete of %s, sides %s): decided %q, but the delete %s (deleted %s, edited after the last delete by %v)",
+				c.ID, email, sidesOf(c), c.Decided, map[bool]string{true: "lost to a later edit", false: "stands"}[d.alive], stamps(d.deleters), d.revivers)
 		}
 	}
 	p.stats["field conflicts checked"] += len(exp.conflicts)
@@ -405,36 +215,6 @@ func (p *propTest) decided(news []tandem.Conflict, k [2]string) string {
 	return ""
 }
 
-func canonicalValue(field string, v any) string {
-	s, _ := v.(string)
-	return canonical(propVals{field: s})[field]
-}
-
-func sidesOf(c tandem.Conflict) string {
-	var parts []string
-	for _, sys := range sortedKeys(c.Values) {
-		sv := c.Values[sys]
-		b, _ := json.Marshal(sv.Value)
-		parts = append(parts, fmt.Sprintf("%s=%s@%s", sys, b, sv.ModifiedAt.Format("15:04:05.000")))
-	}
-	return strings.Join(parts, " ")
-}
-
-// editsOf lists the window's actions on a person's field (or all its
-// actions, field "").
-func (p *propTest) editsOf(email, field string) string {
-	var parts []string
-	for _, a := range p.window {
-		if a.email == email && (field == "" || a.field == field || a.kind != "edit") {
-			parts = append(parts, fmt.Sprintf("%s %s step %d %q", a.system, a.kind, a.step, a.value))
-		}
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, ", ")
-}
-
 // finalChecks, once the systems are quiet: they agree, no edit was lost,
 // and every delete went as its window said.
 func (p *propTest) finalChecks() {
@@ -447,7 +227,7 @@ func (p *propTest) finalChecks() {
 		for email, r := range cur[s.name()] {
 			if o, ok := cur[first][email]; !ok {
 				p.t.Errorf("at the end %s holds %s, %s does not", s.name(), email, first)
-			} else if !o.v.equal(r.v) {
+			} else if !p.normVals(s, o.v).equal(r.v) {
 				p.t.Errorf("at the end %s differs: %s in %s, %s in %s", email, o.v, first, r.v, s.name())
 			}
 		}
@@ -483,117 +263,4 @@ func (p *propTest) finalChecks() {
 	if p.t.Failed() {
 		p.dump(cur, cur, nil)
 	}
-}
-
-func (p *propTest) summary() string {
-	var parts []string
-	for _, k := range sortedKeys(p.stats) {
-		parts = append(parts, fmt.Sprintf("%d %s", p.stats[k], k))
-	}
-	return strings.Join(parts, ", ") + fmt.Sprintf("; %d people alive at the end", len(p.base))
-}
-
-// fail stops the test with the state needed to replay and debug it.
-func (p *propTest) fail(msg string) {
-	p.t.Helper()
-	p.t.Error(msg)
-	cur := p.read()
-	p.dump(cur, cur, nil)
-	p.t.FailNow()
-}
-
-// dump prints what a failure needs: the seed, the actions around it, the
-// systems' records before and after the pass, the pass's conflicts and the
-// engine's log of the pass.
-func (p *propTest) dump(before, after map[string]map[string]propRec, news []tandem.Conflict) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d: replay with  go test ./cmd/tandem -run TestPropertyConvergence -property.seed=%d -property.steps=%d -v\n",
-		p.seed, p.seed, p.steps)
-	fmt.Fprintf(&b, "\nthe last actions (the failing window is the last one):\n")
-	from := 0
-	for i, passes := len(p.history)-1, 0; i >= 0; i-- {
-		if p.history[i].kind == "pass" {
-			if passes++; passes == 4 {
-				from = i
-				break
-			}
-		}
-	}
-	for _, a := range p.history[from:] {
-		fmt.Fprintf(&b, "  %s\n", a)
-	}
-	// The people worth reading: those acted on in the actions above, and
-	// those whose records do not all hold the model's values.
-	emails, quiet := map[string]bool{}, 0
-	for _, a := range p.history[from:] {
-		if a.kind != "pass" {
-			emails[a.email] = true
-		}
-	}
-	all := map[string]bool{}
-	for _, m := range []map[string]map[string]propRec{before, after} {
-		for _, recs := range m {
-			for e := range recs {
-				all[e] = true
-			}
-		}
-	}
-	for e := range p.base {
-		all[e] = true
-	}
-	for e := range all {
-		for _, s := range p.systems {
-			for _, m := range []map[string]map[string]propRec{before, after} {
-				if r, ok := m[s.name()][e]; !ok || !r.v.equal(p.base[e]) {
-					emails[e] = true
-				}
-			}
-		}
-		if !emails[e] {
-			quiet++
-		}
-	}
-	fmt.Fprintf(&b, "\nrecords (window start = the model's agreed values; before / after the pass, per system), "+
-		"%d other people hold the model's values everywhere and are not shown:\n", quiet)
-	for _, e := range sortedKeys(emails) {
-		fmt.Fprintf(&b, "  %s  entity %s\n", e, p.entity[e])
-		if v, ok := p.base[e]; ok {
-			fmt.Fprintf(&b, "    %-10s %-7s %s\n", "start", "", v)
-		}
-		for _, s := range p.systems {
-			for _, st := range []struct {
-				label string
-				m     map[string]map[string]propRec
-			}{{"before", before}, {"after", after}} {
-				if r, ok := st.m[s.name()][e]; ok {
-					fmt.Fprintf(&b, "    %-10s %-7s %s  (id %s, modified %s)\n", s.name(), st.label, r.v, r.id, r.modified.Format("15:04:05.000"))
-				} else {
-					fmt.Fprintf(&b, "    %-10s %-7s -\n", s.name(), st.label)
-				}
-			}
-		}
-	}
-	if len(news) > 0 {
-		fmt.Fprintf(&b, "\nconflicts the pass recorded:\n")
-		for _, c := range news {
-			fmt.Fprintf(&b, "  %d %s %s of %s (%s): %s, decided %q; sides %s\n", c.ID, c.Kind, c.Field, p.emailOf(c.EntityID), c.EntityID, c.Status, c.Decided, sidesOf(c))
-		}
-	}
-	if p.log != "" {
-		lines := strings.Split(strings.TrimSpace(p.log), "\n")
-		if len(lines) > 120 {
-			lines = append([]string{fmt.Sprintf("(%d lines before)", len(lines)-120)}, lines[len(lines)-120:]...)
-		}
-		fmt.Fprintf(&b, "\nthe engine's log of the pass:\n  %s\n", strings.Join(lines, "\n  "))
-	}
-	p.t.Log(b.String())
-}
-
-func sortedKeys[K interface{ ~string | ~[2]string }, V any](m map[K]V) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b K) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
-	return keys
 }

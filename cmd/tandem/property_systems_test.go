@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -61,12 +62,21 @@ type propSystem interface {
 	set(id, field, raw string) error
 	remove(id string) error
 	writes() int
+	// norm is how a canonical value of field reads back from this system
+	// once written to it: the identity, unless its mapping is lossy.
+	norm(field, v string) string
+	// stamp is the modified time the system gives a change made at t.
+	stamp(t time.Time) time.Time
+	// classify tells Tandem's request apart: "pull" (a page of changes),
+	// "reread" (records by id, before a write), "write", or "".
+	classify(r *http.Request) string
 }
 
 // hubspotSystem is a hubspottest portal's contacts.
 type hubspotSystem struct {
-	sys string
-	srv *hubspottest.Server
+	sys   string
+	srv   *hubspottest.Emulator
+	upper map[string]bool // canonical fields mapped in with transform: upper (the lossy mapping)
 }
 
 var hubspotProps = map[string]string{"email": "email", "first_name": "firstname", "last_name": "lastname", "phone": "phone", "title": "jobtitle"}
@@ -75,6 +85,30 @@ func (h *hubspotSystem) name() string   { return h.sys }
 func (h *hubspotSystem) object() string { return "contacts" }
 func (h *hubspotSystem) writes() int    { return h.srv.Writes() }
 
+func (h *hubspotSystem) norm(field, v string) string {
+	if h.upper[field] {
+		return strings.ToUpper(v)
+	}
+	return v
+}
+
+func (h *hubspotSystem) stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+func (h *hubspotSystem) classify(r *http.Request) string {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/crm/v3/objects/contacts")
+	switch {
+	case !ok:
+		return ""
+	case rest == "/search" || rest == "" && r.Method == http.MethodGet:
+		return "pull"
+	case rest == "/batch/read":
+		return "reread"
+	case r.Method == http.MethodGet:
+		return ""
+	}
+	return "write"
+}
+
 func (h *hubspotSystem) records() []propRec {
 	var out []propRec
 	for _, o := range h.srv.List("contacts") {
@@ -82,7 +116,11 @@ func (h *hubspotSystem) records() []propRec {
 		for f, p := range hubspotProps {
 			v[f] = o.Properties[p]
 		}
-		out = append(out, propRec{id: o.ID, v: canonical(v), modified: o.UpdatedAt})
+		v = canonical(v)
+		for f := range v {
+			v[f] = h.norm(f, v[f])
+		}
+		out = append(out, propRec{id: o.ID, v: v, modified: o.UpdatedAt})
 	}
 	return out
 }
@@ -106,7 +144,7 @@ func (h *hubspotSystem) remove(id string) error { return h.srv.Delete("contacts"
 // salesforceSystem is a salesforcetest org's Contacts.
 type salesforceSystem struct {
 	sys string
-	srv *salesforcetest.Server
+	srv *salesforcetest.Emulator
 }
 
 var salesforceFields = map[string]string{"email": "Email", "first_name": "FirstName", "last_name": "LastName", "phone": "Phone", "title": "Title"}
@@ -114,6 +152,41 @@ var salesforceFields = map[string]string{"email": "Email", "first_name": "FirstN
 func (s *salesforceSystem) name() string   { return s.sys }
 func (s *salesforceSystem) object() string { return "Contact" }
 func (s *salesforceSystem) writes() int    { return s.srv.Writes() }
+
+func (s *salesforceSystem) norm(_, v string) string { return v }
+
+// stamp: SystemModstamp has whole seconds, as in the real API.
+func (s *salesforceSystem) stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+
+func (s *salesforceSystem) classify(r *http.Request) string {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/services/data/"+salesforcetest.APIVersion+"/")
+	if !ok {
+		return ""
+	}
+	switch {
+	case strings.HasPrefix(rest, "query"):
+		return "pull"
+	case strings.HasPrefix(rest, "composite/sobjects/Contact") && (r.Method == http.MethodGet || r.Method == http.MethodPost):
+		return "reread" // a retrieve by ids (POST carries them in its body)
+	case r.Method == http.MethodGet:
+		return ""
+	}
+	return "write"
+}
+
+// commitLate edits a record in a transaction that began at began and
+// commits now (see salesforcetest.CommitLate).
+func (s *salesforceSystem) commitLate(id, field, raw string, began time.Time) error {
+	var v any = raw
+	if raw == "" {
+		v = nil
+	}
+	_, err := s.srv.CommitLate("Contact", id, map[string]any{salesforceFields[field]: v}, began)
+	return err
+}
+
+// undelete restores a record from the recycle bin.
+func (s *salesforceSystem) undelete(id string) error { return s.srv.Undelete("Contact", id) }
 
 func (s *salesforceSystem) records() []propRec {
 	var out []propRec
@@ -176,8 +249,16 @@ func canonical(v propVals) propVals {
 // ten, newest wins with no tolerance, deletes propagated without a guard.
 // No system gives per-field times (HubSpot's property_history is off), so
 // newest compares the records' modified times.
-func propertyConfig(state, hsA, hsB, sf string) string {
-	hubspot := func(name string) string {
+//
+// With lossy set, hubspot_b reads its job title in upper case (transform:
+// upper): a mapping that does not round-trip, so what Tandem writes there
+// reads back as another value (issue 11, case 9).
+func propertyConfig(state, hsA, hsB, sf string, lossy bool) string {
+	hubspot := func(name string, lossy bool) string {
+		title := "properties.jobtitle"
+		if lossy {
+			title = "{ path: properties.jobtitle, transform: upper }"
+		}
 		return fmt.Sprintf(`      %s:
         object: contacts
         fields:
@@ -185,8 +266,8 @@ func propertyConfig(state, hsA, hsB, sf string) string {
           first_name: properties.firstname
           last_name: properties.lastname
           phone: properties.phone
-          title: properties.jobtitle
-`, name)
+          title: %s
+`, name, title)
 	}
 	return fmt.Sprintf(`state: %s
 systems:
@@ -230,5 +311,5 @@ entities:
           title: Title
     conflict: { policy: newest, clock_tolerance: 0s }
     deletes: { policy: propagate, max_share: 1 }
-`, state, hsA, hsB, sf, hubspot("hubspot_a"), hubspot("hubspot_b"))
+`, state, hsA, hsB, sf, hubspot("hubspot_a", false), hubspot("hubspot_b", lossy))
 }

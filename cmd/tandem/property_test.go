@@ -5,11 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,18 +17,24 @@ import (
 	"tandem/connectors/salesforce/salesforcetest"
 )
 
-// The convergence property test: three emulated systems (two HubSpot
-// portals and a Salesforce org on one clock) take random edits, creates
-// and deletes, with a `tandem sync` every few actions. A model of what each
-// pass must do, written from the semantics in DESIGN.md rather than from
-// the engine's code, is checked after every pass: the systems agree, each
-// field holds the value the newest policy picks, deletes propagate unless
-// an edit came after them, and the conflicts recorded are exactly the ones
-// the window's edits call for.
+// The convergence property test, model-based: three emulated systems (two
+// HubSpot portals and a Salesforce org on one clock) take random edits,
+// creates, deletes and undeletes, with a `tandem sync` every few actions,
+// and the faults of property_faults_test.go: edits made during passes,
+// lost answers to writes, crashes between a write and its checkpoint,
+// HubSpot's search lag, Salesforce's whole-second stamps and late commits,
+// a lossy mapping. A model of what each round (a pass, and when a fault
+// hit it, the passes that follow until one writes nothing) must do,
+// written from the semantics in DESIGN.md rather than from the engine's
+// code, is checked after every round: the systems agree, each field holds
+// the value the newest policy picks, deletes propagate unless an edit came
+// after them, and the conflicts recorded are exactly the ones the window's
+// edits call for, one per contested field.
 //
-// A failure prints the seed and the command that replays it; the run is
-// deterministic for a seed (the emulators' clock ticks on every read, and
-// every random choice is made over sorted records).
+// A failure prints the seed and the command that replays it. A run is
+// deterministic for a seed up to the order in which concurrent writes to
+// different systems meet the clock (every random choice is made over
+// sorted records, and the gates draw from one generator per system).
 
 var (
 	propertySeed  = flag.Uint64("property.seed", 0, "seed of TestPropertyConvergence (0: from $TANDEM_PROPERTY_SEED, else random; printed on failure)")
@@ -53,9 +59,15 @@ type propAction struct {
 	email  string
 	id     string
 	field  string
-	value  string // canonical value the edit set ("" cleared it)
-	how    string // unique, copy, clear (edits); the raw values (creates)
+	value  string // canonical value the edit set ("" cleared it), as the system reads it
+	how    string // unique, copy, clear, late or a fault class (edits); the raw values (creates)
 	at     time.Time
+	stamp  time.Time // the modified time the system gave the change
+	// sequential: an edit made during a pass over a value Tandem had
+	// written to the record in that pass: made after the person saw the
+	// merged value, so it follows the window's other edits instead of
+	// contesting them.
+	sequential bool
 }
 
 func (a propAction) String() string {
@@ -63,10 +75,14 @@ func (a propAction) String() string {
 	switch a.kind {
 	case "pass":
 		return fmt.Sprintf("step %4d  %s  pass %s", a.step, at, a.how)
+	case "note":
+		return fmt.Sprintf("step %4d  %s  %s", a.step, at, a.how)
 	case "edit":
 		return fmt.Sprintf("step %4d  %s  %-10s edit   %s (%s) %s = %q (%s)", a.step, at, a.system, a.email, a.id, a.field, a.value, a.how)
 	case "create":
 		return fmt.Sprintf("step %4d  %s  %-10s create %s (%s) %s", a.step, at, a.system, a.email, a.id, a.how)
+	case "undelete":
+		return fmt.Sprintf("step %4d  %s  %-10s undelete %s (%s)", a.step, at, a.system, a.email, a.id)
 	default:
 		return fmt.Sprintf("step %4d  %s  %-10s delete %s (%s)", a.step, at, a.system, a.email, a.id)
 	}
@@ -75,15 +91,21 @@ func (a propAction) String() string {
 // propFieldConflict is a field two or more systems set to different
 // values in one window: the pass must record one conflict for it.
 type propFieldConflict struct {
-	values map[string]string // editing system -> its value
-	last   map[string]int    // editing system -> step of its record's last edit
-	winner string            // the system whose record was edited last
+	values map[string]string    // editing system -> its value
+	last   map[string]time.Time // editing system -> its record's last edit
+	winner string               // the system whose record was edited last
+	// ok are the values that may win, when the pass may have seen a
+	// record before its last edit (see expect); else empty.
+	ok []string
+	// optional: the contest may have been settled without a conflict,
+	// by an edit made after Tandem wrote the value to that system.
+	optional bool
 }
 
 // propDelete is what the deletes of one person in one window must do.
 type propDelete struct {
-	deleters map[string]int // system -> step of its delete
-	alive    bool           // an edit in another system came after the last delete
+	deleters map[string]time.Time // system -> its delete
+	alive    bool                 // an edit in another system came after the last delete
 	revivers []string
 }
 
@@ -92,6 +114,16 @@ type propExpect struct {
 	alive     map[string]propVals // email -> values in every system
 	conflicts map[[2]string]*propFieldConflict
 	deletes   map[string]*propDelete
+	// loose are the fields a pass may have seen in a state the window
+	// passed through rather than in its last: edited twice in one system
+	// (the first edit seen, the second hidden by the search lag or made
+	// after the pull), or edited during the pass. Their values at the end
+	// are exact; their conflicts are at most one per pass of the round,
+	// with the values the passes saw.
+	loose map[[2]string]bool
+	// merged are the values the merge of the window comes to, for every
+	// person the window started with, deleted or not.
+	merged map[string]propVals
 }
 
 // ledgerEntry is the outcome of the last window in which a field of a
@@ -126,7 +158,19 @@ type propTest struct {
 	revived map[string]int // email -> step of the pass whose edit beat a delete
 	ledger  map[[2]string]ledgerEntry
 
-	stats map[string]int
+	stats  map[string]int
+	faults *propFaults
+
+	// The pass running and its faults: the gates read them.
+	planMu  sync.Mutex
+	running *passPlan
+	hookMu  sync.Mutex                    // one person's edit at a time
+	before  map[string]map[string]propRec // the systems at the start of the pass
+	midSeq  int
+	lag     time.Duration                 // the longest search lag of this window
+	passAt  time.Time                     // when the last pass began
+	quiet   bool                          // the last passes: no more faults
+	cur     map[string]map[string]propRec // what expect works from
 }
 
 func TestPropertyConvergence(t *testing.T) {
@@ -147,29 +191,45 @@ func TestPropertyConvergence(t *testing.T) {
 		}
 	}
 	p := newPropTest(t, seed, steps)
-	t.Logf("seed %d, %d steps (replay: go test ./cmd/tandem -run TestPropertyConvergence -property.seed=%d -property.steps=%d -v)",
-		seed, steps, seed, steps)
+	t.Logf("seed %d, %d steps (replay: %s)", seed, steps, p.replay())
 	p.run()
 }
 
 func newPropTest(t *testing.T, seed uint64, steps int) *propTest {
-	c := &clock{t: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
-	hsA := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-a-token", Now: c.Now, RateLimit: loopbackRate})
-	hsB := hubspottest.NewServer(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-b-token", Now: c.Now, RateLimit: loopbackRate})
-	sf := salesforcetest.NewServer(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", BatchSize: 10, Now: c.Now})
+	faults, err := newPropFaults(*propertyOff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The clock starts at the wall clock's second and runs ahead of it:
+	// Salesforce's conditional writes are chosen by the local clock (a
+	// record modified within conditional_window), as in production.
+	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	hsA := hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-a-token", Now: c.Now, RateLimit: loopbackRate})
+	hsB := hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: "hs-b-token", Now: c.Now, RateLimit: loopbackRate})
+	sf := salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", BatchSize: 10, Now: c.Now,
+		DailyLimit: 10_000_000}) // 10,000 steps make more calls than an org's default day
 	t.Cleanup(hsA.Close)
 	t.Cleanup(hsB.Close)
 	t.Cleanup(sf.Close)
 	dir := t.TempDir()
+	lossy := map[string]bool{}
+	if faults.on["lossy"] {
+		lossy["title"] = true
+		faults.add("lossy")
+	}
 	p := &propTest{
 		t: t, seed: seed, steps: steps, rng: rand.New(rand.NewPCG(seed, 0x7a4d3e)), clock: c,
-		systems: []propSystem{&hubspotSystem{"hubspot_a", hsA}, &hubspotSystem{"hubspot_b", hsB}, &salesforceSystem{"salesforce", sf}},
+		systems: []propSystem{&hubspotSystem{"hubspot_a", hsA, nil}, &hubspotSystem{"hubspot_b", hsB, lossy}, &salesforceSystem{"salesforce", sf}},
 		config:  filepath.Join(dir, "tandem.yaml"), state: filepath.Join(dir, "tandem.db"),
 		base: map[string]propVals{}, entity: map[string]string{},
 		hot: map[string]bool{}, gone: map[string]int{}, revived: map[string]int{}, ledger: map[[2]string]ledgerEntry{},
-		stats: map[string]int{},
+		stats: map[string]int{}, faults: faults,
 	}
-	if err := os.WriteFile(p.config, []byte(propertyConfig(p.state, hsA.URL, hsB.URL, sf.URL)), 0o600); err != nil {
+	urls := make([]string, len(p.systems))
+	for i, h := range []http.Handler{hsA, hsB, sf} {
+		urls[i] = p.serve(p.systems[i], h)
+	}
+	if err := os.WriteFile(p.config, []byte(propertyConfig(p.state, urls[0], urls[1], urls[2], faults.on["lossy"])), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -190,6 +250,7 @@ func (p *propTest) run() {
 	}
 	// Stop editing: the last window is synced, then passes must go quiet.
 	settled := false
+	p.quiet = true
 	for i := 0; i < 5 && !settled; i++ {
 		before := p.writes()
 		p.step++
@@ -201,6 +262,7 @@ func (p *propTest) run() {
 	}
 	p.finalChecks()
 	p.t.Logf("%d steps: %s", p.step, p.summary())
+	p.t.Logf("faults: %s", p.faults)
 }
 
 // now is the emulators' clock, without moving it.
@@ -261,7 +323,7 @@ func (p *propTest) seedContacts() {
 				p.t.Errorf("after the first pass, %s lacks %s", s.name(), e)
 			case first == nil:
 				first = r.v
-			case !r.v.equal(first):
+			case !r.v.equal(p.normVals(s, first)):
 				p.t.Errorf("after the first pass, %s differs: %s in %s, %s in %s", e, first, p.systems[0].name(), r.v, s.name())
 			}
 		}
@@ -272,168 +334,6 @@ func (p *propTest) seedContacts() {
 	}
 	p.learnEntities(cur, p.base)
 	p.conflictsSince() // the seed's conflicts are not the property's business
-}
-
-// act makes one random action, in a second of its own: Salesforce stamps
-// whole seconds, so an edit there is only known to be later than an edit
-// elsewhere when it is made in a later second (as the model assumes of
-// every action after another).
-func (p *propTest) act() {
-	p.clock.mu.Lock()
-	p.clock.t = p.clock.t.Truncate(time.Second).Add(time.Second + 500*time.Millisecond)
-	p.clock.mu.Unlock()
-	sys := p.systems[p.rng.IntN(len(p.systems))]
-	switch r := p.rng.IntN(100); {
-	case r < 14:
-		p.create(sys)
-	case r < 24:
-		p.remove(sys)
-	default:
-		p.edit(sys)
-	}
-}
-
-// pick chooses a live record of a system: half the time among the people
-// already touched in this window, so that edits meet edits and deletes.
-func (p *propTest) pick(sys propSystem) (propRec, bool) {
-	recs := sys.records()
-	slices.SortFunc(recs, func(a, b propRec) int { return strings.Compare(a.v["email"], b.v["email"]) })
-	var hot []propRec
-	for _, r := range recs {
-		if p.hot[r.v["email"]] {
-			hot = append(hot, r)
-		}
-	}
-	if len(hot) > 0 && p.rng.IntN(2) == 0 {
-		return hot[p.rng.IntN(len(hot))], true
-	}
-	if len(recs) == 0 {
-		return propRec{}, false
-	}
-	return recs[p.rng.IntN(len(recs))], true
-}
-
-// uniqueValue is a value no other step writes, so every edit can be told
-// apart.
-func (p *propTest) uniqueValue(field string) string {
-	switch field {
-	case "first_name":
-		return fmt.Sprintf("F%d", p.step)
-	case "last_name":
-		return fmt.Sprintf("L%d", p.step)
-	case "phone":
-		return fmt.Sprintf("+1555%07d", p.step)
-	default:
-		return fmt.Sprintf("T%d", p.step)
-	}
-}
-
-// rawOf is how a person types a canonical value: phones sometimes as a
-// national number.
-func (p *propTest) rawOf(field, v string) string {
-	if field == "phone" && v != "" && p.rng.IntN(2) == 0 {
-		d := v[2:]
-		return fmt.Sprintf("(%s) %s-%s", d[:3], d[3:6], d[6:])
-	}
-	return v
-}
-
-// edit sets one field of a live record: mostly to a value of its own,
-// sometimes to another system's value (or back to the start value), now
-// and then to empty.
-func (p *propTest) edit(sys propSystem) {
-	rec, ok := p.pick(sys)
-	if !ok {
-		p.create(sys)
-		return
-	}
-	email := rec.v["email"]
-	field := propEditable[p.rng.IntN(len(propEditable))]
-	cur := rec.v[field]
-	value, how := p.uniqueValue(field), "unique"
-	switch r := p.rng.IntN(100); {
-	case r >= 75 && r < 92:
-		// Copy a value another system holds, or held at the window's
-		// start: equal edits are no conflict, and an edit back to the
-		// start value is no edit at all.
-		var cands []string
-		for _, s := range p.systems {
-			if s == sys {
-				continue
-			}
-			for _, o := range s.records() {
-				if o.v["email"] == email && o.v[field] != cur && !slices.Contains(cands, o.v[field]) {
-					cands = append(cands, o.v[field])
-				}
-			}
-		}
-		if b, ok := p.base[email]; ok && b[field] != cur && !slices.Contains(cands, b[field]) {
-			cands = append(cands, b[field])
-		}
-		if field == "last_name" {
-			cands = slices.DeleteFunc(cands, func(s string) bool { return s == "" })
-		}
-		slices.Sort(cands)
-		if len(cands) > 0 {
-			value, how = cands[p.rng.IntN(len(cands))], "copy"
-		}
-	case r >= 92 && propClearable[field] && cur != "":
-		value, how = "", "clear"
-	}
-	if err := sys.set(rec.id, field, p.rawOf(field, value)); err != nil {
-		p.fail(fmt.Sprintf("step %d: editing %s %s in %s: %v", p.step, email, field, sys.name(), err))
-	}
-	p.record(propAction{kind: "edit", system: sys.name(), email: email, id: rec.id, field: field, value: value, how: how})
-}
-
-// create adds a person with a new email, some fields left empty.
-func (p *propTest) create(sys propSystem) {
-	email := fmt.Sprintf("p%d@example.com", p.step)
-	typed := email
-	if p.rng.IntN(4) == 0 {
-		typed = fmt.Sprintf("P%d@Example.com", p.step) // matched without case
-	}
-	raw := map[string]string{"email": typed, "last_name": p.uniqueValue("last_name")}
-	if p.rng.IntN(10) > 0 {
-		raw["first_name"] = p.uniqueValue("first_name")
-	}
-	if p.rng.IntN(10) < 7 {
-		raw["phone"] = p.rawOf("phone", p.uniqueValue("phone"))
-	}
-	if p.rng.IntN(10) < 6 {
-		raw["title"] = p.uniqueValue("title")
-	}
-	id, err := sys.create(raw)
-	if err != nil {
-		p.fail(fmt.Sprintf("step %d: creating %s in %s: %v", p.step, email, sys.name(), err))
-	}
-	p.record(propAction{kind: "create", system: sys.name(), email: email, id: id, how: canonical(raw).String()})
-}
-
-// remove deletes a live record: archived in HubSpot, to the recycle bin
-// in Salesforce.
-func (p *propTest) remove(sys propSystem) {
-	rec, ok := p.pick(sys)
-	if !ok {
-		p.create(sys)
-		return
-	}
-	if err := sys.remove(rec.id); err != nil {
-		p.fail(fmt.Sprintf("step %d: deleting %s in %s: %v", p.step, rec.v["email"], sys.name(), err))
-	}
-	p.record(propAction{kind: "delete", system: sys.name(), email: rec.v["email"], id: rec.id})
-}
-
-func (p *propTest) record(a propAction) {
-	a.step, a.at = p.step, p.now()
-	p.window = append(p.window, a)
-	p.history = append(p.history, a)
-	p.hot[a.email] = true
-	if a.kind == "edit" {
-		p.stats["edit ("+a.how+")"]++
-	} else {
-		p.stats[a.kind]++
-	}
 }
 
 // read lists every system's live records by canonical email; a system
@@ -453,11 +353,29 @@ func (p *propTest) read() map[string]map[string]propRec {
 	return out
 }
 
+func (p *propTest) systemNamed(name string) propSystem {
+	for _, s := range p.systems {
+		if s.name() == name {
+			return s
+		}
+	}
+	panic("no system " + name)
+}
+
+// normVals are canonical values as a system reads them back.
+func (p *propTest) normVals(s propSystem, v propVals) propVals {
+	out := propVals{}
+	for _, f := range propFields {
+		out[f] = s.norm(f, v[f])
+	}
+	return out
+}
+
 // sync runs one `tandem sync` in this process, keeping its log.
 func (p *propTest) sync() {
 	var out, errb bytes.Buffer
 	code := execute([]string{"sync", "--config", p.config, "--log-level", "info"}, &out, &errb)
-	p.log = errb.String()
+	p.log += errb.String()
 	if code != 0 {
 		p.fail(fmt.Sprintf("step %d: tandem sync exited %d:\n%s", p.step, code, out.String()))
 	}
