@@ -12,8 +12,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
@@ -79,7 +81,7 @@ func Load(path string) (*Config, error) {
 func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, Errors{{File: file, Line: yamlLine(err), Key: "(file)", Msg: err.Error()}}
+		return nil, Errors{{File: file, Line: yamlLine(err, data), Key: "(file)", Msg: err.Error()}}
 	}
 	p := &parser{file: file}
 	if len(doc.Content) == 0 {
@@ -149,13 +151,57 @@ func beside(file, path string) string {
 	return filepath.Join(filepath.Dir(file), path)
 }
 
-func yamlLine(err error) int {
-	if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(err.Error()); m != nil {
-		var n int
-		fmt.Sscan(m[1], &n)
+// yamlLine is the line an error of YAML's names. Its scanner and parser
+// say "line N" except on the first line (their marks count from 0 and
+// a 0 is left out), and its reader says no line at all for a byte it
+// cannot read (bad UTF-8, a control character): that one is found here.
+// Nor does its composer for an alias of an unknown anchor: the alias is
+// found here. Others (too much aliasing) have no one place: 0.
+func yamlLine(err error, data []byte) int {
+	msg := err.Error()
+	if m := lineRef.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
 		return n
 	}
-	return 0
+	switch {
+	case strings.Contains(msg, "UTF-8"), strings.Contains(msg, "UTF-16"), strings.Contains(msg, "surrogate"),
+		strings.Contains(msg, "control characters"), strings.Contains(msg, "Unicode character"):
+		if i := unreadable(data); i >= 0 {
+			return 1 + bytes.Count(data[:i], []byte("\n"))
+		}
+		return 1
+	case unknownAnchor.MatchString(msg):
+		if i := bytes.Index(data, []byte("*"+unknownAnchor.FindStringSubmatch(msg)[1])); i >= 0 {
+			return 1 + bytes.Count(data[:i], []byte("\n"))
+		}
+		return 0
+	case strings.Contains(msg, "aliasing"), strings.Contains(msg, "end of stream"):
+		return 0
+	}
+	return 1
+}
+
+var (
+	lineRef       = regexp.MustCompile(`\bline (\d+)\b`)
+	unknownAnchor = regexp.MustCompile(`unknown anchor '(.*)' referenced`)
+)
+
+// unreadable is the offset of the first byte YAML's reader refuses:
+// invalid UTF-8, or a character outside YAML's printable set; -1 if none.
+func unreadable(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			return i
+		case r == '\t', r == '\n', r == '\r', r >= 0x20 && r <= 0x7e, r == 0x85,
+			r >= 0xa0 && r <= 0xd7ff, r >= 0xe000 && r <= 0xfffd, r >= 0x10000 && r <= 0x10ffff:
+		default:
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 // parser walks the YAML tree, collecting every error instead of stopping

@@ -62,7 +62,7 @@ func FuzzParse(f *testing.F) {
 					t.Fatalf("error %q names the file %q", e, e.File)
 				case e.Line < 0 || e.Line > lines:
 					t.Fatalf("error %q: line %d of a file of %d lines", e, e.Line, lines)
-				case e.Line == 0 && (e.Key != "(file)" || strings.Contains(e.Msg, "line ")):
+				case e.Line == 0 && (e.Key != "(file)" || lineRef.MatchString(e.Msg)):
 					t.Fatalf("error %q has no line, and could", e)
 				case e.Key == "":
 					t.Fatalf("error %q names no key", e)

@@ -193,6 +193,12 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad policy and duration", "systems: { a: { type: t } }\nentities:\n  e:\n    fields: { f: string }\n    systems: { a: { object: o, fields: { f: f } } }\n    conflict: { policy: loudest, clock_tolerance: soon, fields: { g: newest } }\n",
 			"x.yaml:6: entities.e.conflict.clock_tolerance: not a duration: \"soon\"\nx.yaml:6: entities.e.conflict.policy: unknown policy \"loudest\"\nx.yaml:6: entities.e.conflict.fields.g: \"g\" is not a declared field"},
 		{"broken yaml", "systems:\n  a: [\n", "x.yaml:2: (file): yaml: line 2:"},
+		// YAML names no line for these: the first line, a byte its reader
+		// refuses, an alias of nothing.
+		{"broken first line", "!<a>b\n", "x.yaml:1: (file): yaml: did not find expected whitespace or line break"},
+		{"control character", "state: x\nfoo: \x01\n", "x.yaml:2: (file): yaml: control characters are not allowed"},
+		{"bad utf-8", "state: x\n\nb: \xff\n", "x.yaml:3: (file): yaml: invalid leading UTF-8 octet"},
+		{"unknown anchor", "state: x\nb: *nowhere\n", "x.yaml:2: (file): yaml: unknown anchor 'nowhere' referenced"},
 	} {
 		_, err := Parse("x.yaml", []byte(c.src), env(nil))
 		if !sameErrors(err, c.want) {
