@@ -19,8 +19,8 @@ func (p *parser) fieldType(n *yaml.Node, key, region string) *Type {
 		t.Name = n.Value
 	} else {
 		p.mapping(n, key, map[string]func(string, *yaml.Node){
-			"type":   func(k string, v *yaml.Node) { t.Name = p.str(v, k) },
-			"region": func(k string, v *yaml.Node) { t.Region = p.region(v, k) },
+			"type":      func(k string, v *yaml.Node) { t.Name = p.str(v, k) },
+			"region":    func(k string, v *yaml.Node) { t.Region = p.region(v, k) },
 			"values":    func(k string, v *yaml.Node) { t.Values = p.strs(v, k) },
 			"sensitive": func(k string, v *yaml.Node) { t.Sensitive = p.boolean(v, k) },
 		})

@@ -51,11 +51,11 @@ type globals struct {
 	logFormat string
 	// notes writes the command's own lines to stderr as JSON
 	// (--log-format json); nil: as text.
-	notes *slog.Logger
-	stdout   io.Writer
-	stderr   io.Writer
-	log      *slog.Logger
-	agg      *aggregator // nil for the daemon and the sandbox
+	notes  *slog.Logger
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+	agg    *aggregator // nil for the daemon and the sandbox
 	// observe, when set, is told of every HTTP attempt of the systems
 	// opened (tandem run counts them for /metrics).
 	observe func(connectors.Attempt)

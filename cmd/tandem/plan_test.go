@@ -5,7 +5,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-
 )
 
 // plan shows what a pass would write, field by field, and changes nothing:

@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-
 )
 
 // run runs a tandem command in this process and returns its exit code and
