@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -113,7 +114,8 @@ func decide(in *Loaded, c chunkContext, ent *mapping.Entity, sm *mapping.System,
 }
 
 // load reads, in a few queries, what decide needs for a chunk: the
-// records' links; the owners of the match keys of those not linked; the
+// records' links; the owners of the match keys of those not linked, or
+// linked but with keys edited; the
 // entities they link to, match or name by Tandem's key, with all their
 // links, their writes in flight to sm and their conflicts; and the open
 // conflicts naming the records.
@@ -146,17 +148,22 @@ func (e *Engine) load(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm
 	values := map[string][]string{}
 	kp := e.keyPath(sm)
 	for _, r := range recs {
-		if r.Deleted || links[r.ID] != nil {
+		l := links[r.ID]
+		if r.Deleted {
 			continue
 		}
-		if kp != "" {
+		if kp != "" && l == nil {
 			ask(gjson.GetBytes(r.Raw, kp).String())
 		}
 		view, _, err := sm.InFields(r.Raw)
 		if err != nil {
 			continue // set aside by decide
 		}
-		for name, v := range ent.MatchKeys(view) {
+		keys := ent.MatchKeys(view)
+		if l != nil && maps.Equal(keys, ent.MatchKeys(l.Snapshot)) {
+			continue // linked, its keys as they were: no owner to look up (heldKeys)
+		}
+		for name, v := range keys {
 			values[name] = append(values[name], v)
 		}
 	}

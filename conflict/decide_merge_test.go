@@ -164,6 +164,7 @@ func TestDecideEcho(t *testing.T) {
 	t.Run("an edit beside the echo is merged, the echo not", func(t *testing.T) {
 		in := linked(g, snap)
 		in.InFlight = map[string]state.InFlight{"e1": {"name": {"Anne"}}}
+		in.Keys = map[[2]string][]string{emailKey("ann2@x.com"): nil} // no one holds the new email
 		b := decided(t, chunkEntity(t, "", ""), in, rec("1", t2, map[string]any{"email": "ann2@x.com", "name": "Anne"}))
 		w := entityIn(b, "e1")
 		if w == nil || w.Golden["email"].Value != "ann2@x.com" || w.Golden["name"].Source != "b" || len(b.NewConflicts) != 0 {

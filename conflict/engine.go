@@ -255,6 +255,9 @@ func (d *decider) merge(ent *mapping.Entity, sm *mapping.System, link *tandem.Li
 	}
 	out := Merge(ent.Name, link.EntityID, golden, merged, readFields(ent, sm), ent.Policy)
 	out.Changed = out.Changed || moved
+	if err := d.heldKeys(ent, sm, link, side, golden, out.Golden); err != nil {
+		return err
+	}
 	edited := changedFrom(side.View, link.Snapshot)
 	del, err := d.reviveIfEdited(ent, link, side, edited, del)
 	if err != nil {

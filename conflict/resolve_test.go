@@ -134,13 +134,19 @@ func TestResolveIdentityLinkStaysLinked(t *testing.T) {
 		t.Fatalf("b/9 linked to %s, want Bob's entity %s", got, bob)
 	}
 	// A later change of the record keeps it where the person linked it,
-	// though its email is Ann's.
+	// though its email is Ann's. That email is not Bob's to take: it would
+	// put two people under one key in a. It is held at Bob's, with an
+	// open conflict saying so.
 	b.stage("b", "9", map[string]any{"email": "ann@x.com", "phone": "2", "name": "Bob"})
 	if got := b.entityOf("b", "9"); got != bob {
 		t.Errorf("after an edit b/9 is linked to %s, want %s (Ann is %s)", got, bob, ann)
 	}
-	if cs, _ := b.e.Store.Conflicts(context.Background(), true); len(cs) != 0 {
-		t.Errorf("open conflicts after resolving: %+v", cs)
+	cs, _ := b.e.Store.Conflicts(context.Background(), true)
+	if len(cs) != 1 || cs[0].Kind != tandem.ConflictIdentity || cs[0].Field != "email" || cs[0].EntityID != bob {
+		t.Errorf("open conflicts after resolving: %+v, want Ann's email held on Bob", cs)
+	}
+	if g, _ := b.e.Store.Golden(context.Background(), bob); g["email"].Value != "bob@x.com" || !g["email"].Held {
+		t.Errorf("Bob's email = %+v, want bob@x.com, held", g["email"])
 	}
 }
 

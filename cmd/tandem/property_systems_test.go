@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"tandem/connectors/hubspot/hubspottest"
+	"tandem/connectors/rest/resttest"
 	"tandem/connectors/salesforce/salesforcetest"
 )
 
@@ -220,6 +221,84 @@ func (s *salesforceSystem) set(id, field, raw string) error {
 
 func (s *salesforceSystem) remove(id string) error { return s.srv.Delete("Contact", id) }
 
+// customCRM is a custom CRM's contacts, served by the rest connector's
+// emulator: stamps of a whole second, deletes kept as tombstones, ETags
+// on writes, an id list for re-reads, the key kept unique by the API.
+type customCRM struct {
+	sys string
+	srv *resttest.Server
+}
+
+var crmFields = map[string]string{"email": "email", "first_name": "first_name", "last_name": "last_name", "phone": "phone", "title": "title"}
+
+func (c *customCRM) name() string            { return c.sys }
+func (c *customCRM) object() string          { return "contacts" }
+func (c *customCRM) writes() int             { return c.srv.Writes() }
+func (c *customCRM) norm(_, v string) string { return v }
+
+func (c *customCRM) stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+
+func (c *customCRM) classify(r *http.Request) string {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/contacts")
+	q := r.URL.Query()
+	switch {
+	case !ok:
+		return ""
+	case r.Method != http.MethodGet:
+		return "write"
+	case rest == "" && q.Has("ids"):
+		return "reread"
+	case rest == "" && !q.Has("tandem_id"):
+		return "pull"
+	}
+	return "" // a look-up by key before a create, or one record
+}
+
+func (c *customCRM) records() []propRec {
+	var out []propRec
+	for _, r := range c.srv.List() {
+		if r.Deleted {
+			continue
+		}
+		v := propVals{}
+		for f, api := range crmFields {
+			v[f] = str(r.Fields[api])
+		}
+		out = append(out, propRec{id: r.ID, v: canonical(v), modified: r.Updated})
+	}
+	return out
+}
+
+func (c *customCRM) create(raw map[string]string) (string, error) {
+	fields := map[string]any{}
+	for f, v := range raw {
+		if v != "" {
+			fields[crmFields[f]] = v
+		}
+	}
+	return c.srv.Create(fields, time.Time{}), nil
+}
+
+func (c *customCRM) set(id, field, raw string) error {
+	if r, ok := c.srv.Get(id); !ok || r.Deleted {
+		return fmt.Errorf("crm: no contact %s", id)
+	}
+	var v any = raw
+	if raw == "" {
+		v = nil // the API clears with null
+	}
+	c.srv.Update(id, map[string]any{crmFields[field]: v})
+	return nil
+}
+
+func (c *customCRM) remove(id string) error {
+	if r, ok := c.srv.Get(id); !ok || r.Deleted {
+		return fmt.Errorf("crm: no contact %s", id)
+	}
+	c.srv.Delete(id)
+	return nil
+}
+
 // canonical puts raw values in the form the test's mapping reads them in:
 // emails lower-cased, phones in E.164 (the test writes US numbers only,
 // in E.164 or as "(555) 123-4567").
@@ -245,7 +324,8 @@ func canonical(v propVals) propVals {
 	return out
 }
 
-// propertyConfig is the test's config: three systems, HubSpot paged by
+// propertyConfig is the test's config: four systems (the custom CRM's
+// section is the sandbox's), HubSpot paged by
 // ten, newest wins with no tolerance, deletes propagated without a guard.
 // No system gives per-field times (HubSpot's property_history is off), so
 // newest compares the records' modified times.
@@ -253,7 +333,7 @@ func canonical(v propVals) propVals {
 // With lossy set, hubspot_b reads its job title in upper case (transform:
 // upper): a mapping that does not round-trip, so what Tandem writes there
 // reads back as another value (issue 11, case 9).
-func propertyConfig(state, hsA, hsB, sf string, lossy bool) string {
+func propertyConfig(state, hsA, hsB, sf, crm string, lossy bool) string {
 	hubspot := func(name string, lossy bool) string {
 		title := "properties.jobtitle"
 		if lossy {
@@ -290,7 +370,7 @@ systems:
     instance_url: %s
     client_id: cid
     client_secret: csecret
-entities:
+%sentities:
   contact:
     match: [email]
     phone_region: US
@@ -309,7 +389,15 @@ entities:
           last_name: LastName
           phone: Phone
           title: Title
+      crm:
+        object: contacts
+        fields:
+          email: email
+          first_name: first_name
+          last_name: last_name
+          phone: phone
+          title: title
     conflict: { policy: newest, clock_tolerance: 0s }
     deletes: { policy: propagate, max_share: 1 }
-`, state, hsA, hsB, sf, hubspot("hubspot_a", false), hubspot("hubspot_b", lossy))
+`, state, hsA, hsB, sf, crmSystem(crm), hubspot("hubspot_a", false), hubspot("hubspot_b", lossy))
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"tandem/connectors/hubspot/hubspottest"
+	"tandem/connectors/rest/resttest"
 	"tandem/connectors/salesforce/salesforcetest"
 )
 
@@ -210,6 +211,8 @@ func newPropTest(t *testing.T, seed uint64, steps int) *propTest {
 		DailyLimit: 10_000_000}) // 10,000 steps make more calls than an org's default day
 	t.Cleanup(hsA.Close)
 	t.Cleanup(hsB.Close)
+	// The custom CRM stamps whole seconds, as Salesforce does.
+	crm := resttest.New(resttest.Options{Precision: time.Second, Now: c.Now})
 	t.Cleanup(sf.Close)
 	dir := t.TempDir()
 	lossy := map[string]bool{}
@@ -219,17 +222,17 @@ func newPropTest(t *testing.T, seed uint64, steps int) *propTest {
 	}
 	p := &propTest{
 		t: t, seed: seed, steps: steps, rng: rand.New(rand.NewPCG(seed, 0x7a4d3e)), clock: c,
-		systems: []propSystem{&hubspotSystem{"hubspot_a", hsA, nil}, &hubspotSystem{"hubspot_b", hsB, lossy}, &salesforceSystem{"salesforce", sf}},
+		systems: []propSystem{&hubspotSystem{"hubspot_a", hsA, nil}, &hubspotSystem{"hubspot_b", hsB, lossy}, &salesforceSystem{"salesforce", sf}, &customCRM{"crm", crm}},
 		config:  filepath.Join(dir, "tandem.yaml"), state: filepath.Join(dir, "tandem.db"),
 		base: map[string]propVals{}, entity: map[string]string{},
 		hot: map[string]bool{}, gone: map[string]int{}, revived: map[string]int{}, ledger: map[[2]string]ledgerEntry{},
 		stats: map[string]int{}, faults: faults,
 	}
 	urls := make([]string, len(p.systems))
-	for i, h := range []http.Handler{hsA, hsB, sf} {
+	for i, h := range []http.Handler{hsA, hsB, sf, crm} {
 		urls[i] = p.serve(p.systems[i], h)
 	}
-	if err := os.WriteFile(p.config, []byte(propertyConfig(p.state, urls[0], urls[1], urls[2], faults.on["lossy"])), 0o600); err != nil {
+	if err := os.WriteFile(p.config, []byte(propertyConfig(p.state, urls[0], urls[1], urls[2], urls[3], faults.on["lossy"])), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -291,13 +294,13 @@ func (p *propTest) seedContacts() {
 	for i := 1; i <= 8; i++ {
 		raw := map[string]string{"email": fmt.Sprintf("seed%d@example.com", i), "first_name": fmt.Sprintf("Seed%d", i),
 			"last_name": fmt.Sprintf("Person%d", i), "phone": fmt.Sprintf("+1555000%04d", i), "title": fmt.Sprintf("Seat%d", i)}
-		sys := p.systems[i%3]
+		sys := p.systems[i%len(p.systems)]
 		if _, err := sys.create(raw); err != nil {
 			p.t.Fatalf("seeding %s: %v", sys.name(), err)
 		}
 		if i <= 2 {
 			raw["first_name"] = fmt.Sprintf("Other%d", i)
-			other := p.systems[(i+1)%3]
+			other := p.systems[(i+1)%len(p.systems)]
 			if _, err := other.create(raw); err != nil {
 				p.t.Fatalf("seeding %s: %v", other.name(), err)
 			}

@@ -440,3 +440,35 @@ func TestFetchRejected(t *testing.T) {
 		})
 	}
 }
+
+// A record read whole that leaves out a field asked for reads it as null:
+// the API's way of saying empty (the emulator, like json-server, keeps
+// no field it was never given). A webhook's partial payload is not read
+// whole, and is left as it came.
+func TestAbsentFieldReadsNull(t *testing.T) {
+	em, c := emulator(t, resttest.Options{}, "", linkPaging)
+	id := em.Create(map[string]any{"email": "a@example.com"}, time.Time{})
+	q := tandem.Query{Object: "contacts", Fields: []string{"email", "title", "address.city", "tags.#"}}
+	var pulled []tandem.Record
+	if err := c.Pull(context.Background(), q, func(p tandem.Page) error { pulled = append(pulled, p.Records...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	fetched, err := c.Fetch(context.Background(), q, []string{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, recs := range map[string][]tandem.Record{"pulled": pulled, "fetched": fetched} {
+		if len(recs) != 1 {
+			t.Fatalf("%s %d records", what, len(recs))
+		}
+		raw := recs[0].Raw
+		for _, p := range []string{"title", "address.city"} {
+			if v := gjson.GetBytes(raw, p); !v.Exists() || v.Type != gjson.Null {
+				t.Errorf("%s: %s = %s, want null: %s", what, p, v.Raw, raw)
+			}
+		}
+		if gjson.GetBytes(raw, "email").String() != "a@example.com" || gjson.GetBytes(raw, "tags").Exists() {
+			t.Errorf("%s: %s: want the email kept and no path with a query filled in", what, raw)
+		}
+	}
+}

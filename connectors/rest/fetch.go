@@ -81,6 +81,9 @@ func (c *Client) Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tan
 			}
 		}
 	}
+	for i := range out {
+		out[i].Raw = whole(out[i].Raw, q.Fields)
+	}
 	if len(rejected) > 0 {
 		return out, &tandem.RejectedError{Rejected: rejected}
 	}
@@ -122,6 +125,7 @@ func (c *Client) FetchKeys(ctx context.Context, q tandem.Query, keys []string) (
 			return nil, err
 		}
 		if found {
+			r.Raw = whole(r.Raw, q.Fields)
 			out = append(out, r)
 		}
 	}

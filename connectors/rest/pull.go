@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 	"github.com/tomnomnom/linkheader"
 
 	"tandem"
@@ -52,6 +54,7 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 		cur.Live = &connectors.Watermark{}
 	}
 	live := c.puller(op, ob, *cur.Live)
+	live.fields = q.Fields
 	live.cursor = func() cursor { return cursor{Live: ptr(live.tr.Watermark()), Gone: cur.Gone} }
 	if err := live.run(ctx, page); err != nil || ob.DeletedList == nil {
 		return err
@@ -64,6 +67,7 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 	}
 	gone := c.puller(op+" (deleted)", *ob.DeletedList, *cur.Gone)
 	gone.deleted = true
+	gone.fields = q.Fields
 	gone.cursor = func() cursor { return cursor{Live: after.Live, Gone: ptr(gone.tr.Watermark())} }
 	return gone.run(ctx, page)
 }
@@ -94,6 +98,7 @@ type puller struct {
 	tr      *connectors.Tracker
 	cursor  func() cursor   // the pull's position after what was emitted
 	deleted bool            // the list is of deleted records
+	fields  []string        // the paths asked for (tandem.Query.Fields)
 	seen    map[string]bool // rejected records without a stamp, set aside once a pull
 
 	since       time.Time // {since}
@@ -170,6 +175,7 @@ func (p *puller) read(r gjson.Result) []any {
 		return []any{rej}
 	}
 	rec.Deleted = rec.Deleted || p.deleted
+	rec.Raw = whole(rec.Raw, p.fields)
 	return p.tr.Read(rec.ID, rec.Modified, sum, rec)
 }
 
@@ -325,6 +331,26 @@ func parseRecord(ob objectOptions, r gjson.Result) (tandem.Record, error) {
 		rec.Deleted = truthy(r.Get(ob.Deleted))
 	}
 	return rec, nil
+}
+
+// whole gives a record read in full (from a list, or by id) a null at
+// each path asked for that it lacks. Many APIs leave an unset field out
+// of a record rather than send it null (json-server, PocketBase's
+// omitted fields, Go's omitempty): read whole, a record that lacks a
+// field says the field is empty, not that it said nothing of it (as a
+// partial webhook payload does). Without this, a field set after being
+// empty meets a base that never had it, and the merge takes the edit for
+// a conflict. Paths with gjson queries or wildcards are left alone.
+func whole(raw json.RawMessage, fields []string) json.RawMessage {
+	for _, f := range fields {
+		if f == "" || strings.ContainsAny(f, "#*?|@\\") || gjson.GetBytes(raw, f).Exists() {
+			continue
+		}
+		if b, err := sjson.SetRawBytes(raw, f, []byte("null")); err == nil {
+			raw = b
+		}
+	}
+	return raw
 }
 
 // idString is an id as a string: a string, or a whole number's digits.

@@ -78,6 +78,7 @@ type Server struct {
 	window      time.Time // start of the current rate window
 	used        int
 	refused     int // requests refused for rate
+	writes      int // requests that could change a record, whatever their outcome
 	failNext    []int
 	beforeWrite func() // called once, before the next PATCH or PUT is applied
 	requests    []string
@@ -246,6 +247,15 @@ func (s *Server) RateLimited() int {
 	return s.refused
 }
 
+// Writes is the number of requests that could change a record (POST,
+// PATCH, PUT, DELETE) the API saw, whatever their outcome; those failed
+// by FailNext or refused for rate are not counted.
+func (s *Server) Writes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes
+}
+
 // Requests are the requests served so far, as "METHOD path?query".
 func (s *Server) Requests() []string {
 	s.mu.Lock()
@@ -296,6 +306,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/contacts")
+	if ok && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		s.writes++
+	}
 	switch {
 	case !ok:
 		reply(w, http.StatusNotFound, map[string]string{"message": "no such path"})
