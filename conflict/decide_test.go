@@ -236,6 +236,32 @@ func TestDecideLinking(t *testing.T) {
 			t.Fatalf("link = %+v", l)
 		}
 	})
+	t.Run("…with the create's values in flight as its base: Tandem's own values, not a's edit", func(t *testing.T) {
+		// The create to a was applied at t2 and its answer lost; meanwhile,
+		// at t1, a person edited the name in b. The record's stamp is later,
+		// but its name is Tandem's echo: b's edit stands, and goes to a.
+		// (Found by TestPropertyConvergence -property.seed=102 at 10,000
+		// steps: without the base, the echo won as a's newer edit.)
+		in := &Loaded{Keys: map[[2]string][]string{emailKey("ann@x.com"): {"e1"}},
+			Entities: map[string]*state.EntityRow{"e1": ent(map[string]tandem.Field{"email": fld("ann@x.com", t0, "b"), "name": fld("Ann B", t1, "b")})},
+			Links:    []*tandem.Link{lnk("b", "9", "e1", tandem.Values{"email": "ann@x.com", "name": "Ann B"})},
+			InFlight: map[string]state.InFlight{"e1": {"email": {"ann@x.com"}, "name": {"Ann"}}}}
+		b := decided(t, e, in, rec("1", t2, map[string]any{"email": "ann@x.com", "name": "Ann", "tandem_key": "e1"}))
+		if l := linkIn(b, "1"); l == nil || l.EntityID != "e1" || l.Snapshot["name"] != "Ann" {
+			t.Fatalf("link = %+v: want e1's, its base the name sent", l)
+		}
+		if w := entityIn(b, "e1"); w != nil && w.Golden["name"].Value != "Ann B" {
+			t.Fatalf("golden name = %+v: Tandem's own create beat b's edit", w.Golden["name"])
+		}
+		if got := intents(b); !slices.Equal(got, []string{"e1>a"}) {
+			t.Errorf("intents = %v: want b's name written to a", got)
+		}
+		// …and a field edited in a since the create is a's edit.
+		b = decided(t, e, in, rec("1", t2, map[string]any{"email": "ann@x.com", "name": "Ann A", "tandem_key": "e1"}))
+		if w := entityIn(b, "e1"); w == nil || w.Golden["name"].Value != "Ann A" {
+			t.Fatalf("golden = %+v: want a's edit since the create taken", w)
+		}
+	})
 	t.Run("a key naming a deleted entity, or none, is not followed", func(t *testing.T) {
 		del := ent(nil)
 		del.Delete = &state.Delete{State: state.DeleteDeleted}

@@ -8,6 +8,8 @@ import (
 	"tandem"
 	"tandem/mapping"
 	"tandem/state"
+
+	"github.com/tidwall/gjson"
 )
 
 // Writes in flight (issue 11, case 4). A write the system applies but
@@ -82,4 +84,43 @@ func (d *decider) confirmEcho(sm *mapping.System, link *tandem.Link, view tandem
 	d.log.Info("read back a write in flight: Tandem's echo, not an edit", "system", sm.Name, "object", sm.Object,
 		"id", link.ExternalID, "entity_id", link.EntityID, "fields", echoed)
 	return true, nil
+}
+
+// sentBase is the base of a record Tandem created whose answer was lost
+// (it holds the key of the entity it is linked to, found by find): the
+// values its create set, still in flight, as a read shows them. Without
+// it, the record is linked with no base and its values, Tandem's own,
+// pass for the system's assertion at its stamp, later than an edit made
+// elsewhere meanwhile, which they would then beat. A field the record
+// holds as one of the values sent is that value; one sent otherwise was
+// edited since, against the last value sent; one not sent was empty.
+// Nil when nothing is in flight (the record is linked with no base, as
+// before).
+func (d *decider) sentBase(ent *mapping.Entity, sm *mapping.System, rec tandem.Record, entityID string) (tandem.Values, error) {
+	k := d.keyPath(sm)
+	if k == "" || gjson.GetBytes(rec.Raw, k).String() != entityID {
+		return nil, nil
+	}
+	fl, err := d.v.InFlight(entityID, sm.Name, sm.Object)
+	if err != nil || len(fl) == 0 {
+		return nil, err
+	}
+	view, _, err := sm.InFields(rec.Raw)
+	if err != nil {
+		return nil, nil
+	}
+	base := tandem.Values{}
+	for _, f := range readFields(ent, sm) {
+		switch sent := fl[f]; {
+		case fl.Has(f, view[f]):
+			base[f] = view[f]
+		case len(sent) > 0:
+			base[f] = sent[len(sent)-1]
+		default:
+			base[f] = nil
+		}
+	}
+	d.log.Info("a record Tandem created, found by its key: the create's values are its base", "system", sm.Name,
+		"object", sm.Object, "id", rec.ID, "entity_id", entityID)
+	return base, nil
 }

@@ -170,6 +170,9 @@ func (d *decider) stage(ent *mapping.Entity, sm *mapping.System, rec tandem.Reco
 			return err
 		}
 		link = &tandem.Link{EntityID: id, System: sm.Name, Object: sm.Object, ExternalID: rec.ID}
+		if link.Snapshot, err = d.sentBase(ent, sm, rec, id); err != nil {
+			return err
+		}
 		if err := d.holdValues(ent, sm, rec, id, view, bad, false); err != nil {
 			return err
 		}
