@@ -103,7 +103,8 @@ type Emulator struct {
 	served      int // requests the API handled, not refused for rate
 	rateLimited int
 	faulted     int
-	hooks       hooks // webhook deliveries (webhooks.go)
+	hooks       hooks  // webhook deliveries (webhooks.go)
+	assocs      assocs // associations v4 (assoc.go)
 }
 
 // Request is one API request the emulator received. Status is 0 until it
@@ -127,7 +128,7 @@ func New(o Options) *Emulator {
 		o.LimitClock = time.Now
 	}
 	e := &Emulator{now: o.Now, limitNow: o.LimitClock, faults: faults.New("hubspottest", o.Faults), limits: newLimits(o),
-		types: map[string]*objectType{}, tables: map[string]*table{}}
+		types: map[string]*objectType{}, tables: map[string]*table{}, assocs: assocs{}}
 	e.SetTokens(append([]string{o.Token}, o.Tokens...)...)
 	types, err := newTypes(o.ExtraProperties, o.Properties, o.UniqueProperties)
 	if err != nil {
@@ -330,6 +331,10 @@ func match(method, path string) (route, bool) {
 // serve runs one request under the lock: auth, rate limit, routing.
 func (e *Emulator) serve(r *http.Request, body []byte) *reply {
 	rt, ok := match(r.Method, r.URL.Path)
+	assocRest, isAssoc := strings.CutPrefix(r.URL.Path, assocPrefix)
+	if isAssoc && r.Method == http.MethodPost && (strings.HasSuffix(assocRest, "/batch/create") || strings.HasSuffix(assocRest, "/batch/archive")) {
+		e.writes++
+	}
 	if ok && rt.write {
 		e.writes++
 	}
@@ -343,6 +348,8 @@ func (e *Emulator) serve(r *http.Request, body []byte) *reply {
 		e.rateLimited++
 	} else {
 		switch t := e.types[rt.typ]; {
+		case isAssoc:
+			rep = e.serveAssoc(r, assocRest, body)
 		case !ok:
 			rep = fail(http.StatusNotFound, "RESOURCE_NOT_FOUND", "No route for %s %s", r.Method, r.URL.Path)
 		case t == nil:
