@@ -88,7 +88,9 @@ func spoilSearch(r *http.Request, body []byte, id string) []byte {
 
 // sendV3 is HubSpot's side: a contact.propertyChange event signed with
 // the v3 scheme (base64 HMAC-SHA256 of method, URI, body and timestamp).
-func sendV3(id string) (string, http.Header, []byte) { return sendEvent("contact.propertyChange", "lastname", id) }
+func sendV3(id string) (string, http.Header, []byte) {
+	return sendEvent("contact.propertyChange", "lastname", id)
+}
 
 // sendCompanyV3 is sendV3 for a company.
 func sendCompanyV3(id string) (string, http.Header, []byte) {
