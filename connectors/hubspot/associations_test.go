@@ -11,6 +11,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"tandem"
+	"tandem/connectors"
 	"tandem/connectors/hubspot/hubspottest"
 )
 
@@ -265,6 +266,21 @@ func TestAssociationPaths(t *testing.T) {
 	for i, want := range []bool{true, false, false, false, true} {
 		if (errs[i] == nil) != want {
 			t.Errorf("write %d: %v", i, errs[i])
+		}
+	}
+}
+
+// tandem doctor finds associations.companies among a contact's fields.
+func TestDescribeListsAssociations(t *testing.T) {
+	srv := hubspottest.NewServer(hubspottest.Options{})
+	defer srv.Close()
+	c := open(t, srv, "")
+	for object, want := range map[string]bool{"contacts": true, "companies": false} {
+		fields, err := c.Describe(context.Background(), object)
+		must(t, err)
+		found := slices.ContainsFunc(fields, func(f connectors.FieldInfo) bool { return f.Path == "associations.companies" })
+		if found != want {
+			t.Errorf("%s: associations.companies listed %v", object, found)
 		}
 	}
 }
