@@ -346,7 +346,7 @@ func (e *Emulator) assocCreate(from, to *objectType, body []byte) *reply {
 			}
 		}
 		for _, id := range ids {
-			e.associate(end{from.typeID, fid}, end{to.typeID, tid}, findAssocType(from.typeID, to.typeID, id))
+			e.associate(end{from.typeID, fid}, end{to.typeID, tid}, findAssocType(from.typeID, to.typeID, id), apiWrite)
 		}
 		res := labelsBetween{FromObjectTypeID: from.typeID, FromObjectID: fr.num, ToObjectTypeID: to.typeID, ToObjectID: tr.num, Labels: []string{}}
 		for _, id := range ids {
@@ -362,7 +362,7 @@ func (e *Emulator) assocCreate(from, to *objectType, body []byte) *reply {
 // associate adds one association type and its inverse. A primary
 // contact→company (either direction) first takes the primary type off the
 // contact's other companies.
-func (e *Emulator) associate(from, to end, at *assocType) {
+func (e *Emulator) associate(from, to end, at *assocType, by *source) {
 	contact, company := from, to
 	if from.typ == "0-2" {
 		contact, company = to, from
@@ -377,13 +377,14 @@ func (e *Emulator) associate(from, to end, at *assocType) {
 	}
 	e.assocs.add(from, to, at.id)
 	e.assocs.add(to, from, at.inverse)
-	e.syncPrimary(contact)
+	e.syncPrimary(contact, by)
 }
 
 // syncPrimary keeps a contact's associatedcompanyid equal to its primary
 // company, as HubSpot maintains it; a change is a write of the contact
-// (by the integration), so its modified date moves and search sees it.
-func (e *Emulator) syncPrimary(contact end) {
+// (by by: the integration, or a user), so its modified date moves and
+// search sees it.
+func (e *Emulator) syncPrimary(contact end, by *source) {
 	if contact.typ != "0-1" {
 		return
 	}
@@ -399,7 +400,7 @@ func (e *Emulator) syncPrimary(contact end) {
 		}
 	}
 	if r.props["associatedcompanyid"] != primary {
-		tb.set(r, map[string]string{"associatedcompanyid": primary}, e.stamp(), apiWrite)
+		tb.set(r, map[string]string{"associatedcompanyid": primary}, e.stamp(), by)
 	}
 }
 
@@ -435,8 +436,8 @@ func (e *Emulator) assocArchive(from, to *objectType, body []byte) *reply {
 			for id := range e.assocs[o][f] {
 				e.assocs.remove(o, f, id)
 			}
-			e.syncPrimary(f)
-			e.syncPrimary(o)
+			e.syncPrimary(f, apiWrite)
+			e.syncPrimary(o, apiWrite)
 		}
 	}
 	return &reply{status: http.StatusNoContent}
@@ -456,9 +457,9 @@ func (e *Emulator) Associate(contactID, companyID string, primary bool) error {
 		return fmt.Errorf("hubspottest: company %s not found", companyID)
 	}
 	c, co := end{"0-1", contactID}, end{"0-2", companyID}
-	e.associate(c, co, findAssocType("0-1", "0-2", ContactToCompanyUnlabeled))
+	e.associate(c, co, findAssocType("0-1", "0-2", ContactToCompanyUnlabeled), uiEdit)
 	if primary {
-		e.associate(c, co, findAssocType("0-1", "0-2", ContactToCompanyPrimary))
+		e.associate(c, co, findAssocType("0-1", "0-2", ContactToCompanyPrimary), uiEdit)
 	}
 	return nil
 }
@@ -475,7 +476,7 @@ func (e *Emulator) Dissociate(contactID, companyID string) {
 	for id := range e.assocs[co][c] {
 		e.assocs.remove(co, c, id)
 	}
-	e.syncPrimary(c)
+	e.syncPrimary(c, uiEdit)
 }
 
 // Associations lists the ids of the live companies a contact is
