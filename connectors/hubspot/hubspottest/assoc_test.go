@@ -183,3 +183,52 @@ func TestAssociationsReadPages(t *testing.T) {
 		t.Errorf("read %d associations over pages, want %d in order", len(seen), assocPage+3)
 	}
 }
+
+// The objects API's creates take associations too: the new record is
+// associated as batch/create of associations would.
+func TestCreateWithAssociations(t *testing.T) {
+	e := New(Options{})
+	acme := mustCreate(t, e, "companies", map[string]any{"name": "Acme"})
+	to := func(id string, types ...int) []any {
+		ts := []any{}
+		for _, t := range types {
+			ts = append(ts, map[string]any{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": t})
+		}
+		return []any{map[string]any{"to": map[string]any{"id": id}, "types": ts}}
+	}
+	c := do(t, e, "POST", "/crm/v3/objects/contacts", map[string]any{"properties": map[string]any{"email": "ann@x.com"}, "associations": to(acme, ContactToCompanyPrimary)})
+	if c.status != 201 {
+		t.Fatalf("create: %d %s", c.status, c.raw)
+	}
+	ann := c.body.Get("id").String()
+	if got := e.Associations("contacts", ann); !slices.Equal(got[acme], []int{1, 279}) {
+		t.Errorf("ann: %v", got)
+	}
+	if o, _ := e.Get("contacts", ann); o.Properties["associatedcompanyid"] != acme {
+		t.Errorf("associatedcompanyid: %v", o.Properties)
+	}
+	c = do(t, e, "POST", "/crm/v3/objects/contacts/batch/create", map[string]any{"inputs": []any{
+		map[string]any{"properties": map[string]any{"email": "bob@x.com"}, "associations": to(acme, ContactToCompanyUnlabeled)},
+		map[string]any{"properties": map[string]any{"email": "cat@x.com"}, "associations": []any{}},
+	}})
+	if c.status != 201 {
+		t.Fatalf("batch create: %d %s", c.status, c.raw)
+	}
+	if got := e.Associations("companies", acme); len(got) != 2 {
+		t.Errorf("acme's contacts: %v", got)
+	}
+	for _, tc := range []struct {
+		name  string
+		assoc []any
+	}{
+		{"no such company", to("31337", ContactToCompanyPrimary)},
+		{"a type of the other direction", to(acme, CompanyToContactPrimary)},
+		{"no types", to(acme)},
+	} {
+		wantError(t, do(t, e, "POST", "/crm/v3/objects/contacts/batch/create", map[string]any{"inputs": []any{
+			map[string]any{"properties": map[string]any{"email": "dan@x.com"}, "associations": tc.assoc}}}), 400, "VALIDATION_ERROR", "associations[0]")
+	}
+	if len(e.List("contacts")) != 3 {
+		t.Errorf("a refused create made a contact: %d", len(e.List("contacts")))
+	}
+}

@@ -280,10 +280,15 @@ func (e *Emulator) createOne(_ *http.Request, t *objectType, _ string, body []by
 	if len(perrs) > 0 {
 		return invalidProperties(perrs)
 	}
+	links, rep := e.inlineAssociations(t, in.Associations)
+	if rep != nil {
+		return rep
+	}
 	if err := tb.checkUnique([]*record{nil}, []map[string]string{props}); err != nil {
 		return writeFailure(err)
 	}
 	rec := tb.insert(props, e.stamp(), apiWrite)
+	e.linkNew(t, rec, links)
 	return &reply{status: http.StatusCreated, body: t.render(rec, t.written(props))}
 }
 
