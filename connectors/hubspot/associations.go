@@ -3,6 +3,7 @@ package hubspot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -360,13 +361,29 @@ func (c *Client) createPrimaries(ctx context.Context, op, object, to string, ids
 		Types []spec `json:"types"`
 	}
 	primary := primaryTypes[[2]string{object, to}]
+	var chunks [][]string
 	for start := 0; start < len(ids); start += maxAssocWrite {
-		chunk := ids[start:min(start+maxAssocWrite, len(ids))]
+		chunks = append(chunks, ids[start:min(start+maxAssocWrite, len(ids))])
+	}
+	for len(chunks) > 0 {
+		chunk := chunks[0]
+		chunks = chunks[1:]
 		in := make([]input, len(chunk))
 		for j, id := range chunk {
 			in[j] = input{From: ref{id}, To: ref{want[id]}, Types: []spec{{"HUBSPOT_DEFINED", primary}}}
 		}
 		resp, err := c.call(ctx, connectors.Write, op, http.MethodPost, path, map[string]any{"inputs": in})
+		var te *tandem.Error
+		if err != nil && len(chunk) > 1 && errors.As(err, &te) && te.Status == http.StatusBadRequest {
+			// Should HubSpot refuse a whole batch for one input (a company
+			// that does not exist), each input goes alone, so the others
+			// are made and the bad one fails by itself. Nothing was made by
+			// the refused call, and making an association twice is safe.
+			for _, id := range chunk {
+				chunks = append(chunks, []string{id})
+			}
+			continue
+		}
 		if err != nil {
 			if fatal(ctx, err) {
 				return err

@@ -1,9 +1,13 @@
 package hubspot
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -281,6 +285,55 @@ func TestDescribeListsAssociations(t *testing.T) {
 		found := slices.ContainsFunc(fields, func(f connectors.FieldInfo) bool { return f.Path == "associations.companies" })
 		if found != want {
 			t.Errorf("%s: associations.companies listed %v", object, found)
+		}
+	}
+}
+
+// Should HubSpot refuse a whole association batch for one company that
+// does not exist (a 400, where the emulator answers a 207), the inputs go
+// again one by one: the good ones are made, the bad one fails alone.
+func TestAssociationBatchRefusedWhole(t *testing.T) {
+	em := hubspottest.New(hubspottest.Options{Now: newStepClock().Now})
+	sent := 0
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if strings.HasSuffix(r.URL.Path, "/associations/contacts/companies/batch/create") {
+			sent++
+			if bytes.Contains(body, []byte(`"777777"`)) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, `{"status":"error","message":"Invalid association","correlationId":"x","category":"VALIDATION_ERROR"}`)
+				return
+			}
+		}
+		em.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	c, err := testClient(t, "type: hubspot\nbase_url: "+front.URL+"\ntoken: test-token\n")
+	must(t, err)
+	acme, _ := em.Create("companies", map[string]any{"name": "Acme"})
+	var writes []tandem.Write
+	var ids []string
+	for i := 0; i < 3; i++ {
+		id, _ := em.Create("contacts", map[string]any{"email": fmt.Sprintf("c%d@x.com", i)})
+		ids = append(ids, id)
+		company := `"` + acme + `"`
+		if i == 1 {
+			company = `"777777"`
+		}
+		writes = append(writes, assocWrite(tandem.OpUpdate, id, "", company))
+	}
+	res := apply(t, c, "contacts", writes...)
+	if res[0].Err != nil || res[2].Err != nil || res[1].Err == nil || tandem.IsRetryable(res[1].Err) {
+		t.Fatalf("results: %+v", res)
+	}
+	if sent != 4 {
+		t.Errorf("%d association creates, want the batch and 3 alone", sent)
+	}
+	for _, i := range []int{0, 2} {
+		if got := em.Associations("contacts", ids[i]); !slices.Equal(got[acme], []int{1, 279}) {
+			t.Errorf("contact %d: %v", i, got)
 		}
 	}
 }
