@@ -1,6 +1,8 @@
 // Package hubspottest is an in-process emulator of HubSpot's CRM v3 objects
 // API for contacts and companies, in the manner of net/http/httptest: list,
-// read, search, single and batch writes, the recycle bin (archived=true),
+// read, search, single and batch writes, the associations v4 API between
+// contacts and companies (batch read, create, archive, with HubSpot's
+// default types), the recycle bin (archived=true),
 // property history (propertiesWithHistory), and the properties API's list
 // of an object's properties, with HubSpot's paging, limits, property types
 // and validation, error bodies, rate limits and their headers and 429s, and
@@ -410,7 +412,8 @@ func (e *Emulator) ResetRequests() {
 }
 
 // Writes is the number of received requests that could modify data
-// (creates, updates, upserts, archives), whatever their outcome. A request
+// (creates, updates, upserts, archives, and the associations' creates and
+// archives), whatever their outcome. A request
 // failed by a fault before the API saw it is not counted.
 func (e *Emulator) Writes() int {
 	e.mu.Lock()
