@@ -20,7 +20,10 @@ import (
 //
 // Only HubSpot's own types between contacts and companies exist here.
 
-const assocPrefix = "/crm/v4/associations/"
+const (
+	assocPrefix   = "/crm/v4/associations/"
+	assocV4Object = "/crm/v4/objects/" // PUT …/{from}/{id}/associations/default/{to}/{toId}
+)
 
 // Batch limits of the associations API. Read: 1,000 inputs (HubSpot's
 // changelog "Batch Read Limit for HubSpot Associations API", February
@@ -559,4 +562,50 @@ func (e *Emulator) linkNew(t *objectType, r *record, links []inlineAssoc) {
 			e.associate(from, l.to, at, apiWrite)
 		}
 	}
+}
+
+// defaultResult is one result of PUT …/associations/default/…
+// (PublicDefaultAssociation).
+type defaultResult struct {
+	From idOut     `json:"from"`
+	To   idOut     `json:"to"`
+	Spec assocSpec `json:"associationSpec"`
+}
+
+// serveDefault is PUT /crm/v4/objects/{fromObjectType}/{fromObjectId}/
+// associations/default/{toObjectType}/{toObjectId}: the default (unlabeled)
+// association, both ways, each direction a result. A record that does
+// not exist is a 400 (a guess, as is leaving the primary alone).
+func (e *Emulator) serveDefault(r *http.Request, rest string) *reply {
+	seg := strings.Split(strings.TrimSuffix(rest, "/"), "/")
+	if r.Method != http.MethodPut || len(seg) != 6 || seg[2] != "associations" || seg[3] != "default" {
+		return fail(http.StatusNotFound, "RESOURCE_NOT_FOUND", "No route for %s %s", r.Method, r.URL.Path)
+	}
+	started := e.stamp()
+	from, to := e.assocObject(seg[0]), e.assocObject(seg[4])
+	switch {
+	case from == nil:
+		return validation("Unable to infer object type from: %s", seg[0])
+	case to == nil:
+		return validation("Unable to infer object type from: %s", seg[4])
+	}
+	at := unlabeled(from.typeID, to.typeID)
+	if at == nil {
+		return validation("No default association type is defined from %s to %s", from.name, to.name)
+	}
+	fid, tid := seg[1], seg[5]
+	for _, x := range []struct {
+		t  *objectType
+		id string
+	}{{from, fid}, {to, tid}} {
+		if e.live(x.t, x.id) == nil {
+			return validation("%s %s does not exist", singular(x.t), x.id)
+		}
+	}
+	e.associate(end{from.typeID, fid}, end{to.typeID, tid}, at, apiWrite)
+	results := []defaultResult{
+		{From: idOut{fid}, To: idOut{tid}, Spec: assocSpec{"HUBSPOT_DEFINED", at.id}},
+		{From: idOut{tid}, To: idOut{fid}, Spec: assocSpec{"HUBSPOT_DEFINED", at.inverse}},
+	}
+	return e.batchReply(http.StatusOK, started, results, nil)
 }

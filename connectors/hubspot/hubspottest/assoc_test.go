@@ -232,3 +232,22 @@ func TestCreateWithAssociations(t *testing.T) {
 		t.Errorf("a refused create made a contact: %d", len(e.List("contacts")))
 	}
 }
+
+func TestAssociateDefault(t *testing.T) {
+	e := New(Options{})
+	ann := mustCreate(t, e, "contacts", map[string]any{"email": "ann@x.com"})
+	acme := mustCreate(t, e, "companies", map[string]any{"name": "Acme"})
+	c := do(t, e, "PUT", "/crm/v4/objects/contacts/"+ann+"/associations/default/companies/"+acme, nil)
+	if c.status != 200 || c.body.Get("results.#").Int() != 2 || c.body.Get("results.0.associationSpec.associationTypeId").Int() != 279 ||
+		c.body.Get("results.1.associationSpec.associationTypeId").Int() != 280 || c.body.Get("results.1.from.id").String() != acme {
+		t.Fatalf("default: %d %s", c.status, c.raw)
+	}
+	if got := e.Associations("companies", acme); !slices.Equal(got[ann], []int{280}) {
+		t.Errorf("after default: %v", got)
+	}
+	wantError(t, do(t, e, "PUT", "/crm/v4/objects/contacts/"+ann+"/associations/default/companies/404", nil), 400, "VALIDATION_ERROR", "company 404 does not exist")
+	wantError(t, do(t, e, "POST", "/crm/v4/objects/contacts/"+ann+"/associations/default/companies/"+acme, nil), 404, "RESOURCE_NOT_FOUND", "No route")
+	if e.Writes() != 2 { // the two PUTs
+		t.Errorf("Writes = %d", e.Writes())
+	}
+}

@@ -334,7 +334,9 @@ func match(method, path string) (route, bool) {
 func (e *Emulator) serve(r *http.Request, body []byte) *reply {
 	rt, ok := match(r.Method, r.URL.Path)
 	assocRest, isAssoc := strings.CutPrefix(r.URL.Path, assocPrefix)
-	if isAssoc && r.Method == http.MethodPost && (strings.HasSuffix(assocRest, "/batch/create") || strings.HasSuffix(assocRest, "/batch/archive")) {
+	defaultRest, isDefault := strings.CutPrefix(r.URL.Path, assocV4Object)
+	if isAssoc && r.Method == http.MethodPost && (strings.HasSuffix(assocRest, "/batch/create") || strings.HasSuffix(assocRest, "/batch/archive")) ||
+		isDefault && r.Method == http.MethodPut {
 		e.writes++
 	}
 	if ok && rt.write {
@@ -352,6 +354,8 @@ func (e *Emulator) serve(r *http.Request, body []byte) *reply {
 		switch t := e.types[rt.typ]; {
 		case isAssoc:
 			rep = e.serveAssoc(r, assocRest, body)
+		case isDefault:
+			rep = e.serveDefault(r, defaultRest)
 		case !ok:
 			rep = fail(http.StatusNotFound, "RESOURCE_NOT_FOUND", "No route for %s %s", r.Method, r.URL.Path)
 		case t == nil:
