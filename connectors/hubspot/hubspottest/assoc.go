@@ -609,3 +609,47 @@ func (e *Emulator) serveDefault(r *http.Request, rest string) *reply {
 	}
 	return e.batchReply(http.StatusOK, started, results, nil)
 }
+
+// assocCollection is one object type's associations of a record, as the
+// objects API shows them with ?associations= (CollectionResponseAssociatedId).
+type assocCollection struct {
+	Results []associatedID `json:"results"`
+}
+
+type associatedID struct {
+	ID   string `json:"id"`
+	Type string `json:"type"` // contact_to_company, contact_to_company_unlabeled
+}
+
+// addAssociated adds to o the associations of a live record with the
+// object types named (unknown names are left out, and so are types with
+// none): one entry per associated record and type, the primary type named
+// contact_to_company, the unlabeled one contact_to_company_unlabeled.
+func (e *Emulator) addAssociated(t *objectType, o *apiObject, r *record, names []string) {
+	if r.archived {
+		return
+	}
+	for _, n := range names {
+		to := e.assocObject(n)
+		if to == nil || unlabeled(t.typeID, to.typeID) == nil {
+			continue
+		}
+		var res []associatedID
+		for _, a := range e.targets(end{t.typeID, r.id}, to) {
+			for _, at := range a.AssociationTypes {
+				name := singular(t) + "_to_" + singular(to)
+				if at.Label == nil {
+					name += "_unlabeled"
+				}
+				res = append(res, associatedID{ID: strconv.FormatInt(a.ToObjectID, 10), Type: name})
+			}
+		}
+		if len(res) == 0 {
+			continue
+		}
+		if o.Associations == nil {
+			o.Associations = map[string]assocCollection{}
+		}
+		o.Associations[to.name] = assocCollection{Results: res}
+	}
+}

@@ -251,3 +251,25 @@ func TestAssociateDefault(t *testing.T) {
 		t.Errorf("Writes = %d", e.Writes())
 	}
 }
+
+// Reads of the objects API show a record's associations when asked.
+func TestReadWithAssociations(t *testing.T) {
+	e := New(Options{})
+	ann := mustCreate(t, e, "contacts", map[string]any{"email": "ann@x.com"})
+	bob := mustCreate(t, e, "contacts", map[string]any{"email": "bob@x.com"})
+	acme := mustCreate(t, e, "companies", map[string]any{"name": "Acme"})
+	if err := e.Associate(ann, acme, true); err != nil {
+		t.Fatal(err)
+	}
+	c := do(t, e, "GET", "/crm/v3/objects/contacts/"+ann+"?associations=companies", nil)
+	if got := c.body.Get("associations.companies.results").Raw; got != `[{"id":"`+acme+`","type":"contact_to_company"},{"id":"`+acme+`","type":"contact_to_company_unlabeled"}]` {
+		t.Errorf("read: %s", c.raw)
+	}
+	c = do(t, e, "GET", "/crm/v3/objects/contacts?associations=company", nil)
+	if c.body.Get(`results.#(id=="`+bob+`").associations`).Exists() || !c.body.Get(`results.#(id=="`+ann+`").associations.companies`).Exists() {
+		t.Errorf("list: %s", c.raw)
+	}
+	if c := do(t, e, "GET", "/crm/v3/objects/contacts/"+ann, nil); c.body.Get("associations").Exists() {
+		t.Errorf("associations not asked for: %s", c.raw)
+	}
+}
