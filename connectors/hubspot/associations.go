@@ -122,9 +122,15 @@ func (c *Client) readPrimaries(ctx context.Context, op, object, to string, ids [
 				from := r.Get("from.id").String()
 				for _, t := range r.Get("to").Array() {
 					for _, at := range t.Get("associationTypes").Array() {
-						if at.Get("typeId").Int() == int64(primary) && at.Get("category").String() == "HUBSPOT_DEFINED" {
-							out[from] = t.Get("toObjectId").String()
+						if at.Get("typeId").Int() != int64(primary) || at.Get("category").String() != "HUBSPOT_DEFINED" {
+							continue
 						}
+						to := t.Get("toObjectId")
+						if id := to.String(); (to.Type == gjson.Number || to.Type == gjson.String) && id != "" && strings.Trim(id, "0123456789") == "" {
+							out[from] = id
+							continue
+						}
+						return nil, &tandem.Error{Op: op, System: c.name, Status: resp.Status, Message: fmt.Sprintf("associations: %s's primary %s is not a record id: %.100s", from, to, t.Raw)}
 					}
 				}
 				if after := r.Get("paging.next.after").String(); after != "" {
