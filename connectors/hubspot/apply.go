@@ -36,13 +36,13 @@ func (r *applyRun) settle(i int, res tandem.Result) {
 	r.results[i], r.done[i] = res, true
 }
 
-// Apply writes to one object. Consecutive writes of the same kind go
+// applyRecords writes to one object's records. Consecutive writes of the same kind go
 // together, in batches of at most 100, and the kinds keep their order:
 // creates as batch/upsert by the object's id property, updates as
 // batch/update by id, deletes as batch/archive. Results are matched to
 // writes by id or id property value, never by position, because HubSpot
 // does not return batch results in input order.
-func (c *Client) Apply(ctx context.Context, object string, writes []tandem.Write) ([]tandem.Result, error) {
+func (c *Client) applyRecords(ctx context.Context, object string, writes []tandem.Write) ([]tandem.Result, error) {
 	run := &applyRun{op: "apply " + object, results: make([]tandem.Result, len(writes)), done: make([]bool, len(writes))}
 	for start := 0; start < len(writes); {
 		end := start + 1

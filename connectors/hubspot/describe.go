@@ -28,7 +28,8 @@ var recordFields = []connectors.FieldInfo{
 
 // Describe lists the fields of an object's records: the top-level ones
 // (id, createdAt, updatedAt, archived, archivedAt), then every property
-// the properties API lists, at properties.<name>. A property is read-only
+// the properties API lists, at properties.<name>, then the primary
+// associations the object can map, at associations.<object>. A property is read-only
 // when HubSpot keeps its value (modificationMetadata.readOnlyValue) or
 // computes it (calculated). It goes through the same authenticated,
 // retried, time-limited call as everything else, so it doubles as a check
@@ -69,6 +70,13 @@ func (c *Client) Describe(ctx context.Context, object string) ([]connectors.Fiel
 			f.Options = append(f.Options, o.Get("value").String())
 		}
 		fields = append(fields, f)
+	}
+	// The primary associations this object can map (associations.go):
+	// not properties, so the properties API does not list them.
+	for pair := range primaryTypes {
+		if pair[0] == object {
+			fields = append(fields, connectors.FieldInfo{Path: "associations." + pair[1], Label: "Primary associated " + pair[1] + " record (id)", Type: "association"})
+		}
 	}
 	return fields, nil
 }

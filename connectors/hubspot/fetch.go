@@ -52,6 +52,10 @@ func (c *Client) Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tan
 	if err != nil {
 		return nil, &tandem.Error{Op: op, System: c.name, Err: err}
 	}
+	targets, err := associationTargets(q.Object, q.Fields)
+	if err != nil {
+		return nil, &tandem.Error{Op: op, System: c.name, Err: err}
+	}
 	hist := []string{}
 	size := maxBatch
 	if c.history {
@@ -105,6 +109,11 @@ func (c *Client) Fetch(ctx context.Context, q tandem.Query, ids []string) ([]tan
 				}
 			}
 			out = append(out, rec)
+		}
+	}
+	if len(targets) > 0 {
+		if err := c.addAssociations(ctx, op, q.Object, out, targets); err != nil {
+			return nil, err
 		}
 	}
 	if len(rejected) > 0 {

@@ -113,6 +113,10 @@ func (c *Client) FetchKeys(ctx context.Context, q tandem.Query, keys []string) (
 	if err != nil {
 		return nil, &tandem.Error{Op: op, System: c.name, Err: err}
 	}
+	targets, err := associationTargets(q.Object, q.Fields)
+	if err != nil {
+		return nil, &tandem.Error{Op: op, System: c.name, Err: err}
+	}
 	var out []tandem.Record
 	for start := 0; start < len(keys); start += maxBatch {
 		req := batchReadRequest{Properties: props, PropertiesWithHistory: []string{}, IDProperty: prop}
@@ -128,6 +132,11 @@ func (c *Client) FetchKeys(ctx context.Context, q tandem.Query, keys []string) (
 			if !rec.Deleted {
 				out = append(out, rec)
 			}
+		}
+	}
+	if len(targets) > 0 {
+		if err := c.addAssociations(ctx, op, q.Object, out, targets); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

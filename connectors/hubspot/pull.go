@@ -133,6 +133,9 @@ func searchProperties(object string, fields []string) ([]string, error) {
 	props := []string{modifiedProperty(object)}
 	for _, f := range fields {
 		head, rest, _ := strings.Cut(f, ".")
+		if head == "associations" {
+			continue // not a property: associations.go
+		}
 		if head != "properties" {
 			if !topLevel[head] {
 				return nil, fmt.Errorf("field path %q: a HubSpot record has %s and properties.<name>, nothing else", f, "id, createdAt, updatedAt, archived")
@@ -234,6 +237,20 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 	var hist []string
 	if c.history {
 		hist = historyProperties(q.Fields)
+	}
+	targets, err := associationTargets(q.Object, q.Fields)
+	if err != nil {
+		return &tandem.Error{Op: op, System: c.name, Err: err}
+	}
+	if len(targets) > 0 {
+		// Each page's records get their associations before they go.
+		emit := page
+		page = func(p tandem.Page) error {
+			if err := c.addAssociations(ctx, op, q.Object, p.Records, targets); err != nil {
+				return err
+			}
+			return emit(p)
+		}
 	}
 	tr := newTracker(cur, c.window())
 	now, err := c.pullLive(ctx, op, q.Object, props, hist, tr, page)

@@ -41,6 +41,28 @@ func TestContract(t *testing.T) {
 	})
 }
 
+// The same contract for Account: nothing in the connector is particular
+// to Contact. Its bad record has a Name over 255 characters.
+func TestContractAccount(t *testing.T) {
+	conformance.Contract(t, func(t *testing.T) conformance.Subject {
+		em := salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "secret", BatchSize: 5,
+			RateLimit: salesforcetest.RateLimit{Requests: 20, Per: time.Second}})
+		proxy := conformance.NewProxy(em)
+		srv := httptest.NewServer(proxy)
+		t.Cleanup(func() { em.Close(); srv.Close() })
+		c, err := New(config(t, "type: salesforce\ninstance_url: "+srv.URL+"\nclient_id: cid\nclient_secret: secret\n"+
+			"rate_limit: {requests: 20, per: 1s}\nwebhook: {secret: hook, object: Account}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return conformance.Subject{Connector: c, Object: "Account", PageSize: 5,
+			Record: conformance.Numbered(`{"Name":"Company %[1]d","Website":"https://c%[1]d.example.com"}`),
+			Edit:   conformance.Numbered(`{"Name":"Edited %d"}`),
+			Bad:    `{"Name":"` + strings.Repeat("x", 256) + `"}`,
+			Proxy:  proxy, ExpireSession: em.RevokeTokens, RateLimited: em.RateLimited, Spoil: spoilQuery, Webhook: relay}
+	})
+}
+
 // spoilQuery makes a record's LastModifiedDate unreadable in query batches.
 func spoilQuery(r *http.Request, body []byte, id string) []byte {
 	if !strings.Contains(r.URL.Path, "/query") {

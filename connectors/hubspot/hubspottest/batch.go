@@ -1,6 +1,7 @@
 package hubspottest
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
 	"sort"
@@ -20,8 +21,8 @@ type writeInput struct {
 	IDProperty         string         `json:"idProperty,omitempty"`
 	ObjectWriteTraceID string         `json:"objectWriteTraceId,omitempty"`
 	Properties         map[string]any `json:"properties"`
-	// batch/create only
-	Associations []any `json:"associations,omitempty"`
+	// batch/create only: associations.go
+	Associations []json.RawMessage `json:"associations,omitempty"`
 }
 
 // batchResult is the body of every batch response; errors turn it into
@@ -167,6 +168,12 @@ func (e *Emulator) batchCreate(_ *http.Request, t *objectType, _ string, body []
 	if rep != nil {
 		return rep
 	}
+	links := make([][]inlineAssoc, len(req.Inputs))
+	for i, in := range req.Inputs {
+		if links[i], rep = e.inlineAssociations(t, in.Associations); rep != nil {
+			return rep
+		}
+	}
 	tb := e.tables[t.name]
 	if err := tb.checkUnique(make([]*record, len(props)), props); err != nil {
 		return writeFailure(err)
@@ -176,6 +183,7 @@ func (e *Emulator) batchCreate(_ *http.Request, t *objectType, _ string, body []
 	written := map[*record][]string{}
 	for i, p := range props {
 		created[i] = tb.insert(p, now, apiWrite)
+		e.linkNew(t, created[i], links[i])
 		written[created[i]] = t.written(p)
 	}
 	return e.batchReply(http.StatusCreated, started, t.renderAll(created, func(r *record) []string { return written[r] }), nil)

@@ -118,6 +118,16 @@ func TestSpecConformance(t *testing.T) {
 			c.send("GET", base+"/"+val(2)+"?idProperty=email", "")
 		} else {
 			c.send("POST", base+"/batch/upsert", fmt.Sprintf(`{"inputs":[{"id":%q,"idProperty":"hs_object_id","properties":{"name":"Again"}},{"id":"404","idProperty":"hs_object_id","properties":{"name":"x"}}]}`, first))
+			// A contact created with its company (the spec's
+			// AssociationSpec), and one refused for a company that is not.
+			c.send("POST", prefix+"contacts", fmt.Sprintf(`{"properties":{"email":"assoc@example.com"},"associations":[{"to":{"id":%q},"types":[{"associationCategory":"HUBSPOT_DEFINED","associationTypeId":1}]}]}`, first))
+			c.send("POST", prefix+"contacts/batch/create", `{"inputs":[{"properties":{"email":"assoc2@example.com"},"associations":[{"to":{"id":"404"},"types":[{"associationCategory":"HUBSPOT_DEFINED","associationTypeId":279}]}]}]}`)
+			// Reads with ?associations=.
+			got := c.send("GET", base+"/"+first+"?associations=contacts,deals", "")
+			if got.Get("associations.contacts.results.#").Int() != 2 {
+				t.Errorf("company read with its contacts: %s", got.Raw)
+			}
+			c.send("GET", base+"?limit=5&associations=contacts", "")
 		}
 		c.send("POST", base+"/batch/archive", fmt.Sprintf(`{"inputs":[{"id":%q}]}`, first))
 		c.send("DELETE", base+"/"+single.Get("id").String(), "")

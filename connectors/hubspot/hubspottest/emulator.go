@@ -1,6 +1,8 @@
 // Package hubspottest is an in-process emulator of HubSpot's CRM v3 objects
 // API for contacts and companies, in the manner of net/http/httptest: list,
-// read, search, single and batch writes, the recycle bin (archived=true),
+// read, search, single and batch writes, the associations v4 API between
+// contacts and companies (batch read, create, archive, with HubSpot's
+// default types), the recycle bin (archived=true),
 // property history (propertiesWithHistory), and the properties API's list
 // of an object's properties, with HubSpot's paging, limits, property types
 // and validation, error bodies, rate limits and their headers and 429s, and
@@ -103,7 +105,8 @@ type Emulator struct {
 	served      int // requests the API handled, not refused for rate
 	rateLimited int
 	faulted     int
-	hooks       hooks // webhook deliveries (webhooks.go)
+	hooks       hooks  // webhook deliveries (webhooks.go)
+	assocs      assocs // associations v4 (assoc.go)
 }
 
 // Request is one API request the emulator received. Status is 0 until it
@@ -127,7 +130,7 @@ func New(o Options) *Emulator {
 		o.LimitClock = time.Now
 	}
 	e := &Emulator{now: o.Now, limitNow: o.LimitClock, faults: faults.New("hubspottest", o.Faults), limits: newLimits(o),
-		types: map[string]*objectType{}, tables: map[string]*table{}}
+		types: map[string]*objectType{}, tables: map[string]*table{}, assocs: assocs{}}
 	e.SetTokens(append([]string{o.Token}, o.Tokens...)...)
 	types, err := newTypes(o.ExtraProperties, o.Properties, o.UniqueProperties)
 	if err != nil {
@@ -330,6 +333,12 @@ func match(method, path string) (route, bool) {
 // serve runs one request under the lock: auth, rate limit, routing.
 func (e *Emulator) serve(r *http.Request, body []byte) *reply {
 	rt, ok := match(r.Method, r.URL.Path)
+	assocRest, isAssoc := strings.CutPrefix(r.URL.Path, assocPrefix)
+	defaultRest, isDefault := strings.CutPrefix(r.URL.Path, assocV4Object)
+	if isAssoc && r.Method == http.MethodPost && (strings.HasSuffix(assocRest, "/batch/create") || strings.HasSuffix(assocRest, "/batch/archive")) ||
+		isDefault && r.Method == http.MethodPut {
+		e.writes++
+	}
 	if ok && rt.write {
 		e.writes++
 	}
@@ -343,6 +352,10 @@ func (e *Emulator) serve(r *http.Request, body []byte) *reply {
 		e.rateLimited++
 	} else {
 		switch t := e.types[rt.typ]; {
+		case isAssoc:
+			rep = e.serveAssoc(r, assocRest, body)
+		case isDefault:
+			rep = e.serveDefault(r, defaultRest)
 		case !ok:
 			rep = fail(http.StatusNotFound, "RESOURCE_NOT_FOUND", "No route for %s %s", r.Method, r.URL.Path)
 		case t == nil:
@@ -403,7 +416,8 @@ func (e *Emulator) ResetRequests() {
 }
 
 // Writes is the number of received requests that could modify data
-// (creates, updates, upserts, archives), whatever their outcome. A request
+// (creates, updates, upserts, archives, and the associations' creates and
+// archives), whatever their outcome. A request
 // failed by a fault before the API saw it is not counted.
 func (e *Emulator) Writes() int {
 	e.mu.Lock()

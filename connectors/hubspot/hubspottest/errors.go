@@ -88,12 +88,15 @@ func writeFailure(err error) *reply {
 // batchError is one entry of errors[] in a 207 batch response (the spec's
 // StandardError: every field present, even when empty).
 type batchError struct {
-	Status   string              `json:"status"`
-	Category string              `json:"category"`
-	Message  string              `json:"message"`
-	Context  map[string][]string `json:"context"`
-	Errors   []errorDetail       `json:"errors"`
-	Links    map[string]string   `json:"links"`
+	Status   string `json:"status"`
+	Category string `json:"category"`
+	// SubCategory is the associations API's (crm.associations.…); the
+	// objects API sends none.
+	SubCategory string              `json:"subCategory,omitempty"`
+	Message     string              `json:"message"`
+	Context     map[string][]string `json:"context"`
+	Errors      []errorDetail       `json:"errors"`
+	Links       map[string]string   `json:"links"`
 }
 
 func missingObjects(verb, label string, ids []string) batchError {

@@ -20,6 +20,9 @@ type apiObject struct {
 	UpdatedAt             string                    `json:"updatedAt"`
 	Archived              bool                      `json:"archived"`
 	ArchivedAt            string                    `json:"archivedAt,omitempty"`
+	// Associations, with ?associations= on list and read: by object type,
+	// the associated ids (the spec's SimplePublicObjectWithAssociations).
+	Associations map[string]assocCollection `json:"associations,omitempty"`
 }
 
 // historyEntry is one value of a property's history (the spec's
@@ -230,7 +233,9 @@ func (e *Emulator) list(r *http.Request, t *objectType, _ string, _ []byte) *rep
 			}{nextPage{After: next, Link: "http://" + r.Host + r.URL.Path + "?" + q.Encode()}}
 			break
 		}
-		out.Results = append(out.Results, t.renderHistory(rec, names, hist))
+		o := t.renderHistory(rec, names, hist)
+		e.addAssociated(t, &o, rec, queryList(q, "associations"))
+		out.Results = append(out.Results, o)
 	}
 	return &reply{status: http.StatusOK, body: out}
 }
@@ -261,7 +266,9 @@ func (e *Emulator) getOne(r *http.Request, t *objectType, id string, _ []byte) *
 	if rec == nil {
 		return objectNotFound(id)
 	}
-	return &reply{status: http.StatusOK, body: t.renderHistory(rec, queryList(q, "properties"), queryList(q, "propertiesWithHistory"))}
+	o := t.renderHistory(rec, queryList(q, "properties"), queryList(q, "propertiesWithHistory"))
+	e.addAssociated(t, &o, rec, queryList(q, "associations"))
+	return &reply{status: http.StatusOK, body: o}
 }
 
 type objectInput struct {
@@ -280,10 +287,15 @@ func (e *Emulator) createOne(_ *http.Request, t *objectType, _ string, body []by
 	if len(perrs) > 0 {
 		return invalidProperties(perrs)
 	}
+	links, rep := e.inlineAssociations(t, in.Associations)
+	if rep != nil {
+		return rep
+	}
 	if err := tb.checkUnique([]*record{nil}, []map[string]string{props}); err != nil {
 		return writeFailure(err)
 	}
 	rec := tb.insert(props, e.stamp(), apiWrite)
+	e.linkNew(t, rec, links)
 	return &reply{status: http.StatusCreated, body: t.render(rec, t.written(props))}
 }
 

@@ -96,7 +96,7 @@ var labels = map[string]string{
 	"name": "Company name", "domain": "Company Domain Name", "industry": "Industry",
 	"numberofemployees": "Number of Employees", "annualrevenue": "Annual Revenue",
 	"lifecyclestage": "Lifecycle Stage", "createdate": "Create Date", "lastmodifieddate": "Last Modified Date",
-	"hs_lastmodifieddate": "Last Modified Date", "hs_object_id": "Record ID",
+	"hs_lastmodifieddate": "Last Modified Date", "hs_object_id": "Record ID", "associatedcompanyid": "Primary Associated Company ID",
 }
 
 // optionLabels are the labels of the lifecycle stages.
@@ -179,6 +179,9 @@ func newTypes(extra map[string][]string, typed map[string][]Property, unique map
 	contacts.add(kindEmail, "email")
 	contacts.add(kindString, "firstname", "lastname", "phone", "mobilephone", "company", "jobtitle", "website", "city", "country", "hs_lead_status")
 	contacts.props["mobilephone"].fieldType = "phonenumber"
+	// associatedcompanyid is the contact's primary company, which HubSpot
+	// keeps in step with the associations (assoc.go).
+	contacts.props["associatedcompanyid"] = &propDef{name: "associatedcompanyid", kind: kindNumber, readOnly: true}
 	companies := &objectType{
 		name: "companies", typeID: "0-2", label: "COMPANY", group: "companyinformation", modProp: "hs_lastmodifieddate", firstID: 9001,
 		defaults:   []string{"name", "domain", "createdate", "hs_lastmodifieddate", "hs_object_id"},

@@ -77,7 +77,8 @@ func TestPerRecordErrors(t *testing.T) {
 		{contact(`"LastName":"` + strings.Repeat("x", 81) + `"`), "STRING_TOO_LONG", "Last Name: data value too large", []string{"LastName"}},
 		{contact(`"LastName":"X","Email":"not-an-email"`), "INVALID_EMAIL_ADDRESS", "Email: invalid email address: not-an-email", []string{"Email"}},
 		{contact(`"LastName":"X","Tandem_Id__c":"taken"`), "DUPLICATE_VALUE", "duplicate value found: Tandem_Id__c duplicates value on record with id: " + live, []string{"Tandem_Id__c"}},
-		{contact(`"LastName":"X","AccountId":"` + live + `"`), "MALFORMED_ID", "Account ID: id value of incorrect type", []string{"AccountId"}},
+		{contact(`"LastName":"X","AccountId":"` + live + `"`), "FIELD_INTEGRITY_EXCEPTION", "Account ID: id value of incorrect type: " + live, []string{"AccountId"}},
+		{contact(`"LastName":"X","AccountId":"NotReal"`), "MALFORMED_ID", "Account ID: id value of incorrect type: NotReal", []string{"AccountId"}},
 		{contact(`"LastName":"X","AccountId":"` + mintID("001", 999) + `"`), "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", []string{"AccountId"}},
 		{contact(`"LastName":""`), "REQUIRED_FIELD_MISSING", "[LastName]", []string{"LastName"}}, // "" is null in Salesforce
 		{`{"LastName":"X"}`, "INVALID_TYPE", "Must send a concrete entity type.", nil},

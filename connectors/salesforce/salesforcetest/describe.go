@@ -176,7 +176,7 @@ func (e *Emulator) serveDescribe(w http.ResponseWriter, r *http.Request, object 
 		other := e.table(name)
 		for _, f := range other.obj.Fields {
 			if f.Kind == kReference && f.ReferenceTo == o.Name {
-				children = append(children, childRelationship{ChildSObject: other.obj.Name, Field: f.Name,
+				children = append(children, childRelationship{CascadeDelete: f.Cascade, ChildSObject: other.obj.Name, Field: f.Name,
 					JunctionIDListNames: []string{}, JunctionReferenceTo: []string{}, RelationshipName: strPtr(other.obj.Plural)})
 			}
 		}

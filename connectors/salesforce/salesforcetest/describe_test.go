@@ -96,7 +96,7 @@ func TestDescribe(t *testing.T) {
 	if f := res.Get(`fields.#(name=="Name")`); !f.Get("createable").Bool() || !f.Get("nameField").Bool() || !f.Get("idLookup").Bool() || f.Get("nillable").Bool() {
 		t.Errorf("Account.Name: %s", f.Raw)
 	}
-	if ch := res.Get("childRelationships"); ch.Raw != `[{"cascadeDelete":false,"childSObject":"Contact","deprecatedAndHidden":false,"field":"AccountId","junctionIdListNames":[],"junctionReferenceTo":[],"relationshipName":"Contacts","restrictedDelete":false}]` {
+	if ch := res.Get("childRelationships"); ch.Raw != `[{"cascadeDelete":true,"childSObject":"Contact","deprecatedAndHidden":false,"field":"AccountId","junctionIdListNames":[],"junctionReferenceTo":[],"relationshipName":"Contacts","restrictedDelete":false}]` {
 		t.Errorf("Account childRelationships: %s", ch.Raw)
 	}
 

@@ -2,6 +2,7 @@ package salesforcetest
 
 import (
 	"maps"
+	"sort"
 	"strings"
 )
 
@@ -75,7 +76,9 @@ func (e *Emulator) upsert(x *tx, t *table, ext *field, as []assign) (id string, 
 }
 
 // remove soft-deletes: the record goes to the recycle bin, where queryAll
-// still sees it with IsDeleted = true.
+// still sees it with IsDeleted = true. The live records that point at it
+// through a cascading lookup go with it (an Account's Contacts), stamped
+// the same, as in Salesforce; the others keep their now dangling value.
 func (e *Emulator) remove(x *tx, t *table, id string) *Error {
 	old, err := t.live(id)
 	if err != nil {
@@ -85,7 +88,47 @@ func (e *Emulator) remove(x *tx, t *table, id string) *Error {
 	r.IsDeleted = true
 	r.LastModifiedDate, r.SystemModstamp = x.now, x.now
 	x.put(t, &r)
+	for _, ct := range e.children(t) {
+		for _, cid := range ct.ids(id) {
+			c := *ct.t.rows[cid]
+			c.IsDeleted, c.deletedWith = true, id
+			c.LastModifiedDate, c.SystemModstamp = x.now, x.now
+			x.put(ct.t, &c)
+		}
+	}
 	return nil
+}
+
+// child is a table with a cascading lookup field to another.
+type child struct {
+	t *table
+	f *field
+}
+
+// children lists the tables whose cascading lookups point at t.
+func (e *Emulator) children(t *table) []child {
+	var out []child
+	for _, name := range e.objectNames() {
+		other := e.table(name)
+		for _, f := range other.obj.Fields {
+			if f.Kind == kReference && f.Cascade && f.ReferenceTo == t.obj.Name {
+				out = append(out, child{other, f})
+			}
+		}
+	}
+	return out
+}
+
+// ids lists, in id order, the live records whose lookup holds parent.
+func (c child) ids(parent string) []string {
+	var out []string
+	for id, r := range c.t.rows {
+		if !r.IsDeleted && r.Fields[c.f.Name] == parent {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // restore takes a record out of the recycle bin, as Salesforce's undelete
@@ -104,9 +147,24 @@ func (e *Emulator) restore(x *tx, t *table, id string) *Error {
 		return err
 	}
 	r := *old
-	r.IsDeleted = false
+	r.IsDeleted, r.deletedWith = false, ""
 	r.LastModifiedDate, r.SystemModstamp = x.now, x.now
 	x.put(t, &r)
+	// What its delete took along comes back with it.
+	for _, ct := range e.children(t) {
+		var ids []string
+		for cid, c := range ct.t.rows {
+			if c.IsDeleted && c.deletedWith == id {
+				ids = append(ids, cid)
+			}
+		}
+		sort.Strings(ids)
+		for _, cid := range ids {
+			if err := e.restore(x, ct.t, cid); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

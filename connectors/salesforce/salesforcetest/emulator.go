@@ -5,7 +5,9 @@
 // query and queryAll with nextRecordsUrl paging, sObject Collections
 // (create, update, upsert by external id, delete, retrieve), describe, the
 // daily API limit and its Sforce-Limit-Info header, and Salesforce's error
-// bodies and codes. Records live in memory. It can also misbehave as a real
+// bodies and codes. Contact.AccountId is a lookup that refuses what is not
+// a live Account, and deleting an Account takes its Contacts to the recycle
+// bin with it, as in Salesforce. Records live in memory. It can also misbehave as a real
 // org does now and then (Faults): latency, 5xx, dropped connections,
 // requests that hang.
 //

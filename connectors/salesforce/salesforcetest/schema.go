@@ -51,9 +51,13 @@ type field struct {
 	NameField     bool   // the object's name field
 	ReferenceTo   string // kReference: the object pointed at
 	Relationship  string // kReference: the relationship name (Account for AccountId)
-	Compound      string // a component of this compound field (FirstName of Name)
-	ExtraType     string // describe's extraTypeInfo, e.g. personname
-	Picklist      []picklistValue
+	// Cascade, on a reference, deletes the records that point at a record
+	// when it is deleted (and restores them with it), as deleting an
+	// Account does to its Contacts.
+	Cascade   bool
+	Compound  string // a component of this compound field (FirstName of Name)
+	ExtraType string // describe's extraTypeInfo, e.g. personname
+	Picklist  []picklistValue
 	// Compute, when set, derives the value from the record's other
 	// fields: a compound field such as Contact.Name is never stored.
 	Compute func(r *Record) any
@@ -160,7 +164,7 @@ func newSchema(extra map[string][]string, picklists map[string][]Picklist) map[s
 		text("Title", "Title", 128),
 		text("Department", "Department", 80),
 		text("MailingCity", "Mailing City", 40),
-		{Name: "AccountId", Label: "Account ID", Kind: kReference, ReferenceTo: "Account", Relationship: "Account"},
+		{Name: "AccountId", Label: "Account ID", Kind: kReference, ReferenceTo: "Account", Relationship: "Account", Cascade: true},
 		{Name: "Description", Label: "Contact Description", Kind: kTextArea, Length: 32000},
 		text("Lifecycle__c", "Lifecycle", 255),
 		tandemID(),

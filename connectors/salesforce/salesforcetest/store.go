@@ -17,6 +17,9 @@ type Record struct {
 	LastModifiedDate time.Time
 	SystemModstamp   time.Time
 	IsDeleted        bool
+	// deletedWith is the record whose delete cascaded to this one, which
+	// restoring that record restores too.
+	deletedWith string
 }
 
 func (r *Record) clone() Record {

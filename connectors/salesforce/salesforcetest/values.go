@@ -177,9 +177,18 @@ func (e *Emulator) checkValue(f *field, v any) (any, *Error) {
 	}
 	if f.Kind == kReference {
 		target := e.tables[strings.ToLower(f.ReferenceTo)]
+		// Not an id at all is MALFORMED_ID; an id of another object is
+		// FIELD_INTEGRITY_EXCEPTION, with the same words (as Salesforce
+		// answers a Contact inserted with "NotReal" or an Opportunity's id
+		// in AccountId); an Account id that names no record is
+		// INVALID_CROSS_REFERENCE_KEY, one in the recycle bin
+		// ENTITY_IS_DELETED.
 		id, ok := NormalizeID(s)
-		if !ok || id[:3] != target.obj.Prefix {
+		if !ok {
 			return nil, apiErr("MALFORMED_ID", f.Label+": id value of incorrect type: "+s, f.Name)
+		}
+		if id[:3] != target.obj.Prefix {
+			return nil, apiErr("FIELD_INTEGRITY_EXCEPTION", f.Label+": id value of incorrect type: "+s, f.Name)
 		}
 		r := target.rows[id]
 		switch {
