@@ -26,9 +26,9 @@ import (
 
 // Config is a loaded, validated config file.
 type Config struct {
-	File     string
-	State    string // path of the SQLite state file; a relative one is resolved against the config file's directory
-	Listen   string
+	File   string
+	State  string // path of the SQLite state file; a relative one is resolved against the config file's directory
+	Listen string
 	// Admin is the daemon's admin listener (admin: { listen: ... }): the
 	// conflict console, /healthz and /metrics, apart from the public
 	// webhooks on Listen. Empty: no console, and /healthz and /metrics
