@@ -106,8 +106,8 @@ func (e *Engine) Retry(ctx context.Context, cfg *mapping.Config, d state.DeadLet
 // Discard forgets dead letters, all or none, each recorded in the audit
 // trail as actor's (tandem deadletters discard, the console): a write is
 // not made, a record is not read.
-func Discard(ctx context.Context, store *state.Store, actor string, ids ...string) error {
-	return store.Update(ctx, func(tx *state.Tx) error {
+func (e *Engine) Discard(ctx context.Context, actor string, ids ...string) error {
+	return e.Store.Update(ctx, func(tx *state.Tx) error {
 		for _, id := range ids {
 			ok, err := tx.DiscardDeadLetter(ctx, id)
 			if err != nil {

@@ -342,7 +342,7 @@ in its system again. Contacts no system.`,
 				return err
 			}
 			defer store.Close()
-			err = conflict.Discard(cmd.Context(), store, actor(), args...)
+			err = g.engine(store, nil).Discard(cmd.Context(), actor(), args...)
 			if err != nil {
 				return err
 			}
