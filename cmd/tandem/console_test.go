@@ -115,6 +115,17 @@ func TestConsoleResolvesInChromium(t *testing.T) {
 		return w.hsByEmail(t, email).Properties["lastname"] == "Lovelace-Byron" &&
 			str(w.sfByEmail(t, email).Fields["LastName"]) == "Lovelace-Byron"
 	})
+	step("the status page", chromedp.Navigate(admin+"/status"), chromedp.WaitVisible(chromedp.CSS("p.health")))
+	status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+	if err != nil || !strings.Contains(status, "The daemon is ok") || !strings.Contains(status, "salesforce") {
+		t.Errorf("status page: %v\n%s", err, status)
+	}
+	step("the audit trail", chromedp.Navigate(admin+"/audit"), chromedp.WaitVisible(chromedp.CSS("table")))
+	trail, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("table")))
+	if err != nil || !strings.Contains(trail, "console (127.0.0.1:") || !strings.Contains(trail, "Lovelace-Byron") {
+		t.Errorf("audit page: %v\n%s", err, trail)
+	}
+	screenshot(t, ctx, "console-audit.png")
 	code, out, errs := run("audit", "--format", "json", "--config", w.config)
 	if code != 0 {
 		t.Fatalf("audit: exit %d\n%s", code, errs)
