@@ -330,3 +330,17 @@ func TestRunRefusesConsoleWithoutToken(t *testing.T) {
 		t.Errorf("run with a short token: exit %d\n%s", code, errs)
 	}
 }
+
+// TestDoctorChecksConsoleToken: with admin: in the config, doctor checks
+// the console's token as tandem run will, and says how to make one.
+func TestDoctorChecksConsoleToken(t *testing.T) {
+	w, _, _ := consoleWorld(t)
+	w.sync(t)
+	if code, out, errs := run("doctor", "--config", w.config); code != 0 || !strings.Contains(out, "ok    console on 127.0.0.1:") {
+		t.Errorf("doctor with a token: exit %d\n%s%s", code, out, errs)
+	}
+	t.Setenv(console.TokenEnv, "")
+	if code, out, _ := run("doctor", "--config", w.config); code != 1 || !strings.Contains(out, "FAIL  console on 127.0.0.1:") || !strings.Contains(out, "openssl rand") {
+		t.Errorf("doctor without a token: exit %d\n%s", code, out)
+	}
+}
