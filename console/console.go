@@ -164,6 +164,9 @@ func (c *Console) Handler() http.Handler {
 // fetch nothing for it.
 const csp = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+// maxForm is the largest request body read.
+const maxForm = 64 << 10
+
 func headers(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
@@ -172,6 +175,9 @@ func headers(h http.Handler) http.Handler {
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("Cache-Control", "no-store")
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm) // the forms are a few fields
+		}
 		h.ServeHTTP(w, r)
 	})
 }
