@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,9 +26,14 @@ import (
 
 // Config is a loaded, validated config file.
 type Config struct {
-	File     string
-	State    string // path of the SQLite state file; a relative one is resolved against the config file's directory
-	Listen   string
+	File   string
+	State  string // path of the SQLite state file; a relative one is resolved against the config file's directory
+	Listen string
+	// Admin is the daemon's admin listener (admin: { listen: ... }): the
+	// conflict console, /healthz and /metrics, apart from the public
+	// webhooks on Listen. Empty: no console, and /healthz and /metrics
+	// stay on Listen.
+	Admin    Admin
 	Systems  []connectors.Config // in file order
 	Entities []*Entity           // in file order
 }
@@ -102,6 +108,7 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 	p.mapping(root, "", map[string]func(k string, v *yaml.Node){
 		"state":  func(k string, v *yaml.Node) { cfg.State = p.str(v, k) },
 		"listen": func(k string, v *yaml.Node) { cfg.Listen = p.str(v, k) },
+		"admin":  func(k string, v *yaml.Node) { cfg.Admin = p.admin(v, k) },
 		"systems": func(k string, v *yaml.Node) {
 			p.each(v, k, func(name string, kn, sv *yaml.Node) {
 				typ := ""
@@ -122,6 +129,9 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 		},
 	})
 	cfg.State = beside(file, cfg.State)
+	if cfg.Admin.Listen != "" && cfg.Admin.Listen == cfg.Listen {
+		p.errf(cfg.Admin.node, "admin.listen", "is the same address as listen: the admin listener must be apart from the public one")
+	}
 	if len(cfg.Systems) == 0 {
 		p.errf(root, "systems", "no systems configured")
 	}
@@ -353,6 +363,35 @@ func (p *parser) cronSpec(n *yaml.Node, key string) string {
 		p.errf(n, key, "bad cron spec %q: %v", s, err)
 	}
 	return s
+}
+
+// Admin is the admin listener's section.
+type Admin struct {
+	Listen string // host:port of the console, /healthz and /metrics
+	node   *yaml.Node
+}
+
+// admin reads `admin: { listen: HOST:PORT }`.
+func (p *parser) admin(n *yaml.Node, key string) Admin {
+	var a Admin
+	p.mapping(n, key, map[string]func(string, *yaml.Node){
+		"listen": func(k string, v *yaml.Node) {
+			a.Listen, a.node = p.str(v, k), v
+			if a.Listen == "" {
+				p.errf(v, k, "required: host:port, e.g. 127.0.0.1:9091")
+				return
+			}
+			if _, port, err := net.SplitHostPort(a.Listen); err != nil {
+				p.errf(v, k, "want host:port (e.g. 127.0.0.1:9091), got %q", a.Listen)
+			} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+				p.errf(v, k, "port %q is not a number from 0 to 65535", port)
+			}
+		},
+	})
+	if n.Kind == yaml.MappingNode && child(n, "listen") == nil {
+		p.errf(n, key+".listen", "required: host:port, e.g. 127.0.0.1:9091")
+	}
+	return a
 }
 
 // AsConfigErrors unwraps err into the config errors it holds, if any.

@@ -251,3 +251,27 @@ func TestStateBesideTheConfig(t *testing.T) {
 		}
 	}
 }
+
+// The admin listener's section: its address is checked at load, each
+// problem with its line and key, and it must be apart from listen.
+func TestParseAdmin(t *testing.T) {
+	const base = "systems: { a: { type: t } }\nentities: { e: { fields: { f: string }, systems: { a: { object: o, fields: { f: f } } } } }\n"
+	cfg, err := Parse("x.yaml", []byte(base+"listen: 127.0.0.1:8080\nadmin: { listen: 127.0.0.1:9091 }\n"), env(nil))
+	if err != nil || cfg.Admin.Listen != "127.0.0.1:9091" || cfg.Listen != "127.0.0.1:8080" {
+		t.Fatalf("admin = %+v, %v", cfg, err)
+	}
+	for _, c := range []struct{ name, src, want string }{
+		{"not host:port", "admin: { listen: localhost }\n", "x.yaml:3: admin.listen: want host:port"},
+		{"bad port", "admin: { listen: \"127.0.0.1:http-ish\" }\n", "x.yaml:3: admin.listen: port \"http-ish\" is not a number"},
+		{"no listen", "admin: {}\n", "x.yaml:3: admin.listen: required"},
+		{"empty listen", "admin:\n  listen: \"\"\n", "x.yaml:4: admin.listen: required"},
+		{"unknown key", "admin:\n  listen: 127.0.0.1:9091\n  tokn: x\n", "x.yaml:5: admin.tokn: unknown key"},
+		{"not a mapping", "admin: 127.0.0.1:9091\n", "x.yaml:3: admin: must be a mapping"},
+		{"same as listen", "listen: 127.0.0.1:8080\nadmin: { listen: 127.0.0.1:8080 }\n", "x.yaml:4: admin.listen: is the same address as listen"},
+	} {
+		_, err := Parse("x.yaml", []byte(base+c.src), env(nil))
+		if !sameErrors(err, c.want) {
+			t.Errorf("%s:\n got %v\nwant %s", c.name, err, c.want)
+		}
+	}
+}

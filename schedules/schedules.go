@@ -3,8 +3,9 @@
 // that merges webhook events from the inbox, the writer that drains the
 // outbox, the passes run at once when a followed system holds changes
 // (a database's replication slot: follow.go), the backfills asked for
-// with `tandem backfill`, the HTTP server
-// (webhooks, /healthz, /metrics) and graceful shutdown.
+// with `tandem backfill`, the HTTP servers (webhooks on the public
+// listener; /healthz, /metrics and the console on the admin listener, or
+// on the public one when there is none) and graceful shutdown.
 //
 // Every piece of work goes through the one Engine, which gives one
 // operation at a time its turn (a pass, a batch of webhook events, a page
@@ -38,8 +39,16 @@ type Daemon struct {
 	Log     *slog.Logger
 	Metrics *Metrics // NewMetrics; nil: none kept
 
-	// Listener serves webhooks, /healthz and /metrics; nil: no server.
+	// Listener serves webhooks, and /healthz and /metrics when there is
+	// no Admin listener; nil: no server.
 	Listener net.Listener
+	// Admin, when set, is the admin listener, apart from the public one:
+	// it serves /healthz, /metrics and the Console. Only people who run
+	// the daemon should reach it (loopback, or behind a proxy).
+	Admin net.Listener
+	// Console serves the conflict console on Admin (everything but
+	// /healthz and /metrics); nil: none.
+	Console http.Handler
 	// PublicURL is the scheme and host senders call, as they sign it
 	// ("https://sync.example.com"); empty: taken from each request.
 	PublicURL string
@@ -118,17 +127,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.schedule(work); err != nil {
 		return err
 	}
-	var srv *http.Server
-	serveErr := make(chan error, 1)
-	if d.Listener != nil {
-		srv = &http.Server{
-			Handler:           d.Handler(),
+	var srvs []*http.Server
+	serveErr := make(chan error, 2)
+	for _, s := range []struct {
+		l net.Listener
+		h func() http.Handler
+	}{{d.Listener, d.Handler}, {d.Admin, d.AdminHandler}} {
+		if s.l == nil {
+			continue
+		}
+		srv := &http.Server{
+			Handler:           s.h(),
 			ReadHeaderTimeout: min(10*time.Second, d.ReadTimeout),
 			ReadTimeout:       d.ReadTimeout,
 			WriteTimeout:      d.ReadTimeout + 30*time.Second,
 			IdleTimeout:       2 * d.ReadTimeout,
 		}
-		l := netutil.LimitListener(d.Listener, d.MaxConns)
+		srvs = append(srvs, srv)
+		l := netutil.LimitListener(s.l, d.MaxConns)
 		go func() { serveErr <- srv.Serve(l) }()
 	}
 	var loops sync.WaitGroup
@@ -138,17 +154,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 		go func() { defer loops.Done(); loop(work, stop) }()
 	}
 	d.cron.Start()
-	d.Log.Info("daemon started", "entities", len(d.Config.Entities), "listen", listenAddr(d.Listener))
+	d.Log.Info("daemon started", "entities", len(d.Config.Entities), "listen", listenAddr(d.Listener), "admin", listenAddr(d.Admin))
 
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
-		d.Log.Error("webhook server stopped", "err", err)
+		d.Log.Error("http server stopped", "err", err)
 	}
 	d.Log.Info("shutting down: no new work; waiting for work in flight", "grace", d.Grace)
 	d.stopping.Store(true)
-	if srv != nil {
+	for _, srv := range srvs {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		srv.Shutdown(sctx)
 		cancel()

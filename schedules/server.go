@@ -23,15 +23,34 @@ const unknownSystem = "(unknown)"
 // MaxDelivery is the largest webhook body taken: larger is answered 413.
 const MaxDelivery = 1 << 20
 
-// Handler serves POST /webhooks/{system}, GET /healthz and GET /metrics.
+// Handler serves the public listener: POST /webhooks/{system}, and GET
+// /healthz and GET /metrics unless the daemon has an admin listener,
+// where they move (AdminHandler).
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /webhooks/{system}", d.webhook)
+	if d.Admin == nil {
+		d.observe(mux)
+	}
+	return mux
+}
+
+// AdminHandler serves the admin listener: GET /healthz, GET /metrics, and
+// everything else through Console (the conflict console), when set.
+func (d *Daemon) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	d.observe(mux)
+	if d.Console != nil {
+		mux.Handle("/", d.Console)
+	}
+	return mux
+}
+
+func (d *Daemon) observe(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", d.healthz)
 	if d.Metrics != nil {
 		mux.Handle("GET /metrics", d.Metrics.Handler())
 	}
-	return mux
 }
 
 // webhook takes one delivery: verified by the system's connector, its

@@ -285,3 +285,61 @@ func TestListenerSheds(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestAdminListener: with an admin listener, /healthz and /metrics move
+// there, beside the console, and the public listener keeps the webhooks
+// only; both are served by Run and stopped with it.
+func TestAdminListener(t *testing.T) {
+	d := newDaemon(t)
+	pub, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		pub.Close()
+		t.Fatal(err)
+	}
+	d.Listener, d.Admin = pub, adm
+	d.Console = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "console at "+r.URL.Path) })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	get := func(base net.Listener, path string) (int, string) {
+		resp, err := http.Get("http://" + base.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, c := range []struct {
+		name string
+		l    net.Listener
+		path string
+		want int
+		body string
+	}{
+		{"public: no health", pub, "/healthz", 404, ""},
+		{"public: no metrics", pub, "/metrics", 404, ""},
+		{"public: no console", pub, "/conflicts", 404, ""},
+		{"admin: health", adm, "/healthz", 200, `"status": "ok"`},
+		{"admin: metrics", adm, "/metrics", 200, "tandem_outbox_depth"},
+		{"admin: console", adm, "/conflicts", 200, "console at /conflicts"},
+	} {
+		code, body := get(c.l, c.path)
+		if code != c.want || !strings.Contains(body, c.body) {
+			t.Errorf("%s: %d %.200s, want %d with %q", c.name, code, body, c.want, c.body)
+		}
+	}
+	if rec := post(t, d.Handler(), "/webhooks/crm", "ok:1", map[string]string{"X-Sig": "a1"}); rec.Code != 200 {
+		t.Errorf("public webhook: %d", rec.Code)
+	}
+}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"tandem"
+	"tandem/conflict"
 	"tandem/conflict/report"
-	"tandem/mapping"
 	"tandem/state"
 )
 
@@ -81,7 +79,7 @@ state file, and so no conflicts.`,
 					return fmt.Errorf("state %s: %w", cfg.State, err)
 				}
 				if format == "html" {
-					if who, err = whoIs(cmd.Context(), store, cfg, cs); err != nil {
+					if who, err = conflict.WhoIs(cmd.Context(), store, cfg, cs); err != nil {
 						return fmt.Errorf("state %s: %w", cfg.State, err)
 					}
 				}
@@ -155,29 +153,4 @@ func writeAtomic(path string, data []byte) (err error) {
 		return err
 	}
 	return os.Rename(f.Name(), path)
-}
-
-// whoIs names the records of the conflicts, by entity id, for the report's
-// cards: the display fields of each entity's golden record (name and
-// email), sensitive ones masked.
-func whoIs(ctx context.Context, store *state.Store, cfg *mapping.Config, cs []tandem.Conflict) (map[string]string, error) {
-	who := map[string]string{}
-	for _, c := range cs {
-		if c.EntityID == "" || who[c.EntityID] != "" {
-			continue
-		}
-		g, err := store.Golden(ctx, c.EntityID)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue // an entity since merged away: its card shows its id
-		}
-		if err != nil {
-			return nil, err
-		}
-		vals := g.Values()
-		if ent, ok := cfg.Entity(c.Entity); ok {
-			vals = ent.MaskValues(vals)
-		}
-		who[c.EntityID] = report.Display(vals)
-	}
-	return who, nil
 }

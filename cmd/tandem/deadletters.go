@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"tandem/conflict"
 	"tandem/mapping"
 	"tandem/state"
 )
@@ -75,7 +76,7 @@ func deadListCmd(g *globals) *cobra.Command {
 				return err
 			}
 			for i := range ds {
-				maskDead(cfg, &ds[i])
+				conflict.MaskDeadLetter(cfg, &ds[i])
 			}
 			if format == "json" {
 				return writeJSON(g.stdout, nonNil(ds))
@@ -130,7 +131,7 @@ func deadShowCmd(g *globals) *cobra.Command {
 			if d == nil {
 				return fmt.Errorf("no dead letter %s (tandem deadletters list shows them)", args[0])
 			}
-			maskDead(cfg, d)
+			conflict.MaskDeadLetter(cfg, d)
 			if format == "json" {
 				return writeJSON(g.stdout, d)
 			}
@@ -273,38 +274,18 @@ func (g *globals) deadRetry(ctx context.Context, ids []string, queue bool) error
 	eng := g.engine(store, nil)
 	touched := map[*mapping.Entity]bool{}
 	for _, d := range ds {
-		ent := entityOf(cfg, d)
-		if ent == nil {
-			err := fmt.Errorf("dead letter %s: no entity of %s has %s %s (discard it, or put the system back in the config)", d.ID, cfg.File, d.System, d.Object)
-			if len(ids) > 0 {
-				return err
-			}
+		ent := conflict.EntityOf(cfg, d)
+		if ent == nil && len(ids) == 0 {
+			_, err := eng.Retry(ctx, cfg, d, actor()) // says why
 			fmt.Fprintf(g.stdout, "%s: skipped: %v\n", d.ID, err)
 			continue
 		}
-		touched[ent] = true
-		if d.Kind == state.DeadRecord {
-			err = store.Update(ctx, func(tx *state.Tx) error {
-				if _, err := tx.RereadDeadRecord(ctx, d.ID); err != nil {
-					return err
-				}
-				return tx.Audit(ctx, state.AuditEntry{Actor: actor(), Action: "retry",
-					Subject: fmt.Sprintf("dead letter %s: %s %s record %s", d.ID, d.System, d.Object, d.RecordID), Detail: "read again"})
-			})
-			if err == nil {
-				fmt.Fprintf(g.stdout, "%s: %s %s record %s to be read again\n", d.ID, d.System, d.Object, d.RecordID)
-			}
-		} else {
-			var queued bool
-			if queued, err = eng.Requeue(ctx, ent, d.ID, actor()); err == nil && queued {
-				fmt.Fprintf(g.stdout, "%s: write to %s %s planned again from the current record\n", d.ID, d.System, d.Object)
-			} else if err == nil {
-				fmt.Fprintf(g.stdout, "%s: %s %s needs no write any more; set aside no longer\n", d.ID, d.System, d.Object)
-			}
-		}
+		msg, err := eng.Retry(ctx, cfg, d, actor())
 		if err != nil {
 			return err
 		}
+		touched[ent] = true
+		fmt.Fprintf(g.stdout, "%s: %s\n", d.ID, msg)
 	}
 	if queue || len(ds) == 0 {
 		if len(ds) > 0 {
@@ -331,44 +312,6 @@ func (g *globals) deadRetry(ctx context.Context, ids []string, queue bool) error
 		errs = append(errs, err)
 	}
 	return outcome(ctx, g.stdout, "table", store, mark, runs, errors.Join(errs...))
-}
-
-// maskDead masks, in a dead letter, the values of the fields marked
-// sensitive: those a write sent, and their paths in a record's payload.
-func maskDead(cfg *mapping.Config, d *state.DeadLetter) {
-	e := entityOf(cfg, *d)
-	if e == nil {
-		return
-	}
-	for f, vs := range d.Sent {
-		if !e.Sensitive(f) {
-			continue
-		}
-		masked := make([]any, len(vs))
-		for i, v := range vs {
-			if v != nil {
-				masked[i] = mapping.Masked
-			}
-		}
-		d.Sent[f] = masked
-	}
-	if sm := e.System(d.System); sm != nil && len(d.Raw) > 0 {
-		d.Raw = sm.MaskRaw(e, d.Raw)
-	}
-}
-
-// entityOf is the entity whose config has the dead letter's system and
-// object.
-func entityOf(cfg *mapping.Config, d state.DeadLetter) *mapping.Entity {
-	for _, e := range cfg.Entities {
-		if d.Entity != "" && e.Name != d.Entity {
-			continue
-		}
-		if sm := e.System(d.System); sm != nil && sm.Object == d.Object {
-			return e
-		}
-	}
-	return nil
 }
 
 func deadDiscardCmd(g *globals) *cobra.Command {
@@ -399,21 +342,7 @@ in its system again. Contacts no system.`,
 				return err
 			}
 			defer store.Close()
-			err = store.Update(cmd.Context(), func(tx *state.Tx) error {
-				for _, id := range args {
-					ok, err := tx.DiscardDeadLetter(cmd.Context(), id)
-					if err != nil {
-						return err
-					}
-					if !ok {
-						return fmt.Errorf("no dead letter %s (nothing discarded; tandem deadletters list shows them)", id)
-					}
-					if err := tx.Audit(cmd.Context(), state.AuditEntry{Actor: actor(), Action: "discard", Subject: "dead letter " + id}); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
+			err = g.engine(store, nil).Discard(cmd.Context(), actor(), args...)
 			if err != nil {
 				return err
 			}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"tandem/connectors"
+	"tandem/console"
 	"tandem/mapping"
 	"tandem/state"
 )
@@ -120,6 +122,9 @@ func doctor(ctx context.Context, path string, out func(doctorCheck)) (failed int
 		return failed
 	}
 	report(nil, "config %s: %s, %s", path, count(len(cfg.Systems), "system", "systems"), count(len(cfg.Entities), "entity", "entities"))
+	if cfg.Admin.Listen != "" {
+		report(checkConsoleToken(), "console on %s: %s set", cfg.Admin.Listen, console.TokenEnv)
+	}
 	// A mapping that does not round-trip is allowed (Tandem snapshots what
 	// the system will read back, so it does not echo), but the systems
 	// then hold different values for one field: a warning, not a failure.
@@ -250,4 +255,16 @@ func count(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// checkConsoleToken checks the console's token as tandem run will.
+func checkConsoleToken() error {
+	tok := os.Getenv(console.TokenEnv)
+	switch {
+	case tok == "":
+		return console.ErrNoToken
+	case len(tok) < console.MinTokenLength:
+		return fmt.Errorf("%s is %d characters: the console wants %d at least (e.g. 'openssl rand -hex 32')", console.TokenEnv, len(tok), console.MinTokenLength)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"tandem/connectors"
+	"tandem/console"
 	"tandem/mapping"
 	"tandem/schedules"
 	"tandem/state"
@@ -20,7 +22,7 @@ func runCmd(g *globals) *cobra.Command {
 	var grace time.Duration
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Run the daemon: schedules, webhooks, writers, /healthz and /metrics",
+		Short: "Run the daemon: schedules, webhooks, writers, the console, /healthz and /metrics",
 		Long: `Run Tandem as a service until SIGINT or SIGTERM:
 
   - each entity's 'schedule' (cron, UTC) runs an incremental pass, and its
@@ -30,7 +32,18 @@ func runCmd(g *globals) *cobra.Command {
   - on 'listen', POST /webhooks/SYSTEM takes signed webhook deliveries (HubSpot
     v3 signatures; a generic HMAC scheme for others), stores them and answers
     at once; they are merged within milliseconds; GET /healthz and GET /metrics
-    (Prometheus) report on the daemon;
+    (Prometheus) report on the daemon, here unless there is an admin listener;
+  - on 'admin: { listen: HOST:PORT }' (apart from 'listen', keep it on
+    loopback or behind a proxy): the conflict console, a few web pages
+    where a person sees the conflicts held, the dead letters and the
+    daemon's status, resolves a conflict with a click (take a side, enter
+    a value, link or split, keep or delete a held delete) and retries or
+    discards a dead letter, each recorded in the audit trail as
+    "console (ADDR)" like the same tandem resolve or tandem deadletters
+    command; and /healthz and /metrics, which then leave 'listen'. Access
+    is by the token in $TANDEM_CONSOLE_TOKEN (required with admin:, 16
+    characters at least): log in with it at /login, or send it as
+    'Authorization: Bearer TOKEN';
   - writers drain the outbox continuously, and backfills asked for with
     'tandem backfill' run here, sharing the daemon's rate budget.
 
@@ -48,6 +61,10 @@ Logs are JSON lines on stderr when it is not a terminal.`,
 			if err != nil {
 				return err
 			}
+			token := os.Getenv(console.TokenEnv)
+			if cfg.Admin.Listen != "" && token == "" {
+				return fmt.Errorf("%s: admin.listen is set: %w", cfg.File, console.ErrNoToken)
+			}
 			lock, err := state.TryLock(cfg.State, "tandem run")
 			if err != nil {
 				return err
@@ -63,13 +80,35 @@ Logs are JSON lines on stderr when it is not a terminal.`,
 			metrics = schedules.NewMetrics(cfg, a.store, a.engine.Systems)
 			d := &schedules.Daemon{Config: cfg, Store: a.store, Engine: a.engine, Log: g.log, Metrics: metrics,
 				PublicURL: publicURL, Grace: grace}
+			if cfg.Admin.Listen != "" {
+				// The console decides through an engine of its own over the
+				// daemon's state file, as tandem resolve does beside it.
+				c, err := console.New(console.Options{Config: cfg, Store: a.store, Actions: g.engine(a.store, nil),
+					Health: d.Health, Log: g.log, Token: token})
+				if err != nil {
+					return fmt.Errorf("%s: admin: %w", cfg.File, err)
+				}
+				l, err := net.Listen("tcp", cfg.Admin.Listen)
+				if err != nil {
+					return fmt.Errorf("%s: admin.listen: %w", cfg.File, err)
+				}
+				d.Admin, d.Console = l, c.Handler()
+				g.note("console on http://%s (and /healthz, /metrics)", l.Addr())
+			}
 			if cfg.Listen != "" {
 				l, err := net.Listen("tcp", cfg.Listen)
 				if err != nil {
+					if d.Admin != nil {
+						d.Admin.Close()
+					}
 					return fmt.Errorf("%s: listen: %w", cfg.File, err)
 				}
 				d.Listener = l
-				g.note("listening on http://%s (webhooks at /webhooks/SYSTEM, /healthz, /metrics)", l.Addr())
+				if d.Admin != nil {
+					g.note("listening on http://%s (webhooks at /webhooks/SYSTEM)", l.Addr())
+				} else {
+					g.note("listening on http://%s (webhooks at /webhooks/SYSTEM, /healthz, /metrics)", l.Addr())
+				}
 			}
 			warnUnscheduled(g, cfg)
 			return d.Run(ctx)

@@ -75,7 +75,7 @@ type view struct {
 	Entities  []option
 	Kinds     []option
 	Statuses  []option
-	Cards     []card
+	Cards     []Card
 }
 
 // option is one choice of a filter, with how many conflicts it matches.
@@ -84,7 +84,11 @@ type option struct {
 	Count int
 }
 
-type card struct {
+// Card is one conflict as a person reads it: every text made visible
+// (no control or bidi character), values as values, who the record is and,
+// when it is open, the commands that decide it. The HTML page and the
+// daemon's console show these.
+type Card struct {
 	ID                     int64
 	Who                    string // who the record is, when known
 	Choices                []string
@@ -94,14 +98,14 @@ type card struct {
 	Decided, Pass          string
 	Created, CreatedAt     string // for people, and RFC 3339 for <time>
 	Resolved, ResolvedAt   string
-	Rows                   []row
+	Rows                   []Row
 }
 
-// row is the base value or one side of a conflict.
-type row struct {
+// Row is the base value or one side of a conflict.
+type Row struct {
 	Label      string
 	Base       bool
-	Value      value
+	Value      Value
 	Modified   string
 	ModifiedAt string
 	RecordID   string
@@ -109,15 +113,22 @@ type row struct {
 	Winner     bool
 }
 
-// value is a value as shown: compact JSON, a note for null, or the fields
+// Value is a value as shown: compact JSON, a note for null, or the fields
 // of an object (a record's canonical view) one per line.
-type value struct {
+type Value struct {
 	Text   string
 	Note   bool
-	Fields []kv
+	Fields []KV
 }
 
-type kv struct{ Key, Value string }
+type KV struct{ Key, Value string }
+
+// Cards are cs as the page's cards, open ones first; who names the
+// entities' records by entity id, as Options.Who; config is the config
+// file's path for the commands a card offers, as Options.Config.
+func Cards(cs []tandem.Conflict, who map[string]string, config string) []Card {
+	return newView(cs, Options{Who: who, Config: config}).Cards
+}
 
 func newView(cs []tandem.Conflict, o Options) view {
 	v := view{CSP: csp, Style: template.CSS(pageCSS), Script: template.JS(pageJS),
@@ -183,8 +194,8 @@ func summary(n int, statuses, kinds []option) string {
 	return fmt.Sprintf("%s: %s · %s", plural(n, "conflict"), part(statuses), part(kinds))
 }
 
-func newCard(c tandem.Conflict) card {
-	k := card{ID: c.ID, Entity: visible(c.Entity), EntityID: visible(c.EntityID), Kind: visible(c.Kind), Field: visible(c.Field),
+func newCard(c tandem.Conflict) Card {
+	k := Card{ID: c.ID, Entity: visible(c.Entity), EntityID: visible(c.EntityID), Kind: visible(c.Kind), Field: visible(c.Field),
 		Policy: visible(c.Policy), Status: visible(c.Status), Badge: "other", Decided: visible(c.Decided), Pass: visible(c.Pass),
 		Created: when(c.Created), CreatedAt: stamp(c.Created), Resolved: when(c.Resolved), ResolvedAt: stamp(c.Resolved)}
 	switch c.Status {
@@ -202,7 +213,7 @@ func newCard(c tandem.Conflict) card {
 	// for a field. Identity and delete conflicts carry whole records.
 	field := c.Kind == tandem.ConflictField
 	if field || c.Base != nil {
-		k.Rows = append(k.Rows, row{Label: "base", Base: true, Value: show(c.Base, "(none)")})
+		k.Rows = append(k.Rows, Row{Label: "base", Base: true, Value: show(c.Base, "(none)")})
 	}
 	empty := "(empty)"
 	if c.Kind == tandem.ConflictDelete {
@@ -210,7 +221,7 @@ func newCard(c tandem.Conflict) card {
 	}
 	for _, sys := range systems(c) {
 		s := c.Values[sys]
-		k.Rows = append(k.Rows, row{Label: visible(sys), Value: show(s.Value, empty), Modified: when(s.ModifiedAt), ModifiedAt: stamp(s.ModifiedAt),
+		k.Rows = append(k.Rows, Row{Label: visible(sys), Value: show(s.Value, empty), Modified: when(s.ModifiedAt), ModifiedAt: stamp(s.ModifiedAt),
 			RecordID: visible(s.RecordID), Differs: field && !tandem.Equal(s.Value, c.Base), Winner: won && sys == c.Decided})
 	}
 	return k
@@ -219,23 +230,23 @@ func newCard(c tandem.Conflict) card {
 // show is how a value reads on the page: null and empty text as notes,
 // text as it is, an object as its fields, anything else as compact JSON
 // (so "", null and "null" still read differently).
-func show(v any, null string) value {
+func show(v any, null string) Value {
 	switch v := v.(type) {
 	case nil:
-		return value{Text: null, Note: true}
+		return Value{Text: null, Note: true}
 	case string:
 		if v == "" {
-			return value{Text: "(empty text)", Note: true}
+			return Value{Text: "(empty text)", Note: true}
 		}
-		return value{Text: visible(v)}
+		return Value{Text: visible(v)}
 	case map[string]any:
-		var fs []kv
+		var fs []KV
 		for _, key := range slices.Sorted(maps.Keys(v)) {
-			fs = append(fs, kv{visible(key), visible(compact(v[key]))})
+			fs = append(fs, KV{visible(key), visible(compact(v[key]))})
 		}
 		if len(fs) > 0 {
-			return value{Text: visible(compact(v)), Fields: fs}
+			return Value{Text: visible(compact(v)), Fields: fs}
 		}
 	}
-	return value{Text: visible(compact(v))}
+	return Value{Text: visible(compact(v))}
 }
