@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
+	"tandem"
 
 	"github.com/spf13/cobra"
 
@@ -15,10 +17,12 @@ import (
 func resolveCmd(g *globals) *cobra.Command {
 	var d conflict.Decision
 	var value, format string
+	var all bool
+	var only conflictFilter
 	cmd := &cobra.Command{
-		Use:   "resolve ID (--take SYSTEM | --value JSON | --link [--to ENTITY_ID] | --split)",
-		Short: "Decide an open conflict; the next pass writes the decision everywhere",
-		Long: `Decide a conflict that is held for a person (status open in 'tandem conflicts').
+		Use:   "resolve (ID… | --all [--kind K] [--entity E] [--field F]) (--take SYSTEM | --value JSON | --link [--to ENTITY_ID] | --split)",
+		Short: "Decide open conflicts; the next pass writes the decisions everywhere",
+		Long: `Decide conflicts that are held for a person (status open in 'tandem conflicts').
 
 Field conflicts (two systems changed one field, and the policy is manual or the
 edits were within clock_tolerance):
@@ -39,23 +43,33 @@ match key with another record of the same system):
   --split         the record is an entity of its own; it is created in the
                   other systems only where no record has its match key
 
-Identity conflicts of a value a system refused because another record holds
-it (policy unique; the field is held):
+Identity conflicts of a match key held because another entity holds it
+(policy unique; the field is held):
   --value JSON    this value wins, as for a field conflict
+
+Several at once: give several IDs, or --all for every open conflict, narrowed
+by --kind (field, delete, identity), --entity and --field. The same decision
+is applied to each, each in its own transaction; one that cannot take it (a
+system that is not one of its sides) is reported and left open, the others
+are decided, and the command exits 1 if any was left.
 
 Nothing is written to any system here: the decision goes into the state file,
 and the next 'tandem sync' (or the daemon's next pass) writes it everywhere.
 
   tandem resolve 12 --take salesforce
-  tandem resolve 13 --value '"+14155550123"'`,
-		Args: cobra.ExactArgs(1),
+  tandem resolve 13 --value '"+14155550123"'
+  tandem resolve 14 15 16 --take hubspot
+  tandem resolve --all --kind delete --take hubspot`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format, "text", "json"); err != nil {
 				return err
 			}
-			id, err := strconv.ParseInt(args[0], 10, 64)
-			if err != nil || id <= 0 {
-				return fmt.Errorf("conflict ID: want a number from 'tandem conflicts', got %q", args[0])
+			if err := only.check(); err != nil {
+				return err
+			}
+			ids, err := conflictIDs(args, all, only)
+			if err != nil {
+				return err
 			}
 			d.HasValue = cmd.Flags().Changed("value")
 			if d.HasValue {
@@ -80,23 +94,61 @@ and the next 'tandem sync' (or the daemon's next pass) writes it everywhere.
 				return err
 			}
 			defer a.Close()
-			c, _, err := a.store.Conflict(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			ent, ok := a.cfg.Entity(c.Entity)
-			if !ok {
-				return fmt.Errorf("conflict %d is about entity %s, which %s no longer declares", id, c.Entity, a.cfg.File)
+			if all {
+				open, err := a.store.Conflicts(cmd.Context(), true)
+				if err != nil {
+					return err
+				}
+				for _, c := range open {
+					if only.match(c) {
+						ids = append(ids, c.ID)
+					}
+				}
+				if len(ids) == 0 {
+					fmt.Fprintln(g.stderr, "no open conflict matches")
+					return nil
+				}
 			}
 			d.Actor = actor()
-			c, err = a.engine.Resolve(cmd.Context(), ent, id, d)
-			if err != nil {
-				return err
+			var done []resolved
+			failed := 0
+			for _, id := range ids {
+				r := resolved{ID: id}
+				c, err := resolveOne(cmd, a, id, d)
+				if err != nil {
+					r.Error, failed = err.Error(), failed+1
+				} else {
+					r.Conflict = c
+				}
+				done = append(done, r)
+			}
+			if len(ids) == 1 && !all {
+				if failed > 0 {
+					return errors.New(done[0].Error)
+				}
+				if format == "json" {
+					return writeJSON(g.stdout, done[0].Conflict)
+				}
+				fmt.Fprintf(g.stdout, "conflict %d resolved (%s); the next pass writes it to every system\n", ids[0], done[0].Conflict.Decided)
+				return nil
 			}
 			if format == "json" {
-				return writeJSON(g.stdout, ent.MaskConflict(*c))
+				if err := writeJSON(g.stdout, done); err != nil {
+					return err
+				}
+			} else {
+				for _, r := range done {
+					if r.Error != "" {
+						fmt.Fprintf(g.stdout, "conflict %d left open: %s\n", r.ID, r.Error)
+					} else {
+						fmt.Fprintf(g.stdout, "conflict %d resolved (%s)\n", r.ID, r.Conflict.Decided)
+					}
+				}
+				fmt.Fprintf(g.stdout, "%d of %d resolved; the next pass writes them to every system\n", len(ids)-failed, len(ids))
 			}
-			fmt.Fprintf(g.stdout, "conflict %d resolved (%s); the next pass writes it to every system\n", c.ID, c.Decided)
+			if failed > 0 {
+				return fmt.Errorf("%d of %d conflicts left open", failed, len(ids))
+			}
 			return nil
 		},
 	}
@@ -105,8 +157,73 @@ and the next 'tandem sync' (or the daemon's next pass) writes it everywhere.
 	cmd.Flags().BoolVar(&d.Link, "link", false, "identity: link the record to the matched entity")
 	cmd.Flags().StringVar(&d.To, "to", "", "identity, with --link: the entity id to link to")
 	cmd.Flags().BoolVar(&d.Split, "split", false, "identity: make the record an entity of its own")
-	cmd.Flags().StringVar(&format, "format", "text", "output: text, or json (the conflict as decided, as 'tandem conflicts --format json' shows it)")
+	cmd.Flags().BoolVar(&all, "all", false, "every open conflict (narrowed by --kind, --entity, --field) instead of IDs")
+	cmd.Flags().StringVar(&only.kind, "kind", "", "with --all: field, delete or identity")
+	cmd.Flags().StringVar(&only.entity, "entity", "", "with --all: conflicts of this entity only")
+	cmd.Flags().StringVar(&only.field, "field", "", "with --all: conflicts on this field only")
+	cmd.Flags().StringVar(&format, "format", "text", "output: text, or json (the conflict as decided, as 'tandem conflicts --format json' shows it; an array of {id, conflict | error} for several)")
 	return cmd
+}
+
+// resolved is one conflict of a resolve of several: decided, or why not.
+type resolved struct {
+	ID       int64            `json:"id"`
+	Conflict *tandem.Conflict `json:"conflict,omitempty"`
+	Error    string           `json:"error,omitempty"`
+}
+
+// resolveOne decides one conflict, masked as its entity says for output.
+func resolveOne(cmd *cobra.Command, a *app, id int64, d conflict.Decision) (*tandem.Conflict, error) {
+	c, _, err := a.store.Conflict(cmd.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	ent, ok := a.cfg.Entity(c.Entity)
+	if !ok {
+		return nil, fmt.Errorf("conflict %d is about entity %s, which %s no longer declares", id, c.Entity, a.cfg.File)
+	}
+	c, err = a.engine.Resolve(cmd.Context(), ent, id, d)
+	if err != nil {
+		return nil, err
+	}
+	m := ent.MaskConflict(*c)
+	return &m, nil
+}
+
+// conflictFilter narrows resolve --all.
+type conflictFilter struct{ kind, entity, field string }
+
+func (f conflictFilter) check() error {
+	switch f.kind {
+	case "", tandem.ConflictField, tandem.ConflictDelete, tandem.ConflictIdentity:
+		return nil
+	}
+	return fmt.Errorf("--kind: %q: want field, delete or identity", f.kind)
+}
+
+func (f conflictFilter) match(c tandem.Conflict) bool {
+	return (f.kind == "" || c.Kind == f.kind) && (f.entity == "" || c.Entity == f.entity) && (f.field == "" || c.Field == f.field)
+}
+
+// conflictIDs reads the IDs given, or none with --all.
+func conflictIDs(args []string, all bool, f conflictFilter) ([]int64, error) {
+	switch {
+	case all && len(args) > 0:
+		return nil, fmt.Errorf("give conflict IDs or --all, not both")
+	case !all && len(args) == 0:
+		return nil, fmt.Errorf("give a conflict ID from 'tandem conflicts' (or several, or --all)")
+	case !all && f != (conflictFilter{}):
+		return nil, fmt.Errorf("--kind, --entity and --field go with --all")
+	}
+	var ids []int64
+	for _, s := range args {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, fmt.Errorf("conflict ID: want a number from 'tandem conflicts', got %q", s)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 // openState opens the config and the state file, without connectors:
