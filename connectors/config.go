@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"fmt"
+	"net/url"
 	"log/slog"
 	"path/filepath"
 	"reflect"
@@ -63,12 +64,13 @@ func (c Config) Path(p string) string {
 
 // Decode decodes the section into v, a pointer to a struct with yaml tags.
 // Keys the struct does not know are errors, and so are keys named in
-// required that are missing or empty. The "type" key is always allowed.
+// required that are missing or empty. The "type" and "record_url" keys
+// are always allowed (record_url is every system's: see RecordURL).
 func (c Config) Decode(v any, required ...string) error {
 	if c.Node == nil || c.Node.Kind != yaml.MappingNode {
 		return &ConfigError{File: c.File, Key: "systems." + c.Name, Msg: "must be a mapping"}
 	}
-	known := map[string]bool{"type": true}
+	known := map[string]bool{"type": true, "record_url": true}
 	for _, name := range yamlKeys(reflect.TypeOf(v).Elem()) {
 		known[name] = true
 	}
@@ -87,6 +89,18 @@ func (c Config) Decode(v any, required ...string) error {
 		}
 	}
 	return nil
+}
+
+// RecordURL is the address of a record in the system's own UI, from the
+// section's record_url template ({object} and {id} replaced, the id
+// escaped as a path segment); "" when the section has none. The config
+// loader checks the template (mapping.Parse).
+func (c Config) RecordURL(object, id string) string {
+	n := Child(c.Node, "record_url")
+	if n == nil || n.Kind != yaml.ScalarNode || n.Value == "" || id == "" {
+		return ""
+	}
+	return strings.NewReplacer("{object}", url.PathEscape(object), "{id}", url.PathEscape(id)).Replace(n.Value)
 }
 
 // yamlKeys are the keys a struct type decodes, those of the structs it

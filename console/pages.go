@@ -112,7 +112,7 @@ func (c *Console) conflictsPage(w http.ResponseWriter, r request) {
 		byID[cf.ID] = cf
 	}
 	var views []conflictView
-	for _, card := range report.Cards(cs, who, c.cfg.File) {
+	for _, card := range report.Cards(cs, report.Options{Who: who, Config: c.cfg.File, Link: c.cfg.RecordURL}) {
 		views = append(views, choicesOf(card, byID[card.ID]))
 	}
 	p.Data = struct {

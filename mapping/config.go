@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -117,6 +118,9 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 				} else {
 					p.errf(sv, k+"."+name+".type", "required")
 				}
+				if u := child(sv, "record_url"); u != nil {
+					p.recordURL(u, k+"."+name+".record_url")
+				}
 				cfg.Systems = append(cfg.Systems, connectors.Config{Name: name, Type: typ, File: file, Node: sv})
 			})
 		},
@@ -212,6 +216,37 @@ func unreadable(data []byte) int {
 		i += n
 	}
 	return -1
+}
+
+// RecordURL is the address of an entity's record in a system's own UI,
+// from the system's record_url; "" when it has none, or the entity does
+// not map that system.
+func (c *Config) RecordURL(entity, system, id string) string {
+	e, ok := c.Entity(entity)
+	if !ok {
+		return ""
+	}
+	sm := e.System(system)
+	sc, ok := c.System(system)
+	if sm == nil || !ok {
+		return ""
+	}
+	return sc.RecordURL(sm.Object, id)
+}
+
+// recordURL checks a system's record_url: an http(s) address template
+// with {id} in it (and, if it likes, {object}), for the links of the
+// conflict report and the console.
+func (p *parser) recordURL(n *yaml.Node, key string) {
+	v := p.str(n, key)
+	u, err := url.Parse(strings.NewReplacer("{id}", "x", "{object}", "x").Replace(v))
+	switch {
+	case v == "":
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+		p.errf(n, key, "want an http(s) address, like https://example.lightning.force.com/lightning/r/{object}/{id}/view; got %q", v)
+	case !strings.Contains(v, "{id}"):
+		p.errf(n, key, "names no {id}: every record would link to one page")
+	}
 }
 
 // parser walks the YAML tree, collecting every error instead of stopping

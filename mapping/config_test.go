@@ -192,6 +192,8 @@ func TestParseConfigErrors(t *testing.T) {
 			"x.yaml:7: entities.e.systems.a.fields: f is read from both x and y; set direction on one of them\nx.yaml:7: entities.e.systems.a.fields: f is written to both x and y; set direction on one of them"},
 		{"bad policy and duration", "systems: { a: { type: t } }\nentities:\n  e:\n    fields: { f: string }\n    systems: { a: { object: o, fields: { f: f } } }\n    conflict: { policy: loudest, clock_tolerance: soon, fields: { g: newest } }\n",
 			"x.yaml:6: entities.e.conflict.clock_tolerance: not a duration: \"soon\"\nx.yaml:6: entities.e.conflict.policy: unknown policy \"loudest\"\nx.yaml:6: entities.e.conflict.fields.g: \"g\" is not a declared field"},
+		{"bad record_url", "systems:\n  a: { type: t, record_url: 'ftp://x/{id}' }\n  b: { type: t, record_url: 'https://x/contacts' }\n  c: { type: t, record_url: [x] }\nentities: { e: { fields: { f: string }, systems: { a: { object: o, fields: { f: f } } } } }\n",
+			"x.yaml:2: systems.a.record_url: want an http(s) address\nx.yaml:3: systems.b.record_url: names no {id}\nx.yaml:4: systems.c.record_url: must be a string"},
 		{"broken yaml", "systems:\n  a: [\n", "x.yaml:2: (file): yaml: line 2:"},
 		// YAML names no line for these: the first line, a byte its reader
 		// refuses, an alias of nothing.
@@ -272,6 +274,35 @@ func TestParseAdmin(t *testing.T) {
 		_, err := Parse("x.yaml", []byte(base+c.src), env(nil))
 		if !sameErrors(err, c.want) {
 			t.Errorf("%s:\n got %v\nwant %s", c.name, err, c.want)
+		}
+	}
+}
+
+// A record's address in its system's UI comes from the system's
+// record_url, with the entity's object and the id, escaped.
+func TestRecordURL(t *testing.T) {
+	cfg, err := Parse("x.yaml", []byte(`systems:
+  sf: { type: t, record_url: "https://acme.lightning.force.com/lightning/r/{object}/{id}/view" }
+  hs: { type: t }
+entities:
+  contact:
+    fields: { f: string }
+    systems:
+      sf: { object: Contact, fields: { f: f } }
+      hs: { object: contacts, fields: { f: f } }
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ entity, system, id, want string }{
+		{"contact", "sf", "003xx0001", "https://acme.lightning.force.com/lightning/r/Contact/003xx0001/view"},
+		{"contact", "sf", "a/b?c", "https://acme.lightning.force.com/lightning/r/Contact/a%2Fb%3Fc/view"},
+		{"contact", "hs", "51", ""},
+		{"contact", "sf", "", ""},
+		{"company", "sf", "1", ""},
+	} {
+		if got := cfg.RecordURL(c.entity, c.system, c.id); got != c.want {
+			t.Errorf("RecordURL(%s, %s, %q) = %q, want %q", c.entity, c.system, c.id, got, c.want)
 		}
 	}
 }

@@ -90,7 +90,7 @@ state file, and so no conflicts.`,
 			cs = cfg.MaskConflicts(cs) // fields marked sensitive: true
 			var b bytes.Buffer
 			if format == "html" {
-				err = report.WriteHTML(&b, cs, report.Options{Generated: time.Now(), Source: cfg.State, Who: who, Config: cfg.File})
+				err = report.WriteHTML(&b, cs, report.Options{Generated: time.Now(), Source: cfg.State, Who: who, Config: cfg.File, Link: cfg.RecordURL})
 			} else {
 				err = report.Write(&b, format, cs)
 			}

@@ -30,6 +30,9 @@ type Options struct {
 	// Config is the config file's path, for the commands a card offers
 	// (tandem resolve … --config PATH); "" leaves the flag out.
 	Config string
+	// Link is the address of a record in its system's own UI (the
+	// system's record_url), "" for none; nil links nothing.
+	Link func(entity, system, recordID string) string
 }
 
 // The page is one file with its style and script inline: it is mailed,
@@ -109,7 +112,8 @@ type Row struct {
 	Modified   string
 	ModifiedAt string
 	RecordID   string
-	Differs    bool // a side of a field conflict whose value is not the base
+	URL        string // the record in its system's UI (Options.Link)
+	Differs    bool   // a side of a field conflict whose value is not the base
 	Winner     bool
 }
 
@@ -123,11 +127,10 @@ type Value struct {
 
 type KV struct{ Key, Value string }
 
-// Cards are cs as the page's cards, open ones first; who names the
-// entities' records by entity id, as Options.Who; config is the config
-// file's path for the commands a card offers, as Options.Config.
-func Cards(cs []tandem.Conflict, who map[string]string, config string) []Card {
-	return newView(cs, Options{Who: who, Config: config}).Cards
+// Cards are cs as the page's cards, open ones first, as o says (its Who,
+// Config and Link).
+func Cards(cs []tandem.Conflict, o Options) []Card {
+	return newView(cs, o).Cards
 }
 
 func newView(cs []tandem.Conflict, o Options) view {
@@ -140,7 +143,7 @@ func newView(cs []tandem.Conflict, o Options) view {
 		entities[visible(c.Entity)]++
 		kinds[visible(c.Kind)]++
 		statuses[visible(c.Status)]++
-		k := newCard(c)
+		k := newCard(c, o)
 		k.Who = visible(o.Who[c.EntityID])
 		if k.Who == "" {
 			k.Who = visible(whoOf(c))
@@ -194,7 +197,7 @@ func summary(n int, statuses, kinds []option) string {
 	return fmt.Sprintf("%s: %s · %s", plural(n, "conflict"), part(statuses), part(kinds))
 }
 
-func newCard(c tandem.Conflict) Card {
+func newCard(c tandem.Conflict, o Options) Card {
 	k := Card{ID: c.ID, Entity: visible(c.Entity), EntityID: visible(c.EntityID), Kind: visible(c.Kind), Field: visible(c.Field),
 		Policy: visible(c.Policy), Status: visible(c.Status), Badge: "other", Decided: visible(c.Decided), Pass: visible(c.Pass),
 		Created: when(c.Created), CreatedAt: stamp(c.Created), Resolved: when(c.Resolved), ResolvedAt: stamp(c.Resolved)}
@@ -222,9 +225,19 @@ func newCard(c tandem.Conflict) Card {
 	for _, sys := range systems(c) {
 		s := c.Values[sys]
 		k.Rows = append(k.Rows, Row{Label: visible(sys), Value: show(s.Value, empty), Modified: when(s.ModifiedAt), ModifiedAt: stamp(s.ModifiedAt),
-			RecordID: visible(s.RecordID), Differs: field && !tandem.Equal(s.Value, c.Base), Winner: won && sys == c.Decided})
+			RecordID: visible(s.RecordID), URL: o.url(c.Entity, sys, s.RecordID), Differs: field && !tandem.Equal(s.Value, c.Base), Winner: won && sys == c.Decided})
 	}
 	return k
+}
+
+// url is a side's record in its system's UI: the side is named by its
+// system, or "system:record id" when one system has several.
+func (o Options) url(entity, side, recordID string) string {
+	if o.Link == nil || recordID == "" {
+		return ""
+	}
+	system, _, _ := strings.Cut(side, ":")
+	return o.Link(entity, system, recordID)
 }
 
 // show is how a value reads on the page: null and empty text as notes,

@@ -328,3 +328,40 @@ func TestHTMLPolicy(t *testing.T) {
 		}
 	}
 }
+
+// With Options.Link, each side's record id links to the record in its
+// system's UI (a side named "system:id" by its system); an address that
+// is not http(s) is not followed, whatever Link returns.
+func TestHTMLRecordLinks(t *testing.T) {
+	cs := sample()
+	cs[0].Values["salesforce:0035g000000000xAAA"] = tandem.SideValue{Value: "+1", RecordID: "0035g000000000xAAA"}
+	var b bytes.Buffer
+	link := func(entity, system, id string) string {
+		switch system {
+		case "salesforce":
+			return "https://acme.lightning.force.com/lightning/r/Contact/" + id + "/view"
+		case "hubspot":
+			return "javascript:alert(1)"
+		}
+		return ""
+	}
+	if err := WriteHTML(&b, cs, Options{Generated: t0, Link: link}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, id := range []string{"0035g000000000qAAA", "0035g000000000xAAA"} {
+		if want := `<a href="https://acme.lightning.force.com/lightning/r/Contact/` + id + `/view" rel="noreferrer noopener"`; !strings.Contains(page, want) {
+			t.Errorf("no link to salesforce record %s", id)
+		}
+	}
+	if strings.Contains(page, "javascript:") {
+		t.Error("a javascript: address made it into the page")
+	}
+	b.Reset()
+	if err := WriteHTML(&b, cs, Options{Generated: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "<a href") {
+		t.Error("links without Options.Link")
+	}
+}
