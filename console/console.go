@@ -6,7 +6,8 @@
 // recorded in the same audit trail, with sensitive fields masked as
 // tandem conflicts masks them.
 //
-// Access is by one token from the environment: a login form trades it for
+// Access is by a token from the environment (one, or several named ones,
+// one per person, so the audit trail says who): a login form trades it for
 // a session cookie (HttpOnly, SameSite=Strict), or a script sends it as a
 // bearer header. Every POST is checked for its origin (Sec-Fetch-Site,
 // Origin: net/http's CrossOriginProtection) and, in a session, for the
@@ -23,6 +24,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -76,7 +78,7 @@ type Console struct {
 	actions Actions
 	health  func(*http.Request) schedules.Healthz
 	log     *slog.Logger
-	token   [sha256.Size]byte // compared as hashes: in constant time, whatever the lengths
+	tokens  []Token // compared as hashes: in constant time, whatever the lengths
 	now     func() time.Time
 	tries   *rate.Limiter // wrong tokens: a guesser gets a few a second
 
@@ -86,6 +88,7 @@ type Console struct {
 
 // session is one browser's login.
 type session struct {
+	who     string // the name of the token logged in with ("" for an unnamed one)
 	csrf    string
 	expires time.Time
 	flash   string // the outcome of the last action, shown once
@@ -114,18 +117,54 @@ type Options struct {
 // ErrNoToken is New's error when the token is missing.
 var ErrNoToken = errors.New("the console needs a token: set " + TokenEnv + " (e.g. to the output of 'openssl rand -hex 32'), or remove admin: from the config")
 
+// Token is one token the console takes, and whose it is.
+type Token struct {
+	Name string // "" for an unnamed token
+	sum  [sha256.Size]byte
+}
+
+// ParseTokens reads the token variable: one token, or several entries
+// separated by spaces, each TOKEN or NAME:TOKEN (a name of letters,
+// digits, '.', '_' and '-'), each of MinTokenLength characters at least.
+// A named token's actions are audited under its name.
+func ParseTokens(s string) ([]Token, error) {
+	var out []Token
+	seen := map[string]bool{}
+	for _, e := range strings.Fields(s) {
+		name, tok, named := strings.Cut(e, ":")
+		if !named {
+			name, tok = "", e
+		}
+		switch {
+		case named && (name == "" || strings.IndexFunc(name, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-", r))
+		}) >= 0):
+			return nil, fmt.Errorf("%s: %q is not a token's name (letters, digits, '.', '_', '-')", TokenEnv, name)
+		case len(tok) < MinTokenLength:
+			return nil, fmt.Errorf("%s: a token is too short (%d characters): the console wants %d at least (e.g. 'openssl rand -hex 32')", TokenEnv, len(tok), MinTokenLength)
+		case seen[name]:
+			return nil, fmt.Errorf("%s: two tokens named %q", TokenEnv, name)
+		}
+		seen[name] = true
+		out = append(out, Token{Name: name, sum: sha256.Sum256([]byte(tok))})
+	}
+	if len(out) == 0 {
+		return nil, ErrNoToken
+	}
+	return out, nil
+}
+
 // New makes a console. It refuses an empty or short token.
 func New(o Options) (*Console, error) {
+	tokens, err := ParseTokens(o.Token)
 	switch {
-	case o.Token == "":
-		return nil, ErrNoToken
-	case len(o.Token) < MinTokenLength:
-		return nil, errors.New(TokenEnv + " is too short: the console wants at least 16 characters (e.g. 'openssl rand -hex 32')")
+	case err != nil:
+		return nil, err
 	case o.Config == nil || o.Store == nil || o.Actions == nil:
 		return nil, errors.New("console: Config, Store and Actions are required")
 	}
 	c := &Console{cfg: o.Config, store: o.Store, actions: o.Actions, health: o.Health, log: o.Log,
-		token: sha256.Sum256([]byte(o.Token)), now: o.Now, tries: rate.NewLimiter(2, 5), sessions: map[string]*session{}}
+		tokens: tokens, now: o.Now, tries: rate.NewLimiter(2, 5), sessions: map[string]*session{}}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -182,15 +221,22 @@ func headers(h http.Handler) http.Handler {
 	})
 }
 
-// request is an authenticated request: its session (nil for a bearer).
+// request is an authenticated request: its session (nil for a bearer),
+// and the name of its token.
 type request struct {
 	*http.Request
-	s *session
+	s   *session
+	who string
 }
 
-// actor is who a console action is recorded as: the console and where
-// the request came from.
-func (r request) actor() string { return "console (" + r.RemoteAddr + ")" }
+// actor is who a console action is recorded as: the console, the name of
+// the token (when it has one) and where the request came from.
+func (r request) actor() string {
+	if r.who != "" {
+		return "console " + r.who + " (" + r.RemoteAddr + ")"
+	}
+	return "console (" + r.RemoteAddr + ")"
+}
 
 // authed lets a request through with a valid bearer header, or a live
 // session whose CSRF token a POST carries; otherwise a page is sent to
@@ -200,14 +246,15 @@ func (c *Console) authed(h func(http.ResponseWriter, request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if auth := r.Header.Get("Authorization"); auth != "" {
 			tok, ok := bearer(auth)
-			if !ok || !c.valid(r.Context(), tok) {
+			who, valid := c.valid(r.Context(), tok)
+			if !ok || !valid {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="tandem console"`)
 				http.Error(w, "wrong token", http.StatusUnauthorized)
 				return
 			}
 			// A browser never adds this header by itself, so a forged
 			// cross-site request cannot carry it: no CSRF token needed.
-			h(w, request{r, nil})
+			h(w, request{r, nil, who})
 			return
 		}
 		s := c.session(r)
@@ -229,7 +276,10 @@ func (c *Console) authed(h func(http.ResponseWriter, request)) http.Handler {
 				return
 			}
 		}
-		h(w, request{r, s})
+		c.mu.Lock()
+		who := s.who
+		c.mu.Unlock()
+		h(w, request{r, s, who})
 	})
 }
 
@@ -241,16 +291,22 @@ func bearer(auth string) (string, bool) {
 	return auth[len(prefix):], true
 }
 
-// valid reports whether tok is the console's token, comparing hashes in
-// constant time; a wrong one waits its turn of the limiter first, so
-// guesses come a few a second at most.
-func (c *Console) valid(ctx context.Context, tok string) bool {
+// valid reports whether tok is one of the console's tokens, and whose,
+// comparing hashes in constant time (every token, whichever matches); a
+// wrong one waits its turn of the limiter first, so guesses come a few a
+// second at most.
+func (c *Console) valid(ctx context.Context, tok string) (string, bool) {
 	sum := sha256.Sum256([]byte(tok))
-	if subtle.ConstantTimeCompare(sum[:], c.token[:]) == 1 {
-		return true
+	who, ok := "", false
+	for _, t := range c.tokens {
+		if subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1 {
+			who, ok = t.Name, true
+		}
 	}
-	c.tries.Wait(ctx)
-	return false
+	if !ok {
+		c.tries.Wait(ctx)
+	}
+	return who, ok
 }
 
 // session is the request's live session, nil when it has none.
@@ -273,7 +329,7 @@ func (c *Console) session(r *http.Request) *session {
 }
 
 // newSession starts a session and sets its cookie.
-func (c *Console) newSession(w http.ResponseWriter, r *http.Request) {
+func (c *Console) newSession(w http.ResponseWriter, r *http.Request, who string) {
 	id, csrf := random(), random()
 	now := c.now()
 	c.mu.Lock()
@@ -282,7 +338,7 @@ func (c *Console) newSession(w http.ResponseWriter, r *http.Request) {
 			delete(c.sessions, k)
 		}
 	}
-	c.sessions[id] = &session{csrf: csrf, expires: now.Add(sessionTTL)}
+	c.sessions[id] = &session{who: who, csrf: csrf, expires: now.Add(sessionTTL)}
 	c.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil, MaxAge: int(sessionTTL / time.Second)})
@@ -303,13 +359,14 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
-	if !c.valid(r.Context(), r.PostFormValue("token")) {
+	who, ok := c.valid(r.Context(), r.PostFormValue("token"))
+	if !ok {
 		c.log.Warn("console: login refused: wrong token", "remote", r.RemoteAddr)
 		c.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Error: "That is not the console's token."})
 		return
 	}
-	c.newSession(w, r)
-	c.log.Info("console: logged in", "remote", r.RemoteAddr)
+	c.newSession(w, r, who)
+	c.log.Info("console: logged in", "remote", r.RemoteAddr, "token", who)
 	http.Redirect(w, r, "/conflicts", http.StatusSeeOther)
 }
 

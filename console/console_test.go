@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,6 +24,9 @@ import (
 )
 
 const token = "correct-horse-battery-staple"
+
+// aliceToken is a named token beside the unnamed one.
+const aliceToken = "alice-horse-battery-staple"
 
 const testConfig = `
 state: %s
@@ -101,7 +106,7 @@ func newWorld(t *testing.T) *world {
 	}
 	w.dead = ds[0].ID
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c, err := New(Options{Config: cfg, Store: store, Actions: &conflict.Engine{Store: store, Log: log}, Log: log, Token: token})
+	c, err := New(Options{Config: cfg, Store: store, Actions: &conflict.Engine{Store: store, Log: log}, Log: log, Token: token + " alice:" + aliceToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,3 +448,56 @@ func TestDeadLettersThroughTheConsole(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestParseTokens(t *testing.T) {
+	for _, c := range []struct {
+		in    string
+		names []string
+		err   string
+	}{
+		{"correct-horse-battery-staple", []string{""}, ""},
+		{" alice:0123456789abcdef  bob:fedcba9876543210\n", []string{"alice", "bob"}, ""},
+		{"", nil, TokenEnv},
+		{"alice:short", nil, "too short"},
+		{"al ice:0123456789abcdef", nil, "too short"},
+		{"a/b:0123456789abcdef", nil, "not a token's name"},
+		{":0123456789abcdef", nil, "not a token's name"},
+		{"a:0123456789abcdef a:fedcba9876543210", nil, "two tokens named"},
+	} {
+		ts, err := ParseTokens(c.in)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("ParseTokens(%q) = %v, want an error with %q", c.in, err, c.err)
+			}
+			continue
+		}
+		var names []string
+		for _, tk := range ts {
+			names = append(names, tk.Name)
+		}
+		if err != nil || !slices.Equal(names, c.names) {
+			t.Errorf("ParseTokens(%q) = %v, %v; want %v", c.in, names, err, c.names)
+		}
+	}
+}
+
+// A named token's actions are audited under its name, by a session or a
+// bearer.
+func TestNamedTokenInTheAudit(t *testing.T) {
+	w := newWorld(t)
+	c := w.client(t)
+	code, _, _ := do(t, c, "POST", w.srv.URL+"/login", url.Values{"token": {aliceToken}}, nil)
+	if code != http.StatusSeeOther {
+		t.Fatalf("login with alice's token: %d", code)
+	}
+	_, page, _ := do(t, c, "GET", w.srv.URL+"/conflicts", nil, nil)
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no CSRF token on the page")
+	}
+	do(t, c, "POST", fmt.Sprintf("%s/conflicts/%d/resolve", w.srv.URL, w.field), url.Values{"action": {"take"}, "take": {"other"}, "csrf": {m[1]}}, nil)
+	audit, err := w.store.AuditLog(context.Background(), 0)
+	if err != nil || len(audit) != 1 || !strings.HasPrefix(audit[0].Actor, "console alice (127.0.0.1:") {
+		t.Fatalf("audit %+v, %v: want one resolve by console alice", audit, err)
+	}
+}

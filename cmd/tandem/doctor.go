@@ -259,12 +259,6 @@ func count(n int, one, many string) string {
 
 // checkConsoleToken checks the console's token as tandem run will.
 func checkConsoleToken() error {
-	tok := os.Getenv(console.TokenEnv)
-	switch {
-	case tok == "":
-		return console.ErrNoToken
-	case len(tok) < console.MinTokenLength:
-		return fmt.Errorf("%s is %d characters: the console wants %d at least (e.g. 'openssl rand -hex 32')", console.TokenEnv, len(tok), console.MinTokenLength)
-	}
-	return nil
+	_, err := console.ParseTokens(os.Getenv(console.TokenEnv))
+	return err
 }

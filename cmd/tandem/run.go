@@ -42,8 +42,9 @@ func runCmd(g *globals) *cobra.Command {
     "console (ADDR)" like the same tandem resolve or tandem deadletters
     command; and /healthz and /metrics, which then leave 'listen'. Access
     is by the token in $TANDEM_CONSOLE_TOKEN (required with admin:, 16
-    characters at least): log in with it at /login, or send it as
-    'Authorization: Bearer TOKEN';
+    characters at least; or several, one per person, "alice:TOKEN
+    bob:TOKEN", audited under their names): log in with it at /login, or
+    send it as 'Authorization: Bearer TOKEN';
   - writers drain the outbox continuously, and backfills asked for with
     'tandem backfill' run here, sharing the daemon's rate budget.
 
