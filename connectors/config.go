@@ -2,8 +2,8 @@ package connectors
 
 import (
 	"fmt"
-	"net/url"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"reflect"
 	"strings"
