@@ -65,6 +65,10 @@ func (q queries) Entities(ctx context.Context, ids []string) (map[string]*Entity
 			if err := rows.Scan(&id, &r.Entity, &g, &st, &after, &by, &at, &conflict); err != nil {
 				return err
 			}
+			g, err := q.keys.openText("golden", g)
+			if err != nil {
+				return fmt.Errorf("state: entity %s: %w", id, err)
+			}
 			if err := json.Unmarshal([]byte(g), &r.Golden); err != nil {
 				return fmt.Errorf("state: entity %s: bad golden record: %w", id, err)
 			}
@@ -88,7 +92,7 @@ func (q queries) LinksOf(ctx context.Context, ids []string) ([]*tandem.Link, err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			l, err := scanLink(rows)
+			l, err := q.scanLink(rows)
 			if err != nil {
 				return err
 			}
@@ -149,6 +153,10 @@ func (q queries) InFlights(ctx context.Context, system, object string, ids []str
 			if err := rows.Scan(&id, &s); err != nil {
 				return err
 			}
+			s, err := q.keys.openText("sent", s)
+			if err != nil {
+				return fmt.Errorf("outbox of %s in %s %s: %w", id, system, object, err)
+			}
 			f := InFlight{}
 			if err := json.Unmarshal([]byte(s), &f); err != nil {
 				return fmt.Errorf("outbox of %s in %s %s: sent values: %w", id, system, object, err)
@@ -185,7 +193,7 @@ func (q queries) ConflictsAbout(ctx context.Context, ids []string, pass, system,
 		defer rows.Close()
 		for rows.Next() {
 			var r Recorded
-			c, err := scanConflict(scanTail{rows, []any{&r.Record.System, &r.Record.Object, &r.Record.ExternalID}})
+			c, err := q.scanConflict(scanTail{rows, []any{&r.Record.System, &r.Record.Object, &r.Record.ExternalID}})
 			if err != nil {
 				return err
 			}

@@ -22,7 +22,7 @@ type Pending struct {
 // AddConflict records a conflict and its decision, and sets c.ID. rec is
 // the record an identity conflict held back, nil otherwise.
 func (t *Tx) AddConflict(ctx context.Context, c *tandem.Conflict, rec *Pending) error {
-	base, sides, err := conflictJSON(c)
+	base, sides, err := t.conflictJSON(c)
 	if err != nil {
 		return err
 	}
@@ -36,7 +36,7 @@ func (t *Tx) AddConflict(ctx context.Context, c *tandem.Conflict, rec *Pending) 
 	res, err := t.db.ExecContext(ctx, `INSERT INTO conflicts (entity, entity_id, kind, field, base, sides, policy, status, decided, pass,
 		created_at, resolved_at, system, object, external_id, raw, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Entity, c.EntityID, c.Kind, c.Field, base, sides, c.Policy, c.Status, c.Decided, nullable(c.Pass),
-		ts(created), nullable(ts(c.Resolved)), nullable(rec.System), nullable(rec.Object), nullable(rec.ExternalID), rec.Raw, nullable(ts(rec.Modified)))
+		ts(created), nullable(ts(c.Resolved)), nullable(rec.System), nullable(rec.Object), nullable(rec.ExternalID), t.keys.seal("raw", rec.Raw), nullable(ts(rec.Modified)))
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func (t *Tx) AddConflict(ctx context.Context, c *tandem.Conflict, rec *Pending) 
 
 // UpdateConflict rewrites a conflict's sides, policy, status and decision.
 func (t *Tx) UpdateConflict(ctx context.Context, c *tandem.Conflict) error {
-	base, sides, err := conflictJSON(c)
+	base, sides, err := t.conflictJSON(c)
 	if err != nil {
 		return err
 	}
@@ -56,25 +56,34 @@ func (t *Tx) UpdateConflict(ctx context.Context, c *tandem.Conflict) error {
 	return err
 }
 
-func conflictJSON(c *tandem.Conflict) (base, sides string, err error) {
+// conflictJSON is a conflict's base and sides as stored (sealed, with
+// keys).
+func (q queries) conflictJSON(c *tandem.Conflict) (base, sides string, err error) {
 	b, err := json.Marshal(c.Base)
 	if err != nil {
 		return "", "", err
 	}
 	s, err := json.Marshal(c.Values)
-	return string(b), string(s), err
+	return q.keys.sealText("base", string(b)), q.keys.sealText("sides", string(s)), err
 }
 
 const conflictCols = `id, entity, COALESCE(entity_id, ''), kind, COALESCE(field, ''), COALESCE(base, 'null'), sides,
 	policy, status, COALESCE(decided, ''), COALESCE(pass, ''), created_at, resolved_at`
 
-func scanConflict(row interface{ Scan(...any) error }) (*tandem.Conflict, error) {
+func (q queries) scanConflict(row interface{ Scan(...any) error }) (*tandem.Conflict, error) {
 	var c tandem.Conflict
 	var base, sides string
 	var created, resolved sql.NullString
 	if err := row.Scan(&c.ID, &c.Entity, &c.EntityID, &c.Kind, &c.Field, &base, &sides, &c.Policy, &c.Status, &c.Decided, &c.Pass,
 		&created, &resolved); err != nil {
 		return nil, err
+	}
+	base, err := q.keys.openText("base", base)
+	if err == nil {
+		sides, err = q.keys.openText("sides", sides)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: conflict %d: %w", c.ID, err)
 	}
 	if err := json.Unmarshal([]byte(base), &c.Base); err != nil {
 		return nil, fmt.Errorf("state: conflict %d: %w", c.ID, err)
@@ -94,7 +103,7 @@ func (q queries) conflicts(ctx context.Context, where string, args ...any) ([]ta
 	defer rows.Close()
 	var out []tandem.Conflict
 	for rows.Next() {
-		c, err := scanConflict(rows)
+		c, err := q.scanConflict(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -115,7 +124,7 @@ func (q queries) Conflicts(ctx context.Context, openOnly bool) ([]tandem.Conflic
 // Conflict returns one conflict and, for an identity conflict, the record
 // it held back (nil otherwise).
 func (q queries) Conflict(ctx context.Context, id int64) (*tandem.Conflict, *Pending, error) {
-	c, err := scanConflict(q.db.QueryRowContext(ctx, `SELECT `+conflictCols+` FROM conflicts WHERE id = ?`, id))
+	c, err := q.scanConflict(q.db.QueryRowContext(ctx, `SELECT `+conflictCols+` FROM conflicts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, fmt.Errorf("no conflict %d", id)
 	}
@@ -127,6 +136,9 @@ func (q queries) Conflict(ctx context.Context, id int64) (*tandem.Conflict, *Pen
 	if err := q.db.QueryRowContext(ctx, `SELECT system, object, external_id, raw, modified_at FROM conflicts WHERE id = ?`, id).
 		Scan(&sys, &obj, &ext, &p.Raw, &mod); err != nil {
 		return nil, nil, err
+	}
+	if p.Raw, err = q.keys.open("raw", p.Raw); err != nil {
+		return nil, nil, fmt.Errorf("state: conflict %d: %w", id, err)
 	}
 	if !ext.Valid {
 		return c, nil, nil
@@ -174,7 +186,7 @@ func (t *Tx) UpdateHeldRecord(ctx context.Context, c *tandem.Conflict, rec *Pend
 	if err := t.UpdateConflict(ctx, c); err != nil {
 		return err
 	}
-	_, err := t.db.ExecContext(ctx, `UPDATE conflicts SET raw = ?, modified_at = ? WHERE id = ?`, rec.Raw, nullable(ts(rec.Modified)), c.ID)
+	_, err := t.db.ExecContext(ctx, `UPDATE conflicts SET raw = ?, modified_at = ? WHERE id = ?`, t.keys.seal("raw", rec.Raw), nullable(ts(rec.Modified)), c.ID)
 	return err
 }
 

@@ -107,7 +107,11 @@ func (q queries) deadWrites(ctx context.Context, tail string, args ...any) ([]De
 		}
 		d.ID, d.Created, d.Failed = "w"+strconv.FormatInt(id, 10), parseTS(created), parseTS(updated)
 		if sent.Valid {
-			if err := json.Unmarshal([]byte(sent.String), &d.Sent); err != nil {
+			plain, err := q.keys.openText("sent", sent.String)
+			if err == nil {
+				err = json.Unmarshal([]byte(plain), &d.Sent)
+			}
+			if err != nil {
 				return nil, fmt.Errorf("outbox %d: sent values: %w", id, err)
 			}
 		}
@@ -130,6 +134,10 @@ func (q queries) deadRecords(ctx context.Context, tail string, args ...any) ([]D
 		var created sql.NullString
 		if err := rows.Scan(&id, &d.System, &d.Object, &d.RecordID, &raw, &d.Reason, &created); err != nil {
 			return nil, err
+		}
+		raw, err := q.keys.open("raw", raw)
+		if err != nil {
+			return nil, fmt.Errorf("dead letter r%d: %w", id, err)
 		}
 		d.ID, d.Created = "r"+strconv.FormatInt(id, 10), parseTS(created)
 		d.Failed = d.Created

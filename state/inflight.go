@@ -43,11 +43,9 @@ func (t *Tx) MarkSent(ctx context.Context, id int64, sent tandem.Values) error {
 	if err != nil {
 		return err
 	}
-	f := InFlight{}
-	if prev.Valid {
-		if err := json.Unmarshal([]byte(prev.String), &f); err != nil {
-			return fmt.Errorf("outbox %d: sent values: %w", id, err)
-		}
+	f, err := t.sentOf(prev)
+	if err != nil {
+		return fmt.Errorf("outbox %d: sent values: %w", id, err)
 	}
 	for k, v := range sent {
 		if !f.Has(k, v) {
@@ -58,7 +56,7 @@ func (t *Tx) MarkSent(ctx context.Context, id int64, sent tandem.Values) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.db.ExecContext(ctx, `UPDATE outbox SET sent = ? WHERE id = ?`, string(b), id)
+	_, err = t.db.ExecContext(ctx, `UPDATE outbox SET sent = ? WHERE id = ?`, t.keys.sealText("sent", string(b)), id)
 	return err
 }
 
@@ -92,11 +90,9 @@ func (t *Tx) MarkSentAll(ctx context.Context, sent map[int64]tandem.Values) erro
 		return err
 	}
 	for id, p := range prev { // an intent done meanwhile has nothing in flight
-		f := InFlight{}
-		if p.Valid {
-			if err := json.Unmarshal([]byte(p.String), &f); err != nil {
-				return fmt.Errorf("outbox %d: sent values: %w", id, err)
-			}
+		f, err := t.sentOf(p)
+		if err != nil {
+			return fmt.Errorf("outbox %d: sent values: %w", id, err)
 		}
 		for k, v := range sent[id] {
 			if !f.Has(k, v) {
@@ -107,7 +103,7 @@ func (t *Tx) MarkSentAll(ctx context.Context, sent map[int64]tandem.Values) erro
 		if err != nil {
 			return err
 		}
-		if _, err := t.db.ExecContext(ctx, `UPDATE outbox SET sent = ? WHERE id = ?`, string(b), id); err != nil {
+		if _, err := t.db.ExecContext(ctx, `UPDATE outbox SET sent = ? WHERE id = ?`, t.keys.sealText("sent", string(b)), id); err != nil {
 			return err
 		}
 	}
@@ -126,9 +122,25 @@ func (q queries) InFlight(ctx context.Context, entityID, system, object string) 
 	if err != nil {
 		return nil, err
 	}
-	f := InFlight{}
-	if err := json.Unmarshal([]byte(s.String), &f); err != nil {
+	f, err := q.sentOf(s)
+	if err != nil {
 		return nil, fmt.Errorf("outbox of %s in %s %s: sent values: %w", entityID, system, object, err)
+	}
+	return f, nil
+}
+
+// sentOf reads an outbox row's sent values (empty for none).
+func (q queries) sentOf(s sql.NullString) (InFlight, error) {
+	f := InFlight{}
+	if !s.Valid {
+		return f, nil
+	}
+	plain, err := q.keys.openText("sent", s.String)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(plain), &f); err != nil {
+		return nil, err
 	}
 	return f, nil
 }

@@ -36,7 +36,7 @@ func (t *Tx) SetCursor(ctx context.Context, system, object string, c tandem.Curs
 
 const linkCols = `entity_id, system, object, external_id, snapshot, raw, modified_at, deleted_at`
 
-func scanLink(row interface{ Scan(...any) error }) (*tandem.Link, error) {
+func (q queries) scanLink(row interface{ Scan(...any) error }) (*tandem.Link, error) {
 	var l tandem.Link
 	var snap string
 	var mod, del sql.NullString
@@ -47,6 +47,13 @@ func scanLink(row interface{ Scan(...any) error }) (*tandem.Link, error) {
 		}
 		return nil, err
 	}
+	snap, err := q.keys.openText("snapshot", snap)
+	if err == nil {
+		raw, err = q.keys.open("raw", raw)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: link %s/%s/%s: %w", l.System, l.Object, l.ExternalID, err)
+	}
 	if err := json.Unmarshal([]byte(snap), &l.Snapshot); err != nil {
 		return nil, fmt.Errorf("state: link %s/%s/%s: bad snapshot: %w", l.System, l.Object, l.ExternalID, err)
 	}
@@ -56,28 +63,29 @@ func scanLink(row interface{ Scan(...any) error }) (*tandem.Link, error) {
 
 // Link returns the link of a system's record, or nil if it has none.
 func (q queries) Link(ctx context.Context, system, object, externalID string) (*tandem.Link, error) {
-	return scanLink(q.db.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE system = ? AND object = ? AND external_id = ?`,
+	return q.scanLink(q.db.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE system = ? AND object = ? AND external_id = ?`,
 		system, object, externalID))
 }
 
 // LinkOf returns an entity's link to a system's object, or nil.
 func (q queries) LinkOf(ctx context.Context, entityID, system, object string) (*tandem.Link, error) {
-	return scanLink(q.db.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE entity_id = ? AND system = ? AND object = ?`,
+	return q.scanLink(q.db.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE entity_id = ? AND system = ? AND object = ?`,
 		entityID, system, object))
 }
 
 // PutLink creates or replaces a link and its snapshot.
 func (t *Tx) PutLink(ctx context.Context, l *tandem.Link) error {
-	snap, err := json.Marshal(l.Snapshot)
+	plain, err := json.Marshal(l.Snapshot)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(snap)
+	snap := t.keys.seal("snapshot", plain)
+	sum := sha256.Sum256(snap) // of what is stored: sealed, it tells nothing of the values
 	_, err = t.db.ExecContext(ctx, `INSERT INTO links (`+linkCols+`, hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (system, object, external_id) DO UPDATE SET entity_id = excluded.entity_id, snapshot = excluded.snapshot,
 		raw = excluded.raw, modified_at = excluded.modified_at, deleted_at = excluded.deleted_at, hash = excluded.hash,
 		updated_at = excluded.updated_at`,
-		l.EntityID, l.System, l.Object, l.ExternalID, string(snap), []byte(l.Raw), ts(l.Modified), nullable(ts(l.Deleted)),
+		l.EntityID, l.System, l.Object, l.ExternalID, string(snap), t.keys.seal("raw", l.Raw), ts(l.Modified), nullable(ts(l.Deleted)),
 		hex.EncodeToString(sum[:]), now())
 	return err
 }
@@ -93,6 +101,10 @@ func (t *Tx) DropLink(ctx context.Context, system, object, externalID string) er
 func (q queries) Golden(ctx context.Context, entityID string) (tandem.Golden, error) {
 	var g string
 	if err := q.db.QueryRowContext(ctx, `SELECT golden FROM entities WHERE id = ?`, entityID).Scan(&g); err != nil {
+		return nil, fmt.Errorf("state: entity %s: %w", entityID, err)
+	}
+	g, err := q.keys.openText("golden", g)
+	if err != nil {
 		return nil, fmt.Errorf("state: entity %s: %w", entityID, err)
 	}
 	var out tandem.Golden
@@ -122,7 +134,7 @@ func (t *Tx) PutGolden(ctx context.Context, entity, id string, g tandem.Golden, 
 	if err != nil {
 		return err
 	}
-	if _, err := t.db.ExecContext(ctx, `UPDATE entities SET golden = ?, updated_at = ? WHERE id = ?`, string(b), now(), id); err != nil {
+	if _, err := t.db.ExecContext(ctx, `UPDATE entities SET golden = ?, updated_at = ? WHERE id = ?`, t.keys.sealText("golden", string(b)), now(), id); err != nil {
 		return err
 	}
 	if _, err := t.db.ExecContext(ctx, `DELETE FROM match_keys WHERE entity_id = ?`, id); err != nil {
@@ -173,7 +185,7 @@ func (t *Tx) AddDeadLetter(ctx context.Context, system, object, externalID strin
 	_, err := t.db.ExecContext(ctx, `INSERT INTO dead_letters (system, object, external_id, raw, reason, created_at)
 		SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (
 			SELECT 1 FROM dead_letters WHERE system = ?1 AND object = ?2 AND external_id = ?3 AND reason = ?5)`,
-		system, object, externalID, raw, reason, now())
+		system, object, externalID, t.keys.seal("raw", raw), reason, now())
 	return err
 }
 
@@ -237,7 +249,7 @@ func (q queries) Links(ctx context.Context, entityID string) ([]*tandem.Link, er
 	defer rows.Close()
 	var ls []*tandem.Link
 	for rows.Next() {
-		l, err := scanLink(rows)
+		l, err := q.scanLink(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -284,7 +296,7 @@ func (q queries) LinksByID(ctx context.Context, system, object string, ids []str
 	}
 	defer rows.Close()
 	for rows.Next() {
-		l, err := scanLink(rows)
+		l, err := q.scanLink(rows)
 		if err != nil {
 			return nil, err
 		}

@@ -160,7 +160,7 @@ func (t *Tx) saveEntities(ctx context.Context, ws []EntityWrite, ids map[int64]i
 		if err != nil {
 			return err
 		}
-		set, goldens = append(set, w), append(goldens, string(b))
+		set, goldens = append(set, w), append(goldens, t.keys.sealText("golden", string(b)))
 		if !w.New {
 			old = append(old, w.ID)
 		}
@@ -218,8 +218,9 @@ func (t *Tx) putLinks(ctx context.Context, ls []*tandem.Link) error {
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(b)
-		snaps[i], sums[i] = string(b), hex.EncodeToString(sum[:])
+		sealed := t.keys.seal("snapshot", b)
+		sum := sha256.Sum256(sealed)
+		snaps[i], sums[i] = string(sealed), hex.EncodeToString(sum[:])
 	}
 	stamp := now()
 	return t.multi(ctx, `INSERT INTO links (`+linkCols+`, hash, updated_at)`, `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -227,7 +228,7 @@ func (t *Tx) putLinks(ctx context.Context, ls []*tandem.Link) error {
 		raw = excluded.raw, modified_at = excluded.modified_at, deleted_at = excluded.deleted_at, hash = excluded.hash,
 		updated_at = excluded.updated_at`, len(ls), func(i int) []any {
 			l := ls[i]
-			return []any{l.EntityID, l.System, l.Object, l.ExternalID, snaps[i], []byte(l.Raw), ts(l.Modified), nullable(ts(l.Deleted)), sums[i], stamp}
+			return []any{l.EntityID, l.System, l.Object, l.ExternalID, snaps[i], t.keys.seal("raw", l.Raw), ts(l.Modified), nullable(ts(l.Deleted)), sums[i], stamp}
 		})
 }
 

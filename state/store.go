@@ -86,7 +86,7 @@ func Open(path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
-	return &Store{queries: queries{uncancelled{r}}, w: w, r: r, path: path}, nil
+	return &Store{queries: queries{db: uncancelled{r}}, w: w, r: r, path: path}, nil
 }
 
 // create makes a new state file at path, if nothing is there, whole or
@@ -212,7 +212,7 @@ func OpenReadOnly(path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("state %s: schema version %d, this binary's is %d (a sync brings an older file up to date)", path, have, want)
 	}
-	return &Store{queries: queries{uncancelled{r}}, r: r, path: path}, nil
+	return &Store{queries: queries{db: uncancelled{r}}, r: r, path: path}, nil
 }
 
 // readOnlyPool opens a pool of read-only connections to the state file
@@ -338,7 +338,7 @@ func (s *Store) Begin(ctx context.Context) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: begin: %w", err)
 	}
-	return &Tx{queries: queries{uncancelled{tx}}, tx: tx}, nil
+	return &Tx{queries: queries{db: uncancelled{tx}, keys: s.keys}, tx: tx}, nil
 }
 
 // Commit makes the transaction durable.
@@ -381,7 +381,15 @@ type db interface {
 
 // queries are the statements shared by Store (reads) and Tx (reads and
 // writes).
-type queries struct{ db db }
+type queries struct {
+	db   db
+	keys *Keys // nil: values are stored plain (seal.go)
+}
+
+// SetKeys turns on encryption at rest (seal.go): values written from now
+// on are sealed with keys' current key, and values sealed with any of
+// its keys are opened. Call it before the store is used.
+func (s *Store) SetKeys(k *Keys) { s.queries.keys = k }
 
 // uncancelled runs each statement without its context's cancellation.
 // With a cancellable context, database/sql and the SQLite driver start a

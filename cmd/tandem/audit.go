@@ -56,7 +56,7 @@ read-only.`,
 				return err
 			}
 			var entries []state.AuditEntry
-			store, err := state.OpenReadOnly(cfg.State)
+			store, err := openStoreReadOnly(cfg.State)
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
 				fmt.Fprintf(g.stderr, "state file %s not created yet (no sync has run): no decisions\n", cfg.State)

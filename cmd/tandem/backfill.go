@@ -146,7 +146,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 
 // handOver asks the running daemon for the backfills and follows them.
 func (g *globals) handOver(ctx context.Context, cfg *mapping.Config, ent *mapping.Entity, sms []*mapping.System, since time.Time, format string) error {
-	store, err := state.Open(cfg.State)
+	store, err := openStore(cfg.State)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 	"tandem"
 	"tandem/conflict"
 	"tandem/conflict/report"
-	"tandem/state"
 )
 
 func conflictsCmd(g *globals) *cobra.Command {
@@ -66,7 +65,7 @@ state file, and so no conflicts.`,
 			}
 			var cs []tandem.Conflict
 			who := map[string]string{}
-			store, err := state.OpenReadOnly(cfg.State)
+			store, err := openStoreReadOnly(cfg.State)
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
 				// No sync has run: nothing can have conflicted yet.

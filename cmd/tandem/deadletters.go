@@ -49,7 +49,7 @@ func (g *globals) readStore() (*mapping.Config, *state.Store, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := state.OpenReadOnly(cfg.State)
+	store, err := openStoreReadOnly(cfg.State)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -246,7 +246,7 @@ func (g *globals) deadRetry(ctx context.Context, ids []string, queue bool) error
 		return err
 	}
 	defer lock.Unlock()
-	store, err := state.Open(cfg.State)
+	store, err := openStore(cfg.State)
 	if err != nil {
 		return err
 	}
@@ -337,7 +337,7 @@ in its system again. Contacts no system.`,
 				return err
 			}
 			defer lock.Unlock()
-			store, err := state.Open(cfg.State)
+			store, err := openStore(cfg.State)
 			if err != nil {
 				return err
 			}

@@ -114,7 +114,7 @@ Try it without any account:  tandem sync --sandbox`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(runCmd(g), backfillCmd(g), syncCmd(g), statusCmd(g), deadlettersCmd(g), planCmd(g), resolveCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g), conflictsCmd(g), auditCmd(g), versionCmd(g))
+	root.AddCommand(runCmd(g), backfillCmd(g), syncCmd(g), statusCmd(g), deadlettersCmd(g), planCmd(g), resolveCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g), conflictsCmd(g), auditCmd(g), rekeyCmd(g), versionCmd(g))
 	err := root.Execute()
 	if g.agg != nil {
 		final := ""

@@ -28,7 +28,7 @@ func (g *globals) open() (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := state.Open(cfg.State)
+	store, err := openStore(cfg.State)
 	if err != nil {
 		return nil, err
 	}

@@ -103,7 +103,7 @@ func (g *globals) onCopy(cfg *mapping.Config) (eng *conflict.Engine, store *stat
 	}
 	copyPath := filepath.Join(dir, "state.db")
 	if err = state.CopyTo(cfg.State, copyPath); err == nil {
-		store, err = state.Open(copyPath)
+		store, err = openStore(copyPath)
 	}
 	if err != nil {
 		os.RemoveAll(dir)

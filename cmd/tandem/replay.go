@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"tandem/conflict"
-	"tandem/state"
 )
 
 func replayCmd(g *globals) *cobra.Command {
@@ -38,7 +37,7 @@ Nothing is fetched and nothing is written: replay reads the state file only
 			if !ok {
 				return fmt.Errorf("--entity: no entity %q in %s", entity, cfg.File)
 			}
-			store, err := state.OpenReadOnly(cfg.State)
+			store, err := openStoreReadOnly(cfg.State)
 			if err != nil {
 				return err
 			}

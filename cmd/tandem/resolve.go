@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"tandem/conflict"
-	"tandem/state"
 )
 
 func resolveCmd(g *globals) *cobra.Command {
@@ -236,7 +235,7 @@ func (g *globals) openState() (*app, error) {
 	if _, err := os.Stat(cfg.State); err != nil {
 		return nil, fmt.Errorf("state file: %w (no pass has run yet)", err)
 	}
-	store, err := state.Open(cfg.State)
+	store, err := openStore(cfg.State)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -112,6 +113,23 @@ Logs are JSON lines on stderr when it is not a terminal.`,
 				}
 			}
 			warnUnscheduled(g, cfg)
+			if keys, _ := stateKeys(); keys != nil { // g.open checked them
+				rctx, cancel := context.WithCancel(ctx)
+				done := make(chan struct{})
+				defer func() { cancel(); <-done }() // before the store closes
+				go func() {
+					defer close(done)
+					// Encryption at rest: reseal in the background what is
+					// plain or sealed with an older key (tandem rekey).
+					n, err := a.store.Rekey(rctx, 200, rekeyPause)
+					switch {
+					case err != nil && rctx.Err() == nil:
+						g.log.Error("state: rekey stopped", "err", err)
+					case n > 0:
+						g.log.Info("state: records resealed with the current key", "records", n, "key", keys.ID())
+					}
+				}()
+			}
 			return d.Run(ctx)
 		},
 	}

@@ -49,7 +49,7 @@ cannot write); contacts no system, so the systems' credentials need not be set.`
 			if err != nil {
 				return err
 			}
-			store, err := state.OpenReadOnly(cfg.State)
+			store, err := openStoreReadOnly(cfg.State)
 			if err != nil {
 				return err
 			}
