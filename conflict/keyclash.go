@@ -3,6 +3,7 @@ package conflict
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"tandem"
 	"tandem/mapping"
@@ -52,7 +53,17 @@ func (d *decider) keyClash(ent *mapping.Entity, sm *mapping.System, link *tandem
 		Status: tandem.ConflictOpen, Field: field, Values: map[string]tandem.SideValue{
 			sm.Name + ":" + link.ExternalID: {Value: side.View, ModifiedAt: side.Modified, RecordID: link.ExternalID},
 		}}
-	var named []string
+	var own, named []string
+	for _, t := range ent.Systems {
+		l, err := d.v.LinkOf(link.EntityID, t.Name, t.Object)
+		if err != nil {
+			return err
+		}
+		if l != nil && !(t.Name == sm.Name && l.ExternalID == link.ExternalID) {
+			c.Values[t.Name+":"+l.ExternalID] = tandem.SideValue{Value: l.Snapshot, ModifiedAt: l.Modified, RecordID: l.ExternalID}
+			own = append(own, t.Name+" "+l.ExternalID)
+		}
+	}
 	for _, id := range owners {
 		for _, t := range ent.Systems {
 			l, err := d.v.LinkOf(id, t.Name, t.Object)
@@ -65,9 +76,13 @@ func (d *decider) keyClash(ent *mapping.Entity, sm *mapping.System, link *tandem
 			}
 		}
 	}
-	c.Decided = fmt.Sprintf("%s record %s was edited to %s=%s, which entity %s holds already (%v). "+
+	also := ""
+	if len(own) > 0 {
+		also = " (this entity's, as are " + strings.Join(own, ", ") + ")"
+	}
+	c.Decided = fmt.Sprintf("%s record %s%s was edited to %s=%s, which entity %s holds already (%s). "+
 		"Held, written nowhere, while the other fields go on syncing: change it on one of them, or decide it with tandem resolve ID --value JSON",
-		sm.Name, link.ExternalID, field, value, owners[0], named)
+		sm.Name, link.ExternalID, also, field, value, owners[0], strings.Join(named, ", "))
 	d.log.Warn("identity conflict: a match key edited onto another entity's", "system", sm.Name, "entity_id", link.EntityID, "reason", c.Decided)
 	prev, err := d.v.OpenConflict(c.EntityID, c.Kind, c.Field)
 	if err != nil {

@@ -2,6 +2,7 @@ package conflict
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"tandem"
@@ -41,9 +42,14 @@ func TestDecideMatchKeyOntoAnother(t *testing.T) {
 		if len(cs) != 1 || cs[0].Kind != tandem.ConflictIdentity || cs[0].Policy != uniquePolicy || cs[0].Field != "email" || cs[0].Status != tandem.ConflictOpen {
 			t.Fatalf("conflicts = %+v", cs)
 		}
-		for _, k := range []string{"a:1", "a:2", "b:8"} {
+		for _, k := range []string{"a:1", "b:9", "a:2", "b:8"} { // both entities' records in every system
 			if _, ok := cs[0].Values[k]; !ok {
 				t.Errorf("the conflict does not name %s: %v", k, cs[0].Values)
+			}
+		}
+		for _, r := range []string{"a record 1", "b 9", "a 2", "b 8"} {
+			if !strings.Contains(cs[0].Decided, r) {
+				t.Errorf("the conflict's text does not name %s: %s", r, cs[0].Decided)
 			}
 		}
 		if got := intents(b); !slices.Equal(got, []string{"e1>b"}) {
