@@ -142,9 +142,9 @@ func TestChunkLoadsOnlyWhatChanged(t *testing.T) {
 		r("3", 1, map[string]any{"email": "cat@x.com", "name": "Cat"}),
 	}
 	again := []tandem.Record{
-		r("1", 1, map[string]any{"email": "ann@x.com", "name": "Ann"}),                  // the same
+		r("1", 1, map[string]any{"email": "ann@x.com", "name": "Ann"}),                   // the same
 		r("2", 2, map[string]any{"email": "bob@x.com", "name": "Bob", "unmapped": true}), // moved in an unmapped field only
-		r("3", 2, map[string]any{"email": "cat@x.com", "name": "Kat"}),                  // edited
+		r("3", 2, map[string]any{"email": "cat@x.com", "name": "Kat"}),                   // edited
 	}
 	ctx := context.Background()
 	dump := func(each bool) string {
