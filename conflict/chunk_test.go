@@ -188,3 +188,52 @@ func TestChunkLoadsOnlyWhatChanged(t *testing.T) {
 		t.Errorf("staged record by record:\n%s\nstaged as chunks:\n%s", each, all)
 	}
 }
+
+// A delete and an edit made before it in another system, staged in one
+// pass in either order (a pass pulls its systems at once): the delete
+// stands, and its conflict shows the same values whichever came first.
+func TestDeleteConflictSameWhicheverOrder(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	outcome := func(deleteFirst bool) string {
+		b := newBench(t, "[email]", "{policy: newest}")
+		b.stage("a", "1", map[string]any{"email": "ann@x.com", "name": "Ann"})
+		b.stage("b", "x", map[string]any{"email": "ann@x.com", "name": "Ann"})
+		edit, _ := json.Marshal(map[string]any{"email": "ann@x.com", "name": "Anne"})
+		steps := []struct {
+			sys string
+			rec tandem.Record
+		}{
+			{"a", tandem.Record{ID: "1", Deleted: true, Modified: at.Add(time.Hour + time.Minute)}},
+			{"b", tandem.Record{ID: "x", Raw: edit, Modified: at.Add(time.Hour)}}, // before the delete
+		}
+		if !deleteFirst {
+			steps[0], steps[1] = steps[1], steps[0]
+		}
+		b.e.pass = "p"
+		b.now = at.Add(2 * time.Hour)
+		for _, s := range steps {
+			if err := b.e.Store.Update(ctx, func(tx *state.Tx) error {
+				return b.e.stageAll(ctx, tx, b.ent, b.ent.System(s.sys), []tandem.Record{s.rec})
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cs, err := b.e.Store.Conflicts(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range cs {
+			if c.Kind == tandem.ConflictDelete {
+				v, _ := json.Marshal(c.Values)
+				out = append(out, fmt.Sprintf("%s %s %s", c.Status, c.Decided, v))
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	first, last := outcome(true), outcome(false)
+	if first != last || !strings.Contains(first, "Anne") {
+		t.Errorf("the delete's conflict, the delete staged first:\n%s\nthe edit staged first:\n%s", first, last)
+	}
+}
