@@ -3,7 +3,6 @@ package conflict
 import (
 	"context"
 	"fmt"
-	"maps"
 	"time"
 
 	"tandem"
@@ -165,27 +164,6 @@ func (d *decider) sidesOf(ent *mapping.Entity, id string, c *tandem.Conflict) er
 		}
 	}
 	return nil
-}
-
-// editBeforeDelete shows in a delete's conflict an edit made before the
-// delete (which stands) and staged after it in the same pass: a pass pulls
-// its systems at once, in no set order, and the conflict must read as it
-// would had the edit been staged first (sidesOf: the record's snapshot and
-// time). A delete recorded by an earlier pass is left as it was decided.
-func (d *decider) editBeforeDelete(link *tandem.Link, del *state.Delete) error {
-	if del.Conflict == 0 {
-		return nil
-	}
-	c, err := d.v.Conflict(del.Conflict)
-	if err != nil {
-		return err
-	}
-	old, ok := c.Values[link.System]
-	if c.Pass != d.pass || !ok || old.Value == nil || old.RecordID != link.ExternalID {
-		return nil
-	}
-	c.Values[link.System] = tandem.SideValue{Value: maps.Clone(link.Snapshot), ModifiedAt: link.Modified, RecordID: link.ExternalID}
-	return d.v.UpdateConflict(c)
 }
 
 // reviveIfEdited cancels an entity's delete when one of its records is

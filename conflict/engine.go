@@ -287,11 +287,6 @@ func (d *decider) merge(ent *mapping.Entity, sm *mapping.System, link *tandem.Li
 	if err := d.v.PutLink(link); err != nil {
 		return err
 	}
-	if edited && del != nil {
-		if err := d.editBeforeDelete(link, del); err != nil {
-			return err
-		}
-	}
 	if out.Changed || len(golden) == 0 {
 		if err := d.putGoldenAs(ent, link.EntityID, out.Golden, del); err != nil {
 			return err
