@@ -26,11 +26,10 @@ type Engine struct {
 	Log     *slog.Logger
 	// BatchSize is how many intents one push step sends (default 100).
 	BatchSize int
-	// Overlap pulls a pass's systems at once and starts a system's writes
-	// as soon as its own pull is done, while the other systems are still
-	// pulled (tandem sync sets it). Off, a pass pulls one system after
-	// the other, then pushes: the crash tests count a pass's steps, which
-	// overlapping would interleave.
+	// Overlap starts a system's writes as soon as its own pull is done,
+	// while the other systems are still pulled (tandem sync sets it). Off,
+	// a pass pulls everything, then pushes: the crash tests count a pass's
+	// steps, which overlapping would interleave.
 	Overlap bool
 	// Force lets a pass delete more than the entity's deletes.max_share
 	// of a system's records (tandem sync --force).
@@ -96,10 +95,7 @@ func (e *Engine) Sync(ctx context.Context, ent *mapping.Entity) ([]state.Run, er
 	log := e.log().With("entity", ent.Name)
 	runs := make([]state.Run, len(ent.Systems))
 	var firstErr error
-	var failMu sync.Mutex // the pulls run at once
 	fail := func(r *state.Run, err error) {
-		failMu.Lock()
-		defer failMu.Unlock()
 		if r.Error == "" {
 			r.Error = err.Error()
 		}
@@ -108,48 +104,30 @@ func (e *Engine) Sync(ctx context.Context, ent *mapping.Entity) ([]state.Run, er
 		}
 		log.Error("pass step failed", "system", r.System, "err", err)
 	}
-	pull := func(i int) bool {
-		sm, r := ent.Systems[i], &runs[i]
+	// Each system's writes start as soon as its own pull is done (its
+	// edits are merged), while the others are still pulled: see pushEarly.
+	pulled := make(chan struct{})
+	var wg sync.WaitGroup
+	early := make([]struct{ written, failed int }, len(ent.Systems))
+	for i, sm := range ent.Systems {
+		r := &runs[i]
+		*r = state.Run{Pass: pass, Entity: ent.Name, System: sm.Name, Object: sm.Object, Started: time.Now()}
 		n, err := e.pull(ctx, ent, sm)
 		r.Pulled = n
 		if err != nil {
 			fail(r, err)
-			return false
+			continue
 		}
-		return true
-	}
-	for i, sm := range ent.Systems {
-		runs[i] = state.Run{Pass: pass, Entity: ent.Name, System: sm.Name, Object: sm.Object, Started: time.Now()}
-	}
-	early := make([]struct{ written, failed int }, len(ent.Systems))
-	if e.Overlap {
-		// The systems are pulled at once, each in its own rate budget
-		// (their pages are staged one transaction at a time), and each
-		// system's writes start as soon as its own pull is done (its
-		// edits are merged), while the others are still pulled: see
-		// pushEarly.
-		pulled := make(chan struct{})
-		var pulls, all sync.WaitGroup
-		for i, sm := range ent.Systems {
-			pulls.Add(1)
-			all.Add(1)
+		if e.Overlap {
+			wg.Add(1)
 			go func() {
-				defer all.Done()
-				ok := pull(i)
-				pulls.Done()
-				if ok {
-					early[i].written, early[i].failed = e.pushEarly(ctx, ent, sm, pulled)
-				}
+				defer wg.Done()
+				early[i].written, early[i].failed = e.pushEarly(ctx, ent, sm, pulled)
 			}()
 		}
-		pulls.Wait()
-		close(pulled)
-		all.Wait()
-	} else {
-		for i := range ent.Systems {
-			pull(i)
-		}
 	}
+	close(pulled)
+	wg.Wait()
 	for i := range runs {
 		runs[i].Written, runs[i].Failed = early[i].written, early[i].failed
 	}

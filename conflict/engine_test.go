@@ -3,13 +3,10 @@ package conflict
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"tandem"
-	"tandem/connectors"
 	"tandem/state"
 )
 
@@ -292,77 +289,5 @@ func TestMatchKeyOntoAnotherPersons(t *testing.T) {
 	}
 	if cs := w.conflictsOf(tandem.ConflictIdentity); cs[0].Status == tandem.ConflictOpen {
 		t.Errorf("the identity conflict is still open: %+v", cs[0])
-	}
-}
-
-// gatedSystem is a memSystem whose Pull and Apply a test can hold or
-// watch, to see what a pass runs at once.
-type gatedSystem struct {
-	*memSystem
-	pull  func(ctx context.Context, q tandem.Query, page func(tandem.Page) error) error
-	apply func()
-}
-
-func (g *gatedSystem) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page) error) error {
-	if g.pull != nil {
-		return g.pull(ctx, q, page)
-	}
-	return g.memSystem.Pull(ctx, q, page)
-}
-
-func (g *gatedSystem) Apply(ctx context.Context, object string, ws []tandem.Write) ([]tandem.Result, error) {
-	rs, err := g.memSystem.Apply(ctx, object, ws)
-	if g.apply != nil {
-		g.apply()
-	}
-	return rs, err
-}
-
-// A pass with Overlap pulls its systems at once, and writes to a system
-// whose pull is done while another is still being read: a's pull goes on
-// only once b's has begun, and b's pull ends only once a has been
-// written what b's first page brought. Pulled one after the other, or
-// written only after every pull, the pass would wait for ever (here: fail
-// after a bound).
-func TestSyncPullsAtOnceAndWritesWhileReading(t *testing.T) {
-	w := newEchoWorld(t, "{policy: newest}")
-	a, b := &gatedSystem{memSystem: w.a}, &gatedSystem{memSystem: w.b}
-	w.e.Systems = map[string]connectors.Connector{"a": a, "b": b}
-	w.e.Overlap = true
-	bPulling, aWritten := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	wait := func(ctx context.Context, c <-chan struct{}, what string) error {
-		select {
-		case <-c:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Minute):
-			return fmt.Errorf("%s never happened", what)
-		}
-	}
-	a.pull = func(ctx context.Context, q tandem.Query, page func(tandem.Page) error) error {
-		if err := wait(ctx, bPulling, "b's pull during a's"); err != nil {
-			return err
-		}
-		return w.a.Pull(ctx, q, page)
-	}
-	b.pull = func(ctx context.Context, q tandem.Query, page func(tandem.Page) error) error {
-		close(bPulling)
-		if err := w.b.Pull(ctx, q, page); err != nil {
-			return err
-		}
-		return wait(ctx, aWritten, "a write to a during b's pull")
-	}
-	a.apply = func() { once.Do(func() { close(aWritten) }) }
-	w.tick()
-	w.b.put("2", map[string]any{"email": "bob@x.com", "name": "Bob"})
-	w.tick()
-	runs, err := w.e.Sync(context.Background(), w.ent)
-	if err != nil {
-		t.Fatalf("pass: %v (%+v)", err, runs)
-	}
-	if got := len(w.a.live()); got != 2 {
-		t.Errorf("a holds %d records after the pass, want Ann and Bob", got)
 	}
 }
