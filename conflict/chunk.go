@@ -140,8 +140,12 @@ func (e *Engine) load(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm
 			entityIDs = append(entityIDs, id)
 		}
 	}
-	for _, id := range ids {
-		if l := links[id]; l != nil {
+	// A record read again with nothing new (rereadUnchanged) is staged
+	// from its own link alone: its entity, the entity's other links,
+	// writes in flight and conflicts are loaded only for a record that
+	// changed (or another record of the chunk reaches the entity).
+	for _, r := range recs {
+		if l := links[r.ID]; l != nil && !rereadUnchanged(sm, l, r) {
 			ask(l.EntityID)
 		}
 	}
@@ -192,6 +196,11 @@ func (e *Engine) load(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm
 	if in.Links, err = tx.LinksOf(ctx, entityIDs); err != nil {
 		return nil, err
 	}
+	for _, id := range ids {
+		if l := links[id]; l != nil && !asked[l.EntityID] {
+			in.Links = append(in.Links, l)
+		}
+	}
 	if in.InFlight, err = tx.InFlights(ctx, sm.Name, sm.Object, entityIDs); err != nil {
 		return nil, err
 	}
@@ -199,4 +208,16 @@ func (e *Engine) load(ctx context.Context, tx *state.Tx, ent *mapping.Entity, sm
 		return nil, err
 	}
 	return in, nil
+}
+
+// rereadUnchanged reports whether stage passes over rec without reading
+// its entity: a live linked record whose view equals its snapshot (read
+// again by a sweep, a backfill or a page read twice). It is stage's own
+// test, made on the link as loaded.
+func rereadUnchanged(sm *mapping.System, l *tandem.Link, rec tandem.Record) bool {
+	if rec.Deleted || !l.Deleted.IsZero() || l.Snapshot == nil {
+		return false
+	}
+	view, _, err := sm.InFields(rec.Raw)
+	return err == nil && !changedFrom(view, l.Snapshot)
 }

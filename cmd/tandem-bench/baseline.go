@@ -20,9 +20,8 @@ import (
 // The baseline: the least a sync of the same data has to do, with none of
 // Tandem's logic (no cursor state, links, snapshots, merge, outbox, retries
 // or rate budget). It reads both systems through the endpoints and page
-// sizes the connectors use (HubSpot's search, 100 a page, re-searching from
-// the last modified time as the connector does; Salesforce's queryAll, in
-// batches of 2,000), takes the mapped fields out with gjson, upserts one
+// sizes the connectors use for a full read (HubSpot's list of records,
+// 100 a page; Salesforce's queryAll, in batches of 2,000), takes the mapped fields out with gjson, upserts one
 // row per record in SQLite (the state store's settings, one transaction a
 // page), then pushes the people missing on each side in the batch calls
 // the connectors make (HubSpot batch/upsert by email, 100 a call;
@@ -150,46 +149,21 @@ func (r *baselineRun) store(ctx context.Context, system string, recs []gjson.Res
 
 func (r *baselineRun) pullHubSpot(ctx context.Context) error {
 	auth := "Bearer " + r.p.HubSpotToken
-	var from int64
-	offset, seen := 0, map[string]bool{} // ids emitted at from
+	q := url.Values{"limit": {"100"}, "properties": {"lastmodifieddate,email,firstname,lastname,phone,lifecyclestage"}}
 	for {
-		req := fmt.Sprintf(`{"filterGroups":[{"filters":[{"propertyName":"lastmodifieddate","operator":"GTE","value":"%d"}]}],`+
-			`"sorts":[{"propertyName":"lastmodifieddate","direction":"ASCENDING"}],"properties":["lastmodifieddate","email","firstname","lastname","phone","lifecyclestage"],`+
-			`"limit":100,"after":"%d"}`, from, offset)
-		body, err := r.call(ctx, "POST", r.p.HubSpotURL+"/crm/v3/objects/contacts/search", auth, "application/json", []byte(req))
+		body, err := r.call(ctx, "GET", r.p.HubSpotURL+"/crm/v3/objects/contacts?"+q.Encode(), auth, "", nil)
 		if err != nil {
 			return err
 		}
 		res := gjson.ParseBytes(body)
-		var page []gjson.Result
-		prev := from
-		for _, rec := range res.Get("results").Array() {
-			t, err := time.Parse(time.RFC3339Nano, rec.Get("properties.lastmodifieddate").String())
-			if err != nil {
-				return fmt.Errorf("HubSpot record %s: %v", rec.Get("id"), err)
-			}
-			ms, id := t.UnixMilli(), rec.Get("id").String()
-			if ms == from && seen[id] {
-				continue
-			}
-			if ms > from {
-				from, seen = ms, map[string]bool{}
-			}
-			seen[id] = true
-			page = append(page, rec)
-		}
-		if err := r.store(ctx, "hubspot", page, "id", func(i int) string { return "properties." + fields[i][1] }); err != nil {
+		if err := r.store(ctx, "hubspot", res.Get("results").Array(), "id", func(i int) string { return "properties." + fields[i][1] }); err != nil {
 			return err
 		}
 		next := res.Get("paging.next.after")
-		switch {
-		case !next.Exists():
+		if !next.Exists() {
 			return nil
-		case from > prev: // headway: search again from the newest time seen
-			offset = 0
-		default: // a page of one millisecond: page through it
-			offset = int(next.Int())
 		}
+		q.Set("after", next.String())
 	}
 }
 

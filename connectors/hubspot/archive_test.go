@@ -70,7 +70,7 @@ func TestPullDeletes(t *testing.T) {
 
 	clk.Set(t0.Add(3 * time.Hour))
 	first := pullAll(t, c, "contacts", "")
-	if got := pageIDs(first); !slices.Equal(got, []string{ids[2], ids[4], ids[5], ids[3]}) || len(deletes(t, first)) != 0 {
+	if got := pageIDs(first); !slices.Equal(got, ids[2:]) || len(deletes(t, first)) != 0 { // a full read: by id
 		t.Fatalf("first pull: %v, want the 4 live records and no deletes", got)
 	}
 	last := first[len(first)-1].Cursor
@@ -374,7 +374,7 @@ func TestListArchivedLoops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = c.Pull(context.Background(), tandem.Query{Object: "contacts"}, func(tandem.Page) error { return nil })
+	err = c.Pull(context.Background(), tandem.Query{Object: "contacts", After: searchFromStart}, func(tandem.Page) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "seen before") || n > 5 {
 		t.Errorf("after %d listing requests: %v", n, err)
 	}

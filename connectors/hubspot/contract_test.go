@@ -73,9 +73,9 @@ func TestContractCompanies(t *testing.T) {
 	})
 }
 
-// spoilSearch makes a record's updatedAt unreadable in search results.
+// spoilSearch makes a record's updatedAt unreadable in search and list results.
 func spoilSearch(r *http.Request, body []byte, id string) []byte {
-	if !strings.HasSuffix(r.URL.Path, "/search") {
+	if !strings.HasSuffix(r.URL.Path, "/search") && r.URL.Path != "/crm/v3/objects/contacts" && r.URL.Path != "/crm/v3/objects/companies" { // searches and full reads (the list)
 		return body
 	}
 	for i, res := range gjson.GetBytes(body, "results").Array() {

@@ -42,6 +42,8 @@ type cursor struct {
 	Arch int64                `json:"arch,omitempty"`
 	AIDs map[string]int64     `json:"aids,omitempty"`
 	Rej  []string             `json:"rej,omitempty"`
+	// List is where a full read by list stands (list.go); nil otherwise.
+	List *listPos `json:"list,omitempty"`
 }
 
 // cursorJSON is a cursor as stored. TS and IDs are the live part of a
@@ -54,6 +56,7 @@ type cursorJSON struct {
 	Arch int64                 `json:"arch,omitempty"`
 	AIDs map[string]int64      `json:"aids,omitempty"`
 	Rej  []string              `json:"rej,omitempty"`
+	List *listPos              `json:"list,omitempty"`
 }
 
 // parseCursor reads a cursor. One written before the watermark
@@ -75,14 +78,14 @@ func (c *Client) parseCursor(op string, after tandem.Cursor) (cursor, error) {
 	}
 	// A time past the year 9999 cannot be written back into a watermark,
 	// so the cursor after it could not be read: refused now, not then.
-	if err != nil || j.TS < 0 || j.Arch < 0 || j.TS > maxStampMS {
+	if err != nil || j.TS < 0 || j.Arch < 0 || j.TS > maxStampMS || j.List != nil && (j.List.At <= 0 || j.List.At > maxStampMS) {
 		why := "not a JSON object, or a time out of range"
 		if err != nil {
 			why = err.Error()
 		}
 		return cur, &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("cursor %.100q was not made by the hubspot connector: %s", string(after), why)}
 	}
-	cur = cursor{Arch: j.Arch, AIDs: j.AIDs, Rej: j.Rej}
+	cur = cursor{Arch: j.Arch, AIDs: j.AIDs, Rej: j.Rej, List: j.List}
 	switch {
 	case j.Live != nil:
 		cur.Live = *j.Live
@@ -195,8 +198,9 @@ type searchRequest struct {
 // oldest first, one page per search response; then the records archived
 // since the cursor, as deletes (see pullArchived). Without a cursor, a
 // pull with q.Since starts there (see sinceCursor): the records modified,
-// and those archived, at or after it; without either, it reads every live
-// record, and of the deletes only the most recent (see firstArch).
+// and those archived, at or after it; without either, it is a full read
+// of every live record by list, not search (see pullList), and of the
+// deletes only the most recent (see firstArch).
 //
 // Searches never page by offset (paging.next.after): offsets shift when a
 // record in the part already read is edited mid-pull (it moves to the
@@ -251,6 +255,9 @@ func (c *Client) Pull(ctx context.Context, q tandem.Query, page func(tandem.Page
 			}
 			return emit(p)
 		}
+	}
+	if (q.After == "" && q.Since.IsZero()) || cur.List != nil {
+		return c.pullList(ctx, op, q.Object, props, hist, cur, page)
 	}
 	tr := newTracker(cur, c.window())
 	now, err := c.pullLive(ctx, op, q.Object, props, hist, tr, page)

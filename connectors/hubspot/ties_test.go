@@ -78,7 +78,7 @@ func TestPullTiesEditedBetweenPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := firstNames(t, c, "")
+	got, _ := firstNames(t, c, string(searchFromStart))
 	if searches.Load() < 3 {
 		t.Fatal("the pull made fewer than three searches: the test no longer sets the scene")
 	}
