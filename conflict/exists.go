@@ -156,6 +156,9 @@ func (e *Engine) refind(ctx context.Context, ent *mapping.Entity, sm *mapping.Sy
 		}
 		return nil
 	}
+	if err := e.refsIn(ctx, ent, sm, recs); err != nil {
+		return err
+	}
 	return e.Store.Update(ctx, func(tx *state.Tx) error {
 		for _, rec := range recs {
 			e.log().Info("a create tried before found its record: merged before writing", "system", sm.Name, "object", sm.Object, "id", rec.ID)
@@ -170,7 +173,7 @@ func (e *Engine) refind(ctx context.Context, ent *mapping.Entity, sm *mapping.Sy
 // readExisting reads, in one batch, the records that refused creates named
 // as holding their key (see adopt): the writes are planned from what the
 // system holds now. A record it cannot read leaves its create to retry.
-func (e *Engine) readExisting(ctx context.Context, sm *mapping.System, conn connectors.Connector, plans []planned, results []tandem.Result) {
+func (e *Engine) readExisting(ctx context.Context, ent *mapping.Entity, sm *mapping.System, conn connectors.Connector, plans []planned, results []tandem.Result) {
 	f, ok := conn.(connectors.Fetcher)
 	if !ok {
 		return
@@ -194,7 +197,7 @@ func (e *Engine) readExisting(ctx context.Context, sm *mapping.System, conn conn
 	if len(ids) == 0 {
 		return
 	}
-	recs, _, err := e.fetch(ctx, f, sm, tandem.Query{Object: sm.Object, Fields: e.paths(sm)}, ids)
+	recs, _, err := e.fetch(ctx, ent, f, sm, tandem.Query{Object: sm.Object, Fields: e.paths(sm)}, ids)
 	if err != nil {
 		e.log().Warn("could not read the records creates met; they are tried again", "system", sm.Name, "err", err)
 		return

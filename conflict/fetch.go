@@ -17,7 +17,15 @@ import (
 // record must not hold up a whole system. Its id is returned in aside, so
 // the caller neither takes it for deleted nor writes to it blind. A
 // record read fine clears what was set aside of it before.
-func (e *Engine) fetch(ctx context.Context, f connectors.Fetcher, sm *mapping.System, q tandem.Query, ids []string) (recs []tandem.Record, aside map[string]bool, err error) {
+func (e *Engine) fetch(ctx context.Context, ent *mapping.Entity, f connectors.Fetcher, sm *mapping.System, q tandem.Query, ids []string) (recs []tandem.Record, aside map[string]bool, err error) {
+	if recs, aside, err = e.fetchRaw(ctx, f, sm, q, ids); err != nil {
+		return nil, nil, err
+	}
+	return recs, aside, e.refsIn(ctx, ent, sm, recs)
+}
+
+// fetchRaw is fetch with the records' references as the system holds them.
+func (e *Engine) fetchRaw(ctx context.Context, f connectors.Fetcher, sm *mapping.System, q tandem.Query, ids []string) (recs []tandem.Record, aside map[string]bool, err error) {
 	recs, err = f.Fetch(ctx, q, ids)
 	var rej *tandem.RejectedError
 	if err != nil && !errors.As(err, &rej) {

@@ -86,7 +86,7 @@ func (e *Engine) inboxBatch(ctx context.Context, ent *mapping.Entity, sm *mappin
 	e.mu.Lock()
 	e.pass = pass
 	defer func() { e.pass = ""; e.mu.Unlock() }()
-	recs, aside, err := e.fetch(connectors.WithCorrelation(ctx, pass), f, sm, tandem.Query{Object: sm.Object, Fields: e.paths(sm)}, ids)
+	recs, aside, err := e.fetch(connectors.WithCorrelation(ctx, pass), ent, f, sm, tandem.Query{Object: sm.Object, Fields: e.paths(sm)}, ids)
 	if err != nil {
 		return fail(fmt.Errorf("%s %s: fetch %d records named by webhooks: %w", sm.Name, sm.Object, len(ids), err))
 	}

@@ -26,7 +26,7 @@ func (e *Engine) Planned(ctx context.Context, ent *mapping.Entity) ([]Change, er
 				break
 			}
 			after = intents[len(intents)-1].ID
-			v, err := e.loadPlans(ctx, sm, intents)
+			v, err := e.loadPlans(ctx, ent, sm, intents)
 			if err != nil {
 				return nil, err
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"tandem"
@@ -22,6 +23,10 @@ type planned struct {
 	// deferred: a delete, while pulls are still running (see pushEarly):
 	// it waits in the outbox for the mass-delete guard.
 	deferred bool
+	// waits says which reference was left out of the write because its
+	// target has no record in the system yet (refsOut): the intent stays
+	// in the outbox until it does.
+	waits string
 	// found is the record a refused create named as holding its key,
 	// read back (readExisting); nil when there is none.
 	found *tandem.Record
@@ -61,7 +66,7 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 		}
 		plans := make([]planned, 0, len(intents))
 		var writes []tandem.Write
-		v, err := e.loadPlans(ctx, sm, intents)
+		v, err := e.loadPlans(ctx, ent, sm, intents)
 		if err != nil {
 			return written, failed, err
 		}
@@ -98,7 +103,10 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 				return written, failed, fmt.Errorf("%s %s: connector returned %d results for %d writes", sm.Name, sm.Object, len(results), len(writes))
 			}
 			e.step("push:after-apply")
-			e.readExisting(ctx, sm, conn, plans, results)
+			if err := e.refsInResults(ctx, ent, sm, results); err != nil {
+				return written, failed, err
+			}
+			e.readExisting(ctx, ent, sm, conn, plans, results)
 		}
 		w, f, err := e.checkpoint(ctx, ent, sm, plans, results)
 		written, failed = written+w, failed+f
@@ -138,7 +146,7 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 	if len(ids) == 0 {
 		return nil, nil, nil
 	}
-	recs, aside, err := e.fetch(ctx, f, sm, tandem.Query{Object: sm.Object, Fields: sm.Paths()}, ids)
+	recs, aside, err := e.fetch(ctx, ent, f, sm, tandem.Query{Object: sm.Object, Fields: sm.Paths()}, ids)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: re-read before writing: %w", sm.Name, sm.Object, err)
 	}
@@ -201,7 +209,12 @@ func plan(v view, ent *mapping.Entity, sm *mapping.System, in state.Intent) (pla
 	if err != nil || len(fields) == 0 {
 		return p, err // nothing to write but held fields
 	}
-	payload, set, err := sm.Out(golden.Values(), fields, p.link == nil)
+	values := golden.Values()
+	var waiting []string
+	if fields, waiting, p.waits, err = refsOut(v, ent, sm, values, fields); err != nil || len(fields) == 0 {
+		return p, err // nothing to write but a reference that waits
+	}
+	payload, set, err := sm.Out(values, fields, p.link == nil)
 	if err != nil {
 		// A value the mapping cannot write (an unmapped enum value, a
 		// wrong type): this write is set aside, the others go on.
@@ -214,9 +227,11 @@ func plan(v view, ent *mapping.Entity, sm *mapping.System, in state.Intent) (pla
 	}
 	if p.link == nil {
 		// A created record holds nothing in the fields not sent: its
-		// snapshot says so, so a value set there later is an edit there.
+		// snapshot says so, so a value set there later is an edit there,
+		// and a reference that waits reads back as the nothing it is
+		// there, not as someone's clearing it.
 		for _, f := range ent.Fields {
-			if _, ok := p.sent[f]; !ok && sm.Writes(f) && golden[f].Value == nil {
+			if _, ok := p.sent[f]; !ok && sm.Writes(f) && (golden[f].Value == nil || slices.Contains(waiting, f)) {
 				p.sent[f] = nil
 			}
 		}
@@ -232,7 +247,7 @@ func plan(v view, ent *mapping.Entity, sm *mapping.System, in state.Intent) (pla
 // loadPlans reads, in a few queries, what planning a batch of intents to
 // sm needs: the entities, their links, and the open conflicts of their
 // records in sm (a field held unreadable there is not written).
-func (e *Engine) loadPlans(ctx context.Context, sm *mapping.System, intents []state.Intent) (view, error) {
+func (e *Engine) loadPlans(ctx context.Context, ent *mapping.Entity, sm *mapping.System, intents []state.Intent) (view, error) {
 	ids := make([]string, len(intents))
 	for i, in := range intents {
 		ids[i] = in.EntityID
@@ -241,6 +256,18 @@ func (e *Engine) loadPlans(ctx context.Context, sm *mapping.System, intents []st
 	rows, err := e.Store.Entities(ctx, ids)
 	if err != nil {
 		return nil, err
+	}
+	// The entities their references point to, with their links: a
+	// reference is written as the target's record id (refsOut).
+	if targets := refTargets(ent, rows); len(targets) > 0 {
+		more, err := e.Store.Entities(ctx, targets)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range targets {
+			rows[id] = more[id]
+		}
+		ids = append(ids, targets...)
 	}
 	for _, id := range ids {
 		in.Entities[id] = rows[id]
@@ -352,6 +379,12 @@ func (d *decider) confirm(ent *mapping.Entity, sm *mapping.System, plans []plann
 			continue
 		}
 		if p.deferred {
+			continue
+		}
+		if p.write == nil && p.waits != "" {
+			if err := d.v.Retry(p.intent.ID, p.waits); err != nil {
+				return written, failed, err
+			}
 			continue
 		}
 		if p.write == nil {

@@ -63,6 +63,9 @@ func (e *Engine) read(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 			e.pass = rd.pass
 			defer func() { e.pass = ""; e.mu.Unlock() }()
 		}
+		if err := e.refsIn(ctx, ent, sm, p.Records); err != nil {
+			return err
+		}
 		stage := func(tx *state.Tx, recs []tandem.Record) error {
 			if rd.keep != nil {
 				var kept []tandem.Record

@@ -133,7 +133,7 @@ func (e *Engine) missing(ctx context.Context, sm *mapping.System, sweep string, 
 		e.baseLog().Warn("linked records not seen by a full read; the system cannot read by id to confirm they are gone", "system", sm.Name, "object", sm.Object, "count", len(ids))
 		return nil, nil
 	}
-	recs, aside, err := e.fetch(ctx, f, sm, tandem.Query{Object: sm.Object, Fields: sm.Paths()}, ids)
+	recs, aside, err := e.fetchRaw(ctx, f, sm, tandem.Query{Object: sm.Object, Fields: sm.Paths()}, ids)
 	if err != nil {
 		return nil, fmt.Errorf("confirm %d records missing after a full read: %w", len(ids), err)
 	}

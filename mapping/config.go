@@ -132,6 +132,7 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 			})
 		},
 	})
+	p.refs(cfg)
 	cfg.State = beside(file, cfg.State)
 	if cfg.Admin.Listen != "" && cfg.Admin.Listen == cfg.Listen {
 		p.errf(cfg.Admin.node, "admin.listen", "is the same address as listen: the admin listener must be apart from the public one")

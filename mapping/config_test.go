@@ -61,7 +61,7 @@ func TestParseReportsEveryError(t *testing.T) {
 	want := []string{
 		"tandem.yaml:4: systems.hubspot.token: environment variable HUBSPOT_TOKEN is not set",
 		`tandem.yaml:8: entities.contact.match[1]: "nickname" is not a declared field`,
-		`tandem.yaml:15: entities.contact.fields.score: unknown field type "decimal" (known: string, email, phone, number, bool, date, datetime, enum, list)`,
+		`tandem.yaml:15: entities.contact.fields.score: unknown field type "decimal" (known: string, email, phone, number, bool, date, datetime, enum, list, ref)`,
 		`tandem.yaml:23: ` + hs + `phone: unknown transform "e165" (known: trim, lower, upper, e164, map, default, split, join, expr)`,
 		`tandem.yaml:24: ` + hs + `email.colour: unknown key`,
 		`tandem.yaml:25: ` + hs + `tags.split: split without join: the way back is unknown; add join, or direction: in`,

@@ -23,6 +23,7 @@ func (p *parser) fieldType(n *yaml.Node, key, region string) *Type {
 			"region":    func(k string, v *yaml.Node) { t.Region = p.region(v, k) },
 			"values":    func(k string, v *yaml.Node) { t.Values = p.strs(v, k) },
 			"sensitive": func(k string, v *yaml.Node) { t.Sensitive = p.boolean(v, k) },
+			"entity":    func(k string, v *yaml.Node) { t.Entity = p.str(v, k); t.node = v },
 		})
 	}
 	switch {
@@ -32,6 +33,10 @@ func (p *parser) fieldType(n *yaml.Node, key, region string) *Type {
 		p.errf(n, key, "an enum needs its values: { type: enum, values: [...] }")
 	case t.Name != "enum" && t.Values != nil:
 		p.errf(n, key+".values", "only an enum has values")
+	case t.Name == "ref" && t.Entity == "":
+		p.errf(n, key, "a ref names its target entity: { type: ref, entity: company }")
+	case t.Name != "ref" && t.Entity != "":
+		p.errf(n, key+".entity", "only a ref has an entity")
 	}
 	return t
 }

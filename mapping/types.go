@@ -11,15 +11,18 @@ import (
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
+	"go.yaml.in/yaml/v3"
 )
 
 // Canonical values are JSON values, so they survive the state file
 // unchanged: string, email, phone, enum, date and datetime are strings,
 // number is a float64, bool a bool and list a []any of strings. nil is an
-// empty (cleared) field.
+// empty (cleared) field. A ref is a string too: the entity id of the
+// record it points to (the engine translates it to and from each system's
+// record id through links; at this level it is the value as read).
 //
 // Type names the canonical types an entity's fields can have.
-var typeNames = []string{"string", "email", "phone", "number", "bool", "date", "datetime", "enum", "list"}
+var typeNames = []string{"string", "email", "phone", "number", "bool", "date", "datetime", "enum", "list", "ref"}
 
 // Type is a canonical field's type: how a value read from a system is
 // normalised, and how a canonical value is formatted for a system.
@@ -27,10 +30,16 @@ type Type struct {
 	Name   string
 	Region string   // phone: the region of numbers written without a country code (ISO 3166, "US")
 	Values []string // enum: the allowed values
+	// Entity is a ref's target entity (its name); Target is that entity,
+	// set once the whole config is read.
+	Entity string
+	Target *Entity
 	// Sensitive: the field's values are masked wherever Tandem shows them
 	// to a person (conflicts and reports, plans, replays, dead letters);
 	// its changes sync as any field's.
 	Sensitive bool
+
+	node *yaml.Node // a ref's entity: key, for errors
 }
 
 // Layouts of dates and datetimes. Canonical dates are DateLayout; canonical
@@ -73,7 +82,7 @@ func (t *Type) in(v any, layout string) (any, error) {
 		return nil, nil
 	}
 	switch t.Name {
-	case "string":
+	case "string", "ref":
 		return scalarText(v)
 	case "email":
 		s, err := scalarText(v)

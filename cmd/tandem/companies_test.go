@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"tandem"
+	"tandem/connectors/hubspot/hubspottest"
+	"tandem/connectors/salesforce/salesforcetest"
+)
+
+// companiesConfig syncs companies (HubSpot companies, Salesforce
+// Accounts, matched by domain) and contacts with their company, a ref.
+// Contacts come first in the file: the pass still syncs companies first.
+func companiesConfig(t *testing.T, dir, hsURL, sfURL string) string {
+	t.Helper()
+	config := filepath.Join(dir, "tandem.yaml")
+	body := fmt.Sprintf(`state: %s
+systems:
+  hubspot:
+    type: hubspot
+    base_url: %s
+    token: hs-token
+    rate_limit: { requests: 100000, per: 10s }
+    search_rate_limit: { requests: 10000, per: 1s }
+  salesforce:
+    type: salesforce
+    instance_url: %s
+    client_id: cid
+    client_secret: csecret
+entities:
+  contact:
+    match: [email]
+    fields:
+      email: email
+      last_name: string
+      company: { type: ref, entity: company }
+    systems:
+      hubspot:
+        object: contacts
+        fields: { email: properties.email, last_name: properties.lastname, company: associations.companies }
+      salesforce:
+        object: Contact
+        fields: { email: Email, last_name: LastName, company: AccountId }
+  company:
+    match: [domain]
+    fields: { name: string, domain: string }
+    systems:
+      hubspot:
+        object: companies
+        fields: { name: properties.name, domain: properties.domain }
+      salesforce:
+        object: Account
+        fields: { name: Name, domain: Website }
+`, filepath.Join(dir, "tandem.db"), hsURL, sfURL)
+	if err := os.WriteFile(config, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config
+}
+
+type companiesWorld struct {
+	t     *testing.T
+	clock *testClock
+	hs    *hubspottest.Server
+	sf    *salesforcetest.Emulator
+	a     *app
+}
+
+func newCompaniesWorld(t *testing.T) *companiesWorld {
+	w := &companiesWorld{t: t, clock: newTestClock()}
+	keys := map[string][]string{"contacts": tandemKeys["contacts"], "companies": tandemKeys["contacts"]}
+	w.hs = hubspottest.NewServer(hubspottest.Options{UniqueProperties: keys, Token: "hs-token", RateLimit: loopbackRate, Now: w.clock.Now})
+	t.Cleanup(w.hs.Close)
+	w.sf = salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", Now: w.clock.Now})
+	t.Cleanup(w.sf.Close)
+	sfSrv := httptest.NewServer(w.sf)
+	t.Cleanup(sfSrv.Close)
+	w.a, _ = openRepro(t, companiesConfig(t, t.TempDir(), w.hs.URL, sfSrv.URL))
+	return w
+}
+
+// sync runs a pass over every entity in the config's order, or over the
+// named entities only.
+func (w *companiesWorld) sync(only ...string) {
+	w.t.Helper()
+	for _, ent := range w.a.cfg.Entities {
+		if len(only) > 0 && !contains(only, ent.Name) {
+			continue
+		}
+		w.clock.tick()
+		if _, err := w.a.engine.Sync(context.Background(), ent); err != nil {
+			w.t.Fatalf("sync %s: %v", ent.Name, err)
+		}
+	}
+	w.clock.tick()
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *companiesWorld) hsCreate(object string, props map[string]any) string {
+	w.t.Helper()
+	id, err := w.hs.Create(object, props)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return id
+}
+
+func (w *companiesWorld) sfCreate(object string, fields map[string]any) string {
+	w.t.Helper()
+	id, err := w.sf.Create(object, fields)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return id
+}
+
+// hsCompanyOf is the HubSpot company a contact's record says is its
+// primary, by its domain ("" for none).
+func (w *companiesWorld) hsCompanyOf(email string) string {
+	w.t.Helper()
+	for _, c := range w.hs.List("contacts") {
+		if c.Properties["email"] != email || c.Archived {
+			continue
+		}
+		for id, types := range w.hs.Associations("contacts", c.ID) {
+			if contains(typeNames(types), "1") {
+				co, _ := w.hs.Get("companies", id)
+				return co.Properties["domain"]
+			}
+		}
+		return ""
+	}
+	w.t.Fatalf("no HubSpot contact %s", email)
+	return ""
+}
+
+func typeNames(ts []int) []string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, fmt.Sprint(t))
+	}
+	return out
+}
+
+// sfCompanyOf is the Account a Salesforce contact points to, by its
+// website ("" for none).
+func (w *companiesWorld) sfCompanyOf(email string) string {
+	w.t.Helper()
+	for _, c := range w.sf.List("Contact") {
+		if str(c.Fields["Email"]) != email {
+			continue
+		}
+		acc := str(c.Fields["AccountId"])
+		if acc == "" {
+			return ""
+		}
+		a, ok := w.sf.Get("Account", acc)
+		if !ok {
+			w.t.Fatalf("Salesforce contact %s points to Account %s, which does not exist", email, acc)
+		}
+		return str(a.Fields["Website"])
+	}
+	w.t.Fatalf("no Salesforce contact %s", email)
+	return ""
+}
+
+func (w *companiesWorld) sfID(object, field, value string) string {
+	w.t.Helper()
+	for _, r := range w.sf.List(object) {
+		if str(r.Fields[field]) == value {
+			return r.ID
+		}
+	}
+	w.t.Fatalf("no Salesforce %s with %s %s", object, field, value)
+	return ""
+}
+
+func (w *companiesWorld) hsID(object, prop, value string) string {
+	w.t.Helper()
+	for _, r := range w.hs.List(object) {
+		if r.Properties[prop] == value && !r.Archived {
+			return r.ID
+		}
+	}
+	w.t.Fatalf("no HubSpot %s with %s %s", object, prop, value)
+	return ""
+}
+
+// agree checks that every contact points to the company of the given
+// domain in both systems.
+func (w *companiesWorld) agree(want map[string]string) {
+	w.t.Helper()
+	for email, domain := range want {
+		if h, s := w.hsCompanyOf(email), w.sfCompanyOf(email); h != domain || s != domain {
+			w.t.Errorf("%s: company %q in HubSpot, %q in Salesforce; want %q in both", email, h, s, domain)
+		}
+	}
+}
+
+// TestCompaniesAndContactsConverge is issue 15's end-to-end test:
+// companies and contacts made on both sides, each contact pointing to its
+// company, are created in the other system with the reference translated
+// (a HubSpot company id never reaches AccountId); contacts moved between
+// companies on either side, and both sides at once, converge; a contact
+// whose company appears after the companies were read still finds it.
+func TestCompaniesAndContactsConverge(t *testing.T) {
+	w := newCompaniesWorld(t)
+	acme := w.hsCreate("companies", map[string]any{"name": "Acme", "domain": "acme.com"})
+	globex := w.hsCreate("companies", map[string]any{"name": "Globex", "domain": "globex.com"})
+	initech := w.sfCreate("Account", map[string]any{"Name": "Initech", "Website": "initech.com"})
+	ann := w.hsCreate("contacts", map[string]any{"email": "ann@example.com", "lastname": "Lee"})
+	if err := w.hs.Associate(ann, acme, true); err != nil {
+		t.Fatal(err)
+	}
+	w.hsCreate("contacts", map[string]any{"email": "dan@example.com", "lastname": "Roe"}) // no company
+	w.sfCreate("Contact", map[string]any{"Email": "bob@example.com", "LastName": "Ray", "AccountId": initech})
+
+	w.sync()
+	if got := len(w.sf.List("Account")); got != 3 {
+		t.Fatalf("Salesforce has %d Accounts, want 3 (Initech, and Acme and Globex from HubSpot)", got)
+	}
+	if got := len(w.hs.List("companies")); got != 3 {
+		t.Fatalf("HubSpot has %d companies, want 3", got)
+	}
+	w.agree(map[string]string{"ann@example.com": "acme.com", "bob@example.com": "initech.com", "dan@example.com": ""})
+
+	// Moves: Ann to Globex in Salesforce, Bob to Acme in HubSpot.
+	if err := w.sf.Update("Contact", w.sfID("Contact", "Email", "ann@example.com"), map[string]any{"AccountId": w.sfID("Account", "Website", "globex.com")}); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.tick()
+	if err := w.hs.Associate(w.hsID("contacts", "email", "bob@example.com"), acme, true); err != nil {
+		t.Fatal(err)
+	}
+	w.sync()
+	w.sync()
+	w.agree(map[string]string{"ann@example.com": "globex.com", "bob@example.com": "acme.com", "dan@example.com": ""})
+
+	// A company made in HubSpot after the pass read companies, and a
+	// contact pointing to it: the contact's pass reads the company by id
+	// first. Salesforce has no Account for it yet, so the contact is
+	// written without AccountId and the reference waits in the outbox
+	// (never a wrong Account, never lost); the company's pass creates the
+	// Account and the next contact pass writes the reference.
+	hooli := w.hsCreate("companies", map[string]any{"name": "Hooli", "domain": "hooli.com"})
+	cat := w.hsCreate("contacts", map[string]any{"email": "cat@example.com", "lastname": "Fox"})
+	if err := w.hs.Associate(cat, hooli, true); err != nil {
+		t.Fatal(err)
+	}
+	w.sync("contact")
+	if s := w.sfCompanyOf("cat@example.com"); s != "" {
+		t.Fatalf("before Hooli's Account exists, cat's Salesforce contact points to %q", s)
+	}
+	pending, err := w.a.store.Pending(context.Background(), "salesforce", "Contact", 0, 10)
+	if err != nil || len(pending) != 1 {
+
+		t.Fatalf("the reference that waits for its Account is not in the outbox: %v, %v", pending, err)
+	}
+	w.sync()
+	w.agree(map[string]string{"cat@example.com": "hooli.com"})
+
+	// Both sides move Dan at once: one company wins everywhere, and a
+	// conflict on company is recorded.
+	if err := w.hs.Associate(w.hsID("contacts", "email", "dan@example.com"), globex, true); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.tick()
+	if err := w.sf.Update("Contact", w.sfID("Contact", "Email", "dan@example.com"), map[string]any{"AccountId": initech}); err != nil {
+		t.Fatal(err)
+	}
+	w.sync()
+	w.sync()
+	w.agree(map[string]string{"dan@example.com": "initech.com"}) // newest: Salesforce's move came second
+	cs, err := w.a.store.Conflicts(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recorded bool
+	for _, c := range cs {
+		if c.Field == "company" && c.Kind == tandem.ConflictField {
+			recorded = true
+		}
+	}
+	if !recorded {
+		t.Errorf("no conflict on company was recorded for the move made on both sides at once: %+v", cs)
+	}
+	if n := len(w.sf.List("Account")); n != 4 {
+		t.Errorf("Salesforce has %d Accounts, want 4: a company was duplicated", n)
+	}
+	if n := len(w.hs.List("companies")); n != 4 {
+		t.Errorf("HubSpot has %d companies, want 4: a company was duplicated", n)
+	}
+}

@@ -1,0 +1,212 @@
+package conflict
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"tandem"
+	"tandem/connectors"
+	"tandem/mapping"
+	"tandem/state"
+)
+
+// References (a contact's company) are translated at the edge of the
+// engine. A system holds its own id of the target record; the canonical
+// value, the golden record's and every snapshot's, is the target's entity
+// id. Records are translated as they are read (refsIn, before anything
+// compares or stages them) and values as they are written (refsOut, in
+// plan), so merges, conflicts and echoes see one value in every system.
+
+// refDepth is how deep a record read for a reference may itself send for
+// the targets of its own references.
+const refDepth = 2
+
+// refsIn translates, in place, the references of records just read from
+// sm: a system's record id becomes the target's entity id, through its
+// link. A target not linked yet (made after its entity's pull of this
+// pass, or a webhook of the contact before the company's) is read by id
+// and staged first, in a transaction of its own; if the contact's staging
+// then fails, the company stays known and nothing is lost. A target the
+// system no longer has reads as no reference.
+func (e *Engine) refsIn(ctx context.Context, ent *mapping.Entity, sm *mapping.System, recs []tandem.Record) error {
+	return e.refsInAt(ctx, ent, sm, recs, 0)
+}
+
+func (e *Engine) refsInAt(ctx context.Context, ent *mapping.Entity, sm *mapping.System, recs []tandem.Record, depth int) error {
+	var fields []string
+	for _, f := range ent.Refs(sm) {
+		if sm.Reads(f) {
+			fields = append(fields, f)
+		}
+	}
+	if len(fields) == 0 || len(recs) == 0 {
+		return nil
+	}
+	for _, f := range fields {
+		path, target := sm.Path(f), ent.Types[f].Target
+		tsm := target.System(sm.Name)
+		var ids []string
+		for _, r := range recs {
+			if id := refID(r, path); id != "" && !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		links, err := e.Store.LinksByID(ctx, sm.Name, tsm.Object, ids)
+		if err != nil {
+			return err
+		}
+		if missing := unlinked(ids, links); len(missing) > 0 && depth < refDepth {
+			if err := e.stageTargets(ctx, target, tsm, missing, depth); err != nil {
+				return fmt.Errorf("%s %s: the %s its records refer to: %w", sm.Name, sm.Object, tsm.Object, err)
+			}
+			if links, err = e.Store.LinksByID(ctx, sm.Name, tsm.Object, ids); err != nil {
+				return err
+			}
+		}
+		for i, r := range recs {
+			id := refID(r, path)
+			if id == "" {
+				continue
+			}
+			var to any // no such record: no reference
+			if l := links[id]; l != nil {
+				to = l.EntityID
+			} else {
+				e.log().Warn("reference to a record the system does not have: read as none", "system", sm.Name, "object", sm.Object,
+					"id", r.ID, "field", f, "target", tsm.Object, "target_id", id)
+			}
+			raw, err := sjson.SetBytes(r.Raw, path, to)
+			if err != nil {
+				return fmt.Errorf("%s %s %s: %s: %w", sm.Name, sm.Object, r.ID, path, err)
+			}
+			recs[i].Raw = raw
+		}
+	}
+	return nil
+}
+
+// refID is the record id a live record's reference at path holds, "" for
+// none.
+func refID(r tandem.Record, path string) string {
+	if r.Deleted {
+		return ""
+	}
+	v := gjson.GetBytes(r.Raw, path)
+	if !v.Exists() || v.Type == gjson.Null || v.Type == gjson.JSON {
+		return "" // a list or an object is no id: the mapping says so when it reads it
+	}
+	return v.String()
+}
+
+func unlinked(ids []string, links map[string]*tandem.Link) []string {
+	var out []string
+	for _, id := range ids {
+		if links[id] == nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// stageTargets reads the target records of references by id and stages
+// them as their own entity's records, as a webhook's would be.
+func (e *Engine) stageTargets(ctx context.Context, target *mapping.Entity, tsm *mapping.System, ids []string, depth int) error {
+	conn, err := e.conn(tsm.Name)
+	if err != nil {
+		return err
+	}
+	f, ok := conn.(connectors.Fetcher)
+	if !ok {
+		return nil // cannot read by id: those references read as none until the target is pulled
+	}
+	recs, _, err := e.fetchRaw(ctx, f, tsm, tandem.Query{Object: tsm.Object, Fields: e.paths(tsm)}, ids)
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	if err := e.refsInAt(ctx, target, tsm, recs, depth+1); err != nil {
+		return err
+	}
+	e.log().Info("referenced records read before the records referring to them", "system", tsm.Name, "object", tsm.Object, "records", len(recs))
+	return e.Store.Update(ctx, func(tx *state.Tx) error { return e.stageAll(ctx, tx, target, tsm, recs) })
+}
+
+// refsOut translates the references among the fields of a write to sm
+// from entity ids to sm's record ids, in values. A reference whose target
+// has no record in sm yet (its create is still to come, or failed) is
+// left out of the write: the field keeps differing from the snapshot, and
+// the write waits (why says for what) until the target exists, so a
+// reference is neither lost nor written to the wrong record. waiting are
+// the fields left out.
+func refsOut(v view, ent *mapping.Entity, sm *mapping.System, values tandem.Values, fields []string) (out, waiting []string, why string, err error) {
+	out = fields[:0:0]
+	for _, f := range fields {
+		t := ent.Types[f]
+		id, ok := values[f].(string)
+		if t.Target == nil || !ok {
+			out = append(out, f)
+			continue
+		}
+		tsm := t.Target.System(sm.Name)
+		l, err := v.LinkOf(id, sm.Name, tsm.Object)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		if l == nil || !l.Deleted.IsZero() {
+			why = fmt.Sprintf("%s waits for %s %s to exist in %s", f, t.Target.Name, id, sm.Name)
+			waiting = append(waiting, f)
+			continue
+		}
+		values[f] = l.ExternalID
+		out = append(out, f)
+	}
+	return out, waiting, why, nil
+}
+
+// refTargets are the entity ids the golden records of entities refer to.
+func refTargets(ent *mapping.Entity, rows map[string]*state.EntityRow) []string {
+	var ids []string
+	for _, r := range rows {
+		if r == nil {
+			continue
+		}
+		for _, f := range ent.Fields {
+			if ent.Types[f].Target == nil {
+				continue
+			}
+			if id, ok := r.Golden[f].Value.(string); ok && rows[id] == nil && !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
+}
+
+// refsInResults translates the references of the records writes returned.
+func (e *Engine) refsInResults(ctx context.Context, ent *mapping.Entity, sm *mapping.System, results []tandem.Result) error {
+	var recs []tandem.Record
+	for _, r := range results {
+		if r.Record != nil {
+			recs = append(recs, *r.Record)
+		}
+	}
+	if len(recs) == 0 || len(ent.Refs(sm)) == 0 {
+		return nil
+	}
+	if err := e.refsIn(ctx, ent, sm, recs); err != nil {
+		return err
+	}
+	for i := range results {
+		if results[i].Record != nil {
+			rec := recs[0]
+			results[i].Record, recs = &rec, recs[1:]
+		}
+	}
+	return nil
+}
