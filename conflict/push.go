@@ -30,9 +30,11 @@ type planned struct {
 	// found is the record a refused create named as holding its key,
 	// read back (readExisting); nil when there is none.
 	found *tandem.Record
-	// golden is the golden record the write was planned from: if it
-	// moved before the checkpoint, the intent is not done (behind).
+	// golden and del are the golden record and the delete the write was
+	// planned from: if either moved before the checkpoint, the intent is
+	// not done (behind).
 	golden tandem.Golden
+	del    *state.Delete
 }
 
 // push drains a system's outbox for one object in batches. A write is
@@ -198,6 +200,7 @@ func plan(v view, ent *mapping.Entity, sm *mapping.System, in state.Intent) (pla
 		return p, err
 	}
 	del, err := v.DeleteOf(in.EntityID)
+	p.del = del
 	if err != nil || !needsWrite(ent, sm, golden, p.link, del) {
 		return p, err
 	}
@@ -426,18 +429,19 @@ func (d *decider) confirm(ent *mapping.Entity, sm *mapping.System, plans []plann
 	return written, failed, nil
 }
 
-// behind queues the system's write again when the golden record moved
-// after an intent was planned from it as needing no write: a merge made
-// meanwhile (another system's re-read, while this batch's writes were in
-// flight) queued the intent into this pending one, which is done now.
-// (A confirmed write does the same in confirmed.)
+// behind queues the system's write again when the golden record or its
+// delete moved after an intent was planned from them as needing no write:
+// a merge or a delete staged meanwhile (another system's pull or re-read,
+// while this batch's writes were in flight) queued the intent into this
+// pending one, which is done now. (A confirmed write does the same in
+// confirmed.)
 func (d *decider) behind(ent *mapping.Entity, sm *mapping.System, p planned) error {
 	golden, err := d.v.Golden(p.intent.EntityID)
-	if err != nil || sameGolden(golden, p.golden) {
+	if err != nil {
 		return err
 	}
 	del, err := d.v.DeleteOf(p.intent.EntityID)
-	if err != nil {
+	if err != nil || (sameGolden(golden, p.golden) && sameDelete(del, p.del)) {
 		return err
 	}
 	l, err := d.v.LinkOf(p.intent.EntityID, sm.Name, sm.Object)
@@ -446,6 +450,14 @@ func (d *decider) behind(ent *mapping.Entity, sm *mapping.System, p planned) err
 	}
 	d.log.Info("golden record moved while the write was in flight: queued again", "system", sm.Name, "object", sm.Object, "entity_id", p.intent.EntityID)
 	return d.v.Enqueue(ent.Name, p.intent.EntityID, sm.Name, sm.Object)
+}
+
+// sameDelete compares two delete states of an entity.
+func sameDelete(a, b *state.Delete) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.State == b.State && a.After.Equal(b.After)
 }
 
 // sameGolden compares two golden records' values and held marks.
