@@ -24,9 +24,12 @@ type planned struct {
 	// it waits in the outbox for the mass-delete guard.
 	deferred bool
 	// waits says which reference was left out of the write because its
-	// target has no record in the system yet (refsOut): the intent stays
-	// in the outbox until it does.
+	// target has no record in the system yet (refsOut), or why a delete
+	// waits (holdDelete): the intent stays in the outbox until then.
 	waits string
+	// letGo are the records whose references to the entity its delete
+	// waits for are cleared when the write is checkpointed (holdDelete).
+	letGo []referrers
 	// found is the record a refused create named as holding its key,
 	// read back (readExisting); nil when there is none.
 	found *tandem.Record
@@ -82,6 +85,11 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 			}
 			if early && p.write != nil && p.write.Op == tandem.OpDelete {
 				p.write, p.deferred = nil, true
+			}
+			if p.write != nil && p.write.Op == tandem.OpDelete {
+				if err := e.holdDelete(ctx, ent, sm, &p); err != nil {
+					return written, failed, err
+				}
 			}
 			if p.write != nil && p.write.Op == tandem.OpUpdate {
 				p.write.Unmodified = fresh[p.write.ID] // see tandem.Write.Unmodified
@@ -386,6 +394,9 @@ func (d *decider) confirm(ent *mapping.Entity, sm *mapping.System, plans []plann
 		}
 		if p.write == nil && p.waits != "" {
 			if err := d.v.Retry(p.intent.ID, p.waits); err != nil {
+				return written, failed, err
+			}
+			if err := d.letGo(p.intent.EntityID, p.letGo); err != nil {
 				return written, failed, err
 			}
 			continue

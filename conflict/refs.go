@@ -210,3 +210,68 @@ func (e *Engine) refsInResults(ctx context.Context, ent *mapping.Entity, sm *map
 	}
 	return nil
 }
+
+// referrers are the entities whose ref field points to one entity.
+type referrers struct {
+	ent   *mapping.Entity
+	field string
+	ids   []string
+}
+
+// holdDelete holds the delete of an entity that records still point to:
+// a system may take those records with it (Salesforce deletes an
+// Account's Contacts), and elsewhere they would point to nothing. Their
+// references are cleared first (letGo, when the batch is checkpointed),
+// written like any change by the referring entity's pass, and the delete
+// is sent by a later pass, once nothing points to the entity.
+func (e *Engine) holdDelete(ctx context.Context, ent *mapping.Entity, sm *mapping.System, p *planned) error {
+	var held []referrers
+	n := 0
+	for _, r := range ent.Referrers {
+		ids, err := e.Store.Candidates(ctx, r.Entity.Name, map[string]string{mapping.RefKey(r.Field): p.intent.EntityID})
+		if err != nil {
+			return err
+		}
+		if len(ids) > 0 {
+			held = append(held, referrers{ent: r.Entity, field: r.Field, ids: ids})
+			n += len(ids)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	p.write, p.letGo = nil, held
+	p.waits = fmt.Sprintf("the delete waits until the %d records pointing to this %s point elsewhere (their reference is cleared first)", n, ent.Name)
+	return nil
+}
+
+// letGo clears the references of the referrers to target, a deleted
+// entity, and queues the writes that clear them in every system.
+func (d *decider) letGo(target string, refs []referrers) error {
+	for _, r := range refs {
+		for _, id := range r.ids {
+			golden, err := d.v.Golden(id)
+			if err != nil {
+				return err
+			}
+			if v, _ := golden[r.field].Value.(string); v != target {
+				continue // moved meanwhile
+			}
+			golden[r.field] = tandem.Field{Value: nil, Modified: d.now(), Source: "tandem"}
+			d.log.Info("reference to a deleted record cleared", "entity", r.ent.Name, "entity_id", id, "field", r.field, "target", target)
+			// Recorded, as a policy's decision is, for a person to see.
+			if err := d.v.AddConflict(&tandem.Conflict{Entity: r.ent.Name, EntityID: id, Kind: tandem.ConflictField, Field: r.field,
+				Base: target, Values: map[string]tandem.SideValue{}, Policy: "reference", Status: tandem.ConflictAuto,
+				Decided: "cleared: the record it pointed to is deleted", Pass: d.pass, Created: d.now()}, nil); err != nil {
+				return err
+			}
+			if err := d.putGolden(r.ent, id, golden); err != nil {
+				return err
+			}
+			if err := d.enqueue(r.ent, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

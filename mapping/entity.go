@@ -26,6 +26,9 @@ type Entity struct {
 	Systems   []*System        // in config order
 	Policy    Policy
 	Deletes   Deletes
+	// Referrers are the ref fields, of any entity, that point to this
+	// one (a contact's company points to the company entity).
+	Referrers []Referrer
 	Schedule  string // cron spec for incremental passes (the daemon's)
 	Reconcile string // cron spec for reconciliation sweeps (the daemon's)
 
@@ -131,7 +134,10 @@ func (p *parser) entity(name string, n *yaml.Node, cfg *Config) *Entity {
 		"reconcile": func(k string, v *yaml.Node) { e.Reconcile = p.cronSpec(v, k) },
 	})
 	if fieldsNode != nil {
-		p.each(fieldsNode, key+".fields", func(f string, _, tv *yaml.Node) {
+		p.each(fieldsNode, key+".fields", func(f string, kn, tv *yaml.Node) {
+			if strings.HasPrefix(f, "@") {
+				p.errf(kn, key+".fields."+f, "a field name cannot start with @")
+			}
 			e.Types[f] = p.fieldType(tv, key+".fields."+f, e.region)
 			e.Fields = append(e.Fields, f)
 		})

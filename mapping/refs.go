@@ -33,6 +33,7 @@ func (p *parser) refs(cfg *Config) {
 				p.errf(t.node, key+".entity", "no entity %q under entities:", t.Entity)
 				continue
 			}
+			t.Target.Referrers = append(t.Target.Referrers, Referrer{Entity: e, Field: f})
 			for _, sm := range e.Systems {
 				for _, fm := range sm.Fields {
 					if !slices.Contains(fm.names(), f) {
@@ -51,6 +52,17 @@ func (p *parser) refs(cfg *Config) {
 	}
 	cfg.Entities = refOrder(cfg.Entities)
 }
+
+// Referrer is a ref field of an entity: Entity's Field points to another.
+type Referrer struct {
+	Entity *Entity
+	Field  string
+}
+
+// RefKey is the name under which an entity's state keeps the target of its
+// ref field, beside its match keys, so the records pointing to an entity
+// can be found (a match field's name never starts with "@").
+func RefKey(field string) string { return "@ref." + field }
 
 // refOrder orders entities so that each comes after the entities its refs
 // name, keeping the given order otherwise; entities in a cycle keep it.

@@ -56,6 +56,7 @@ entities:
       salesforce:
         object: Account
         fields: { name: Name, domain: Website }
+    deletes: { policy: propagate, max_share: 0.5 }
 `, filepath.Join(dir, "tandem.db"), hsURL, sfURL)
 	if err := os.WriteFile(config, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
@@ -302,5 +303,38 @@ func TestCompaniesAndContactsConverge(t *testing.T) {
 	}
 	if n := len(w.hs.List("companies")); n != 4 {
 		t.Errorf("HubSpot has %d companies, want 4: a company was duplicated", n)
+	}
+
+	// Globex is deleted in HubSpot while Ann still works there. Salesforce
+	// deletes an Account's Contacts with it, so the Account's delete
+	// waits: Ann's company is cleared first (in both systems, recorded),
+	// then the Account goes, and Ann stays.
+	if err := w.hs.Delete("companies", globex); err != nil {
+		t.Fatal(err)
+	}
+	w.sync()
+	if _, ok := w.sf.Get("Account", w.sfID("Account", "Website", "globex.com")); !ok {
+		t.Fatal("Globex's Account was deleted while Ann's contact still pointed to it")
+	}
+	w.sync()
+	w.agree(map[string]string{"ann@example.com": ""})
+	for _, a := range w.sf.List("Account") {
+		if str(a.Fields["Website"]) == "globex.com" {
+			t.Errorf("Globex's Account is still there (%s) once nothing points to it", a.ID)
+		}
+	}
+	if len(w.sf.List("Contact")) != 4 {
+		t.Errorf("Salesforce has %d contacts, want 4: the Account's delete took a contact with it", len(w.sf.List("Contact")))
+	}
+	cs, err = w.a.store.Conflicts(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cleared bool
+	for _, c := range cs {
+		cleared = cleared || (c.Field == "company" && c.Policy == "reference")
+	}
+	if !cleared {
+		t.Error("clearing Ann's company was not recorded")
 	}
 }
