@@ -19,13 +19,13 @@ const (
 
 // Entity is one canonical record type and how each system maps to it.
 type Entity struct {
-	Name      string
-	Match     []string         // canonical fields whose normalised values identify a record
-	Types     map[string]*Type // canonical field -> type
-	Fields    []string         // canonical fields in config order
-	Systems   []*System        // in config order
-	Policy    Policy
-	Deletes   Deletes
+	Name    string
+	Match   []string         // canonical fields whose normalised values identify a record
+	Types   map[string]*Type // canonical field -> type
+	Fields  []string         // canonical fields in config order
+	Systems []*System        // in config order
+	Policy  Policy
+	Deletes Deletes
 	// Referrers are the ref fields, of any entity, that point to this
 	// one (a contact's company points to the company entity).
 	Referrers []Referrer
