@@ -237,6 +237,15 @@ func (e *Engine) holdDelete(ctx context.Context, ent *mapping.Entity, sm *mappin
 			n += len(ids)
 		}
 	}
+	if n == 0 && p.intent.Attempts == 0 && referredIn(ent, sm) {
+		// What points to the entity is known as of the referring
+		// entities' last pull, which may be older than this delete: a
+		// contact set to the company since would go with it. The first
+		// try waits for them to be read once more.
+		p.write = nil
+		p.waits = fmt.Sprintf("the delete waits for a pass to read the records that may point to this %s in %s", ent.Name, sm.Name)
+		return nil
+	}
 	if n == 0 {
 		return nil
 	}
@@ -245,8 +254,21 @@ func (e *Engine) holdDelete(ctx context.Context, ent *mapping.Entity, sm *mappin
 	return nil
 }
 
+// referredIn reports whether a ref that sm maps points to ent.
+func referredIn(ent *mapping.Entity, sm *mapping.System) bool {
+	for _, r := range ent.Referrers {
+		if rsm := r.Entity.System(sm.Name); rsm != nil && rsm.Reads(r.Field) {
+			return true
+		}
+	}
+	return false
+}
+
 // letGo clears the references of the referrers to target, a deleted
-// entity, and queues the writes that clear them in every system.
+// entity, and queues the writes that clear them in every system. The
+// clearing is no edit of its own: it keeps the time the reference was set,
+// so a contact moved elsewhere since then, in a system not read yet, keeps
+// its move (it was made after the reference it replaces).
 func (d *decider) letGo(target string, refs []referrers) error {
 	for _, r := range refs {
 		for _, id := range r.ids {
@@ -257,7 +279,8 @@ func (d *decider) letGo(target string, refs []referrers) error {
 			if v, _ := golden[r.field].Value.(string); v != target {
 				continue // moved meanwhile
 			}
-			golden[r.field] = tandem.Field{Value: nil, Modified: d.now(), Source: "tandem"}
+			was := golden[r.field]
+			golden[r.field] = tandem.Field{Value: nil, Modified: was.Modified, Precision: was.Precision, Source: was.Source}
 			d.log.Info("reference to a deleted record cleared", "entity", r.ent.Name, "entity_id", id, "field", r.field, "target", target)
 			// Recorded, as a policy's decision is, for a person to see.
 			if err := d.v.AddConflict(&tandem.Conflict{Entity: r.ent.Name, EntityID: id, Kind: tandem.ConflictField, Field: r.field,
