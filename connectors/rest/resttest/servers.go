@@ -100,7 +100,7 @@ func StartJSONServer(t testing.TB) *JSONServer {
 		missing(t, "node", "apt-get install nodejs")
 	}
 	db := filepath.Join(t.TempDir(), "db.json")
-	if err := os.WriteFile(db, []byte(`{"contacts": []}`), 0o600); err != nil {
+	if err := os.WriteFile(db, []byte(`{"contacts": [], "companies": []}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	port := freePort(t)

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"tandem/connectors/hubspot/hubspottest"
+	"tandem/connectors/rest/resttest"
+)
+
+// TestRestReferencesJSONServer syncs companies and contacts with their
+// company between the HubSpot emulator and a real json-server, where a
+// contact's company is an id field (companyId): each side ends holding its
+// own id of the company (a HubSpot id never reaches companyId), and a
+// contact moved to another company in the CRM moves in HubSpot.
+func TestRestReferencesJSONServer(t *testing.T) {
+	js := resttest.StartJSONServer(t)
+	t.Setenv("JSON_SERVER_TOKEN", js.Token)
+	t.Setenv("E2E_HS_TOKEN", "hs-test-token")
+	keys := map[string][]string{"contacts": tandemKeys["contacts"], "companies": tandemKeys["contacts"]}
+	hs := hubspottest.NewServer(hubspottest.Options{UniqueProperties: keys, Token: "hs-test-token", RateLimit: loopbackRate})
+	t.Cleanup(hs.Close)
+	crm := func(method, path string, body any) gjson.Result {
+		t.Helper()
+		st, b, err := js.Do(method, path, body, nil)
+		if err != nil || st >= 300 {
+			t.Fatalf("%s %s: %d %s %v", method, path, st, b, err)
+		}
+		return gjson.ParseBytes(b)
+	}
+	acme, err := hs.Create("companies", map[string]any{"name": "Acme", "domain": "acme.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann, err := hs.Create("contacts", map[string]any{"email": "ann@example.com", "lastname": "Lee"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hs.Associate(ann, acme, true); err != nil {
+		t.Fatal(err)
+	}
+	initech := crm("POST", "/companies", map[string]any{"name": "Initech", "domain": "initech.com"}).Get("id").Raw
+	crm("POST", "/contacts", map[string]any{"email": "bob@example.com", "last_name": "Ray", "companyId": initech})
+
+	// The rest system: json-server's contacts, as the connector page's
+	// example, and its companies alike.
+	section := resttest.JSONServerSystem(js.URL, 10)
+	contacts := section[strings.Index(section, "  contacts:\n"):]
+	section += strings.Replace(strings.ReplaceAll(contacts, "/contacts", "/companies"), "  contacts:\n", "  companies:\n", 1)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tandem.yaml")
+	body := fmt.Sprintf(`state: %s
+systems:
+  hubspot:
+    type: hubspot
+    base_url: %s
+    token: ${E2E_HS_TOKEN}
+    rate_limit: { requests: 100000, per: 10s }
+    search_rate_limit: { requests: 10000, per: 1s }
+  crm:
+%sentities:
+  contact:
+    match: [email]
+    fields: { email: email, last_name: string, company: { type: ref, entity: company } }
+    systems:
+      hubspot: { object: contacts, fields: { email: properties.email, last_name: properties.lastname, company: associations.companies } }
+      crm: { object: contacts, fields: { email: email, last_name: last_name, company: companyId } }
+  company:
+    match: [domain]
+    fields: { name: string, domain: string }
+    systems:
+      hubspot: { object: companies, fields: { name: properties.name, domain: properties.domain } }
+      crm: { object: companies, fields: { name: name, domain: domain } }
+`, filepath.Join(dir, "tandem.db"), hs.URL, resttest.Indent(section, 4))
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sync := func() {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := execute([]string{"sync", "--config", cfg}, &out, &errb); code != 0 {
+			t.Fatalf("tandem sync exited %d:\n%s\n%s", code, out.String(), errb.String())
+		}
+	}
+	crmCompany := func(domain string) string {
+		for _, c := range crm("GET", "/companies", nil).Array() {
+			if c.Get("domain").Str == domain {
+				return c.Get("id").String()
+			}
+		}
+		t.Fatalf("the CRM has no company %s", domain)
+		return ""
+	}
+	crmContact := func(email string) gjson.Result {
+		for _, c := range crm("GET", "/contacts", nil).Array() {
+			if c.Get("email").Str == email {
+				return c
+			}
+		}
+		t.Fatalf("the CRM has no contact %s", email)
+		return gjson.Result{}
+	}
+	hsCompanyOf := func(email string) string {
+		for _, c := range hs.List("contacts") {
+			if c.Properties["email"] == email {
+				for id, types := range hs.Associations("contacts", c.ID) {
+					for _, ty := range types {
+						if ty == hubspottest.ContactToCompanyPrimary {
+							co, _ := hs.Get("companies", id)
+							return co.Properties["domain"]
+						}
+					}
+				}
+				return ""
+			}
+		}
+		t.Fatalf("HubSpot has no contact %s", email)
+		return ""
+	}
+	sync()
+	sync()
+	if got, want := crmContact("ann@example.com").Get("companyId").String(), crmCompany("acme.com"); got != want {
+		t.Errorf("Ann's companyId in the CRM is %q, want Acme's CRM id %q (HubSpot's is %s)", got, want, acme)
+	}
+	if d := hsCompanyOf("bob@example.com"); d != "initech.com" {
+		t.Errorf("Bob's company in HubSpot is %q, want initech.com", d)
+	}
+	if n := len(crm("GET", "/companies", nil).Array()); n != 2 {
+		t.Errorf("the CRM has %d companies, want 2", n)
+	}
+
+	bob := crmContact("bob@example.com").Get("id").String()
+	if st, b, err := js.Do("PATCH", "/contacts/"+bob, map[string]any{"companyId": crmCompany("acme.com")}, nil); err != nil || st != http.StatusOK {
+		t.Fatalf("move Bob: %d %s %v", st, b, err)
+	}
+	sync()
+	if d := hsCompanyOf("bob@example.com"); d != "acme.com" {
+		t.Errorf("Bob moved to Acme in the CRM; his company in HubSpot is %q", d)
+	}
+}
