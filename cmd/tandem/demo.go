@@ -48,11 +48,14 @@ func (g *globals) sandboxDemo(ctx context.Context) error {
 	fmt.Fprintln(out, "State: a new file in a temporary directory, removed at the end: each demo starts clean.")
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "1. Initial sync. HubSpot holds 50 contacts, Salesforce 50, the custom CRM 25; 20 are in HubSpot and\n"+
-		"   Salesforce both, 5 in HubSpot and the CRM, 10 in Salesforce and the CRM (the same people by email).")
+		"   Salesforce both, 5 in HubSpot and the CRM, 10 in Salesforce and the CRM (the same people by email).\n"+
+		"   HubSpot and Salesforce hold 5 companies each, 3 of them the same (by domain); 16 people work for\n"+
+		"   one, 2 of them at one company in HubSpot and another in Salesforce.")
 	if err := pass(); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "now HubSpot holds %d contacts, Salesforce %d and the custom CRM %d\n", len(sb.hs.List("contacts")), len(sb.sf.List("Contact")), len(sb.crm.List()))
+	fmt.Fprintf(out, "and HubSpot %d companies, Salesforce %d (the CRM has none)\n", len(sb.hs.List("companies")), len(sb.sf.List("Account")))
 	conflicts, err := a.store.Conflicts(ctx, false)
 	if err != nil {
 		return err
