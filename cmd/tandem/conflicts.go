@@ -65,6 +65,7 @@ state file, and so no conflicts.`,
 			}
 			var cs []tandem.Conflict
 			who := map[string]string{}
+			var refs map[string]report.Ref
 			store, err := openStoreReadOnly(cfg.State)
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
@@ -77,21 +78,25 @@ state file, and so no conflicts.`,
 				if cs, err = store.Conflicts(cmd.Context(), !all); err != nil {
 					return fmt.Errorf("state %s: %w", cfg.State, err)
 				}
+				cs = slices.DeleteFunc(cs, func(c tandem.Conflict) bool {
+					return (entity != "" && c.Entity != entity) || (kind != "" && c.Kind != kind)
+				})
+				cs = cfg.MaskConflicts(cs) // fields marked sensitive: true
 				if format == "html" {
 					if who, err = conflict.WhoIs(cmd.Context(), store, cfg, cs); err != nil {
 						return fmt.Errorf("state %s: %w", cfg.State, err)
 					}
 				}
+				// A reference (a contact's company) shows its target's name.
+				if refs, err = report.RefNames(cmd.Context(), store, cfg, cs); err != nil {
+					return fmt.Errorf("state %s: %w", cfg.State, err)
+				}
 			}
-			cs = slices.DeleteFunc(cs, func(c tandem.Conflict) bool {
-				return (entity != "" && c.Entity != entity) || (kind != "" && c.Kind != kind)
-			})
-			cs = cfg.MaskConflicts(cs) // fields marked sensitive: true
 			var b bytes.Buffer
 			if format == "html" {
-				err = report.WriteHTML(&b, cs, report.Options{Generated: time.Now(), Source: cfg.State, Who: who, Config: cfg.File, Link: cfg.RecordURL})
+				err = report.WriteHTML(&b, cs, report.Options{Generated: time.Now(), Source: cfg.State, Who: who, Config: cfg.File, Link: cfg.RecordURL, Refs: refs})
 			} else {
-				err = report.Write(&b, format, cs)
+				err = report.WriteWith(&b, format, cs, report.Options{Refs: refs})
 			}
 			if err != nil {
 				return err
