@@ -175,4 +175,22 @@ func TestSandboxCompanies(t *testing.T) {
 	if onCompany != 2 {
 		t.Errorf("%d conflicts on company decided for Salesforce, want 2 (people 40 and 45): %+v", onCompany, cs)
 	}
+
+	// tandem conflicts names the companies: by name in the table and
+	// the page, and in JSON beside the values, which stay entity ids.
+	for format, want := range map[string][]string{
+		"table": {"hubspot=Difference Engines (company ", "salesforce=Colossus Systems (company "},
+		"json":  {`": "Jacquard Looms"`, `": "Zuse KG"`},
+		"html":  {"<code>Zuse KG (company "},
+	} {
+		var out, errb bytes.Buffer
+		if code := execute([]string{"conflicts", "--config", config, "--all", "--entity", "contact", "--format", format}, &out, &errb); code != 0 {
+			t.Fatalf("conflicts --format %s: exit %d: %s", format, code, errb.String())
+		}
+		for _, w := range want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("conflicts --format %s says no %q:\n%s", format, w, out.String())
+			}
+		}
+	}
 }
