@@ -34,6 +34,12 @@ By default only the open ones, held until a person decides them with
 tandem resolve; --all adds those a person resolved and those the policy
 decided (status auto).
 
+A reference (a contact's company: a field of type ref) holds its target's
+entity id; the table and the page show it with the target's name, read
+from its golden record (its entity's name, title, domain or email field,
+the first it has, else its first match key): Acme (company 7d3f2a10…).
+JSON keeps the id as the value and adds "display": {entity id: name}.
+
 Formats:
   table  one line per conflict, values cut to fit (the default)
   json   every conflict in full, as an array; [] when there are none

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"tandem"
+	"tandem/conflict/report"
 )
 
 // sandboxDemo shows the emulated HubSpot, Salesforce and custom CRM kept
@@ -60,13 +61,21 @@ func (g *globals) sandboxDemo(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "conflicts decided by policy: %d\n", len(conflicts))
-	for i, c := range conflicts {
-		if i == 3 {
-			fmt.Fprintf(out, "  ... (%d more)\n", len(conflicts)-3)
-			break
+	// A contact's company is a company's entity id: shown by its name.
+	refs, err := report.RefNames(ctx, a.store, a.cfg, conflicts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "conflicts decided by policy: %d; the first on each field:\n", len(conflicts))
+	shown := map[string]bool{}
+	for _, c := range conflicts {
+		if !shown[c.Field] {
+			shown[c.Field] = true
+			fmt.Fprintf(out, "  %s: %s\n", c.Field, describeConflict(c.Values, c.Decided, refs))
 		}
-		fmt.Fprintf(out, "  %s: %s\n", c.Field, describeConflict(c.Values, c.Decided))
+	}
+	if len(conflicts) > len(shown) {
+		fmt.Fprintf(out, "  ... (%d more)\n", len(conflicts)-len(shown))
 	}
 
 	hc := sb.hs.List("contacts")[0]
@@ -122,10 +131,14 @@ func crmWrites(sb *sandbox) int {
 	return n
 }
 
-func describeConflict(values map[string]tandem.SideValue, decided string) string {
+func describeConflict(values map[string]tandem.SideValue, decided string, refs map[string]report.Ref) string {
 	var parts []string
 	for _, sys := range slices.Sorted(maps.Keys(values)) {
-		parts = append(parts, fmt.Sprintf("%s=%v", sys, values[sys].Value))
+		v := values[sys].Value
+		if id, ok := v.(string); ok && refs[id].Name != "" {
+			v = refs[id].Name
+		}
+		parts = append(parts, fmt.Sprintf("%s=%v", sys, v))
 	}
 	return strings.Join(parts, " vs ") + ", kept " + decided
 }

@@ -44,7 +44,12 @@ func sandboxCmd(g *globals) *cobra.Command {
 API, read by the rest connector from its description in the config) on
 loopback ports, seeded with 50 HubSpot and 50 Salesforce contacts, 20 of
 them the same people by email (some written with other capitalisation, some
-with other phone numbers), and 25 in the CRM, 15 of them known elsewhere.
+with other phone numbers), and 25 in the CRM, 15 of them known elsewhere;
+and with 5 companies in HubSpot and 5 Accounts in Salesforce, 3 of them the
+same by domain. Every fifth person works for one (HubSpot's primary
+company, Salesforce's AccountId), 2 of them known to both systems at
+different companies, so the first sync records conflicts on company; the CRM has no
+companies, and its contacts' company is not mapped there.
 With --write-config, write a ready config pointing at them; then, in another
 terminal:  tandem sync --config FILE  and  tandem status --config FILE,
 or run the daemon:  tandem run --config FILE.  The HubSpot emulator sends a

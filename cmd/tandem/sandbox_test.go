@@ -78,6 +78,7 @@ func TestSandboxThreeSystems(t *testing.T) {
 		"contact  crm         contacts   25      65       0",
 		"company  salesforce  Account    5       2        0",
 		"and HubSpot 7 companies, Salesforce 7",
+		"company: hubspot=Difference Engines vs salesforce=Colossus Systems, kept salesforce",
 		"Salesforce 0", "CRM        c",
 	} {
 		if !strings.Contains(got, want) {
