@@ -47,9 +47,9 @@ them the same people by email (some written with other capitalisation, some
 with other phone numbers), and 25 in the CRM, 15 of them known elsewhere;
 and with 5 companies in HubSpot and 5 Accounts in Salesforce, 3 of them the
 same by domain. Every fifth person works for one (HubSpot's primary
-company, Salesforce's AccountId), 2 of them known to both systems at
-different companies, so the first sync records conflicts on company; the CRM has no
-companies, and its contacts' company is not mapped there.
+company, Salesforce's AccountId); 2 people known to both systems work at
+different companies in each, so the first sync records conflicts on
+company. The CRM has no companies: its contacts' company is not mapped.
 With --write-config, write a ready config pointing at them; then, in another
 terminal:  tandem sync --config FILE  and  tandem status --config FILE,
 or run the daemon:  tandem run --config FILE.  The HubSpot emulator sends a
