@@ -100,9 +100,13 @@ func (c *Console) conflictsPage(w http.ResponseWriter, r request) {
 	p := page{Title: "Conflicts", Nav: "conflicts"}
 	cs, err := c.store.Conflicts(r.Context(), !all)
 	var who map[string]string
+	var refs map[string]report.Ref
 	if err == nil {
 		cs = c.cfg.MaskConflicts(cs) // fields marked sensitive: true
 		who, err = conflict.WhoIs(r.Context(), c.store, c.cfg, cs)
+	}
+	if err == nil {
+		refs, err = report.RefNames(r.Context(), c.store, c.cfg, cs) // a contact's company by its name
 	}
 	if err != nil {
 		p.Error = "state file: " + err.Error()
@@ -112,7 +116,7 @@ func (c *Console) conflictsPage(w http.ResponseWriter, r request) {
 		byID[cf.ID] = cf
 	}
 	var views []conflictView
-	for _, card := range report.Cards(cs, report.Options{Who: who, Config: c.cfg.File, Link: c.cfg.RecordURL}) {
+	for _, card := range report.Cards(cs, report.Options{Who: who, Config: c.cfg.File, Link: c.cfg.RecordURL, Refs: refs}) {
 		views = append(views, choicesOf(card, byID[card.ID]))
 	}
 	p.Data = struct {

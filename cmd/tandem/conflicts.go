@@ -34,6 +34,12 @@ By default only the open ones, held until a person decides them with
 tandem resolve; --all adds those a person resolved and those the policy
 decided (status auto).
 
+A reference (a contact's company: a field of type ref) holds its target's
+entity id; the table and the page show it with the target's name, read
+from its golden record (its entity's name, title, domain or email field,
+the first it has, else its first match key): Acme (company 7d3f2a10…).
+JSON keeps the id as the value and adds "display": {entity id: name}.
+
 Formats:
   table  one line per conflict, values cut to fit (the default)
   json   every conflict in full, as an array; [] when there are none
@@ -65,6 +71,7 @@ state file, and so no conflicts.`,
 			}
 			var cs []tandem.Conflict
 			who := map[string]string{}
+			var refs map[string]report.Ref
 			store, err := openStoreReadOnly(cfg.State)
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
@@ -77,21 +84,25 @@ state file, and so no conflicts.`,
 				if cs, err = store.Conflicts(cmd.Context(), !all); err != nil {
 					return fmt.Errorf("state %s: %w", cfg.State, err)
 				}
+				cs = slices.DeleteFunc(cs, func(c tandem.Conflict) bool {
+					return (entity != "" && c.Entity != entity) || (kind != "" && c.Kind != kind)
+				})
+				cs = cfg.MaskConflicts(cs) // fields marked sensitive: true
 				if format == "html" {
 					if who, err = conflict.WhoIs(cmd.Context(), store, cfg, cs); err != nil {
 						return fmt.Errorf("state %s: %w", cfg.State, err)
 					}
 				}
+				// A reference (a contact's company) shows its target's name.
+				if refs, err = report.RefNames(cmd.Context(), store, cfg, cs); err != nil {
+					return fmt.Errorf("state %s: %w", cfg.State, err)
+				}
 			}
-			cs = slices.DeleteFunc(cs, func(c tandem.Conflict) bool {
-				return (entity != "" && c.Entity != entity) || (kind != "" && c.Kind != kind)
-			})
-			cs = cfg.MaskConflicts(cs) // fields marked sensitive: true
 			var b bytes.Buffer
 			if format == "html" {
-				err = report.WriteHTML(&b, cs, report.Options{Generated: time.Now(), Source: cfg.State, Who: who, Config: cfg.File, Link: cfg.RecordURL})
+				err = report.WriteHTML(&b, cs, report.Options{Generated: time.Now(), Source: cfg.State, Who: who, Config: cfg.File, Link: cfg.RecordURL, Refs: refs})
 			} else {
-				err = report.Write(&b, format, cs)
+				err = report.WriteWith(&b, format, cs, report.Options{Refs: refs})
 			}
 			if err != nil {
 				return err

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"tandem"
+	"tandem/conflict/report"
 )
 
 // sandboxDemo shows the emulated HubSpot, Salesforce and custom CRM kept
@@ -48,22 +49,33 @@ func (g *globals) sandboxDemo(ctx context.Context) error {
 	fmt.Fprintln(out, "State: a new file in a temporary directory, removed at the end: each demo starts clean.")
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "1. Initial sync. HubSpot holds 50 contacts, Salesforce 50, the custom CRM 25; 20 are in HubSpot and\n"+
-		"   Salesforce both, 5 in HubSpot and the CRM, 10 in Salesforce and the CRM (the same people by email).")
+		"   Salesforce both, 5 in HubSpot and the CRM, 10 in Salesforce and the CRM (the same people by email).\n"+
+		"   HubSpot and Salesforce hold 5 companies each, 3 of them the same (by domain); 16 people work for\n"+
+		"   one, 2 of them at one company in HubSpot and another in Salesforce.")
 	if err := pass(); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "now HubSpot holds %d contacts, Salesforce %d and the custom CRM %d\n", len(sb.hs.List("contacts")), len(sb.sf.List("Contact")), len(sb.crm.List()))
+	fmt.Fprintf(out, "and HubSpot %d companies, Salesforce %d (the CRM has none)\n", len(sb.hs.List("companies")), len(sb.sf.List("Account")))
 	conflicts, err := a.store.Conflicts(ctx, false)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "conflicts decided by policy: %d\n", len(conflicts))
-	for i, c := range conflicts {
-		if i == 3 {
-			fmt.Fprintf(out, "  ... (%d more)\n", len(conflicts)-3)
-			break
+	// A contact's company is a company's entity id: shown by its name.
+	refs, err := report.RefNames(ctx, a.store, a.cfg, conflicts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "conflicts decided by policy: %d; the first on each field:\n", len(conflicts))
+	shown := map[string]bool{}
+	for _, c := range conflicts {
+		if !shown[c.Field] {
+			shown[c.Field] = true
+			fmt.Fprintf(out, "  %s: %s\n", c.Field, describeConflict(c.Values, c.Decided, refs))
 		}
-		fmt.Fprintf(out, "  %s: %s\n", c.Field, describeConflict(c.Values, c.Decided))
+	}
+	if len(conflicts) > len(shown) {
+		fmt.Fprintf(out, "  ... (%d more)\n", len(conflicts)-len(shown))
 	}
 
 	hc := sb.hs.List("contacts")[0]
@@ -119,10 +131,14 @@ func crmWrites(sb *sandbox) int {
 	return n
 }
 
-func describeConflict(values map[string]tandem.SideValue, decided string) string {
+func describeConflict(values map[string]tandem.SideValue, decided string, refs map[string]report.Ref) string {
 	var parts []string
 	for _, sys := range slices.Sorted(maps.Keys(values)) {
-		parts = append(parts, fmt.Sprintf("%s=%v", sys, values[sys].Value))
+		v := values[sys].Value
+		if id, ok := v.(string); ok && refs[id].Name != "" {
+			v = refs[id].Name
+		}
+		parts = append(parts, fmt.Sprintf("%s=%v", sys, v))
 	}
 	return strings.Join(parts, " vs ") + ", kept " + decided
 }

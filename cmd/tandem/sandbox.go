@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -43,7 +44,12 @@ func sandboxCmd(g *globals) *cobra.Command {
 API, read by the rest connector from its description in the config) on
 loopback ports, seeded with 50 HubSpot and 50 Salesforce contacts, 20 of
 them the same people by email (some written with other capitalisation, some
-with other phone numbers), and 25 in the CRM, 15 of them known elsewhere.
+with other phone numbers), and 25 in the CRM, 15 of them known elsewhere;
+and with 5 companies in HubSpot and 5 Accounts in Salesforce, 3 of them the
+same by domain. Every fifth person works for one (HubSpot's primary
+company, Salesforce's AccountId); 2 people known to both systems work at
+different companies in each, so the first sync records conflicts on
+company. The CRM has no companies: its contacts' company is not mapped.
 With --write-config, write a ready config pointing at them; then, in another
 terminal:  tandem sync --config FILE  and  tandem status --config FILE,
 or run the daemon:  tandem run --config FILE.  The HubSpot emulator sends a
@@ -104,7 +110,7 @@ sync starts from clean state; never one reused.`,
 // tandemKeys declares on an emulated portal the unique property that
 // holds Tandem's key, as an admin creates it on a real one
 // (connectors/hubspot/README.md, "Idempotent creates").
-var tandemKeys = map[string][]string{"contacts": {hubspot.DefaultKeyProperty}}
+var tandemKeys = map[string][]string{"contacts": {hubspot.DefaultKeyProperty}, "companies": {hubspot.DefaultKeyProperty}}
 
 type sandbox struct {
 	hs                   *hubspottest.Emulator
@@ -175,12 +181,13 @@ var (
 // seed puts people 0-49 in HubSpot and, a moment later, 30-79 in
 // Salesforce: 20 shared, every third shared one with a capitalised email in
 // Salesforce and every fourth with another phone number there (Salesforce's
-// is newer, so the newest policy takes it).
+// is newer, so the newest policy takes it). Companies come first, some in
+// one system, some in both (sandboxCompanies), and every fifth person is
+// linked to one in each system that holds them.
 func (sb *sandbox) seed() error {
 	person := func(i int) (first, last, email, phone string) {
 		first, last = firstNames[i%10], lastNames[(i/10+i)%10]
-		email = fmt.Sprintf("%s.%s%d@example.com", strings.ToLower(first), strings.ToLower(last), i)
-		return first, last, email, fmt.Sprintf("+1555%07d", i)
+		return first, last, sandboxEmail(i), fmt.Sprintf("+1555%07d", i)
 	}
 	// Salesforce users type national numbers; the phone type reads them as
 	// the same E.164 number HubSpot holds.
@@ -188,11 +195,23 @@ func (sb *sandbox) seed() error {
 		d := e164[2:]
 		return fmt.Sprintf("(%s) %s-%s", d[:3], d[3:6], d[6:])
 	}
+	hsCos, sfCos, err := sb.seedCompanies()
+	if err != nil {
+		return err
+	}
+	// Every fifth person works for a company, each system cycling through
+	// its own: of the people in both, 30 and 35 are at the same company in
+	// each, 40 and 45 at different ones (a conflict on company).
+	companyOf := func(i int, cos []string) string { return cos[i/5%len(cos)] }
 	for i := 0; i < 50; i++ {
 		first, last, email, phone := person(i)
-		if _, err := sb.hs.Create("contacts", map[string]any{
+		id, err := sb.hs.Create("contacts", map[string]any{
 			"email": email, "firstname": first, "lastname": last, "phone": phone, "lifecyclestage": stages[i%3],
-		}); err != nil {
+		})
+		if err == nil && i%5 == 0 {
+			err = sb.hs.Associate(id, companyOf(i, hsCos), true) // as its primary company
+		}
+		if err != nil {
 			return fmt.Errorf("seeding HubSpot: %w", err)
 		}
 	}
@@ -210,9 +229,11 @@ func (sb *sandbox) seed() error {
 		if i%2 == 1 {
 			phone = national(phone)
 		}
-		if _, err := sb.sf.Create("Contact", map[string]any{
-			"Email": email, "FirstName": first, "LastName": last, "Phone": phone,
-		}); err != nil {
+		fields := map[string]any{"Email": email, "FirstName": first, "LastName": last, "Phone": phone}
+		if i%5 == 0 {
+			fields["AccountId"] = companyOf(i, sfCos)
+		}
+		if _, err := sb.sf.Create("Contact", fields); err != nil {
 			return fmt.Errorf("seeding Salesforce: %w", err)
 		}
 	}
@@ -224,6 +245,48 @@ func (sb *sandbox) seed() error {
 			"lifecycle": strings.ToUpper(stages[i%3][:1]) + stages[i%3][1:]}, time.Time{})
 	}
 	return nil
+}
+
+// sandboxCompanies are the seeded companies: some in HubSpot only, some in
+// Salesforce only, a few in both (the same company by its domain).
+var sandboxCompanies = []struct {
+	name, domain        string
+	hubspot, salesforce bool
+}{
+	{"Analytical Engines", "analytical-engines.example", true, true},
+	{"Bletchley Works", "bletchley.example", true, true},
+	{"Eckert-Mauchly", "eckert-mauchly.example", true, true},
+	{"Difference Engines", "difference-engines.example", true, false},
+	{"Jacquard Looms", "jacquard.example", true, false},
+	{"Colossus Systems", "colossus.example", false, true},
+	{"Zuse KG", "zuse.example", false, true},
+}
+
+// seedCompanies makes the companies in each system that holds them and
+// returns their ids there, in sandboxCompanies' order.
+func (sb *sandbox) seedCompanies() (hs, sf []string, err error) {
+	for _, c := range sandboxCompanies {
+		if c.hubspot {
+			id, err := sb.hs.Create("companies", map[string]any{"name": c.name, "domain": c.domain})
+			if err != nil {
+				return nil, nil, fmt.Errorf("seeding HubSpot: %w", err)
+			}
+			hs = append(hs, id)
+		}
+		if c.salesforce {
+			id, err := sb.sf.Create("Account", map[string]any{"Name": c.name, "Website": c.domain})
+			if err != nil {
+				return nil, nil, fmt.Errorf("seeding Salesforce: %w", err)
+			}
+			sf = append(sf, id)
+		}
+	}
+	return hs, sf, nil
+}
+
+// sandboxEmail is the seeded person i's email, as HubSpot holds it.
+func sandboxEmail(i int) string {
+	return fmt.Sprintf("%s.%s%d@example.com", strings.ToLower(firstNames[i%10]), strings.ToLower(lastNames[(i/10+i)%10]), i)
 }
 
 func seq(from, to int) []int {
@@ -243,14 +306,60 @@ func (sb *sandbox) config(state string) string {
 	cfg := contactConfig(state, sb.hsURL, sandboxToken, sb.sfURL, sandboxClientID, sandboxClientSecret)
 	cfg = strings.Replace(cfg, "\nentities:\n", "\n"+crmSystem(sb.crmURL)+"entities:\n", 1)
 	cfg = strings.Replace(cfg, "    conflict: { policy: newest }\n", crmMapping+"    conflict: { policy: newest }\n", 1)
+	cfg = withCompanies(cfg)
 	if sb.listen == "" {
 		return cfg
 	}
 	cfg = strings.Replace(cfg, "\nsystems:\n", "\nlisten: "+sb.listen+"    # tandem run: webhooks, /healthz, /metrics\nsystems:\n", 1)
 	cfg = strings.Replace(cfg, "    token: "+sandboxToken+"\n", "    token: "+sandboxToken+"\n    webhook_secret: "+sandboxWebhookSecret+"   # the app's client secret: it signs the webhooks\n", 1)
-	return strings.Replace(cfg, `    schedule: "*/5 * * * *"`+"\n", `    schedule: "*/5 * * * *"    # tandem run: a pass every 5 minutes (UTC)`+"\n"+
-		`    reconcile: "0 3 * * *"     # and a full comparison sweep at 03:00`+"\n", 1)
+	return strings.ReplaceAll(cfg, `    schedule: "*/5 * * * *"`+"\n", `    schedule: "*/5 * * * *"    # tandem run: a pass every 5 minutes (UTC)`+"\n"+
+		`    reconcile: "0 3 * * *"     # and a full comparison sweep at 03:00`+"\n")
 }
+
+// withCompanies adds companies to a contact config: the company entity
+// (HubSpot's companies and Salesforce's Accounts, the same company by its
+// domain) and the contact's company, a ref, mapped to HubSpot's primary
+// company and Salesforce's AccountId. The custom CRM has no companies, so
+// its contacts' company stays unmapped (a system that maps a ref must
+// sync its target entity too).
+func withCompanies(cfg string) string {
+	for _, s := range []struct{ after, add string }{
+		{"\nentities:\n", companyEntity},
+		{"        values: [Subscriber, Lead, MarketingQualifiedLead, SalesQualifiedLead, Opportunity, Customer, Evangelist, Other]\n",
+			"      company: { type: ref, entity: company }   # the company's entity id (mapping/README.md, References)\n"},
+		{"              other: Other\n", "          company: associations.companies   # the contact's primary company\n"},
+		{"          lifecycle: Lifecycle__c\n", "          company: AccountId\n"},
+	} {
+		if strings.Count(cfg, s.after) != 1 {
+			panic("sandbox config: no single line " + strconv.Quote(s.after) + " to add companies after")
+		}
+		cfg = strings.Replace(cfg, s.after, s.after+s.add, 1)
+	}
+	return cfg
+}
+
+// companyEntity is the sandbox's company entity. It comes first, as the
+// contacts point to it, though a pass syncs companies first whatever the
+// order in the file.
+const companyEntity = `  company:
+    match: [domain]          # the same company by its web domain
+    fields:
+      name: string
+      domain: string
+    systems:
+      hubspot:
+        object: companies
+        fields:
+          name: { path: properties.name, transform: trim }
+          domain: properties.domain
+      salesforce:
+        object: Account
+        fields:
+          name: { path: Name, transform: trim }
+          domain: Website
+    conflict: { policy: newest }
+    schedule: "*/5 * * * *"
+`
 
 // crmSystem is the custom CRM's system section: the rest connector,
 // with the emulated API described in the config (the emulator takes no

@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"tandem/connectors/hubspot/hubspottest"
 )
 
 // TestSandboxKeepsEarlierFiles: a sandbox does not overwrite a config or
@@ -70,7 +75,10 @@ func TestSandboxThreeSystems(t *testing.T) {
 	got := out.String()
 	for _, want := range []string{
 		"now HubSpot holds 90 contacts, Salesforce 90 and the custom CRM 90",
-		"contact  crm         contacts  25      65       0",
+		"contact  crm         contacts   25      65       0",
+		"company  salesforce  Account    5       2        0",
+		"and HubSpot 7 companies, Salesforce 7",
+		"company: hubspot=Difference Engines vs salesforce=Colossus Systems, kept salesforce",
 		"Salesforce 0", "CRM        c",
 	} {
 		if !strings.Contains(got, want) {
@@ -82,5 +90,108 @@ func TestSandboxThreeSystems(t *testing.T) {
 	}
 	if _, quiet, _ := strings.Cut(got, "3. Nothing changed"); !strings.Contains(quiet, "write requests sent to the emulators: 0\n") {
 		t.Errorf("the quiet pass wrote:\n%s", quiet)
+	}
+}
+
+// TestSandboxCompanies: after one sync of the sandbox, each seeded
+// company is in HubSpot and Salesforce once (matched by domain, never
+// duplicated), every contact with a company points to the same one in
+// both, and the people linked to different companies in each were
+// recorded as conflicts on company, decided for Salesforce's newer link.
+func TestSandboxCompanies(t *testing.T) {
+	sb, err := startSandbox("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.close()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "tandem.yaml")
+	if err := os.WriteFile(config, []byte(sb.config(filepath.Join(dir, "tandem.db"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := openRepro(t, config)
+	ctx := context.Background()
+	if _, err := a.sync(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	// Companies: every domain once in each system.
+	var want []string
+	for _, c := range sandboxCompanies {
+		want = append(want, c.domain)
+	}
+	slices.Sort(want)
+	hsDomain, sfDomain := map[string]string{}, map[string]string{} // company id -> domain
+	for _, c := range sb.hs.List("companies") {
+		if !c.Archived {
+			hsDomain[c.ID] = c.Properties["domain"]
+		}
+	}
+	for _, c := range sb.sf.List("Account") {
+		sfDomain[c.ID] = str(c.Fields["Website"])
+	}
+	for sys, ids := range map[string]map[string]string{"HubSpot": hsDomain, "Salesforce": sfDomain} {
+		if got := slices.Sorted(maps.Values(ids)); !slices.Equal(got, want) {
+			t.Errorf("%s's companies by domain: %v, want each of %v once", sys, got, want)
+		}
+	}
+
+	// Contacts: the same company in both, by domain.
+	hsCo, sfCo := map[string]string{}, map[string]string{} // email -> its company's domain
+	for _, c := range sb.hs.List("contacts") {
+		for co, types := range sb.hs.Associations("contacts", c.ID) {
+			if !c.Archived && slices.Contains(types, hubspottest.ContactToCompanyPrimary) {
+				hsCo[strings.ToLower(c.Properties["email"])] = hsDomain[co]
+			}
+		}
+	}
+	for _, c := range sb.sf.List("Contact") {
+		if acc := str(c.Fields["AccountId"]); acc != "" {
+			sfCo[strings.ToLower(str(c.Fields["Email"]))] = sfDomain[acc]
+		}
+	}
+	if !maps.Equal(hsCo, sfCo) {
+		t.Errorf("contacts' companies differ:\nHubSpot    %v\nSalesforce %v", hsCo, sfCo)
+	}
+	// Every fifth person of 0-79 was linked in HubSpot, Salesforce or both.
+	if len(hsCo) != 16 {
+		t.Errorf("%d contacts have a company in HubSpot, want 16: %v", len(hsCo), hsCo)
+	}
+	for i, domain := range map[int]string{30: "bletchley.example", 40: "colossus.example", 45: "zuse.example", 50: "analytical-engines.example", 5: "bletchley.example"} {
+		if got := sfCo[sandboxEmail(i)]; got != domain {
+			t.Errorf("person %d's company: %q, want %q", i, got, domain)
+		}
+	}
+
+	cs, err := a.store.Conflicts(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onCompany int
+	for _, c := range cs {
+		if c.Field == "company" && c.Decided == "salesforce" {
+			onCompany++
+		}
+	}
+	if onCompany != 2 {
+		t.Errorf("%d conflicts on company decided for Salesforce, want 2 (people 40 and 45): %+v", onCompany, cs)
+	}
+
+	// tandem conflicts names the companies: by name in the table and
+	// the page, and in JSON beside the values, which stay entity ids.
+	for format, want := range map[string][]string{
+		"table": {"hubspot=Difference Engines (company ", "salesforce=Colossus Systems (company "},
+		"json":  {`": "Jacquard Looms"`, `": "Zuse KG"`},
+		"html":  {"<code>Zuse KG (company "},
+	} {
+		var out, errb bytes.Buffer
+		if code := execute([]string{"conflicts", "--config", config, "--all", "--entity", "contact", "--format", format}, &out, &errb); code != 0 {
+			t.Fatalf("conflicts --format %s: exit %d: %s", format, code, errb.String())
+		}
+		for _, w := range want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("conflicts --format %s says no %q:\n%s", format, w, out.String())
+			}
+		}
 	}
 }

@@ -41,8 +41,9 @@ writes are); look at the deletes with 'tandem conflicts --kind delete --all'
 and run again with --force to let them through.
 
 With --sandbox, no config is needed: Tandem starts emulated HubSpot and
-Salesforce servers on loopback, seeded with overlapping contacts, and shows a
-two-way sync on them step by step.`,
+Salesforce servers and a custom CRM on loopback, seeded with overlapping
+contacts and companies (each contact's company a reference), and shows the
+sync between them step by step.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)

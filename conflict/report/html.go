@@ -33,6 +33,10 @@ type Options struct {
 	// Link is the address of a record in its system's own UI (the
 	// system's record_url), "" for none; nil links nothing.
 	Link func(entity, system, recordID string) string
+	// Refs names the records that values refer to, by entity id (a ref
+	// field's value; RefNames reads them): such a value shows as
+	// "Acme (company 7d3f…)". A value not here shows as it is.
+	Refs map[string]Ref
 }
 
 // The page is one file with its style and script inline: it is mailed,
@@ -216,7 +220,7 @@ func newCard(c tandem.Conflict, o Options) Card {
 	// for a field. Identity and delete conflicts carry whole records.
 	field := c.Kind == tandem.ConflictField
 	if field || c.Base != nil {
-		k.Rows = append(k.Rows, Row{Label: "base", Base: true, Value: show(c.Base, "(none)")})
+		k.Rows = append(k.Rows, Row{Label: "base", Base: true, Value: show(c.Base, "(none)", o.Refs)})
 	}
 	empty := "(empty)"
 	if c.Kind == tandem.ConflictDelete {
@@ -224,7 +228,7 @@ func newCard(c tandem.Conflict, o Options) Card {
 	}
 	for _, sys := range systems(c) {
 		s := c.Values[sys]
-		k.Rows = append(k.Rows, Row{Label: visible(sys), Value: show(s.Value, empty), Modified: when(s.ModifiedAt), ModifiedAt: stamp(s.ModifiedAt),
+		k.Rows = append(k.Rows, Row{Label: visible(sys), Value: show(s.Value, empty, o.Refs), Modified: when(s.ModifiedAt), ModifiedAt: stamp(s.ModifiedAt),
 			RecordID: visible(s.RecordID), URL: o.url(c.Entity, sys, s.RecordID), Differs: field && !tandem.Equal(s.Value, c.Base), Winner: won && sys == c.Decided})
 	}
 	return k
@@ -241,9 +245,13 @@ func (o Options) url(entity, side, recordID string) string {
 }
 
 // show is how a value reads on the page: null and empty text as notes,
-// text as it is, an object as its fields, anything else as compact JSON
-// (so "", null and "null" still read differently).
-func show(v any, null string) Value {
+// a reference as its target's name and id, text as it is, an object as
+// its fields, anything else as compact JSON (so "", null and "null" still
+// read differently).
+func show(v any, null string, refs map[string]Ref) Value {
+	if id, r, ok := refOf(refs, v); ok {
+		return Value{Text: r.label(id, false)}
+	}
 	switch v := v.(type) {
 	case nil:
 		return Value{Text: null, Note: true}
@@ -255,7 +263,11 @@ func show(v any, null string) Value {
 	case map[string]any:
 		var fs []KV
 		for _, key := range slices.Sorted(maps.Keys(v)) {
-			fs = append(fs, KV{visible(key), visible(compact(v[key]))})
+			text := visible(compact(v[key]))
+			if id, r, ok := refOf(refs, v[key]); ok {
+				text = r.label(id, false)
+			}
+			fs = append(fs, KV{visible(key), text})
 		}
 		if len(fs) > 0 {
 			return Value{Text: visible(compact(v)), Fields: fs}

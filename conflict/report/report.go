@@ -27,15 +27,21 @@ var Formats = []string{"table", "json", "csv", "html"}
 // Write renders cs in a format: table, json, csv or html. The HTML page
 // carries no generation time; WriteHTML takes one.
 func Write(w io.Writer, format string, cs []tandem.Conflict) error {
+	return WriteWith(w, format, cs, Options{})
+}
+
+// WriteWith is Write as o says: the table and JSON name the records that
+// values refer to (o.Refs), and the HTML page shows all of o.
+func WriteWith(w io.Writer, format string, cs []tandem.Conflict, o Options) error {
 	switch format {
 	case "table":
-		return writeTable(w, cs)
+		return writeTable(w, cs, o.Refs)
 	case "json":
-		return writeJSON(w, cs)
+		return writeJSON(w, cs, o.Refs)
 	case "csv":
 		return writeCSV(w, cs)
 	case "html":
-		return WriteHTML(w, cs, Options{})
+		return WriteHTML(w, cs, o)
 	}
 	return fmt.Errorf("report: unknown format %q (known: %s)", format, strings.Join(Formats, ", "))
 }
@@ -43,7 +49,7 @@ func Write(w io.Writer, format string, cs []tandem.Conflict) error {
 // valueWidth is how many characters of a value the table shows.
 const valueWidth = 40
 
-func writeTable(w io.Writer, cs []tandem.Conflict) error {
+func writeTable(w io.Writer, cs []tandem.Conflict, refs map[string]Ref) error {
 	if len(cs) == 0 {
 		_, err := fmt.Fprintln(w, "no conflicts")
 		return err
@@ -57,7 +63,11 @@ func writeTable(w io.Writer, cs []tandem.Conflict) error {
 		}
 		var sides []string
 		for _, sys := range systems(c) {
-			sides = append(sides, visible(sys)+"="+truncate(visible(compact(c.Values[sys].Value)), valueWidth))
+			v := visible(compact(c.Values[sys].Value))
+			if id, r, ok := refOf(refs, c.Values[sys].Value); ok {
+				v = r.label(id, true) // unquoted: a name, not the value
+			}
+			sides = append(sides, visible(sys)+"="+truncate(v, valueWidth))
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, cell(c.Entity), cell(c.EntityID), cell(c.Kind), cell(c.Field),
 			cell(c.Status), cell(c.Policy), truncate(cell(c.Decided), 2*valueWidth), strings.Join(sides, " "), dash(when(c.Created)))
@@ -69,16 +79,34 @@ func writeTable(w io.Writer, cs []tandem.Conflict) error {
 	return err
 }
 
-func writeJSON(w io.Writer, cs []tandem.Conflict) error {
-	if cs == nil {
-		cs = []tandem.Conflict{} // [] to a reader, not null
+// jsonConflict is a conflict as JSON: the Conflict type's own form, and
+// the names of the records its values refer to.
+type jsonConflict struct {
+	tandem.Conflict
+	// Display names the records that values refer to (a ref field's
+	// value is the target's entity id), by entity id: {"7d3f…": "Acme"}.
+	// Left out when there are none.
+	Display map[string]string `json:"display,omitempty"`
+}
+
+func writeJSON(w io.Writer, cs []tandem.Conflict, refs map[string]Ref) error {
+	out := make([]jsonConflict, 0, len(cs)) // [] to a reader, not null
+	for _, c := range cs {
+		j := jsonConflict{Conflict: c}
+		for id, r := range refsIn(c, refs) {
+			if j.Display == nil {
+				j.Display = map[string]string{}
+			}
+			j.Display[id] = r.Name
+		}
+		out = append(out, j)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	// Company names have & and notes have < >: keep them readable. The
 	// output is JSON for tools, never pasted into HTML by Tandem.
 	enc.SetEscapeHTML(false)
-	return enc.Encode(cs)
+	return enc.Encode(out)
 }
 
 // csvHeader names the CSV columns; one row per (conflict, side).
