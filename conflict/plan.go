@@ -35,6 +35,11 @@ func (e *Engine) Planned(ctx context.Context, ent *mapping.Entity) ([]Change, er
 				if err != nil {
 					return nil, err
 				}
+				if p.write != nil && p.write.Op == tandem.OpDelete {
+					if err := e.holdDelete(ctx, ent, sm, &p); err != nil {
+						return nil, err
+					}
+				}
 				out = append(out, p.changes(sm)...)
 			}
 		}
@@ -48,12 +53,18 @@ func (p planned) changes(sm *mapping.System) []Change {
 	if p.link != nil {
 		c.RecordID = p.link.ExternalID
 	}
+	var wait []Change // a reference or a delete that waits (refs.go)
+	if p.waits != "" {
+		w := c
+		w.Note = "waits: " + p.waits
+		wait = []Change{w}
+	}
 	switch {
 	case p.mapErr != nil:
 		c.Note = "would be set aside: " + p.mapErr.Error()
 		return []Change{c}
 	case p.write == nil:
-		return nil
+		return wait
 	case p.write.Op == tandem.OpDelete:
 		c.Note = "delete"
 		return []Change{c}
@@ -75,5 +86,5 @@ func (p planned) changes(sm *mapping.System) []Change {
 		c.Note = fmt.Sprintf("%s with no field change", p.write.Op)
 		out = append(out, c)
 	}
-	return out
+	return append(out, wait...)
 }

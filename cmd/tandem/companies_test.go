@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"tandem"
@@ -336,5 +337,40 @@ func TestCompaniesAndContactsConverge(t *testing.T) {
 	}
 	if !cleared {
 		t.Error("clearing Ann's company was not recorded")
+	}
+}
+
+// A plan shows a reference that waits for its target to be created, as
+// the pass would leave it, beside the target's create.
+func TestPlanShowsAReferenceThatWaits(t *testing.T) {
+	w := newCompaniesWorld(t)
+	acme := w.hsCreate("companies", map[string]any{"name": "Acme", "domain": "acme.com"})
+	ann := w.hsCreate("contacts", map[string]any{"email": "ann@example.com", "lastname": "Lee"})
+	if err := w.hs.Associate(ann, acme, true); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var notes []string
+	for _, ent := range w.a.cfg.Entities {
+		if err := w.a.engine.Pull(ctx, ent); err != nil {
+			t.Fatal(err)
+		}
+		changes, err := w.a.engine.Planned(ctx, ent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range changes {
+			if c.System == "salesforce" {
+				notes = append(notes, ent.Name+" "+c.Field+" "+c.Note)
+			}
+		}
+	}
+	var created, waits bool
+	for _, n := range notes {
+		created = created || strings.HasPrefix(n, "company Name create")
+		waits = waits || (strings.HasPrefix(n, "contact  waits: company waits for company ") && strings.HasSuffix(n, " to exist in salesforce"))
+	}
+	if !created || !waits {
+		t.Errorf("the plan for Salesforce does not show Acme's create and Ann's company waiting for it:\n%s", strings.Join(notes, "\n"))
 	}
 }
