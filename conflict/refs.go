@@ -31,7 +31,9 @@ const refDepth = 2
 // pass, or a webhook of the contact before the company's) is read by id
 // and staged first, in a transaction of its own; if the contact's staging
 // then fails, the company stays known and nothing is lost. A target the
-// system no longer has reads as no reference.
+// system no longer has reads as no reference; one that could not be read
+// (unreadable, no read by id, a chain of references too deep) leaves the
+// field out of the record, as if the system had said nothing of it.
 func (e *Engine) refsIn(ctx context.Context, ent *mapping.Entity, sm *mapping.System, recs []tandem.Record) error {
 	return e.refsInAt(ctx, ent, sm, recs, 0)
 }
@@ -62,8 +64,9 @@ func (e *Engine) refsInAt(ctx context.Context, ent *mapping.Entity, sm *mapping.
 		if err != nil {
 			return err
 		}
+		var gone map[string]bool
 		if missing := unlinked(ids, links); len(missing) > 0 && depth < refDepth {
-			if err := e.stageTargets(ctx, target, tsm, missing, depth); err != nil {
+			if gone, err = e.stageTargets(ctx, target, tsm, missing, depth); err != nil {
 				return fmt.Errorf("%s %s: the %s its records refer to: %w", sm.Name, sm.Object, tsm.Object, err)
 			}
 			if links, err = e.Store.LinksByID(ctx, sm.Name, tsm.Object, ids); err != nil {
@@ -75,14 +78,19 @@ func (e *Engine) refsInAt(ctx context.Context, ent *mapping.Entity, sm *mapping.
 			if id == "" {
 				continue
 			}
-			var to any // no such record: no reference
-			if l := links[id]; l != nil {
-				to = l.EntityID
-			} else {
+			var raw []byte
+			switch l := links[id]; {
+			case l != nil:
+				raw, err = sjson.SetBytes(r.Raw, path, l.EntityID)
+			case gone[id]:
 				e.log().Warn("reference to a record the system does not have: read as none", "system", sm.Name, "object", sm.Object,
 					"id", r.ID, "field", f, "target", tsm.Object, "target_id", id)
+				raw, err = sjson.SetBytes(r.Raw, path, nil)
+			default:
+				e.log().Warn("reference to a record not read yet: left out of this read", "system", sm.Name, "object", sm.Object,
+					"id", r.ID, "field", f, "target", tsm.Object, "target_id", id)
+				raw, err = sjson.DeleteBytes(r.Raw, path)
 			}
-			raw, err := sjson.SetBytes(r.Raw, path, to)
 			if err != nil {
 				return fmt.Errorf("%s %s %s: %s: %w", sm.Name, sm.Object, r.ID, path, err)
 			}
@@ -116,25 +124,33 @@ func unlinked(ids []string, links map[string]*tandem.Link) []string {
 }
 
 // stageTargets reads the target records of references by id and stages
-// them as their own entity's records, as a webhook's would be.
-func (e *Engine) stageTargets(ctx context.Context, target *mapping.Entity, tsm *mapping.System, ids []string, depth int) error {
+// them as their own entity's records, as a webhook's would be. It returns
+// the ids the system said it does not have.
+func (e *Engine) stageTargets(ctx context.Context, target *mapping.Entity, tsm *mapping.System, ids []string, depth int) (gone map[string]bool, err error) {
 	conn, err := e.conn(tsm.Name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	f, ok := conn.(connectors.Fetcher)
 	if !ok {
-		return nil // cannot read by id: those references read as none until the target is pulled
+		return nil, nil // cannot read by id: those references wait for the target's pull
 	}
-	recs, _, err := e.fetchRaw(ctx, f, tsm, tandem.Query{Object: tsm.Object, Fields: e.paths(tsm)}, ids)
-	if err != nil || len(recs) == 0 {
-		return err
+	recs, aside, err := e.fetchRaw(ctx, f, tsm, tandem.Query{Object: tsm.Object, Fields: e.paths(tsm)}, ids)
+	if err != nil {
+		return nil, err
+	}
+	gone = map[string]bool{}
+	for _, id := range missingIDs(without(ids, aside), recs) {
+		gone[id] = true
+	}
+	if len(recs) == 0 {
+		return gone, nil
 	}
 	if err := e.refsInAt(ctx, target, tsm, recs, depth+1); err != nil {
-		return err
+		return nil, err
 	}
 	e.log().Info("referenced records read before the records referring to them", "system", tsm.Name, "object", tsm.Object, "records", len(recs))
-	return e.Store.Update(ctx, func(tx *state.Tx) error { return e.stageAll(ctx, tx, target, tsm, recs) })
+	return gone, e.Store.Update(ctx, func(tx *state.Tx) error { return e.stageAll(ctx, tx, target, tsm, recs) })
 }
 
 // refsOut translates the references among the fields of a write to sm
