@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -74,13 +75,19 @@ type companiesWorld struct {
 }
 
 func newCompaniesWorld(t *testing.T) *companiesWorld {
+	return newCompaniesWorldVia(t, func(h http.Handler) *httptest.Server { return httptest.NewServer(h) })
+}
+
+// newCompaniesWorldVia is newCompaniesWorld with Salesforce served by
+// serve (a test that loses answers).
+func newCompaniesWorldVia(t *testing.T, serve func(http.Handler) *httptest.Server) *companiesWorld {
 	w := &companiesWorld{t: t, clock: newTestClock()}
 	keys := map[string][]string{"contacts": tandemKeys["contacts"], "companies": tandemKeys["contacts"]}
 	w.hs = hubspottest.NewServer(hubspottest.Options{UniqueProperties: keys, Token: "hs-token", RateLimit: loopbackRate, Now: w.clock.Now})
 	t.Cleanup(w.hs.Close)
 	w.sf = salesforcetest.New(salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", Now: w.clock.Now})
 	t.Cleanup(w.sf.Close)
-	sfSrv := httptest.NewServer(w.sf)
+	sfSrv := serve(w.sf)
 	t.Cleanup(sfSrv.Close)
 	w.a, _ = openRepro(t, companiesConfig(t, t.TempDir(), w.hs.URL, sfSrv.URL))
 	return w
@@ -372,5 +379,51 @@ func TestPlanShowsAReferenceThatWaits(t *testing.T) {
 	}
 	if !created || !waits {
 		t.Errorf("the plan for Salesforce does not show Acme's create and Ann's company waiting for it:\n%s", strings.Join(notes, "\n"))
+	}
+}
+
+// A contact written to Salesforce before its company exists there is
+// written in two steps: the contact now, its AccountId once the Account
+// exists. Tandem dies after the first step has landed and before it
+// learned so (the answer is lost): the next pass finds the contact by
+// Tandem's key, and the reference still reaches it; nothing is lost or
+// made twice.
+func TestReferenceWrittenLaterSurvivesACrash(t *testing.T) {
+	var lost lostAnswers
+	w := newCompaniesWorldVia(t, func(h http.Handler) *httptest.Server {
+		return lost.server(t, h, func(r *http.Request, applied bool) bool {
+			return applied || (r.Method == http.MethodPatch && strings.Contains(r.URL.Path, "/Contact/"))
+		})
+	})
+	acme := w.hsCreate("companies", map[string]any{"name": "Acme", "domain": "acme.com"})
+	ann := w.hsCreate("contacts", map[string]any{"email": "ann@example.com", "lastname": "Lee"})
+	if err := w.hs.Associate(ann, acme, true); err != nil {
+		t.Fatal(err)
+	}
+	// The contact's pass alone: Acme is read by id and staged, but has no
+	// Account yet, so the contact is created without AccountId; the
+	// create lands and its answer is lost.
+	lost.arm()
+	for _, ent := range w.a.cfg.Entities {
+		if ent.Name == "contact" {
+			w.clock.tick()
+			w.a.engine.Sync(context.Background(), ent) // fails: the answer is lost
+		}
+	}
+	lost.disarm()
+	if !lost.dropped() || len(w.sf.List("Contact")) != 1 {
+		t.Fatalf("the contact's create did not land (answer lost: %v, contacts: %d)", lost.dropped(), len(w.sf.List("Contact")))
+	}
+	if s := w.sfCompanyOf("ann@example.com"); s != "" {
+		t.Fatalf("Ann's contact points to %q before Acme's Account exists", s)
+	}
+	w.sync()
+	w.sync()
+	w.agree(map[string]string{"ann@example.com": "acme.com"})
+	if n := len(w.sf.List("Contact")); n != 1 {
+		t.Errorf("Salesforce holds %d contacts, want Ann once", n)
+	}
+	if n := len(w.sf.List("Account")); n != 1 {
+		t.Errorf("Salesforce holds %d Accounts, want Acme once", n)
 	}
 }
