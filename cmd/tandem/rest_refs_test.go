@@ -145,3 +145,63 @@ systems:
 		t.Errorf("Bob moved to Acme in the CRM; his company in HubSpot is %q", d)
 	}
 }
+
+// TestReferenceCycleJSONServer syncs companies that are each other's
+// parent (a cycle) from one json-server to another: neither can be
+// created with its parent's id, since neither exists there yet, so both
+// are created first and their parents written by the next pass.
+func TestReferenceCycleJSONServer(t *testing.T) {
+	one, two := resttest.StartJSONServer(t), resttest.StartJSONServer(t)
+	t.Setenv("JSON_SERVER_TOKEN", one.Token)
+	do := func(js *resttest.JSONServer, method, path string, body any) gjson.Result {
+		t.Helper()
+		st, b, err := js.Do(method, path, body, nil)
+		if err != nil || st >= 300 {
+			t.Fatalf("%s %s: %d %s %v", method, path, st, b, err)
+		}
+		return gjson.ParseBytes(b)
+	}
+	a := do(one, "POST", "/companies", map[string]any{"name": "A", "domain": "a.com"}).Get("id").Raw
+	b := do(one, "POST", "/companies", map[string]any{"name": "B", "domain": "b.com", "parentId": a}).Get("id").Raw
+	do(one, "PATCH", "/companies/"+a, map[string]any{"parentId": b})
+
+	companies := func(js *resttest.JSONServer) string {
+		s := resttest.JSONServerSystem(js.URL, 10)
+		return strings.Replace(strings.ReplaceAll(s, "/contacts", "/companies"), "  contacts:\n", "  companies:\n", 1)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tandem.yaml")
+	body := fmt.Sprintf(`state: %s
+systems:
+  one:
+%s  two:
+%sentities:
+  company:
+    match: [domain]
+    fields: { name: string, domain: string, parent: { type: ref, entity: company } }
+    systems:
+      one: { object: companies, fields: { name: name, domain: domain, parent: parentId } }
+      two: { object: companies, fields: { name: name, domain: domain, parent: parentId } }
+`, filepath.Join(dir, "tandem.db"), resttest.Indent(companies(one), 4), resttest.Indent(companies(two), 4))
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		var out, errb bytes.Buffer
+		if code := execute([]string{"sync", "--config", cfg}, &out, &errb); code != 0 {
+			t.Fatalf("tandem sync exited %d:\n%s\n%s", code, out.String(), errb.String())
+		}
+	}
+	byDomain := map[string]gjson.Result{}
+	for _, c := range do(two, "GET", "/companies", nil).Array() {
+		byDomain[c.Get("domain").Str] = c
+	}
+	if len(byDomain) != 2 {
+		t.Fatalf("the second server holds %d companies, want A and B", len(byDomain))
+	}
+	a2, b2 := byDomain["a.com"], byDomain["b.com"]
+	if a2.Get("parentId").String() != b2.Get("id").String() || b2.Get("parentId").String() != a2.Get("id").String() {
+		t.Errorf("on the second server A (id %s) has parent %s and B (id %s) has parent %s; want each the other",
+			a2.Get("id"), a2.Get("parentId"), b2.Get("id"), b2.Get("parentId"))
+	}
+}
