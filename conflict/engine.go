@@ -301,7 +301,7 @@ func (d *decider) putGolden(ent *mapping.Entity, id string, g tandem.Golden) err
 
 // putGoldenAs is putGolden with the entity's delete state known.
 func (d *decider) putGoldenAs(ent *mapping.Entity, id string, g tandem.Golden, dl *state.Delete) error {
-	keys := ent.MatchKeys(g.Values())
+	keys := ent.StoredKeys(g.Values())
 	for _, f := range ent.Fields { // what its references point to (refs.go: referrers)
 		if id, ok := g[f].Value.(string); ok && ent.Types[f].Target != nil && id != "" {
 			keys[mapping.RefKey(f)] = id

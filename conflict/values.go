@@ -81,7 +81,7 @@ func (d *decider) holdValues(ent *mapping.Entity, sm *mapping.System, rec tandem
 func unidentifiable(ent *mapping.Entity, bad []*mapping.FieldError) bool {
 	for _, fe := range bad {
 		for _, f := range fe.Fields {
-			if slices.Contains(ent.Match, f) {
+			if slices.Contains(ent.Match, f) || slices.Contains(ent.Fallback, f) {
 				return true
 			}
 		}

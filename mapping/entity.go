@@ -19,13 +19,16 @@ const (
 
 // Entity is one canonical record type and how each system maps to it.
 type Entity struct {
-	Name    string
-	Match   []string         // canonical fields whose normalised values identify a record
-	Types   map[string]*Type // canonical field -> type
-	Fields  []string         // canonical fields in config order
-	Systems []*System        // in config order
-	Policy  Policy
-	Deletes Deletes
+	Name  string
+	Match []string // canonical fields whose normalised values identify a record
+	// Fallback are the fields that identify a record that has none of
+	// Match (a company by its name when it has no domain).
+	Fallback []string
+	Types    map[string]*Type // canonical field -> type
+	Fields   []string         // canonical fields in config order
+	Systems  []*System        // in config order
+	Policy   Policy
+	Deletes  Deletes
 	// Referrers are the ref fields, of any entity, that point to this
 	// one (a contact's company points to the company entity).
 	Referrers []Referrer
@@ -121,9 +124,10 @@ func (p *parser) entity(name string, n *yaml.Node, cfg *Config) *Entity {
 	var systemsNode, fieldsNode *yaml.Node
 	policyNodes := map[string]*yaml.Node{} // key -> node, checked once systems are known
 	p.mapping(n, key, map[string]func(string, *yaml.Node){
-		"match":        func(k string, v *yaml.Node) { e.Match = p.strs(v, k) },
-		"fields":       func(k string, v *yaml.Node) { fieldsNode = v },
-		"phone_region": func(k string, v *yaml.Node) { e.region = p.region(v, k) },
+		"match":          func(k string, v *yaml.Node) { e.Match = p.strs(v, k) },
+		"match_fallback": func(k string, v *yaml.Node) { e.Fallback = p.strs(v, k) },
+		"fields":         func(k string, v *yaml.Node) { fieldsNode = v },
+		"phone_region":   func(k string, v *yaml.Node) { e.region = p.region(v, k) },
 		"empty_never_overwrites": func(k string, v *yaml.Node) {
 			e.Policy.EmptyNeverOverwrites = p.boolean(v, k)
 		},
@@ -149,6 +153,14 @@ func (p *parser) entity(name string, n *yaml.Node, cfg *Config) *Entity {
 		if _, ok := e.Types[m]; !ok {
 			p.errf(n, fmt.Sprintf("%s.match[%d]", key, i), "%q is not a declared field", m)
 		}
+	}
+	for i, m := range e.Fallback {
+		if _, ok := e.Types[m]; !ok {
+			p.errf(n, fmt.Sprintf("%s.match_fallback[%d]", key, i), "%q is not a declared field", m)
+		}
+	}
+	if len(e.Fallback) > 0 && len(e.Match) == 0 {
+		p.errf(n, key+".match_fallback", "a fallback needs match: it identifies the records that have no match key")
 	}
 	if systemsNode == nil {
 		p.errf(n, key+".systems", "required")

@@ -534,10 +534,29 @@ func (s *System) Out(values tandem.Values, fields []string, create bool) (json.R
 }
 
 // MatchKeys returns the normalised match-key values of a record: trimmed,
-// lower-cased text, empty ones left out.
+// lower-cased text, empty ones left out; the fallback's when it has none.
 func (e *Entity) MatchKeys(v tandem.Values) map[string]string {
+	keys := matchKeys(e.Match, v)
+	if len(keys) == 0 && len(e.Fallback) > 0 {
+		return matchKeys(e.Fallback, v)
+	}
+	return keys
+}
+
+// StoredKeys are the keys an entity is found by: its match keys and its
+// fallback's, so a record with no match key finds it by the fallback.
+func (e *Entity) StoredKeys(v tandem.Values) map[string]string {
+	keys := matchKeys(e.Match, v)
+	for f, k := range matchKeys(e.Fallback, v) {
+		keys[f] = k
+	}
+	return keys
+}
+
+// matchKeys are the normalised values of fields that v holds.
+func matchKeys(fields []string, v tandem.Values) map[string]string {
 	keys := map[string]string{}
-	for _, m := range e.Match {
+	for _, m := range fields {
 		var s string
 		switch x := v[m].(type) {
 		case string:

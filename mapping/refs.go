@@ -26,7 +26,7 @@ func (p *parser) refs(cfg *Config) {
 				continue
 			}
 			key := "entities." + e.Name + ".fields." + f
-			if slices.Contains(e.Match, f) {
+			if slices.Contains(e.Match, f) || slices.Contains(e.Fallback, f) {
 				p.errf(t.node, key, "a ref cannot be a match key (its value is Tandem's id of the %s)", t.Entity)
 			}
 			if t.Target = byName[t.Entity]; t.Target == nil {

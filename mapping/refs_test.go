@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -73,5 +74,45 @@ func TestRefOrder(t *testing.T) {
 	}
 	if refs := contact.Refs(contact.Systems[0]); len(refs) != 1 || refs[0] != "company" {
 		t.Errorf("Refs = %v", refs)
+	}
+}
+
+// match_fallback: a record with none of its match keys is identified by
+// the fallback's; an entity is found by both.
+func TestMatchFallback(t *testing.T) {
+	cfg, err := Parse("x.yaml", []byte(refSystems+`entities:
+  company:
+    match: [domain]
+    match_fallback: [name]
+    fields: { name: string, domain: string }
+    systems: { a: { object: c, fields: { name: n, domain: d } } }
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := cfg.Entities[0]
+	for _, c := range []struct {
+		v            map[string]any
+		match, store string
+	}{
+		{map[string]any{"name": "Acme", "domain": "Acme.com"}, "map[domain:acme.com]", "map[domain:acme.com name:acme]"},
+		{map[string]any{"name": " Acme ", "domain": ""}, "map[name:acme]", "map[name:acme]"},
+		{map[string]any{}, "map[]", "map[]"},
+	} {
+		if got := fmt.Sprint(e.MatchKeys(c.v)); got != c.match {
+			t.Errorf("MatchKeys(%v) = %s, want %s", c.v, got, c.match)
+		}
+		if got := fmt.Sprint(e.StoredKeys(c.v)); got != c.store {
+			t.Errorf("StoredKeys(%v) = %s, want %s", c.v, got, c.store)
+		}
+	}
+	_, err = Parse("x.yaml", []byte(refSystems+`entities:
+  company:
+    match_fallback: [nom]
+    fields: { name: string }
+    systems: { a: { object: c, fields: { name: n } } }
+`), env(nil))
+	if !sameErrors(err, "x.yaml:4: entities.company.match_fallback: a fallback needs match: it identifies the records that have no match key\nx.yaml:4: entities.company.match_fallback[0]: \"nom\" is not a declared field") {
+		t.Errorf("got %v", err)
 	}
 }

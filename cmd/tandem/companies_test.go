@@ -50,6 +50,7 @@ entities:
         fields: { email: Email, last_name: LastName, company: AccountId }
   company:
     match: [domain]
+    match_fallback: [name]
     fields: { name: string, domain: string }
     systems:
       hubspot:
@@ -425,5 +426,33 @@ func TestReferenceWrittenLaterSurvivesACrash(t *testing.T) {
 	}
 	if n := len(w.sf.List("Account")); n != 1 {
 		t.Errorf("Salesforce holds %d Accounts, want Acme once", n)
+	}
+}
+
+// A company is matched by its domain, or by its name when it has none: an
+// Account with no website finds the HubSpot company of its name (and gets
+// its domain), two companies with no domain and one name are one; two
+// with other domains and one name stay two.
+func TestCompaniesMatchByNameWithoutDomain(t *testing.T) {
+	w := newCompaniesWorld(t)
+	w.hsCreate("companies", map[string]any{"name": "Acme", "domain": "acme.com"})
+	w.sfCreate("Account", map[string]any{"Name": "ACME "})
+	w.hsCreate("companies", map[string]any{"name": "Umbrella"})
+	w.sfCreate("Account", map[string]any{"Name": "Umbrella"})
+	w.hsCreate("companies", map[string]any{"name": "Globex", "domain": "globex.com"})
+	w.sfCreate("Account", map[string]any{"Name": "Globex", "Website": "globex.example"})
+	w.sync()
+	w.sync()
+	if n, m := len(w.hs.List("companies")), len(w.sf.List("Account")); n != 4 || m != 4 {
+		t.Errorf("HubSpot has %d companies and Salesforce %d Accounts, want 4 each (Acme, Umbrella, and two Globex)", n, m)
+	}
+	var acme string
+	for _, a := range w.sf.List("Account") {
+		if strings.EqualFold(strings.TrimSpace(str(a.Fields["Name"])), "acme") {
+			acme = str(a.Fields["Website"])
+		}
+	}
+	if acme != "acme.com" {
+		t.Errorf("the Account with no website matched to Acme has website %q, want acme.com", acme)
 	}
 }

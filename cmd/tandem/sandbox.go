@@ -343,6 +343,7 @@ func withCompanies(cfg string) string {
 // order in the file.
 const companyEntity = `  company:
     match: [domain]          # the same company by its web domain
+    match_fallback: [name]   # or, for a company with none, by its name
     fields:
       name: string
       domain: string
