@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"maps"
 	"os"
 	"path/filepath"
@@ -193,5 +194,39 @@ func TestSandboxCompanies(t *testing.T) {
 				t.Errorf("conflicts --format %s says no %q:\n%s", format, w, out.String())
 			}
 		}
+	}
+
+	// tandem status --format json: both entities, each with linked
+	// records in every system that maps it.
+	var out, errb bytes.Buffer
+	if code := execute([]string{"status", "--config", config, "--format", "json"}, &out, &errb); code != 0 {
+		t.Fatalf("status: exit %d: %s", code, errb.String())
+	}
+	var status []struct {
+		Entity  string `json:"entity"`
+		Records int    `json:"records"`
+		Systems []struct {
+			System string `json:"system"`
+			Object string `json:"object"`
+			Linked int    `json:"linked_records"`
+		} `json:"systems"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &status); err != nil {
+		t.Fatalf("status --format json: %v\n%s", err, out.String())
+	}
+	seen := map[string]bool{}
+	for _, es := range status {
+		seen[es.Entity] = true
+		if es.Records == 0 {
+			t.Errorf("status: entity %s has no records", es.Entity)
+		}
+		for _, s := range es.Systems {
+			if s.Linked == 0 {
+				t.Errorf("status: entity %s has no records linked in %s %s", es.Entity, s.System, s.Object)
+			}
+		}
+	}
+	if !seen["company"] || !seen["contact"] {
+		t.Errorf("status lists %v, want company and contact", slices.Sorted(maps.Keys(seen)))
 	}
 }
