@@ -386,6 +386,9 @@ func (w *Watermark) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	for s, list := range j.Seen {
+		if s == "" {
+			return fmt.Errorf("watermark: seen versions under no stamp")
+		}
 		at, err := parse("seen stamp", s)
 		if err != nil {
 			return err
