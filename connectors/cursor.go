@@ -386,13 +386,11 @@ func (w *Watermark) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	for s, list := range j.Seen {
-		if s == "" {
-			return fmt.Errorf("watermark: seen versions under no stamp")
-		}
 		at, err := parse("seen stamp", s)
 		if err != nil {
 			return err
 		}
+
 		for _, v := range list {
 			i := strings.LastIndex(v, ":") // the fingerprint is hex; an id may hold a colon
 			id, sum := v[:max(i, 0)], v[i+1:]
@@ -407,6 +405,7 @@ func (w *Watermark) UnmarshalJSON(b []byte) error {
 		if err != nil {
 			return err
 		}
+
 		n, x, ok := strings.Cut(v, ":")
 		cnt, err1 := strconv.Atoi(n)
 		xor, err2 := strconv.ParseUint(x, 16, 64)
@@ -417,6 +416,16 @@ func (w *Watermark) UnmarshalJSON(b []byte) error {
 			out.Sums = map[int64]Digest{}
 		}
 		out.Sums[at.UnixMilli()] = Digest{N: cnt, X: xor}
+	}
+	// What was seen, and the sums of seconds read, belong to a stamp: a
+	// watermark without one could not write them back.
+	for _, v := range out.Seen {
+		if v.Stamp.IsZero() || out.Stamp.IsZero() {
+			return fmt.Errorf("watermark: seen versions under no stamp")
+		}
+	}
+	if _, zero := out.Sums[(time.Time{}).UnixMilli()]; zero || (len(out.Sums) > 0 && out.Stamp.IsZero()) {
+		return fmt.Errorf("watermark: sums under no stamp")
 	}
 	slices.SortStableFunc(out.Seen, func(a, b Version) int {
 		if c := a.Stamp.Compare(b.Stamp); c != 0 {
