@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -51,7 +52,7 @@ func TestReferencesModel(t *testing.T) {
 	fail := func(format string, args ...any) {
 		t.Helper()
 		start := max(0, len(log)-40)
-		t.Fatalf("seed %d: "+format+"\nthe last actions:\n  %s", append([]any{seed}, append(args, joinLines(log[start:]))...)...)
+		t.Fatalf("seed %d: "+format+"\nthe last actions:\n  %s", append([]any{seed}, append(args, strings.Join(log[start:], "\n  "))...)...)
 	}
 	hsCompany := func(domain string) string {
 		for _, c := range w.hs.List("companies") {
@@ -235,15 +236,4 @@ func TestReferencesModel(t *testing.T) {
 		w.sync()
 	}
 	check()
-}
-
-func joinLines(lines []string) string {
-	out := ""
-	for i, l := range lines {
-		if i > 0 {
-			out += "\n  "
-		}
-		out += l
-	}
-	return out
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,7 +100,7 @@ func newCompaniesWorldVia(t *testing.T, serve func(http.Handler) *httptest.Serve
 func (w *companiesWorld) sync(only ...string) {
 	w.t.Helper()
 	for _, ent := range w.a.cfg.Entities {
-		if len(only) > 0 && !contains(only, ent.Name) {
+		if len(only) > 0 && !slices.Contains(only, ent.Name) {
 			continue
 		}
 		w.clock.tick()
@@ -108,15 +109,6 @@ func (w *companiesWorld) sync(only ...string) {
 		}
 	}
 	w.clock.tick()
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 func (w *companiesWorld) hsCreate(object string, props map[string]any) string {
@@ -141,28 +133,27 @@ func (w *companiesWorld) sfCreate(object string, fields map[string]any) string {
 // primary, by its domain ("" for none).
 func (w *companiesWorld) hsCompanyOf(email string) string {
 	w.t.Helper()
-	for _, c := range w.hs.List("contacts") {
+	return hsPrimaryDomain(w.t, w.hs.Emulator, email)
+}
+
+// hsPrimaryDomain is the domain of the primary company of a HubSpot
+// contact ("" for none).
+func hsPrimaryDomain(t *testing.T, hs *hubspottest.Emulator, email string) string {
+	t.Helper()
+	for _, c := range hs.List("contacts") {
 		if c.Properties["email"] != email || c.Archived {
 			continue
 		}
-		for id, types := range w.hs.Associations("contacts", c.ID) {
-			if contains(typeNames(types), "1") {
-				co, _ := w.hs.Get("companies", id)
+		for id, types := range hs.Associations("contacts", c.ID) {
+			if slices.Contains(types, hubspottest.ContactToCompanyPrimary) {
+				co, _ := hs.Get("companies", id)
 				return co.Properties["domain"]
 			}
 		}
 		return ""
 	}
-	w.t.Fatalf("no HubSpot contact %s", email)
+	t.Fatalf("no HubSpot contact %s", email)
 	return ""
-}
-
-func typeNames(ts []int) []string {
-	var out []string
-	for _, t := range ts {
-		out = append(out, fmt.Sprint(t))
-	}
-	return out
 }
 
 // sfCompanyOf is the Account a Salesforce contact points to, by its

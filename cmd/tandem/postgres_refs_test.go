@@ -122,24 +122,7 @@ entities:
 		}
 		return *d
 	}
-	hsCompanyOf := func(email string) string {
-		for _, c := range hs.List("contacts") {
-			if c.Properties["email"] != email {
-				continue
-			}
-			for id, types := range hs.Associations("contacts", c.ID) {
-				for _, ty := range types {
-					if ty == hubspottest.ContactToCompanyPrimary {
-						co, _ := hs.Get("companies", id)
-						return co.Properties["domain"]
-					}
-				}
-			}
-			return ""
-		}
-		t.Fatalf("HubSpot has no contact %s", email)
-		return ""
-	}
+	hsCompanyOf := func(email string) string { return hsPrimaryDomain(t, hs.Emulator, email) }
 	sync()
 	sync()
 	if d := dbCompanyOf("ann@example.com"); d != "acme.com" {

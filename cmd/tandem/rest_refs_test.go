@@ -107,23 +107,7 @@ systems:
 		t.Fatalf("the CRM has no contact %s", email)
 		return gjson.Result{}
 	}
-	hsCompanyOf := func(email string) string {
-		for _, c := range hs.List("contacts") {
-			if c.Properties["email"] == email {
-				for id, types := range hs.Associations("contacts", c.ID) {
-					for _, ty := range types {
-						if ty == hubspottest.ContactToCompanyPrimary {
-							co, _ := hs.Get("companies", id)
-							return co.Properties["domain"]
-						}
-					}
-				}
-				return ""
-			}
-		}
-		t.Fatalf("HubSpot has no contact %s", email)
-		return ""
-	}
+	hsCompanyOf := func(email string) string { return hsPrimaryDomain(t, hs.Emulator, email) }
 	sync()
 	sync()
 	if got, want := crmContact("ann@example.com").Get("companyId").String(), crmCompany("acme.com"); got != want {
