@@ -48,6 +48,9 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 	// merges the field it changed, and cancels a delete).
 	pullEdit := map[[2]string]time.Time{}
 	postPull := map[[3]string]bool{} // (system, email, field) -> last edited after the pull
+	// pulled is the value of a field the pull saw, where the window
+	// edited it before the pull.
+	pulled := map[[3]string]string{}
 	// timeOf is the record time newest compares for a system's field.
 	timeOf := func(sys, email, f string) time.Time {
 		if postPull[[3]string{sys, email, f}] {
@@ -62,6 +65,9 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 			fieldLast[[3]string{a.system, a.email, a.field}] = a.stamp
 			midTouched[a.email] = midTouched[a.email] || p.faults.isMid(a.how)
 			postPull[[3]string{a.system, a.email, a.field}] = after
+			if !after {
+				pulled[[3]string{a.system, a.email, a.field}] = a.value
+			}
 		}
 		switch a.kind {
 		case "edit", "create", "undelete":
@@ -116,12 +122,24 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 				continue
 			}
 			fc := &propFieldConflict{values: map[string]string{}, last: map[string]time.Time{}}
-			var distinct []string
+			var distinct, hidden []string
 			for _, s := range p.systems {
 				if _, ok := dels[s.name()]; ok {
 					continue
 				}
-				if val := cur[s.name()][email].v[f]; val != s.norm(f, base[f]) {
+				k := [3]string{s.name(), email, f}
+				val := cur[s.name()][email].v[f]
+				seen, edited := pulled[k]
+				// Put back to the window's start after the pull saw it
+				// changed (a person undoing an edit while the pass runs):
+				// the undo is that system's newest edit of the field, and
+				// takes part like any other. Unless the search lag hid
+				// the change from the pull: then it may not.
+				undone := val == s.norm(f, base[f]) && postPull[k] && edited && seen != val
+				if undone && p.lag > 0 {
+					hidden = append(hidden, s.name())
+				}
+				if val != s.norm(f, base[f]) || undone {
 					fc.values[s.name()] = val
 					fc.last[s.name()] = timeOf(s.name(), email, f)
 					if !slices.Contains(distinct, val) {
@@ -157,6 +175,17 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 						if can || sys == fc.winner {
 							fc.ok = append(fc.ok, fc.values[sys])
 						}
+					}
+					// An undo the lag may have hidden: the contest
+					// without it may have been the one decided.
+					alt := ""
+					for _, sys := range sortedKeys(fc.last) {
+						if !slices.Contains(hidden, sys) && (alt == "" || fc.last[sys].After(fc.last[alt])) {
+							alt = sys
+						}
+					}
+					if len(hidden) > 0 && alt != "" && !slices.Contains(fc.ok, fc.values[alt]) {
+						fc.ok = append(fc.ok, fc.values[alt])
 					}
 					if len(fc.ok) > 1 {
 						e.loose[[2]string{email, f}] = true
