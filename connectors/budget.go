@@ -5,31 +5,31 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // budget is one system's request budget, taken by every attempt of every
 // call of the system (passes, backfills and writers alike), so Tandem slows
 // down before the API says 429 rather than after:
 //
-//   - a token bucket (burst 1) paced just under the API's window, from the
-//     configured Rate until the API's own headers tell the real one;
+//   - a rolling window of the API's size (paced), from the configured Rate
+//     until the API's own headers tell the real one: a short pass spends
+//     the window at once, a long one goes at the window's rate;
 //   - a hold on every call when the API says its window is spent
 //     (Remaining 0, or a 429 with Retry-After): someone else is using it;
 //   - the daily quota's reserve: writes stop when little is left, so the
 //     reads that tell when the quota is back can still go on.
 type budget struct {
-	lim        *rate.Limiter
 	headers    RateHeaders
 	reserve    float64
 	probeEvery time.Duration // how often a refused call may go anyway to look at the quota
 	log        *slog.Logger
 
 	mu        sync.Mutex
-	limit     RateLimit // what lim is paced for; zero: unlimited
+	win       window    // the slots booked
+	limit     RateLimit // what win is paced for; zero: unlimited
 	source    string    // of limit: "none", "config" or "headers"
 	rateSince time.Time
 	seen      RateInfo // the last RateInfo read from a response
@@ -50,8 +50,7 @@ type budget struct {
 const defaultProbe = time.Minute
 
 func newBudget(o HTTPOptions, log *slog.Logger) *budget {
-	b := &budget{lim: rate.NewLimiter(rate.Inf, 1), headers: o.RateHeaders, reserve: o.DailyReserve,
-		probeEvery: defaultProbe, log: log, source: "none"}
+	b := &budget{headers: o.RateHeaders, reserve: o.DailyReserve, probeEvery: defaultProbe, log: log, source: "none"}
 	if b.reserve == 0 {
 		b.reserve = 0.05
 	}
@@ -61,39 +60,86 @@ func newBudget(o HTTPOptions, log *slog.Logger) *budget {
 	return b
 }
 
-// pace is the token rate, with burst 1, that never lets more than
-// l.Requests through in any window of l.Per, however the window is placed
-// and whether its ends count (a strict rolling window); it is also safe
-// against a fixed window or a bucket of that size.
+// pace is the window the budget keeps to for a limit of l.Requests per
+// l.Per: at most n requests leave in any span of per. It never lets more
+// than l.Requests through in any window of l.Per, however the window is
+// placed and whether its ends count (a strict rolling window); so it is
+// also safe against a fixed window or a bucket of that size.
 //
-// With burst 1, two tokens are at least s = 1/rate apart, so a closed
-// window of length W holds at most floor(W/s)+1 of them. With
-// s = (W+slack)/(N-1), W/s < N-1, so a window holds at most N-1 of ours:
-// one below the limit, and Remaining 0 means another client shares the
-// budget (see observe). The slack covers the jitter between taking a token
-// and the request reaching the API: W/50, at least 5ms. For HubSpot's 100
-// per 10s that is 9.7 requests/s, 97% of the limit.
-func pace(l RateLimit) rate.Limit {
-	slack := max(l.Per/50, 5*time.Millisecond)
-	n := l.Requests - 1
-	if n < 1 {
-		n = 1 // one request per window: one per window and slack
-	}
-	return rate.Every((l.Per + slack) / time.Duration(n))
+// n is one below the limit, so Remaining 0 means another client shares the
+// budget (see observe); per is the window and a slack that covers the
+// jitter between booking a slot and the request reaching the API: W/50, at
+// least 5ms. For HubSpot's 100 per 10s that is 99 per 10.2s: the first 99
+// calls at once, then 9.7 a second.
+func pace(l RateLimit) (n int, per time.Duration) {
+	return max(l.Requests-1, 1), l.Per + max(l.Per/50, 5*time.Millisecond)
 }
 
-// setRate paces the limiter for l; b.mu held or b not yet shared.
+// window books the times requests leave so that no span of per holds
+// more than n of them. A token bucket (x/time/rate) cannot do this
+// without giving up half the rate: a burst b and a rate r let b + r·per
+// through one window, so a burst costs as much rate. n of 0: unlimited.
+type window struct {
+	n    int
+	per  time.Duration
+	left []time.Time // the slots booked, ascending, from a window before the last booking's time on
+}
+
+// book books the earliest slot at or after now and returns it.
+func (w *window) book(now time.Time) time.Time {
+	if w.n <= 0 {
+		return now
+	}
+	t := now
+	if len(w.left) >= w.n {
+		// The slot n back must be a whole window behind.
+		t = later(t, w.left[len(w.left)-w.n].Add(w.per))
+	}
+	i, _ := slices.BinarySearchFunc(w.left, t, time.Time.Compare)
+	w.left = slices.Insert(w.left, i, t)
+	// A slot a whole window before now bounds no later one.
+	old := 0
+	for old < len(w.left)-w.n && !w.left[old].Add(w.per).After(now) {
+		old++
+	}
+	w.left = slices.Delete(w.left, 0, old)
+	return t
+}
+
+// cancel gives back a slot booked and not used.
+func (w *window) cancel(t time.Time) {
+	if i, ok := slices.BinarySearchFunc(w.left, t, time.Time.Compare); ok {
+		w.left = slices.Delete(w.left, i, i+1)
+	}
+}
+
+// rate is the window's sustained rate in requests a second; 0: unlimited.
+func (w *window) rate() float64 {
+	if w.n <= 0 {
+		return 0
+	}
+	return float64(w.n) / w.per.Seconds()
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// setRate paces the window for l; b.mu held or b not yet shared.
 func (b *budget) setRate(l RateLimit, source string, now time.Time) {
-	b.lim.SetLimitAt(now, pace(l))
+	b.win.n, b.win.per = pace(l)
 	if b.limit != l || b.source != source {
-		b.log.Info("rate budget", "source", source, "requests", l.Requests, "per", l.Per, "rate", float64(pace(l)))
+		b.log.Info("rate budget", "source", source, "requests", l.Requests, "per", l.Per, "window", b.win.n, "of", b.win.per, "rate", b.win.rate())
 	}
 	b.limit, b.source, b.rateSince = l, source, now
 }
 
-// wait blocks until an attempt may leave: after any hold, with a token.
-// It returns at once with a *waitError when that is later than ctx's
-// deadline, rather than sleep into it.
+// wait blocks until an attempt may leave: after any hold, in a slot of
+// the window. It returns at once with a *waitError when that is later than
+// ctx's deadline, rather than sleep into it.
 func (b *budget) wait(ctx context.Context) error {
 	for {
 		if err := ctx.Err(); err != nil {
@@ -107,19 +153,26 @@ func (b *budget) wait(ctx context.Context) error {
 			}
 			continue
 		}
-		r := b.lim.ReserveN(now, 1) // burst 1: always possible
-		if d := r.DelayFrom(now); d > 0 {
-			if err := sleepUntil(ctx, now, now.Add(d), "no slot in the rate budget"); err != nil {
-				r.CancelAt(time.Now())
+		b.mu.Lock()
+		slot := b.win.book(now)
+		b.mu.Unlock()
+		if slot.After(now) {
+			if err := sleepUntil(ctx, now, slot, "no slot in the rate budget"); err != nil {
+				b.mu.Lock()
+				b.win.cancel(slot)
+				b.mu.Unlock()
 				return err
 			}
 		}
-		// A hold may have begun while we waited for the token: wait it
-		// out and take a fresh token, or all held calls would leave at
+		// A hold may have begun while we waited for the slot: wait it
+		// out and book a fresh one, or all held calls would leave at
 		// once when it ends.
 		if until, _ := b.held(); !time.Now().Before(until) {
 			return nil
 		}
+		b.mu.Lock()
+		b.win.cancel(slot)
+		b.mu.Unlock()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,22 +97,57 @@ func run(h *HTTP, url string, n, workers int) {
 	wg.Wait()
 }
 
-// The budget's pace, whatever the limit, never lets more than limit-1
-// requests into any closed window, and stays within 10% of the limit for
-// the limits Tandem meets (HubSpot's 100 or 190 per 10s).
+// The budget's window, whatever the limit, never lets more than limit-1
+// requests into any closed window of the limit's, and its sustained rate
+// stays within 5% of the limit for the limits Tandem meets (HubSpot's 100
+// or 190 per 10s).
 func TestPace(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
 	for _, l := range []RateLimit{{1, time.Second}, {2, time.Second}, {20, 200 * time.Millisecond}, {100, 10 * time.Second}, {190, 10 * time.Second}, {500, time.Minute}} {
-		s := time.Duration(float64(time.Second) / float64(pace(l)))
-		// Tokens s apart: the most in a closed window of Per.
-		most := int(l.Per/s) + 1
-		if want := max(l.Requests-1, 1); most > want {
-			t.Errorf("%d per %v: %d tokens fit in a window, want at most %d", l.Requests, l.Per, most, want)
+		var w window
+		w.n, w.per = pace(l)
+		// Requests asking at every millisecond for five windows: each
+		// leaves at the slot booked for it.
+		var slots []time.Time
+		for now := t0; len(slots) < 5*l.Requests; now = now.Add(time.Millisecond) {
+			slots = append(slots, w.book(now))
+		}
+		slices.SortFunc(slots, time.Time.Compare)
+		for i, s := range slots {
+			// The most slots in the closed window [s, s+Per].
+			j, _ := slices.BinarySearchFunc(slots, s.Add(l.Per+1), time.Time.Compare)
+			if most, want := j-i, max(l.Requests-1, 1); most > want {
+				t.Fatalf("%d per %v: %d slots in the window from %v, want at most %d", l.Requests, l.Per, most, s.Sub(t0), want)
+			}
+		}
+		// A short pass goes at once: the first window is a burst.
+		if first := slots[max(l.Requests-2, 0)]; l.Requests > 2 && first.Sub(t0) > time.Duration(l.Requests)*time.Millisecond {
+			t.Errorf("%d per %v: the %dth request waited until %v", l.Requests, l.Per, l.Requests-1, first.Sub(t0))
 		}
 		if l.Requests >= 100 {
-			if got, limit := float64(pace(l)), float64(l.Requests)/l.Per.Seconds(); got < limit/1.05 {
+			if got, limit := w.rate(), float64(l.Requests)/l.Per.Seconds(); got < limit/1.05 {
 				t.Errorf("%d per %v: paced at %.2f/s, more than 5%% under the limit %.2f/s", l.Requests, l.Per, got, limit)
 			}
 		}
+	}
+}
+
+// A slot given back is free for the next request.
+func TestWindowCancel(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	w := window{n: 2, per: time.Second}
+	w.book(t0)
+	w.book(t0)
+	third := w.book(t0)
+	if want := t0.Add(time.Second); !third.Equal(want) {
+		t.Fatalf("third slot %v, want a window later", third.Sub(t0))
+	}
+	w.cancel(third)
+	if again := w.book(t0); !again.Equal(third) {
+		t.Errorf("after the cancel: %v, want the slot given back (%v)", again.Sub(t0), third.Sub(t0))
+	}
+	if none := (&window{}).book(t0); !none.Equal(t0) {
+		t.Errorf("unlimited: %v", none)
 	}
 }
 
@@ -131,7 +167,7 @@ func TestBudgetKeepsUnderRollingWindow(t *testing.T) {
 	if srv.refused.Load() != 0 || srv.served.Load() != 3*limit {
 		t.Errorf("with a budget: %d served, %d refused; want %d served, none refused", srv.served.Load(), srv.refused.Load(), 3*limit)
 	}
-	if hl := h.Health(); hl.RateSource != "config" || hl.Rate != float64(pace(RateLimit{limit, window})) {
+	if hl := h.Health(); hl.RateSource != "config" || hl.Rate != paceRate(RateLimit{limit, window}) {
 		t.Errorf("health = %+v", hl)
 	}
 
@@ -156,7 +192,7 @@ func TestBudgetCorrectedFromHeaders(t *testing.T) {
 		t.Errorf("%d refused, want none", srv.refused.Load())
 	}
 	hl := h.Health()
-	if hl.RateSource != "headers" || hl.Rate != float64(pace(RateLimit{limit, window})) || hl.RateSince.IsZero() {
+	if hl.RateSource != "headers" || hl.Rate != paceRate(RateLimit{limit, window}) || hl.RateSince.IsZero() {
 		t.Errorf("after: %+v", hl)
 	}
 	if hl.Limits == nil || hl.Limits.Limit != limit || hl.Limits.WindowSeconds != 0.2 || hl.Limits.Remaining < 0 {
@@ -350,4 +386,9 @@ func TestDailyReserveProbe(t *testing.T) {
 	if srv.posts.Load() != 3 {
 		t.Errorf("%d writes sent, want 3", srv.posts.Load())
 	}
+}
+
+func paceRate(l RateLimit) float64 {
+	n, per := pace(l)
+	return float64(n) / per.Seconds()
 }

@@ -2,8 +2,6 @@ package connectors
 
 import (
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Health is how one system's client is doing, for `tandem status`: its
@@ -58,9 +56,7 @@ func (h *HTTP) Health() Health {
 	b := h.budget
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if r := b.lim.Limit(); r != rate.Inf {
-		hl.Rate = float64(r)
-	}
+	hl.Rate = b.win.rate()
 	hl.RateSource, hl.RateSince = b.source, b.rateSince
 	if time.Now().Before(b.holdUntil) {
 		hl.HeldUntil, hl.HeldWhy = b.holdUntil, b.holdWhy
