@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 
 	"tandem"
 	"tandem/mapping"
@@ -80,10 +81,60 @@ func (d *decider) confirmEcho(sm *mapping.System, link *tandem.Link, view tandem
 	if len(echoed) == 0 {
 		return false, nil
 	}
+	edited := editedSince(fl, link.Snapshot, view)
+	for f, v := range edited {
+		snap[f] = v
+	}
 	link.Snapshot = snap
 	d.log.Info("read back a write in flight: Tandem's echo, not an edit", "system", sm.Name, "object", sm.Object,
 		"id", link.ExternalID, "entity_id", link.EntityID, "fields", echoed)
+	if len(edited) > 0 {
+		d.log.Info("edited since a write in flight landed", "system", sm.Name, "object", sm.Object,
+			"id", link.ExternalID, "entity_id", link.EntityID, "fields", slices.Sorted(maps.Keys(edited)))
+	}
 	return true, nil
+}
+
+// editedSince are the fields a person edited in the system after a write
+// in flight landed there, each with the value that write set (the base
+// the edit is measured from). A write lands whole: when a read shows one
+// of an attempt's values where the record held something else before,
+// and no earlier attempt sent that value, that attempt landed; a field it
+// set that now shows none of the values in flight was edited since, even
+// back to what it held before (which, measured from the old snapshot,
+// would look like no edit at all, and the person's edit would be lost to
+// Tandem's value). The last attempt shown to have landed counts. Nil when
+// no attempt is known or shown to have landed.
+func editedSince(fl state.InFlight, old, view tandem.Values) tandem.Values {
+	attempts := fl.Attempts()
+	for i := len(attempts) - 1; i >= 0; i-- {
+		a := attempts[i]
+		landed := false
+		for f, v := range a {
+			s, ok := old[f]
+			if w, read := view[f]; !read || !tandem.Equal(w, v) || (ok && tandem.Equal(v, s)) {
+				continue
+			}
+			if !slices.ContainsFunc(attempts[:i], func(e tandem.Values) bool { w, ok := e[f]; return ok && tandem.Equal(w, v) }) {
+				landed = true
+				break
+			}
+		}
+		if !landed {
+			continue
+		}
+		var out tandem.Values
+		for f, v := range a {
+			if _, read := view[f]; read && !fl.Has(f, view[f]) {
+				if out == nil {
+					out = tandem.Values{}
+				}
+				out[f] = v
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // sentBase is the base of a record Tandem created whose answer was lost

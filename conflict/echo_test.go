@@ -2,6 +2,7 @@ package conflict
 
 import (
 	"context"
+	"maps"
 	"testing"
 	"time"
 
@@ -286,5 +287,83 @@ func TestConditionalRefusalKeepsGapEdit(t *testing.T) {
 	}
 	if cs := w.conflicts("name"); len(cs) != 1 || cs[0].Decided != "b" {
 		t.Errorf("name conflicts %+v; want one, decided for b", cs)
+	}
+}
+
+// A write in flight landed (its phone shows), and then a person put the
+// name it set back to what b held before: that is b's edit, the newest,
+// not a write that never arrived. Measured from the old snapshot it looked
+// like no edit at all, and Tandem wrote its value over it again. Found by
+// the property test (seed 102, 10,000 steps: a lost answer, then the
+// person's edit in the gap before the retry).
+func TestEditOfALandedWriteInFlightBackToTheOldValue(t *testing.T) {
+	w := newEchoWorld(t, "{policy: newest, clock_tolerance: 0s}")
+	w.tick()
+	w.a.put("1", map[string]any{"name": "Annie", "phone": "3"})
+	w.crash = true
+	w.sync()
+	if w.crash {
+		t.Fatal("the pass wrote nothing to b: no crash")
+	}
+	w.tick()
+	w.b.put(w.b.live()[0], map[string]any{"name": "Ann"}) // undone in b, after the write landed
+	w.sync()
+	w.sync()
+	if a, b := w.names(); a != "Ann" || b != "Ann" {
+		t.Errorf("names: a %v, b %v; want b's edit Ann (the newest) in both", a, b)
+	}
+	if p := w.b.get(w.b.live()[0])["phone"]; p != "3" {
+		t.Errorf("b's phone = %v, want 3", p)
+	}
+}
+
+func TestEditedSince(t *testing.T) {
+	inFlight := func(attempts ...tandem.Values) state.InFlight {
+		f := state.InFlight{}
+		for _, a := range attempts {
+			for k, v := range a {
+				if !f.Has(k, v) {
+					f[k] = append(f[k], v)
+				}
+			}
+			f[state.SentAttempts] = append(f[state.SentAttempts], map[string]any(a))
+		}
+		return f
+	}
+	old := tandem.Values{"name": "Ann", "phone": "1", "title": "CEO"}
+	for _, c := range []struct {
+		name string
+		fl   state.InFlight
+		view tandem.Values
+		want tandem.Values
+	}{
+		{"landed, nothing edited", inFlight(tandem.Values{"name": "Annie", "phone": "3"}),
+			tandem.Values{"name": "Annie", "phone": "3", "title": "CEO"}, nil},
+		{"landed, one field put back", inFlight(tandem.Values{"name": "Annie", "phone": "3"}),
+			tandem.Values{"name": "Ann", "phone": "3", "title": "CEO"}, tandem.Values{"name": "Annie"}},
+		{"landed, one field edited to a third value", inFlight(tandem.Values{"name": "Annie", "phone": "3"}),
+			tandem.Values{"name": "Anne", "phone": "3", "title": "CEO"}, tandem.Values{"name": "Annie"}},
+		{"landed, cleared", inFlight(tandem.Values{"name": "Annie", "phone": "3"}),
+			tandem.Values{"name": nil, "phone": "3", "title": "CEO"}, tandem.Values{"name": "Annie"}},
+		{"not landed", inFlight(tandem.Values{"name": "Annie", "phone": "3"}), old, nil},
+		{"nothing proves it: the only value sent is the old one", inFlight(tandem.Values{"name": "Annie", "phone": "1"}),
+			tandem.Values{"name": "Ann", "phone": "1", "title": "CEO"}, nil},
+		{"a field not read says nothing", inFlight(tandem.Values{"name": "Annie", "phone": "3"}),
+			tandem.Values{"phone": "3"}, nil},
+		{"a retry that added a field is not shown by the value an earlier one sent", inFlight(
+			tandem.Values{"phone": "3"}, tandem.Values{"phone": "3", "title": "CTO"}),
+			tandem.Values{"name": "Ann", "phone": "3", "title": "CEO"}, nil},
+		{"the same write retried: the first shows it landed", inFlight(
+			tandem.Values{"name": "Annie", "phone": "3"}, tandem.Values{"name": "Annie", "phone": "3"}),
+			tandem.Values{"name": "Ann", "phone": "3", "title": "CEO"}, tandem.Values{"name": "Annie"}},
+		{"either of two values sent is no edit", inFlight(
+			tandem.Values{"name": "Annie", "phone": "3"}, tandem.Values{"name": "Anna", "phone": "3"}),
+			tandem.Values{"name": "Annie", "phone": "3", "title": "CEO"}, nil},
+		{"state from before attempts were kept", state.InFlight{"name": {"Annie"}, "phone": {"3"}},
+			tandem.Values{"name": "Ann", "phone": "3", "title": "CEO"}, nil},
+	} {
+		if got := editedSince(c.fl, old, c.view); !maps.EqualFunc(got, c.want, tandem.Equal) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }

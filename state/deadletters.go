@@ -110,6 +110,7 @@ func (q queries) deadWrites(ctx context.Context, tail string, args ...any) ([]De
 			plain, err := q.keys.openText("sent", sent.String)
 			if err == nil {
 				err = json.Unmarshal([]byte(plain), &d.Sent)
+				delete(d.Sent, SentAttempts) // each attempt's values: the engine's, not the reader's
 			}
 			if err != nil {
 				return nil, fmt.Errorf("outbox %d: sent values: %w", id, err)

@@ -22,6 +22,41 @@ type InFlight map[string][]any
 // are identifiers.
 const SentDelete = "!delete"
 
+// SentAttempts is the key of InFlight that lists each attempt's values, in
+// the order sent (a []any of objects, field -> value): a record read back
+// with one of an attempt's values shows that attempt landed, and so that
+// its other fields, where they show something else, were edited since.
+// State written before it was kept has no such key.
+const SentAttempts = "!attempts"
+
+// Attempts are the values each attempt set, oldest first; nil when not
+// recorded.
+func (f InFlight) Attempts() []tandem.Values {
+	var out []tandem.Values
+	for _, a := range f[SentAttempts] {
+		switch a := a.(type) {
+		case map[string]any:
+			out = append(out, tandem.Values(a))
+		case tandem.Values:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// add records one attempt's values: each value beside the earlier ones,
+// and the attempt itself (not for a delete).
+func (f InFlight) add(sent tandem.Values) {
+	for k, v := range sent {
+		if !f.Has(k, v) {
+			f[k] = append(f[k], v)
+		}
+	}
+	if _, del := sent[SentDelete]; !del {
+		f[SentAttempts] = append(f[SentAttempts], map[string]any(sent))
+	}
+}
+
 // Has reports whether v is a value in flight for field.
 func (f InFlight) Has(field string, v any) bool {
 	return slices.ContainsFunc(f[field], func(s any) bool { return tandem.Equal(s, v) })
@@ -47,11 +82,7 @@ func (t *Tx) MarkSent(ctx context.Context, id int64, sent tandem.Values) error {
 	if err != nil {
 		return fmt.Errorf("outbox %d: sent values: %w", id, err)
 	}
-	for k, v := range sent {
-		if !f.Has(k, v) {
-			f[k] = append(f[k], v)
-		}
-	}
+	f.add(sent)
 	b, err := json.Marshal(f)
 	if err != nil {
 		return err
@@ -94,11 +125,7 @@ func (t *Tx) MarkSentAll(ctx context.Context, sent map[int64]tandem.Values) erro
 		if err != nil {
 			return fmt.Errorf("outbox %d: sent values: %w", id, err)
 		}
-		for k, v := range sent[id] {
-			if !f.Has(k, v) {
-				f[k] = append(f[k], v)
-			}
-		}
+		f.add(sent[id])
 		b, err := json.Marshal(f)
 		if err != nil {
 			return err
