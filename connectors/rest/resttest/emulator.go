@@ -316,6 +316,15 @@ func (s *Server) RateLimited() int {
 	return s.refused
 }
 
+// ResetRequests forgets the requests served so far and zeroes the counts
+// (Writes, Served, RateLimited, Faulted); the records, the rate window
+// and the tokens stay.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests, s.writes, s.served, s.refused, s.faulted = nil, 0, 0, 0, 0
+}
+
 // Served is the number of requests the API answered, refused for rate or
 // not; those that met a fault are not counted.
 func (s *Server) Served() int {
