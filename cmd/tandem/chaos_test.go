@@ -206,8 +206,18 @@ func TestChaos(t *testing.T) {
 
 	r.seedPeople()
 	took := time.Now()
-	if out, err := env.sync("initial-sync", 2*time.Hour); err != nil {
-		t.Fatalf("initial tandem sync: %v\n%s", err, out)
+	// The set-up, not under test: a pass may meet a system's request
+	// limit (Salesforce's 150 a second, with three systems its creates for
+	// two systems' people), and a further pass finishes what it left.
+	for i := 1; ; i++ {
+		out, err := env.sync(fmt.Sprintf("initial-sync-%d", i), 2*time.Hour)
+		if err == nil {
+			break
+		}
+		if i == 3 {
+			t.Fatalf("initial tandem sync, %d passes: %v\n%s", i, err, out)
+		}
+		t.Logf("initial tandem sync, pass %d: %v (again)", i, err)
 	}
 	t.Logf("initial sync of %d records (%d people): %v", s.records, len(r.people.byEmail), time.Since(took).Round(time.Millisecond))
 	r.learnPeople()
