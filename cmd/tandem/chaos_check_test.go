@@ -18,24 +18,24 @@ import (
 // The chaos suite's checks, once the daemon is stopped and the last passes
 // ran. The invariants, as checked:
 //
-//  1. Agreement. Both systems hold the same set of live people (by
+//  1. Agreement. Every system holds the same set of live people (by
 //     canonical email), and each person's record has the same canonical
-//     values in both.
+//     values in all.
 //  2. No duplicates. Each system holds at most one live record per email.
 //  3. No lost edit. Every episode ended as its model says, at the first
-//     moment both systems agreed on the person again (or, for an episode
+//     moment every system agreed on the person again (or, for an episode
 //     still in flight at the end, in the final state): an edit in one
-//     system is the value in both; of the same field edited in both, the
+//     system is the value in all; of the same field edited in two, the
 //     later edit's value (newest, by the emulators' shared clock, which
 //     never gives two writes one stamp), except where the stamps cannot
-//     order the two edits: Salesforce stamps whole seconds, and a HubSpot
-//     edit stamped within the second of the Salesforce stamp is ordered by
-//     newest's rule for such ties (tieWinner), whatever the real order;
-//     of two fields edited in the two
-//     systems, both; a create is in both with its values; a delete is gone
-//     from both. And at the end every person holds what its last episode
-//     left (nothing changed afterwards), untouched people what the initial
-//     sync agreed on, and deleted people are nowhere.
+//     order the two edits: Salesforce and the CRM stamp whole seconds, and
+//     a HubSpot edit stamped within the second of such a stamp is ordered
+//     by newest's rule for such ties (tieWinner), whatever the real order;
+//     of two fields edited in two systems, both; a create is in all with
+//     its values; a delete is gone from all. And at the end every person
+//     holds what its last episode left (nothing changed afterwards),
+//     untouched people what the initial sync agreed on, and deleted people
+//     are nowhere.
 //  4. Conflicts recorded. A same-field episode is concurrent when Tandem
 //     wrote nothing to that field of the second system's record between the
 //     two edits (the recorder sees every write that reached the emulator,
