@@ -35,9 +35,10 @@ type world struct {
 type worldOption func(t *testing.T, w *world)
 
 // withCustomCRM adds the custom CRM of the sandbox (the rest connector's
-// emulator, stamps of a whole second), empty: the test seeds it.
+// emulator, millisecond stamps as the sandbox's section says), empty: the
+// test seeds it.
 func withCustomCRM(t *testing.T, w *world) {
-	w.crm = resttest.NewServer(resttest.Options{Precision: time.Second, Now: w.clock.Now})
+	w.crm = resttest.NewServer(resttest.Options{Now: w.clock.Now})
 	t.Cleanup(w.crm.Close)
 	w.systems = append(w.systems, crmContacts{w.crm})
 }
