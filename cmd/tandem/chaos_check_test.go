@@ -18,24 +18,24 @@ import (
 // The chaos suite's checks, once the daemon is stopped and the last passes
 // ran. The invariants, as checked:
 //
-//  1. Agreement. Both systems hold the same set of live people (by
+//  1. Agreement. Every system holds the same set of live people (by
 //     canonical email), and each person's record has the same canonical
-//     values in both.
+//     values in all.
 //  2. No duplicates. Each system holds at most one live record per email.
 //  3. No lost edit. Every episode ended as its model says, at the first
-//     moment both systems agreed on the person again (or, for an episode
+//     moment every system agreed on the person again (or, for an episode
 //     still in flight at the end, in the final state): an edit in one
-//     system is the value in both; of the same field edited in both, the
+//     system is the value in all; of the same field edited in two, the
 //     later edit's value (newest, by the emulators' shared clock, which
 //     never gives two writes one stamp), except where the stamps cannot
-//     order the two edits: Salesforce stamps whole seconds, and a HubSpot
-//     edit stamped within the second of the Salesforce stamp is ordered by
-//     newest's rule for such ties (tieWinner), whatever the real order;
-//     of two fields edited in the two
-//     systems, both; a create is in both with its values; a delete is gone
-//     from both. And at the end every person holds what its last episode
-//     left (nothing changed afterwards), untouched people what the initial
-//     sync agreed on, and deleted people are nowhere.
+//     order the two edits: Salesforce and the CRM stamp whole seconds, and
+//     a HubSpot edit stamped within the second of such a stamp is ordered
+//     by newest's rule for such ties (tieWinner), whatever the real order;
+//     of two fields edited in two systems, both; a create is in all with
+//     its values; a delete is gone from all. And at the end every person
+//     holds what its last episode left (nothing changed afterwards),
+//     untouched people what the initial sync agreed on, and deleted people
+//     are nowhere.
 //  4. Conflicts recorded. A same-field episode is concurrent when Tandem
 //     wrote nothing to that field of the second system's record between the
 //     two edits (the recorder sees every write that reached the emulator,
@@ -136,34 +136,52 @@ func (r *chaosRun) check(quietWrites int) chaosResult {
 		}
 	}
 
-	// 1 and 2.
-	hs, sf := r.listSide("hubspot"), r.listSide("salesforce")
-	res.peopleEnd = len(hs)
-	for name, side := range map[string]map[string][]chaosRecord{"HubSpot": hs, "Salesforce": sf} {
-		for _, email := range sortedKeys(side) {
-			if recs := side[email]; len(recs) > 1 {
-				fail("2 no duplicates", "%s holds %s %d times: %v", name, email, len(recs), recs)
+	// 1 and 2. Every system against the first: those that agree with it
+	// agree with each other.
+	names := r.env.names()
+	live := map[string]map[string][]chaosRecord{}
+	for _, side := range names {
+		live[side] = r.listSide(side)
+	}
+	first := names[0]
+	res.peopleEnd = len(live[first])
+	for _, side := range names {
+		for _, email := range sortedKeys(live[side]) {
+			if recs := live[side][email]; len(recs) > 1 {
+				fail("2 no duplicates", "%s holds %s %d times: %v", side, email, len(recs), recs)
 			}
 		}
 	}
-	for _, email := range sortedKeys(hs) {
-		s, ok := sf[email]
-		switch {
-		case !ok:
-			if why, skipped := r.skippedByPull(hs[email][0].id); skipped {
-				// Closed by issue 11 (case 3): no longer excused.
-				fail("1 agreement", "%s is in HubSpot only: %s", email, why)
-				continue
+	for _, email := range sortedKeys(live[first]) {
+		f := live[first][email][0]
+		recs, differ := map[string]chaosRecord{first: f}, false
+		for _, side := range names[1:] {
+			s, ok := live[side][email]
+			switch {
+			case !ok:
+				if why, skipped := r.skippedByPull(firstID(live["hubspot"][email])); skipped {
+					// Closed by issue 11 (case 3): no longer excused.
+					fail("1 agreement", "%s is in %s, not in %s: %s", email, first, side, why)
+					continue
+				}
+				fail("1 agreement", "%s is in %s, not in %s: %v%s", email, first, side, f, r.personStory(email))
+			case !chaosValsEqual(f.vals, s[0].vals):
+				differ = true
+				fallthrough
+			default:
+				recs[side] = s[0]
 			}
-			fail("1 agreement", "%s is in HubSpot only: %v%s", email, hs[email], r.personStory(email))
-		case !chaosValsEqual(hs[email][0].vals, s[0].vals):
-			why, kind := r.explainPerson(email, hs[email][0], s[0])
-			judge("1 agreement", kind, fmt.Sprintf("%s differs: HubSpot %v, Salesforce %v: %s", email, hs[email][0], s[0], why), r.personStory(email))
+		}
+		if differ {
+			why, kind := r.explainPerson(email, recs)
+			judge("1 agreement", kind, fmt.Sprintf("%s differs: %v: %s", email, recs, why), r.personStory(email))
 		}
 	}
-	for _, email := range sortedKeys(sf) {
-		if _, ok := hs[email]; !ok {
-			fail("1 agreement", "%s is in Salesforce only: %v%s", email, sf[email], r.personStory(email))
+	for _, side := range names[1:] {
+		for _, email := range sortedKeys(live[side]) {
+			if _, ok := live[first][email]; !ok {
+				fail("1 agreement", "%s is in %s, not in %s: %v%s", email, side, first, live[side][email], r.personStory(email))
+			}
 		}
 	}
 
@@ -179,7 +197,7 @@ func (r *chaosRun) check(quietWrites int) chaosResult {
 		if c == nil {
 			continue
 		}
-		if w, tie := tieWinner(c); tie {
+		if w, tie := r.tieWinner(c, e1.side, e2.side); tie {
 			ties++
 			if w == e1.side {
 				tiesAgainst++
@@ -207,18 +225,15 @@ func (r *chaosRun) check(quietWrites int) chaosResult {
 		if n := len(p.episodes); n > 0 && p.episodes[n-1].split != "" {
 			continue // the systems disagree at the end: reported by the episode
 		}
-		h, ok := hs[email]
+		h, ok := live[first][email]
 		switch {
 		case !p.alive && ok:
-			fail("3 no lost edit", "%s was deleted everywhere, but HubSpot holds it again at the end: %v%s", email, h, r.personStory(email))
+			fail("3 no lost edit", "%s was deleted everywhere, but %s holds it again at the end: %v%s", email, first, h, r.personStory(email))
 		case p.alive && !ok:
-			fail("3 no lost edit", "%s: HubSpot lacks it at the end%s", email, r.personStory(email))
+			fail("3 no lost edit", "%s: %s lacks it at the end%s", email, first, r.personStory(email))
 		}
-		for _, side := range chaosSides {
-			recs := hs
-			if side == "salesforce" {
-				recs = sf
-			}
+		for _, side := range names {
+			recs := live[side]
 			if now, ok := recs[email]; ok && p.alive && !chaosValsEqual(now[0].vals, p.vals) {
 				why, kind := r.explainValues(p, p.vals, side, now[0].vals)
 				judge("3 no lost edit", kind, fmt.Sprintf("%s changed in %s after its last episode: %s at the end, %s agreed before: %s",
@@ -226,9 +241,11 @@ func (r *chaosRun) check(quietWrites int) chaosResult {
 			}
 		}
 	}
-	for email := range hs {
-		if _, ok := r.people.byEmail[email]; !ok {
-			fail("1 agreement", "%s is a person nobody created", email)
+	for _, side := range names {
+		for email := range live[side] {
+			if _, ok := r.people.byEmail[email]; !ok {
+				fail("1 agreement", "%s in %s is a person nobody created", email, side)
+			}
 		}
 	}
 
@@ -261,8 +278,8 @@ func (r *chaosRun) check(quietWrites int) chaosResult {
 		found := r.conflictOn(ep, f, v1, v2)
 		want, why := e2.side, "the later edit"
 		if found != nil {
-			if w, tie := tieWinner(found); tie {
-				want, why = w, "by newest's rule for stamps within one Salesforce second"
+			if w, tie := r.tieWinner(found, e1.side, e2.side); tie {
+				want, why = w, "by newest's rule for a stamp within another system's whole-second stamp"
 			}
 		}
 		switch {
@@ -286,7 +303,7 @@ func (r *chaosRun) check(quietWrites int) chaosResult {
 		}
 	}
 	res.conflicts = fmt.Sprintf("%d recorded in all, %d of them by the initial sync (%s); %d same-field episodes concurrent, %d of them recorded and decided as the model says "+
-		"(%d by the rule for stamps within one Salesforce second, %d of those against the real order of the edits); "+
+		"(%d by the rule for a stamp within another system's whole-second stamp, %d of those against the real order of the edits); "+
 		"%d sequential (Tandem carried the first edit over before the second), %d not ordered (a write overlapped an edit)",
 		len(all), r.initialConflicts, mapText(kinds), concurrent, matched, ties, tiesAgainst, sequential, unordered)
 
@@ -297,10 +314,10 @@ func (r *chaosRun) check(quietWrites int) chaosResult {
 	if r.settled < 0 {
 		fail("5 quiet", "eight passes after the daemon stopped, each still wrote something: not settling")
 	}
-	for _, so := range [][2]string{{"hubspot", "contacts"}, {"salesforce", "Contact"}} {
-		s, err := st.Status(ctx, so[0], so[1])
+	for _, side := range r.env.sides {
+		s, err := st.Status(ctx, side.name(), side.object())
 		if err != nil || s.Outbox != 0 || s.DeadLetters != 0 {
-			fail("5 quiet", "%s at the end: %+v, %v; want an empty outbox and no dead letters", so[0], s, err)
+			fail("5 quiet", "%s at the end: %+v, %v; want an empty outbox and no dead letters", side.name(), s, err)
 		}
 	}
 
@@ -330,6 +347,14 @@ func (r *chaosRun) check(quietWrites int) chaosResult {
 		res.lines = append(res.lines, "known issue: "+k)
 	}
 	return res
+}
+
+// firstID is the id of the first record, or "".
+func firstID(recs []chaosRecord) string {
+	if len(recs) == 0 {
+		return ""
+	}
+	return recs[0].id
 }
 
 func mapText(m map[string]int) string {
@@ -373,29 +398,37 @@ func (r *chaosRun) conflictOn(ep *chaosEpisode, f, v1, v2 string) *tandem.Confli
 }
 
 // tieWinner applies newest's rule for stamps that cannot order two edits
-// (DESIGN: a stamp stands for any time within its precision). Salesforce
-// stamps whole seconds: its edit stamped S was made at some time in
-// [S, S+1s), so a HubSpot edit stamped H within that span may have come
+// (DESIGN: a stamp stands for any time within its precision), in systems a
+// and b. Salesforce and the CRM stamp whole seconds: an edit there stamped
+// S was made at some time in [S, S+1s), so an edit in a system of
+// millisecond stamps (HubSpot) stamped H within that span may have come
 // before it or after it, whatever the real order was. Then the middle of
-// the span, S+0.5s, stands for the Salesforce edit: the later of it and H
-// wins; H exactly at the middle keeps the value merged first, so either
-// is right there. tie is false when H is outside the span: the stamps
-// order the edits, and the later edit must win.
-func tieWinner(c *tandem.Conflict) (winner string, tie bool) {
-	sf, okS := c.Values["salesforce"]
-	hs, okH := c.Values["hubspot"]
-	if !okS || !okH {
+// the span, S+0.5s, stands for the whole-second edit: the later of it and
+// H wins; H exactly at the middle keeps the value merged first, so either
+// is right there. tie is false when H is outside the span, or both systems
+// stamp alike: the stamps order the edits, and the later edit must win.
+func (r *chaosRun) tieWinner(c *tandem.Conflict, a, b string) (winner string, tie bool) {
+	coarse, fine := a, b
+	if r.env.side(a).precision() < r.env.side(b).precision() {
+		coarse, fine = b, a
+	}
+	if r.env.side(coarse).precision() < time.Second || r.env.side(fine).precision() >= time.Second {
 		return "", false
 	}
-	s, h := sf.ModifiedAt, hs.ModifiedAt
+	cv, okC := c.Values[coarse]
+	fv, okF := c.Values[fine]
+	if !okC || !okF {
+		return "", false
+	}
+	s, h := cv.ModifiedAt, fv.ModifiedAt
 	if h.Before(s) || !h.Before(s.Add(time.Second)) {
 		return "", false
 	}
 	switch mid := s.Add(time.Second / 2); {
 	case h.After(mid):
-		return "hubspot", true
+		return fine, true
 	case h.Before(mid):
-		return "salesforce", true
+		return coarse, true
 	}
 	return c.Decided, true
 }
@@ -431,6 +464,9 @@ const (
 // second the pull's query ran in (by the emulator's Date), and the pull's
 // batches returned records stamped after it, while not the record itself.
 func (r *chaosRun) sfCursorSkipped(id string) (string, bool) {
+	if r.env.sf == nil {
+		return "", false
+	}
 	rec, ok := r.env.sf.Get("Contact", id)
 	if !ok || id == "" {
 		return "", false
@@ -456,8 +492,8 @@ func (r *chaosRun) sfCursorSkipped(id string) (string, bool) {
 
 // entityOf is a person's entity id, through the links of its records.
 func (r *chaosRun) entityOf(p *chaosPerson) string {
-	for _, side := range chaosSides {
-		if l, err := r.st.Link(context.Background(), side, map[string]string{"hubspot": "contacts", "salesforce": "Contact"}[side], p.ids[side]); err == nil && l != nil {
+	for _, side := range r.env.sides {
+		if l, err := r.st.Link(context.Background(), side.name(), side.object(), p.ids[side.name()]); err == nil && l != nil {
 			return l.EntityID
 		}
 	}
@@ -518,6 +554,9 @@ func (r *chaosRun) ownWriteWon(p *chaosPerson, f, val string) (string, bool) {
 // have been on the boundary: an edit between the pages shifted the
 // offsets.
 func (r *chaosRun) skippedByPull(id string) (string, bool) {
+	if r.env.hs == nil {
+		return "", false
+	}
 	o, ok := r.env.hs.Get("contacts", id)
 	if !ok || id == "" {
 		return "", false
@@ -560,11 +599,11 @@ func (r *chaosRun) explain(ep *chaosEpisode) (string, string) {
 		// The systems disagree at the end: each side against the model.
 		var whys []string
 		kind := issueStale
-		for _, side := range chaosSides {
+		for _, side := range r.env.names() {
 			v, live := r.people.read(side, ep.p.ids[side])
-			if !live && side == "salesforce" && ep.want != nil {
+			if !live && side != "hubspot" && ep.want != nil {
 				if w, ok := r.skippedByPull(ep.p.ids["hubspot"]); ok {
-					return "the systems disagree at the end: Salesforce never got the person: " + w, "" // closed by issue 11 (case 3): no longer excused
+					return "the systems disagree at the end: " + side + " never got the person: " + w, "" // closed by issue 11 (case 3): no longer excused
 				}
 			}
 			if !live || ep.want == nil {
@@ -646,14 +685,14 @@ func (r *chaosRun) explainValues(p *chaosPerson, want map[string]string, side st
 				kind = "" // closed by issue 11 (case 4): no longer excused
 			}
 		}
-		if !ok && side == "salesforce" {
+		if !ok && side != "hubspot" {
 			if hv, live := r.people.read("hubspot", p.ids["hubspot"]); live && hv[f] == want[f] {
 				if w, skipped := r.skippedByPull(p.ids["hubspot"]); skipped {
 					why, ok, kind = w, true, "" // closed by issue 11 (case 3): no longer excused
 				}
 			}
 		}
-		if !ok && side == "hubspot" {
+		if !ok && side != "salesforce" {
 			if sv, live := r.people.read("salesforce", p.ids["salesforce"]); live && sv[f] == want[f] {
 				if w, skipped := r.sfCursorSkipped(p.ids["salesforce"]); skipped {
 					why, ok, kind = w, true, "" // closed by issue 11 (cases 1, 2): no longer excused
@@ -668,15 +707,17 @@ func (r *chaosRun) explainValues(p *chaosPerson, want map[string]string, side st
 	return strings.Join(whys, "; "), kind
 }
 
-// explainPerson explains two systems that disagree on a person at the end.
-func (r *chaosRun) explainPerson(email string, h, s chaosRecord) (string, string) {
+// explainPerson explains systems that disagree on a person at the end
+// (recs: each system's record of it).
+func (r *chaosRun) explainPerson(email string, recs map[string]chaosRecord) (string, string) {
 	p := r.people.byEmail[email]
 	if p == nil {
 		return "a person nobody created", ""
 	}
 	var whys []string
 	kind := issueStale
-	for side, rec := range map[string]chaosRecord{"hubspot": h, "salesforce": s} {
+	for _, side := range sortedKeys(recs) {
+		rec := recs[side]
 		if chaosValsEqual(rec.vals, p.vals) {
 			continue
 		}
@@ -740,7 +781,7 @@ func (r *chaosRun) webhookMerges() map[string]time.Time {
 // had fetched, taking the older view for an edit.
 func (r *chaosRun) staleFetch(p *chaosPerson, f, val string) (string, bool) {
 	merges := r.webhookMerges()
-	for _, side := range chaosSides {
+	for _, side := range r.env.names() {
 		id := p.ids[side]
 		if id == "" {
 			continue
@@ -864,7 +905,7 @@ func (r *chaosRun) timeline(ep *chaosEpisode) string {
 	}
 	fmt.Fprintf(&b, "\n    Tandem's requests on the person's records (seq: the order shared with the edits):")
 	var ids []string
-	for _, side := range chaosSides {
+	for _, side := range r.env.names() {
 		id := ep.p.ids[side]
 		if id == "" {
 			continue

@@ -41,6 +41,7 @@ const (
 	chaosNoiseHdr  = "X-Chaos-Noise" // the noisy neighbour's requests: not Tandem's, not recorded
 	chaosHSWindow  = 600             // HubSpot's enforced limit: requests per 10 s
 	chaosSFPerSec  = 150             // Salesforce's (a test aid of the emulator): requests per second
+	chaosCRMPerSec = 150             // the custom CRM's: requests per second
 	chaosLogTailKB = 16
 )
 
@@ -63,26 +64,40 @@ func (c *chaosClock) Now() time.Time {
 	return t
 }
 
-// Canonical fields of the suite's contact entity and their names in each
-// system. email is the identity and is never edited.
+// Canonical fields of the suite's contact entity (each system names them
+// in chaosSide.api). email is the identity and is never edited.
 var (
 	chaosFields   = []string{"email", "first_name", "last_name", "phone", "title"}
 	chaosEditable = []string{"first_name", "last_name", "phone", "title"}
-	chaosAPI      = map[string]map[string]string{
-		"hubspot":    {"email": "email", "first_name": "firstname", "last_name": "lastname", "phone": "phone", "title": "jobtitle"},
-		"salesforce": {"email": "Email", "first_name": "FirstName", "last_name": "LastName", "phone": "Phone", "title": "Title"},
-	}
-	chaosSides = []string{"hubspot", "salesforce"}
 )
 
 // chaosFieldOf is the canonical field of a system's API name, or "".
-func chaosFieldOf(side, api string) string {
-	for f, a := range chaosAPI[side] {
+func chaosFieldOf(side chaosSide, api string) string {
+	for f, a := range side.api() {
 		if strings.EqualFold(a, api) {
 			return f
 		}
 	}
 	return ""
+}
+
+// chaosVals is a system's record (its API's names and values) in
+// canonical fields and values.
+func chaosVals(side chaosSide, raw map[string]string) map[string]string {
+	v := map[string]string{}
+	for f, api := range side.api() {
+		v[f] = chaosCanon(f, raw[api])
+	}
+	return v
+}
+
+// chaosRaw is canonical values in a system's API names.
+func chaosRaw(side chaosSide, vals map[string]string) map[string]any {
+	raw := map[string]any{}
+	for f, v := range vals {
+		raw[side.api()[f]] = v
+	}
+	return raw
 }
 
 // chaosCanon is a value as the mapping reads it: emails lower-cased, the
@@ -124,6 +139,7 @@ type recRead struct {
 // recorder serves an emulator and notes Tandem's requests.
 type recorder struct {
 	side string
+	sys  chaosSide
 	next http.Handler
 	seq  *atomic.Int64
 	on   atomic.Bool
@@ -157,8 +173,8 @@ type recSearch struct {
 	first, last int64
 }
 
-func newRecorder(side string, next http.Handler, seq *atomic.Int64) *recorder {
-	return &recorder{side: side, next: next, seq: seq, writes: map[string][]recWrite{}, reads: map[string][]recRead{},
+func newRecorder(sys chaosSide, seq *atomic.Int64) *recorder {
+	return &recorder{side: sys.name(), sys: sys, next: sys.handler(), seq: seq, writes: map[string][]recWrite{}, reads: map[string][]recRead{},
 		created: map[string]string{}, paths: map[string]int{}, status: map[int]int{}, pulls: map[string]*recPull{}}
 }
 
@@ -228,6 +244,9 @@ func (r *recorder) note(req *http.Request, body []byte, cw *captureWriter, seq0,
 		if !res.Exists() {
 			res = gjson.GetBytes(cw.body.Bytes(), "records.#.Id")
 		}
+		if !res.Exists() {
+			res = gjson.GetBytes(cw.body.Bytes(), "data.#.id")
+		}
 		for _, id := range res.Array() {
 			ids = append(ids, id.String())
 		}
@@ -241,172 +260,8 @@ func (r *recorder) note(req *http.Request, body []byte, cw *captureWriter, seq0,
 		fmt.Fprintf(&r.log, "%d-%d %s %s %s %s%s [%s] -> %d, %d ids %s\n", seq0, seq1, at.Format("15:04:05.000"), corr, req.Method, route,
 			"?"+req.URL.RawQuery, ask, cw.status, len(ids), strings.Join(ids, ","))
 	}()
-	ok := cw.status/100 == 2
-	resp := cw.body.Bytes()
-	switch r.side {
-	case "hubspot":
-		switch {
-		case strings.HasSuffix(route, "/batch/update"), strings.HasSuffix(route, "/batch/upsert"):
-			done := map[string]string{} // key (id, or the idProperty value for upserts) -> record id
-			if ok {
-				for _, res := range gjson.GetBytes(resp, "results").Array() {
-					id := res.Get("id").String()
-					done[id] = id
-					if e := res.Get("properties.email").String(); e != "" {
-						done[strings.ToLower(e)] = id
-					}
-					if k := res.Get("properties.tandem_id").String(); k != "" {
-						done[k] = id // creates upsert by Tandem's key
-					}
-				}
-			}
-			op := "update"
-			if strings.HasSuffix(route, "/batch/upsert") {
-				op = "upsert"
-			}
-			for _, in := range gjson.GetBytes(body, "inputs").Array() {
-				key := in.Get("id").String()
-				if op == "upsert" && in.Get("idProperty").String() == "email" {
-					key = strings.ToLower(key)
-				}
-				id, applied := done[key]
-				if !applied {
-					id = key
-				}
-				if op == "upsert" && applied {
-					r.created[strings.ToLower(in.Get("properties.email").String())] = id
-				}
-				fields := map[string]string{}
-				in.Get("properties").ForEach(func(k, v gjson.Result) bool {
-					if f := chaosFieldOf("hubspot", k.String()); f != "" {
-						fields[f] = chaosCanon(f, v.String())
-					}
-					return true
-				})
-				r.writes[id] = append(r.writes[id], recWrite{seq0: seq0, seq1: seq1, op: op, fields: fields, applied: applied, body: in.Raw, corr: corr, began: began, at: at})
-			}
-		case strings.HasSuffix(route, "/batch/archive"):
-			for _, in := range gjson.GetBytes(body, "inputs").Array() {
-				id := in.Get("id").String()
-				r.writes[id] = append(r.writes[id], recWrite{seq0: seq0, seq1: seq1, op: "delete", applied: ok, body: in.Raw, corr: corr, began: began, at: at})
-			}
-		case ok:
-			if strings.HasSuffix(route, "/search") {
-				q := recSearch{seq0: seq0, seq1: seq1, corr: corr, from: gjson.GetBytes(body, "filterGroups.0.filters.0.value").Int(),
-					after: int(gjson.GetBytes(body, "after").Int())}
-				for i, res := range gjson.GetBytes(resp, "results").Array() {
-					ts, _ := time.Parse(time.RFC3339Nano, res.Get("properties.lastmodifieddate").String())
-					if i == 0 {
-						q.first = ts.UnixMilli()
-					}
-					q.last, q.n = ts.UnixMilli(), q.n+1
-				}
-				r.pages = append(r.pages, q)
-			}
-			for _, res := range gjson.GetBytes(resp, "results").Array() {
-				id := res.Get("id").String()
-				fields := map[string]string{}
-				res.Get("properties").ForEach(func(k, v gjson.Result) bool {
-					if f := chaosFieldOf("hubspot", k.String()); f != "" {
-						fields[f] = chaosCanon(f, v.String())
-					}
-					return true
-				})
-				r.reads[id] = append(r.reads[id], recRead{seq0: seq0, seq1: seq1, path: route, corr: corr, fields: fields, at: at})
-			}
-		}
-	case "salesforce":
-		switch {
-		case req.Method == http.MethodPatch && strings.Contains(route, "/composite/sobjects"):
-			results := gjson.ParseBytes(resp).Array()
-			op := "upsert" // PATCH composite/sobjects/{Object}/{External ID field}
-			if strings.HasSuffix(route, "/composite/sobjects") {
-				op = "update"
-			}
-			for i, rec := range gjson.GetBytes(body, "records").Array() {
-				id := rec.Get("id").String()
-				applied := false
-				if ok && i < len(results) && results[i].Get("success").Bool() {
-					applied = true
-					id = results[i].Get("id").String()
-				}
-				if id == "" {
-					id = "email:" + strings.ToLower(rec.Get("Email").String())
-				}
-				if op == "upsert" && applied {
-					r.created[strings.ToLower(rec.Get("Email").String())] = id
-				}
-				fields := map[string]string{}
-				rec.ForEach(func(k, v gjson.Result) bool {
-					if f := chaosFieldOf("salesforce", k.String()); f != "" {
-						fields[f] = chaosCanon(f, v.String())
-					}
-					return true
-				})
-				r.writes[id] = append(r.writes[id], recWrite{seq0: seq0, seq1: seq1, op: op, fields: fields, applied: applied, body: rec.Raw, corr: corr, began: began, at: at})
-			}
-		case req.Method == http.MethodPost && strings.HasSuffix(route, "/composite"):
-			// Composite: sObject Rows updates, each conditional
-			// (If-Unmodified-Since) on a record edited recently; each
-			// answered by referenceId, 204 when applied, 412 when refused.
-			status := map[string]int64{}
-			for _, res := range gjson.GetBytes(resp, "compositeResponse").Array() {
-				status[res.Get("referenceId").String()] = res.Get("httpStatusCode").Int()
-			}
-			for _, sub := range gjson.GetBytes(body, "compositeRequest").Array() {
-				u := sub.Get("url").String()
-				if sub.Get("method").String() != http.MethodPatch || !strings.Contains(u, "/sobjects/") {
-					continue
-				}
-				id := u[strings.LastIndex(u, "/")+1:]
-				fields := map[string]string{}
-				sub.Get("body").ForEach(func(k, v gjson.Result) bool {
-					if f := chaosFieldOf("salesforce", k.String()); f != "" {
-						fields[f] = chaosCanon(f, v.String())
-					}
-					return true
-				})
-				applied := ok && status[sub.Get("referenceId").String()]/100 == 2
-				r.writes[id] = append(r.writes[id], recWrite{seq0: seq0, seq1: seq1, op: "update", fields: fields, applied: applied, body: sub.Raw, corr: corr, began: began, at: at})
-			}
-		case req.Method == http.MethodDelete && strings.Contains(route, "/composite/sobjects"):
-			for _, id := range strings.Split(req.URL.Query().Get("ids"), ",") {
-				r.writes[id] = append(r.writes[id], recWrite{seq0: seq0, seq1: seq1, op: "delete", applied: ok, corr: corr, began: began, at: at})
-			}
-		case ok && !strings.Contains(route, "oauth2"):
-			if strings.Contains(route, "/queryAll") {
-				p := r.pulls[corr]
-				if p == nil || req.URL.Query().Get("q") != "" {
-					p = &recPull{}
-					p.date, _ = http.ParseTime(cw.Header().Get("Date"))
-					r.pulls[corr] = p
-				}
-				for _, rec := range gjson.GetBytes(resp, "records").Array() {
-					if ts, err := time.Parse("2006-01-02T15:04:05.000-0700", rec.Get("SystemModstamp").String()); err == nil && ts.After(p.latest) {
-						p.latest = ts
-					}
-				}
-			}
-			recs := gjson.GetBytes(resp, "records")
-			if !recs.Exists() {
-				recs = gjson.ParseBytes(resp) // a retrieve: an array of records (null when not found)
-			}
-			if recs.IsArray() {
-				for _, rec := range recs.Array() {
-					if id := rec.Get("Id").String(); id != "" {
-						fields := map[string]string{}
-						rec.ForEach(func(k, v gjson.Result) bool {
-							if f := chaosFieldOf("salesforce", k.String()); f != "" {
-								fields[f] = chaosCanon(f, v.String())
-							}
-							return true
-						})
-						r.reads[id] = append(r.reads[id], recRead{seq0: seq0, seq1: seq1, path: route, corr: corr, fields: fields, at: at})
-					}
-				}
-			}
-		}
-	}
+	r.sys.note(r, &recReq{req: req, body: body, resp: cw.body.Bytes(), status: cw.status, header: cw.Header(), ok: cw.status/100 == 2,
+		route: route, corr: corr, seq0: seq0, seq1: seq1, began: began, at: at})
 }
 
 // chaosRoute is a request's path with record ids and query locators cut,
@@ -498,46 +353,53 @@ type chaosEnv struct {
 	listen             string // the daemon's address
 	clock              *chaosClock
 	seq                atomic.Int64
-	hs                 *hubspottest.Emulator
-	sf                 *salesforcetest.Emulator
-	hsURL, sfURL       string // the emulators themselves (the noisy neighbour's way in)
+	sides              []chaosSide
+	hs                 *hubspottest.Emulator    // when HubSpot is one of them: its webhooks, its search pages
+	sf                 *salesforcetest.Emulator // when Salesforce is: its pulls
+	direct             map[string]string        // the emulators themselves (the noisy neighbour's way in)
 	rec                map[string]*recorder
 	proxies            map[string]*chaosProxy
 	toxi               *toxiproxy.ApiServer
 	closers            []func()
 }
 
-func newChaosEnv(dir string) (*chaosEnv, error) {
-	e := &chaosEnv{dir: dir, clock: &chaosClock{}, rec: map[string]*recorder{}, proxies: map[string]*chaosProxy{}}
+// newChaosEnv starts the systems named (chaosSystems), in that order.
+func newChaosEnv(dir string, systems []string) (*chaosEnv, error) {
+	e := &chaosEnv{dir: dir, clock: &chaosClock{}, rec: map[string]*recorder{}, proxies: map[string]*chaosProxy{}, direct: map[string]string{}}
 	e.config, e.state = filepath.Join(dir, "tandem.yaml"), filepath.Join(dir, "tandem.db")
-	e.hs = hubspottest.New(hubspottest.Options{UniqueProperties: tandemKeys, Token: chaosHSToken, Now: e.clock.Now,
-		RateLimit: hubspottest.RateLimit{Requests: chaosHSWindow, Per: 10 * time.Second}})
-	e.sf = salesforcetest.New(salesforcetest.Options{ClientID: chaosSFID, ClientSecret: chaosSFSecret, Now: e.clock.Now,
-		RateLimit: salesforcetest.RateLimit{Requests: chaosSFPerSec, Per: time.Second}})
-	e.closers = append(e.closers, e.hs.Close, e.sf.Close)
+	for _, name := range systems {
+		mk, ok := chaosSystems[name]
+		if !ok || e.side(name) != nil {
+			return nil, fmt.Errorf("chaos: system %q unknown or named twice (known: hubspot, salesforce, crm)", name)
+		}
+		side := mk(e.clock)
+		e.sides = append(e.sides, side)
+		e.closers = append(e.closers, side.close)
+		switch s := side.(type) {
+		case *hubspotSide:
+			e.hs = s.e
+		case *salesforceSide:
+			e.sf = s.e
+		}
+	}
+	if len(e.sides) < 2 {
+		return nil, fmt.Errorf("chaos: %d systems, want two or more", len(e.sides))
+	}
 	var restore func()
 	e.toxi, restore = newToxiproxyServer()
 	e.closers = append(e.closers, restore)
-	for _, side := range chaosSides {
-		var h http.Handler = e.hs
-		if side == "salesforce" {
-			h = e.sf
-		}
-		r := newRecorder(side, h, &e.seq)
-		e.rec[side] = r
+	for _, side := range e.sides {
+		r := newRecorder(side, &e.seq)
+		e.rec[side.name()] = r
 		srv := httptest.NewServer(r)
 		e.closers = append(e.closers, srv.Close)
-		if side == "hubspot" {
-			e.hsURL = srv.URL
-		} else {
-			e.sfURL = srv.URL
-		}
-		p, err := newChaosProxy(e.toxi, side, srv.URL)
+		e.direct[side.name()] = srv.URL
+		p, err := newChaosProxy(e.toxi, side.name(), srv.URL)
 		if err != nil {
 			e.close()
 			return nil, err
 		}
-		e.proxies[side] = p
+		e.proxies[side.name()] = p
 		e.closers = append(e.closers, p.proxy.Stop)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -550,6 +412,25 @@ func newChaosEnv(dir string) (*chaosEnv, error) {
 	return e, nil
 }
 
+// side is the system of that name, or nil.
+func (e *chaosEnv) side(name string) chaosSide {
+	for _, s := range e.sides {
+		if s.name() == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// names are the systems' names, in order.
+func (e *chaosEnv) names() []string {
+	var out []string
+	for _, s := range e.sides {
+		out = append(out, s.name())
+	}
+	return out
+}
+
 // close stops the proxies, then the servers, then the emulators.
 func (e *chaosEnv) close() {
 	for i := len(e.closers) - 1; i >= 0; i-- {
@@ -557,32 +438,20 @@ func (e *chaosEnv) close() {
 	}
 }
 
-// writeConfig writes the suite's config: both systems through their proxies,
+// writeConfig writes the suite's config: every system through its proxy,
 // short call deadlines and breaker cooldowns (so a burst of faults costs
 // seconds, not minutes), newest wins with no tolerance (the emulators'
 // clock never ties), deletes propagated, a pass every second.
 func (e *chaosEnv) writeConfig() error {
+	var systems, mappings strings.Builder
+	for _, s := range e.sides {
+		systems.WriteString(s.section(e.proxies[s.name()].URL))
+		mappings.WriteString(s.mapping())
+	}
 	cfg := fmt.Sprintf(`state: %s
 listen: %s
 systems:
-  hubspot:
-    type: hubspot
-    base_url: %s
-    token: %s
-    webhook_secret: %s
-    page_size: 100
-    timeout: 20s
-    rate_limit: { requests: 100000, per: 10s }
-    search_rate_limit: { requests: 10000, per: 1s }
-    breaker: { failures: 5, cooldown: 2s }
-  salesforce:
-    type: salesforce
-    instance_url: %s
-    client_id: %s
-    client_secret: %s
-    timeout: 20s
-    breaker: { failures: 5, cooldown: 2s }
-entities:
+%sentities:
   contact:
     match: [email]
     phone_region: US
@@ -593,32 +462,21 @@ entities:
       phone: phone
       title: string
     systems:
-      hubspot:
-        object: contacts
-        fields:
-          email: properties.email
-          first_name: properties.firstname
-          last_name: properties.lastname
-          phone: properties.phone
-          title: properties.jobtitle
-      salesforce:
-        object: Contact
-        fields:
-          email: Email
-          first_name: FirstName
-          last_name: LastName
-          phone: Phone
-          title: Title
-    conflict: { policy: newest, clock_tolerance: 0s }
+%s    conflict: { policy: newest, clock_tolerance: 0s }
     deletes: { policy: propagate, max_share: 1 }
     schedule: "@every 1s"
-`, e.state, e.listen, e.proxies["hubspot"].URL, chaosHSToken, chaosHSSecret,
-		e.proxies["salesforce"].URL, chaosSFID, chaosSFSecret)
+`, e.state, e.listen, systems.String(), mappings.String())
 	return os.WriteFile(e.config, []byte(cfg), 0o600)
 }
 
-// writes is the number of write requests both emulators served.
-func (e *chaosEnv) writes() int { return e.hs.Writes() + e.sf.Writes() }
+// writes is the number of write requests the emulators served.
+func (e *chaosEnv) writes() int {
+	n := 0
+	for _, s := range e.sides {
+		n += s.writes()
+	}
+	return n
+}
 
 // chaosProc is one `tandem` subprocess, its output in a file.
 type chaosProc struct {

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
-
-	"tandem/connectors/hubspot/hubspottest"
-	"tandem/connectors/salesforce/salesforcetest"
 )
 
 // chaosInjector is the goroutine that breaks things while Tandem runs:
@@ -56,7 +52,7 @@ func (c *chaosInjector) run(stop <-chan struct{}) {
 			return
 		case <-time.After(wait):
 		}
-		side := chaosSides[c.rng.IntN(2)]
+		side := c.env.sides[c.rng.IntN(len(c.env.sides))].name()
 		hold := time.Duration(500+c.rng.IntN(3500)) * time.Millisecond
 		switch r := c.rng.IntN(100); {
 		case r < 60:
@@ -74,8 +70,9 @@ func (c *chaosInjector) clear() {
 	for _, p := range c.env.proxies {
 		p.reset()
 	}
-	c.env.hs.SetFaults(hubspottest.Faults{})
-	c.env.sf.SetFaults(salesforcetest.Faults{})
+	for _, s := range c.env.sides {
+		s.setFaults(0, 0)
+	}
 }
 
 // sleepOrStop waits d or until stop; it reports whether d passed.
@@ -145,33 +142,25 @@ func (c *chaosInjector) burst5xx(side string, hold time.Duration, stop <-chan st
 	}
 	c.busy[key] = true
 	c.mu.Unlock()
-	rate, seed := 0.2+0.7*c.rng.Float64(), c.rng.Uint64()
-	kinds := []hubspottest.Fault{hubspottest.Fault500, hubspottest.Fault502, hubspottest.Fault503}
-	if side == "hubspot" {
-		c.env.hs.SetFaults(hubspottest.Faults{Rate: rate, Seed: seed, Kinds: kinds})
-	} else {
-		c.env.sf.SetFaults(salesforcetest.Faults{Rate: rate, Seed: seed, Kinds: kinds})
-	}
+	sys := c.env.side(side)
+	sys.setFaults(0.2+0.7*c.rng.Float64(), c.rng.Uint64())
 	c.count(side + " 5xx burst")
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		sleepOrStop(hold, stop)
-		if side == "hubspot" {
-			c.env.hs.SetFaults(hubspottest.Faults{})
-		} else {
-			c.env.sf.SetFaults(salesforcetest.Faults{})
-		}
+		sys.setFaults(0, 0)
 		c.mu.Lock()
 		c.busy[key] = false
 		c.mu.Unlock()
 	}()
 }
 
-// noisy is another integration on the same HubSpot app or Salesforce org,
-// spending the rate limit for a while: Tandem's calls meet the systems'
-// own refusals (HubSpot's 429 TEN_SECONDLY_ROLLING; Salesforce's 403
-// REQUEST_LIMIT_EXCEEDED, the emulator's per-second test limit).
+// noisy is another integration on the same HubSpot app, Salesforce org or
+// CRM account, spending the rate limit for a while: Tandem's calls meet the
+// systems' own refusals (HubSpot's 429 TEN_SECONDLY_ROLLING; Salesforce's
+// 403 REQUEST_LIMIT_EXCEEDED, the emulator's per-second test limit; the
+// CRM's 429). chaosSide.noise makes its request.
 func (c *chaosInjector) noisy(side string, hold time.Duration, stop <-chan struct{}) {
 	key := "noise " + side
 	c.mu.Lock()
@@ -181,11 +170,7 @@ func (c *chaosInjector) noisy(side string, hold time.Duration, stop <-chan struc
 	}
 	c.busy[key] = true
 	c.mu.Unlock()
-	if side == "hubspot" {
-		c.count("hubspot 429 burst (noisy neighbour)")
-	} else {
-		c.count("salesforce REQUEST_LIMIT_EXCEEDED burst (noisy neighbour)")
-	}
+	c.count(side + " rate-limit burst (noisy neighbour)")
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -195,26 +180,14 @@ func (c *chaosInjector) noisy(side string, hold time.Duration, stop <-chan struc
 			c.mu.Unlock()
 		}()
 		client := &http.Client{Timeout: 5 * time.Second}
-		var target, auth string
-		if side == "hubspot" {
-			target, auth = c.env.hsURL+"/crm/v3/properties/contacts", "Bearer "+chaosHSToken
-		} else {
-			resp, err := client.PostForm(c.env.sfURL+"/services/oauth2/token", url.Values{"grant_type": {"client_credentials"},
-				"client_id": {chaosSFID}, "client_secret": {chaosSFSecret}})
-			if err != nil {
-				return
-			}
-			var tok struct {
-				AccessToken string `json:"access_token"`
-			}
-			json.NewDecoder(resp.Body).Decode(&tok)
-			resp.Body.Close()
-			target, auth = c.env.sfURL+"/services/data/v62.0/", "Bearer "+tok.AccessToken
+		proto, refusal, err := c.env.side(side).noise(client, c.env.direct[side])
+		if err != nil {
+			return
 		}
 		// For the hold: HubSpot's window (600 calls per 10 s) is filled as
 		// fast as the emulator answers, then kept full (a slot frees as a
 		// call leaves the window, and most go to the neighbour: Tandem
-		// meets 429s until ten seconds after the hold); Salesforce's 150 a
+		// meets 429s until ten seconds after the hold); the others' 150 a
 		// second are spent by 300 calls a second.
 		every := time.Second / 300
 		if side == "hubspot" {
@@ -243,8 +216,7 @@ func (c *chaosInjector) noisy(side string, hold time.Duration, stop <-chan struc
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				req, _ := http.NewRequest(http.MethodGet, target, nil)
-				req.Header.Set("Authorization", auth)
+				req := proto.Clone(context.Background())
 				req.Header.Set(chaosNoiseHdr, "1")
 				resp, err := client.Do(req)
 				if err != nil {
@@ -253,7 +225,7 @@ func (c *chaosInjector) noisy(side string, hold time.Duration, stop <-chan struc
 				resp.Body.Close()
 				c.mu.Lock()
 				c.noise[side+" calls"]++
-				refused := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusForbidden
+				refused := refusal(resp.StatusCode)
 				if refused {
 					c.noise[side+" refused"]++
 				}

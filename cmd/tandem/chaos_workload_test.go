@@ -11,14 +11,14 @@ import (
 	"time"
 )
 
-// The chaos suite's workload: people in both systems, edited as users do
+// The chaos suite's workload: people in every system, edited as users do
 // while Tandem runs, and the model of what each edit must lead to.
 //
 // The workload acts in episodes. An episode is one user action on a person
 // (an edit of one or two fields in one system; the same field edited in
-// both systems a moment apart; two different fields edited in the two
-// systems a moment apart; a create; a delete). A person has one episode in
-// flight at a time: the next starts once both systems agree on the person
+// two systems a moment apart; two different fields edited in two systems
+// a moment apart; a create; a delete). A person has one episode in flight
+// at a time: the next starts once every system agrees on the person
 // again. Between people, everything overlaps: edits, passes, webhooks,
 // faults and kills. That keeps the model exact (the outcome of an episode is
 // known from the episode alone) without taking the concurrency away where
@@ -29,7 +29,7 @@ import (
 type chaosPerson struct {
 	email    string
 	ids      map[string]string // system -> record id ("" not known yet)
-	vals     map[string]string // the model: the values both systems agreed on last
+	vals     map[string]string // the model: the values every system agreed on last
 	alive    bool
 	busy     bool
 	episodes []*chaosEpisode
@@ -62,11 +62,11 @@ type chaosEpisode struct {
 	kind  string // edit, same-field, two-fields, create, delete
 	p     *chaosPerson
 	edits []*chaosEdit
-	want  map[string]string // the values both systems must agree on after (nil for a delete)
+	want  map[string]string // the values every system must agree on after (nil for a delete)
 	from  map[string]string // the values agreed before
 
 	issued atomic.Bool // every edit made
-	// Set by the watcher once both systems agree (or, for a delete, both
+	// Set by the watcher once every system agrees (or, for a delete, all
 	// have let the person go):
 	done     bool
 	got      map[string]string
@@ -129,7 +129,7 @@ type chaosPeople struct {
 
 	mu       sync.Mutex
 	byEmail  map[string]*chaosPerson
-	idle     []*chaosPerson // alive, not busy, both records known
+	idle     []*chaosPerson // alive, not busy, every record known
 	episodes []*chaosEpisode
 	counter  atomic.Int64 // for unique values
 	stats    map[string]int
@@ -166,46 +166,26 @@ func (c *chaosPeople) read(side, id string) (map[string]string, bool) {
 	if id == "" {
 		return nil, false
 	}
-	v := map[string]string{}
-	if side == "hubspot" {
-		o, ok := c.env.hs.Get("contacts", id)
-		if !ok || o.Archived {
-			return nil, false
-		}
-		for f, api := range chaosAPI[side] {
-			v[f] = chaosCanon(f, o.Properties[api])
-		}
-		return v, true
+	sys := c.env.side(side)
+	if sys == nil {
+		return nil, false // not one of the systems
 	}
-	r, ok := c.env.sf.Get("Contact", id)
-	if !ok || r.IsDeleted {
+	raw, ok := sys.raw(id)
+	if !ok {
 		return nil, false
 	}
-	for f, api := range chaosAPI[side] {
-		v[f] = chaosCanon(f, str(r.Fields[api]))
-	}
-	return v, true
+	return chaosVals(sys, raw), true
 }
 
 // write makes a user's edit (fields nil: a delete) in a system and notes it.
 func (c *chaosPeople) write(side, id string, fields map[string]string) *chaosEdit {
 	e := &chaosEdit{side: side, id: id, fields: fields, at: time.Now()}
+	sys := c.env.side(side)
 	e.seq0 = c.env.seq.Add(1)
-	switch {
-	case fields == nil && side == "hubspot":
-		e.err = c.env.hs.Delete("contacts", id)
-	case fields == nil:
-		e.err = c.env.sf.Delete("Contact", id)
-	default:
-		raw := map[string]any{}
-		for f, v := range fields {
-			raw[chaosAPI[side][f]] = v
-		}
-		if side == "hubspot" {
-			e.err = c.env.hs.Update("contacts", id, raw)
-		} else {
-			e.err = c.env.sf.Update("Contact", id, raw)
-		}
+	if fields == nil {
+		e.err = sys.remove(id)
+	} else {
+		e.err = sys.update(id, chaosRaw(sys, fields))
 	}
 	e.seq1 = c.env.seq.Add(1)
 	return c.note(e)
@@ -213,29 +193,28 @@ func (c *chaosPeople) write(side, id string, fields map[string]string) *chaosEdi
 
 // create makes a new person in one system.
 func (c *chaosPeople) create(side string, vals map[string]string) (*chaosEdit, error) {
-	raw := map[string]any{}
-	for f, v := range vals {
-		raw[chaosAPI[side][f]] = v
-	}
+	sys := c.env.side(side)
 	e := &chaosEdit{side: side, fields: vals, at: time.Now()}
 	e.seq0 = c.env.seq.Add(1)
 	var err error
-	if side == "hubspot" {
-		e.id, err = c.env.hs.Create("contacts", raw)
-	} else {
-		e.id, err = c.env.sf.Create("Contact", raw)
-	}
+	e.id, err = sys.create(chaosRaw(sys, vals))
 	e.seq1 = c.env.seq.Add(1)
 	e.err = err
 	c.note(e)
 	return e, err
 }
 
-func chaosOther(side string) string {
-	if side == "hubspot" {
-		return "salesforce"
+// pick is one of the systems at random, and other one of the others.
+func (w *chaosWorkload) pick() string {
+	return w.people.env.sides[w.rng.IntN(len(w.people.env.sides))].name()
+}
+
+func (w *chaosWorkload) other(side string) string {
+	for {
+		if o := w.pick(); o != side {
+			return o
+		}
 	}
-	return "hubspot"
 }
 
 // take picks an idle person at random and marks it busy.
@@ -299,14 +278,14 @@ func (w *chaosWorkload) step() {
 	if p == nil {
 		return
 	}
-	side := chaosSides[w.rng.IntN(2)]
+	side := w.pick()
 	switch {
 	case r < 13 && w.deletes:
 		ep := c.begin("delete", p)
 		ep.edits = append(ep.edits, c.write(side, p.ids[side], nil))
 		ep.issued.Store(true)
 	case r < 38:
-		// The same field edited in both systems, the second edit a moment
+		// The same field edited in two systems, the second edit a moment
 		// after the first: a conflict, unless Tandem carried the first
 		// edit over before the second was made.
 		ep := c.begin("same-field", p)
@@ -315,9 +294,9 @@ func (w *chaosWorkload) step() {
 		ep.want = maps.Clone(p.vals)
 		ep.want[f] = v2 // newest wins: the later edit
 		ep.edits = append(ep.edits, c.write(side, p.ids[side], map[string]string{f: v1}))
-		w.later(ep, chaosOther(side), map[string]string{f: v2})
+		w.later(ep, w.other(side), map[string]string{f: v2})
 	case r < 50:
-		// Two different fields edited in the two systems a moment apart:
+		// Two different fields edited in two systems a moment apart:
 		// both kept.
 		ep := c.begin("two-fields", p)
 		i := w.rng.IntN(len(chaosEditable))
@@ -326,7 +305,7 @@ func (w *chaosWorkload) step() {
 		ep.want = maps.Clone(p.vals)
 		ep.want[f1], ep.want[f2] = v1, v2
 		ep.edits = append(ep.edits, c.write(side, p.ids[side], map[string]string{f1: v1}))
-		w.later(ep, chaosOther(side), map[string]string{f2: v2})
+		w.later(ep, w.other(side), map[string]string{f2: v2})
 	default:
 		// One system: one field, now and then two in one save.
 		ep := c.begin("edit", p)
@@ -355,11 +334,12 @@ func (w *chaosWorkload) later(ep *chaosEpisode, side string, fields map[string]s
 	go func() {
 		defer w.wg.Done()
 		time.Sleep(wait)
-		if side == "salesforce" {
-			// Salesforce stamps whole seconds: an edit in the second of
-			// the HubSpot edit before it would carry an earlier time than
-			// that edit, and newest would rightly take the HubSpot one.
-			// The model's "later edit" is later as the systems tell it.
+		if w.people.env.side(side).precision() >= time.Second {
+			// Salesforce and the CRM stamp whole seconds: an edit in the
+			// second of the edit before it would carry an earlier time
+			// than that edit (or, in the other of the two, the same), and
+			// newest would rightly take the other. The model's "later
+			// edit" is later as the systems tell it.
 			time.Sleep(time.Until(first.Truncate(time.Second).Add(time.Second)))
 		}
 		e := w.people.write(side, ep.p.ids[side], fields)
@@ -373,7 +353,7 @@ func (w *chaosWorkload) later(ep *chaosEpisode, side string, fields map[string]s
 // createOne creates a new person in one system, every field set.
 func (w *chaosWorkload) createOne() {
 	c := w.people
-	side := chaosSides[w.rng.IntN(2)]
+	side := w.pick()
 	n := c.counter.Add(1)
 	email := fmt.Sprintf("new%d@chaos.example", n)
 	vals := map[string]string{"email": email}
@@ -395,8 +375,8 @@ func (w *chaosWorkload) createOne() {
 	ep.issued.Store(true)
 }
 
-// settle checks the episodes in flight: an episode is over once both
-// systems agree on its person (or, for a delete, both let it go). It
+// settle checks the episodes in flight: an episode is over once every
+// system agrees on its person (or, for a delete, all let it go). It
 // returns how many are still in flight. final says the daemon is stopped
 // and the last passes ran: what the systems hold now is the outcome.
 func (c *chaosPeople) settle(final bool) int {
@@ -417,36 +397,42 @@ func (c *chaosPeople) settle(final bool) int {
 	return left
 }
 
-// check looks at both records of an episode's person.
+// check looks at every record of an episode's person.
 func (c *chaosPeople) check(ep *chaosEpisode, final bool) bool {
 	p := ep.p
 	seq := c.env.seq.Add(1)
-	for _, side := range chaosSides {
+	for _, side := range c.env.names() {
 		if p.ids[side] == "" {
 			if id := c.env.rec[side].createdID(p.email); id != "" {
 				p.ids[side] = id
 			}
 		}
 	}
-	hs, hsLive := c.read("hubspot", p.ids["hubspot"])
-	sf, sfLive := c.read("salesforce", p.ids["salesforce"])
-	agreed := hsLive && sfLive && chaosValsEqual(hs, sf)
-	gone := !hsLive && !sfLive
+	var first map[string]string
+	agreed, gone := true, true
+	var desc []string
+	for i, side := range c.env.names() {
+		v, live := c.read(side, p.ids[side])
+		if i == 0 {
+			first = v
+		}
+		agreed = agreed && live && chaosValsEqual(v, first)
+		gone = gone && !live
+		d := "(none)"
+		if live {
+			d = chaosValsString(v)
+		}
+		desc = append(desc, side+" "+d)
+	}
 	switch {
 	case gone && ep.want == nil:
 	case agreed:
-		ep.got = hs
+		ep.got = first
 	case !final:
 		return false
 	default:
 		// The final state, and the systems disagree: the checks report it.
-		desc := func(v map[string]string, live bool) string {
-			if !live {
-				return "(none)"
-			}
-			return chaosValsString(v)
-		}
-		ep.split = fmt.Sprintf("HubSpot %s; Salesforce %s", desc(hs, hsLive), desc(sf, sfLive))
+		ep.split = strings.Join(desc, "; ")
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -456,7 +442,7 @@ func (c *chaosPeople) check(ep *chaosEpisode, final bool) bool {
 	case gone && ep.want == nil:
 		p.alive = false
 	case agreed:
-		// The model follows what both systems hold now, so that a lost
+		// The model follows what every system holds now, so that a lost
 		// edit is reported once, by its own episode.
 		p.vals = maps.Clone(ep.got)
 		p.alive = true

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,21 +13,37 @@ import (
 	"time"
 
 	"tandem/connectors/hubspot/hubspottest"
+	"tandem/connectors/rest/resttest"
 	"tandem/connectors/salesforce/salesforcetest"
 	"tandem/state"
 )
 
-// world is the two emulators, seeded from testdata, and a config pointing
-// at them with a fresh state file.
+// world is HubSpot and Salesforce (and more systems if asked for), seeded
+// from testdata, on one clock, and a config pointing at them with a fresh
+// state file.
 type world struct {
-	clock  *clock
-	hs     *hubspottest.Server
-	sf     *salesforcetest.Server
-	config string
-	state  string
+	clock   *clock
+	hs      *hubspottest.Server
+	sf      *salesforcetest.Server
+	crm     *resttest.Server // withCustomCRM's
+	systems []e2eSystem      // HubSpot, Salesforce, then the others
+	config  string
+	state   string
 }
 
-func newWorld(t *testing.T) *world {
+// worldOption adds a system to a world before its config is written.
+type worldOption func(t *testing.T, w *world)
+
+// withCustomCRM adds the custom CRM of the sandbox (the rest connector's
+// emulator, millisecond stamps as the sandbox's section says), empty: the
+// test seeds it.
+func withCustomCRM(t *testing.T, w *world) {
+	w.crm = resttest.NewServer(resttest.Options{Now: w.clock.Now})
+	t.Cleanup(w.crm.Close)
+	w.systems = append(w.systems, crmContacts{w.crm})
+}
+
+func newWorld(t *testing.T, more ...worldOption) *world {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
 	w := &world{
@@ -36,6 +53,7 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(w.hs.Close)
 	t.Cleanup(w.sf.Close)
+	w.systems = []e2eSystem{hubspotContacts{w.hs.Emulator}, salesforceContacts{w.sf.Emulator}}
 	if err := w.hs.LoadSeed("../../testdata/seed/contacts-hubspot.json"); err != nil {
 		t.Fatal(err)
 	}
@@ -43,10 +61,16 @@ func newWorld(t *testing.T) *world {
 	if err := w.sf.LoadSeed("../../testdata/seed/contacts-salesforce.json"); err != nil {
 		t.Fatal(err)
 	}
+	for _, o := range more {
+		o(t, w)
+	}
 	dir := t.TempDir()
 	w.config, w.state = filepath.Join(dir, "tandem.yaml"), filepath.Join(dir, "tandem.db")
 	// The sandbox's config, with secrets from the environment as in real use.
 	cfg := contactConfig(w.state, w.hs.URL, "${E2E_HS_TOKEN}", w.sf.URL, "cid", "${E2E_SF_SECRET}")
+	for _, s := range w.systems {
+		cfg = s.configure(cfg)
+	}
 	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -82,41 +106,50 @@ func (w *world) editConfig(t *testing.T, old, new string) {
 	}
 }
 
-func (w *world) writes() int { return w.hs.Writes() + w.sf.Writes() }
+func (w *world) writes() int {
+	n := 0
+	for _, s := range w.systems {
+		n += s.writes()
+	}
+	return n
+}
 
 type person struct{ first, last, phone, lifecycle string }
 
-// check asserts both sides hold the same people, one record per email on
-// each side, and returns them by lower-cased email.
+// check asserts every system holds the same people, one record per email
+// in each, and returns them by lower-cased email.
 func (w *world) check(t *testing.T, want int) map[string]person {
 	t.Helper()
-	hs := map[string]person{}
-	for _, o := range w.hs.List("contacts") {
-		e := strings.ToLower(o.Properties["email"])
-		if _, dup := hs[e]; dup {
-			t.Errorf("HubSpot holds %s twice", e)
-		}
-		hs[e] = person{o.Properties["firstname"], o.Properties["lastname"], o.Properties["phone"], o.Properties["lifecyclestage"]}
-	}
-	sf := map[string]person{}
-	for _, r := range w.sf.List("Contact") {
-		e := strings.ToLower(str(r.Fields["Email"]))
-		if _, dup := sf[e]; dup {
-			t.Errorf("Salesforce holds %s twice", e)
-		}
-		sf[e] = person{str(r.Fields["FirstName"]), str(r.Fields["LastName"]), str(r.Fields["Phone"]), strings.ToLower(str(r.Fields["Lifecycle__c"]))}
-	}
-	if len(hs) != want || len(sf) != want {
-		t.Fatalf("HubSpot holds %d contacts, Salesforce %d; want %d each", len(hs), len(sf), want)
-	}
-	for e, p := range hs {
-		if q, ok := sf[e]; !ok {
-			t.Errorf("%s is in HubSpot only", e)
-		} else if p != q {
-			t.Errorf("%s differs: HubSpot %+v, Salesforce %+v", e, p, q)
+	held := make([]map[string]person, len(w.systems))
+	for i, s := range w.systems {
+		held[i] = map[string]person{}
+		for _, c := range s.contacts() {
+			if _, dup := held[i][c.email]; dup {
+				t.Errorf("%s holds %s twice", s.label(), c.email)
+			}
+			held[i][c.email] = c.person
 		}
 	}
-	return hs
+	var counts []string
+	wrong := false
+	for i, s := range w.systems {
+		counts = append(counts, fmt.Sprintf("%s %d", s.label(), len(held[i])))
+		wrong = wrong || len(held[i]) != want
+	}
+	if wrong {
+		t.Fatalf("contacts held: %s; want %d each", strings.Join(counts, ", "), want)
+	}
+	first := w.systems[0]
+	for e, p := range held[0] {
+		for i, s := range w.systems[1:] {
+			if q, ok := held[i+1][e]; !ok {
+				t.Errorf("%s is in %s, not in %s", e, first.label(), s.label())
+			} else if p != q {
+				t.Errorf("%s differs: %s %+v, %s %+v", e, first.label(), p, s.label(), q)
+			}
+		}
+	}
+	return held[0]
 }
 
 func str(v any) string {
@@ -142,6 +175,142 @@ func (w *world) sfByEmail(t *testing.T, email string) salesforcetest.Record {
 	}
 	t.Fatalf("no Salesforce contact %s", email)
 	return salesforcetest.Record{}
+}
+
+// idOf is the id of a system's contact with email.
+func idOf(t *testing.T, s e2eSystem, email string) string {
+	t.Helper()
+	for _, c := range s.contacts() {
+		if c.email == strings.ToLower(email) {
+			return c.id
+		}
+	}
+	t.Fatalf("no %s contact %s", s.label(), email)
+	return ""
+}
+
+// e2eSystem is one system of the end-to-end world, as its tests see it:
+// its live contacts in canonical form, a person's edits in its UI, the
+// write requests it served, and its part of the config.
+type e2eSystem interface {
+	name() string  // in the config, the state and the conflicts
+	label() string // in messages
+	object() string
+	contacts() []e2eContact
+	// edit sets canonical fields (first_name, last_name, phone) of a
+	// contact, as a person would.
+	edit(id string, fields map[string]string) error
+	remove(id string) error
+	writes() int
+	// configure adds the system to the sandbox's config (which holds
+	// HubSpot and Salesforce already).
+	configure(cfg string) string
+}
+
+// e2eContact is one live contact: its record id, lower-cased email, and
+// values (lifecycle lower-cased, as HubSpot's internal values are).
+type e2eContact struct {
+	id, email string
+	person
+}
+
+// e2eAPI is each system's name of the canonical fields the tests edit.
+var e2eAPI = map[string]map[string]string{
+	"hubspot":    {"first_name": "firstname", "last_name": "lastname", "phone": "phone"},
+	"salesforce": {"first_name": "FirstName", "last_name": "LastName", "phone": "Phone"},
+	"crm":        {"first_name": "first_name", "last_name": "last_name", "phone": "phone"},
+}
+
+// apiFields names fields as a system's API does.
+func apiFields(sys string, fields map[string]string) map[string]any {
+	out := map[string]any{}
+	for f, v := range fields {
+		out[e2eAPI[sys][f]] = v
+	}
+	return out
+}
+
+type hubspotContacts struct{ e *hubspottest.Emulator }
+
+func (h hubspotContacts) name() string                { return "hubspot" }
+func (h hubspotContacts) label() string               { return "HubSpot" }
+func (h hubspotContacts) object() string              { return "contacts" }
+func (h hubspotContacts) writes() int                 { return h.e.Writes() }
+func (h hubspotContacts) configure(cfg string) string { return cfg }
+func (h hubspotContacts) remove(id string) error      { return h.e.Delete("contacts", id) }
+
+func (h hubspotContacts) edit(id string, fields map[string]string) error {
+	return h.e.Update("contacts", id, apiFields("hubspot", fields))
+}
+
+func (h hubspotContacts) contacts() []e2eContact {
+	var out []e2eContact
+	for _, o := range h.e.List("contacts") {
+		p := o.Properties
+		out = append(out, e2eContact{o.ID, strings.ToLower(p["email"]), person{p["firstname"], p["lastname"], p["phone"], p["lifecyclestage"]}})
+	}
+	return out
+}
+
+type salesforceContacts struct{ e *salesforcetest.Emulator }
+
+func (s salesforceContacts) name() string                { return "salesforce" }
+func (s salesforceContacts) label() string               { return "Salesforce" }
+func (s salesforceContacts) object() string              { return "Contact" }
+func (s salesforceContacts) writes() int                 { return s.e.Writes() }
+func (s salesforceContacts) configure(cfg string) string { return cfg }
+func (s salesforceContacts) remove(id string) error      { return s.e.Delete("Contact", id) }
+
+func (s salesforceContacts) edit(id string, fields map[string]string) error {
+	return s.e.Update("Contact", id, apiFields("salesforce", fields))
+}
+
+func (s salesforceContacts) contacts() []e2eContact {
+	var out []e2eContact
+	for _, r := range s.e.List("Contact") {
+		f := r.Fields
+		out = append(out, e2eContact{r.ID, strings.ToLower(str(f["Email"])),
+			person{str(f["FirstName"]), str(f["LastName"]), str(f["Phone"]), strings.ToLower(str(f["Lifecycle__c"]))}})
+	}
+	return out
+}
+
+// crmContacts is the custom CRM of the sandbox, with its section.
+type crmContacts struct{ s *resttest.Server }
+
+func (c crmContacts) name() string                { return "crm" }
+func (c crmContacts) label() string               { return "the CRM" }
+func (c crmContacts) object() string              { return "contacts" }
+func (c crmContacts) writes() int                 { return c.s.Writes() }
+func (c crmContacts) configure(cfg string) string { return withCRM(cfg, c.s.URL) }
+
+func (c crmContacts) edit(id string, fields map[string]string) error {
+	if r, ok := c.s.Get(id); !ok || r.Deleted {
+		return fmt.Errorf("crm: no contact %s", id)
+	}
+	c.s.Update(id, apiFields("crm", fields))
+	return nil
+}
+
+func (c crmContacts) remove(id string) error {
+	if r, ok := c.s.Get(id); !ok || r.Deleted {
+		return fmt.Errorf("crm: no contact %s", id)
+	}
+	c.s.Delete(id)
+	return nil
+}
+
+func (c crmContacts) contacts() []e2eContact {
+	var out []e2eContact
+	for _, r := range c.s.List() {
+		if r.Deleted {
+			continue
+		}
+		f := r.Fields
+		out = append(out, e2eContact{r.ID, strings.ToLower(str(f["email"])),
+			person{str(f["first_name"]), str(f["last_name"]), str(f["phone"]), strings.ToLower(str(f["lifecycle"]))}})
+	}
+	return out
 }
 
 // clock is the emulators' clock: it moves a millisecond each time it is

@@ -304,9 +304,7 @@ func (sb *sandbox) config(state string) string {
 		state = filepath.ToSlash(state)
 	}
 	cfg := contactConfig(state, sb.hsURL, sandboxToken, sb.sfURL, sandboxClientID, sandboxClientSecret)
-	cfg = strings.Replace(cfg, "\nentities:\n", "\n"+crmSystem(sb.crmURL)+"entities:\n", 1)
-	cfg = strings.Replace(cfg, "    conflict: { policy: newest }\n", crmMapping+"    conflict: { policy: newest }\n", 1)
-	cfg = withCompanies(cfg)
+	cfg = withCompanies(withCRM(cfg, sb.crmURL))
 	if sb.listen == "" {
 		return cfg
 	}
@@ -385,6 +383,12 @@ func crmSystem(url string) string {
         concurrency: etag        # updates are sent with If-Match
         fetch: { param: ids, join: "," }
 `
+}
+
+// withCRM adds the custom CRM at url to contactConfig's config.
+func withCRM(cfg, url string) string {
+	cfg = strings.Replace(cfg, "\nentities:\n", "\n"+crmSystem(url)+"entities:\n", 1)
+	return strings.Replace(cfg, "    conflict: { policy: newest }\n", crmMapping+"    conflict: { policy: newest }\n", 1)
 }
 
 // crmMapping maps the contact's fields to the custom CRM's.

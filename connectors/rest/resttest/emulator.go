@@ -15,8 +15,10 @@
 package resttest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -24,6 +26,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"tandem/connectors/internal/faults"
 )
 
 // Options shape an emulator. Zero values: no auth, millisecond stamps,
@@ -52,7 +56,26 @@ type Options struct {
 	// GET /contacts/deleted ({"data": [{"id", "deleted_at"}]}, filtered by
 	// deleted_since) instead of keeping a tombstone.
 	HardDelete bool
+	// Faults makes a share of requests fail (5xx, a dropped or held
+	// connection) before they do anything; SetFaults changes them.
+	Faults Faults
 }
+
+// Faults, and the faults a request can meet, are those every emulator
+// shares (connectors/internal/faults).
+type (
+	Faults = faults.Faults
+	Fault  = faults.Fault
+)
+
+const (
+	Fault500              = faults.Fault500
+	Fault502              = faults.Fault502
+	Fault503              = faults.Fault503
+	FaultReset            = faults.FaultReset
+	FaultTimeout          = faults.FaultTimeout
+	FaultResetAfterCommit = faults.FaultResetAfterCommit
+)
 
 // Record is a contact as the emulator keeps it.
 type Record struct {
@@ -78,6 +101,9 @@ type Server struct {
 	window      time.Time // start of the current rate window
 	used        int
 	refused     int // requests refused for rate
+	served      int // requests answered by the API (not by a fault)
+	faulted     int // requests that met an injected fault
+	faults      *faults.State
 	writes      int // requests that could change a record, whatever their outcome
 	failNext    []int
 	beforeWrite func() // called once, before the next PATCH or PUT is applied
@@ -87,15 +113,58 @@ type Server struct {
 // NewServer starts an emulator on loopback; Close stops it.
 func NewServer(o Options) *Server {
 	s := New(o)
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Server = httptest.NewServer(s)
 	return s
 }
 
-// ServeHTTP serves the emulated API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r) }
+// ServeHTTP serves the emulated API. The request's body is read, and its
+// answer made, before and after the emulator's lock is held, so a slow
+// client holds up nobody else (nor the test's own edits).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		faults.Abort(w)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	fault, latency, hold := s.faults.Decide()
+	if !s.faults.Wait(r.Context(), latency) {
+		faults.Abort(w)
+		return
+	}
+	if fault != "" {
+		s.mu.Lock()
+		s.faulted++
+		s.mu.Unlock()
+	}
+	if fault != "" && fault != FaultResetAfterCommit {
+		s.faults.Fail(w, r, fault, hold, func(w http.ResponseWriter, status int) bool {
+			reply(w, status, map[string]string{"message": "injected failure"})
+			return true
+		})
+		return
+	}
+	rec := httptest.NewRecorder()
+	s.serve(rec, r)
+	if fault == FaultResetAfterCommit {
+		faults.Abort(w) // done, and the answer lost
+		return
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	w.Write(rec.Body.Bytes())
+}
 
-// Close stops the test server NewServer started.
+// SetFaults replaces the faults injected from now on (a zero Faults turns
+// them off).
+func (s *Server) SetFaults(f Faults) { s.faults.Set(f) }
+
+// Close stops the test server NewServer started, and lets go of the
+// requests a fault holds.
 func (s *Server) Close() {
+	s.faults.Close()
 	if s.Server != nil {
 		s.Server.Close()
 	}
@@ -116,7 +185,7 @@ func New(o Options) *Server {
 	if o.TokenTTL <= 0 {
 		o.TokenTTL = time.Hour
 	}
-	return &Server{o: o, recs: map[string]*Record{}, idem: map[string]string{}, tokens: map[string]time.Time{}}
+	return &Server{o: o, recs: map[string]*Record{}, idem: map[string]string{}, tokens: map[string]time.Time{}, faults: faults.New("resttest", o.Faults)}
 }
 
 func (s *Server) now() time.Time { return s.o.Now().UTC().Truncate(s.o.Precision) }
@@ -247,6 +316,30 @@ func (s *Server) RateLimited() int {
 	return s.refused
 }
 
+// ResetRequests forgets the requests served so far and zeroes the counts
+// (Writes, Served, RateLimited, Faulted); the records, the rate window
+// and the tokens stay.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests, s.writes, s.served, s.refused, s.faulted = nil, 0, 0, 0, 0
+}
+
+// Served is the number of requests the API answered, refused for rate or
+// not; those that met a fault are not counted.
+func (s *Server) Served() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.served
+}
+
+// Faulted is the number of requests that met an injected fault.
+func (s *Server) Faulted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faulted
+}
+
 // Writes is the number of requests that could change a record (POST,
 // PATCH, PUT, DELETE) the API saw, whatever their outcome; those failed
 // by FailNext or refused for rate are not counted.
@@ -285,6 +378,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, r.Method+" "+r.URL.RequestURI())
+	s.served++
 	if r.URL.Path == "/oauth/token" {
 		s.token(w, r)
 		return
