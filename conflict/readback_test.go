@@ -7,13 +7,14 @@ import (
 
 	"tandem"
 	"tandem/mapping"
+	"tandem/mapping/config"
 )
 
 // lossySystem is a system that holds a full name in one value and reads an
 // email-like code lower-cased: neither round-trips.
 func lossySystem(t *testing.T) *mapping.System {
 	t.Helper()
-	cfg, err := mapping.Parse("test.yaml", []byte(`systems:
+	cfg, err := config.Parse("test.yaml", []byte(`systems:
   crm: { type: test }
 entities:
   contact:
@@ -96,7 +97,7 @@ func TestMergeBaseOfALossySystem(t *testing.T) {
 }
 
 func TestFirstLink(t *testing.T) {
-	cfg, err := mapping.Parse("test.yaml", []byte(`systems:
+	cfg, err := config.Parse("test.yaml", []byte(`systems:
   crm: { type: test }
   sf: { type: test }
 entities:

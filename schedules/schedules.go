@@ -28,12 +28,13 @@ import (
 
 	"tandem/conflict"
 	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
 // Daemon runs Tandem as a service. Set the exported fields, then Run.
 type Daemon struct {
-	Config  *mapping.Config
+	Config  *config.Config
 	Store   *state.Store
 	Engine  *conflict.Engine // its Systems are the daemon's
 	Log     *slog.Logger

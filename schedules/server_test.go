@@ -20,7 +20,7 @@ import (
 	"tandem"
 	"tandem/conflict"
 	"tandem/connectors"
-	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
@@ -68,7 +68,7 @@ func newDaemon(t *testing.T) *Daemon {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "t.db")
-	cfg, err := mapping.Parse("t.yaml", []byte(strings.Replace(testConfig, "%s", path, 1)), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse("t.yaml", []byte(strings.Replace(testConfig, "%s", path, 1)), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}

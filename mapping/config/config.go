@@ -1,8 +1,9 @@
-// Package mapping reads Tandem's config file and compiles each entity's
-// field mappings: raw payload -> canonical view (gjson paths), canonical ->
-// payload (sjson paths), value tables, directions and match-key
-// normalisation.
-package mapping
+// Package config reads Tandem's config file: the systems (each connector
+// decodes its own section), the admin listener, and the entities with
+// their canonical fields, their field mappings (compiled into package
+// mapping's form), their schedules and their policies. Every problem is
+// reported at once, each naming the file, the line and the key.
+package config
 
 import (
 	"bytes"
@@ -23,6 +24,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"tandem/connectors"
+	"tandem/mapping"
 )
 
 // Config is a loaded, validated config file.
@@ -36,7 +38,7 @@ type Config struct {
 	// stay on Listen.
 	Admin    Admin
 	Systems  []connectors.Config // in file order
-	Entities []*Entity           // in file order
+	Entities []*mapping.Entity   // in file order
 }
 
 // System returns the named system's section.
@@ -50,7 +52,7 @@ func (c *Config) System(name string) (connectors.Config, bool) {
 }
 
 // Entity returns the named entity.
-func (c *Config) Entity(name string) (*Entity, bool) {
+func (c *Config) Entity(name string) (*mapping.Entity, bool) {
 	for _, e := range c.Entities {
 		if e.Name == name {
 			return e, true
@@ -90,7 +92,7 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, Errors{{File: file, Line: yamlLine(err, data), Key: "(file)", Msg: err.Error()}}
 	}
-	p := &parser{file: file}
+	p := &parser{file: file, regions: map[*mapping.Entity]string{}, refNodes: map[*mapping.Type]*yaml.Node{}}
 	if len(doc.Content) == 0 {
 		p.errf(&doc, "(file)", "empty config")
 		return nil, p.errs
@@ -255,6 +257,11 @@ func (p *parser) recordURL(n *yaml.Node, key string) {
 type parser struct {
 	file string
 	errs Errors
+	// regions are the entities' phone_region, the default region of their
+	// phone fields; refNodes the entity: key of each ref field, for errors
+	// found once every entity is read.
+	regions  map[*mapping.Entity]string
+	refNodes map[*mapping.Type]*yaml.Node
 }
 
 func (p *parser) errf(n *yaml.Node, key, format string, args ...any) {
