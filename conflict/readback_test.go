@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"tandem"
+	"tandem/conflict/policy"
 	"tandem/mapping"
 	"tandem/mapping/config"
 )
@@ -66,7 +67,7 @@ func TestMergeBaseOfALossySystem(t *testing.T) {
 	golden := gold(map[string]tandem.Field{"first": {Value: "Ann Marie", Source: "sf", Modified: t0}, "last": {Value: "Lee", Source: "sf", Modified: t0},
 		"code": {Value: "AB", Source: "sf", Modified: t0}})
 	snap := tandem.Values{"first": "Ann", "last": "Marie Lee", "code": "ab"}
-	newest := mapping.Policy{Default: "newest"}
+	newest := policy.Conflict{Default: policy.MustParse("newest")}
 	merge := func(view tandem.Values) Outcome {
 		side := Side{System: "crm", View: view, Snapshot: mergeBase(sm, golden, view, snap), Modified: t1}
 		return Merge("contact", "e1", golden, side, []string{"first", "last", "code"}, newest)

@@ -1,7 +1,7 @@
 package mapping
 
 import (
-	"time"
+	"tandem/conflict/policy"
 )
 
 // Direction says which way a field flows between Tandem and a system.
@@ -23,8 +23,10 @@ type Entity struct {
 	Types    map[string]*Type // canonical field -> type
 	Fields   []string         // canonical fields in config order
 	Systems  []*System        // in config order
-	Policy   Policy
-	Deletes  Deletes
+	// Policy and Deletes are the entity's conflict and delete policies,
+	// parsed by the loader into the merge's own types (conflict/policy).
+	Policy  policy.Conflict
+	Deletes policy.Deletes
 	// Referrers are the ref fields, of any entity, that point to this
 	// one (a contact's company points to the company entity).
 	Referrers []Referrer
@@ -41,45 +43,3 @@ func (e *Entity) System(name string) *System {
 	}
 	return nil
 }
-
-// Policy is the entity's conflict policy: a default and per-field overrides.
-type Policy struct {
-	// Default is "newest", "prefer:<system>[,<system>...]" or "manual".
-	Default string
-	// ClockTolerance: under newest, two edits whose times are closer than
-	// this are held for a person instead of guessed (clocks of different
-	// systems disagree by about this much).
-	ClockTolerance time.Duration
-	Fields         map[string]string
-	// EmptyNeverOverwrites keeps a field's value when a system empties
-	// it: the empty value is not merged, so it reaches no other system.
-	EmptyNeverOverwrites bool
-}
-
-// For returns the policy that decides field.
-func (p Policy) For(field string) string {
-	if s, ok := p.Fields[field]; ok {
-		return s
-	}
-	return p.Default
-}
-
-// Delete policies.
-const (
-	DeletePropagate  = "propagate"  // delete the entity's record everywhere
-	DeleteIgnore     = "ignore"     // forget the deleted record; the others live on
-	DeleteQuarantine = "quarantine" // hold the delete for Hold, then propagate unless the record came back
-)
-
-// Deletes is how an entity's deletes are handled.
-type Deletes struct {
-	Policy string
-	Hold   time.Duration // quarantine: how long a delete is held
-	// MaxShare: a pass that would delete more than this share of the
-	// records linked in one system stops (exit 3) unless forced.
-	MaxShare float64
-}
-
-// DefaultDeletes is what an entity without a deletes: key gets: nothing is
-// deleted for a day, and no pass deletes more than a fifth of a system.
-var DefaultDeletes = Deletes{Policy: DeleteQuarantine, Hold: 24 * time.Hour, MaxShare: 0.2}

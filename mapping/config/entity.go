@@ -6,18 +6,19 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"tandem/conflict/policy"
 	"tandem/mapping"
 )
 
-func (p *parser) deletes(d *mapping.Deletes, n *yaml.Node, key string) {
+func (p *parser) deletes(d *policy.Deletes, n *yaml.Node, key string) {
 	var holdNode *yaml.Node
 	p.mapping(n, key, map[string]func(string, *yaml.Node){
 		"policy": func(k string, v *yaml.Node) {
-			d.Policy = p.str(v, k)
-			switch d.Policy {
-			case mapping.DeletePropagate, mapping.DeleteIgnore, mapping.DeleteQuarantine:
-			default:
-				p.errf(v, k, "unknown delete policy %q (known: propagate, ignore, quarantine)", d.Policy)
+			s := p.str(v, k)
+			var err error
+			if d.Policy, err = policy.ParseOnDelete(s); err != nil {
+				p.errf(v, k, "%v", err)
+				d.Policy = policy.OnDelete(s) // as written, for the hold's error
 			}
 		},
 		"hold": func(k string, v *yaml.Node) {
@@ -32,14 +33,14 @@ func (p *parser) deletes(d *mapping.Deletes, n *yaml.Node, key string) {
 			}
 		},
 	})
-	if holdNode != nil && d.Policy != mapping.DeleteQuarantine {
+	if holdNode != nil && d.Policy != policy.Quarantine {
 		p.errf(holdNode, key+".hold", "only a quarantine holds deletes (policy is %s)", d.Policy)
 	}
 }
 
 func (p *parser) entity(name string, n *yaml.Node, cfg *Config) *mapping.Entity {
 	key := "entities." + name
-	e := &mapping.Entity{Name: name, Types: map[string]*mapping.Type{}, Policy: mapping.Policy{Default: "newest"}, Deletes: mapping.DefaultDeletes}
+	e := &mapping.Entity{Name: name, Types: map[string]*mapping.Type{}, Deletes: policy.DefaultDeletes}
 	var systemsNode, fieldsNode *yaml.Node
 	policyNodes := map[string]*yaml.Node{} // key -> node, checked once systems are known
 	p.mapping(n, key, map[string]func(string, *yaml.Node){
@@ -99,39 +100,51 @@ func (p *parser) entity(name string, n *yaml.Node, cfg *Config) *mapping.Entity 
 				p.errf(pn, k, "%q is not a declared field", f)
 			}
 		}
-		p.checkPolicy(pn, k, pn.Value, e)
+		r := p.checkPolicy(pn, k, pn.Value, e)
+		if f, isField := strings.CutPrefix(k, key+".conflict.fields."); isField {
+			e.Policy.Fields[f] = r
+		} else {
+			e.Policy.Default = r
+		}
 	}
 	return e
 }
 
-func (p *parser) policy(pol *mapping.Policy, n *yaml.Node, key string, nodes map[string]*yaml.Node) {
+// policy reads an entity's conflict: section. Its rules (the default and
+// the fields') are kept in nodes, parsed once the entity's systems are
+// known (checkPolicy).
+func (p *parser) policy(pol *policy.Conflict, n *yaml.Node, key string, nodes map[string]*yaml.Node) {
 	p.mapping(n, key, map[string]func(string, *yaml.Node){
 		"policy": func(k string, v *yaml.Node) {
-			pol.Default = p.str(v, k)
+			p.str(v, k)
 			nodes[k] = v
 		},
 		"clock_tolerance": func(k string, v *yaml.Node) { pol.ClockTolerance = p.duration(v, k) },
 		"fields": func(k string, v *yaml.Node) {
-			pol.Fields = map[string]string{}
+			pol.Fields = map[string]policy.Rule{}
 			p.each(v, k, func(f string, _, pv *yaml.Node) {
-				pol.Fields[f] = p.str(pv, k+"."+f)
+				p.str(pv, k+"."+f)
 				nodes[k+"."+f] = pv
 			})
 		},
 	})
 }
 
-func (p *parser) checkPolicy(n *yaml.Node, key, pol string, e *mapping.Entity) {
-	if pol == "newest" || pol == "manual" {
-		return
+// checkPolicy parses a conflict rule, and checks that the systems a
+// prefer: rule lists are the entity's.
+func (p *parser) checkPolicy(n *yaml.Node, key, text string, e *mapping.Entity) policy.Rule {
+	r, err := policy.Parse(text)
+	if err != nil {
+		p.errf(n, key, "%v", err)
+		return r
 	}
-	if rest, ok := strings.CutPrefix(pol, "prefer:"); ok && rest != "" {
-		for _, s := range strings.Split(rest, ",") {
+	if r.Kind == policy.Prefer {
+		// The names as written, spaces and all, as the error quotes them.
+		for _, s := range strings.Split(strings.TrimPrefix(text, "prefer:"), ",") {
 			if e.System(strings.TrimSpace(s)) == nil {
 				p.errf(n, key, "prefer: system %q is not mapped on entity %s", s, e.Name)
 			}
 		}
-		return
 	}
-	p.errf(n, key, "unknown policy %q (known: newest, manual, prefer:<system>[,<system>...])", pol)
+	return r
 }

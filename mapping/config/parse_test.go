@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"tandem/conflict/policy"
 )
 
 const good = `state: t.db
@@ -55,7 +57,7 @@ func TestParseGood(t *testing.T) {
 		t.Errorf("token not expanded: %+v", tok)
 	}
 	e := cfg.Entities[0]
-	if e.Policy.For("first_name") != "prefer:salesforce" || e.Policy.For("email") != "newest" {
+	if e.Policy.For("first_name").String() != "prefer:salesforce" || e.Policy.For("email").Kind != policy.Newest {
 		t.Errorf("policy = %+v", e.Policy)
 	}
 	sf := e.System("salesforce")
