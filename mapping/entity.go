@@ -30,8 +30,6 @@ type Entity struct {
 	// Referrers are the ref fields, of any entity, that point to this
 	// one (a contact's company points to the company entity).
 	Referrers []Referrer
-	Schedule  string // cron spec for incremental passes (the daemon's)
-	Reconcile string // cron spec for reconciliation sweeps (the daemon's)
 }
 
 // System returns the entity's mapping for the named system.

@@ -8,7 +8,7 @@ import (
 	"github.com/expr-lang/expr"
 )
 
-// A step is one transform of a field's pipeline. On the way in a field's
+// A Step is one transform of a field's pipeline. On the way in a field's
 // steps run in config order, from the system's value towards the
 // canonical one; on the way out they run in reverse, each undoing itself
 // where it can.

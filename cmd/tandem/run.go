@@ -141,7 +141,7 @@ Logs are JSON lines on stderr when it is not a terminal.`,
 // warnUnscheduled says when the daemon has nothing on its clock.
 func warnUnscheduled(g *globals, cfg *config.Config) {
 	for _, e := range cfg.Entities {
-		if e.Schedule == "" {
+		if cfg.Schedules[e.Name].Sync == "" {
 			g.log.Warn("entity has no schedule: only webhooks, backfills and its reconcile sweeps bring its changes", "entity", e.Name)
 		}
 	}

@@ -39,6 +39,16 @@ type Config struct {
 	Admin    Admin
 	Systems  []connectors.Config // in file order
 	Entities []*mapping.Entity   // in file order
+	// Schedules are the entities' clocks in the daemon, by entity name
+	// (an entity with neither schedule: nor reconcile: has none).
+	Schedules map[string]Schedule
+}
+
+// Schedule is an entity's cron specs, checked when the file is read; the
+// daemon runs them in UTC. "" is no job.
+type Schedule struct {
+	Sync      string // schedule: incremental passes
+	Reconcile string // reconcile: reconciliation sweeps
 }
 
 // System returns the named system's section.
@@ -107,7 +117,7 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 		return nil, p.errs
 	}
 	p.expand(root, "", lookup)
-	cfg := &Config{File: file, State: "tandem.db"}
+	cfg := &Config{File: file, State: "tandem.db", Schedules: map[string]Schedule{}}
 	p.mapping(root, "", map[string]func(k string, v *yaml.Node){
 		"state":  func(k string, v *yaml.Node) { cfg.State = p.str(v, k) },
 		"listen": func(k string, v *yaml.Node) { cfg.Listen = p.str(v, k) },

@@ -43,6 +43,7 @@ func (p *parser) entity(name string, n *yaml.Node, cfg *Config) *mapping.Entity 
 	e := &mapping.Entity{Name: name, Types: map[string]*mapping.Type{}, Deletes: policy.DefaultDeletes}
 	var systemsNode, fieldsNode *yaml.Node
 	policyNodes := map[string]*yaml.Node{} // key -> node, checked once systems are known
+	var sched Schedule
 	p.mapping(n, key, map[string]func(string, *yaml.Node){
 		"match":          func(k string, v *yaml.Node) { e.Match = p.strs(v, k) },
 		"match_fallback": func(k string, v *yaml.Node) { e.Fallback = p.strs(v, k) },
@@ -54,9 +55,12 @@ func (p *parser) entity(name string, n *yaml.Node, cfg *Config) *mapping.Entity 
 		"systems":   func(k string, v *yaml.Node) { systemsNode = v },
 		"conflict":  func(k string, v *yaml.Node) { p.policy(&e.Policy, v, k, policyNodes) },
 		"deletes":   func(k string, v *yaml.Node) { p.deletes(&e.Deletes, v, k) },
-		"schedule":  func(k string, v *yaml.Node) { e.Schedule = p.cronSpec(v, k) },
-		"reconcile": func(k string, v *yaml.Node) { e.Reconcile = p.cronSpec(v, k) },
+		"schedule":  func(k string, v *yaml.Node) { sched.Sync = p.cronSpec(v, k) },
+		"reconcile": func(k string, v *yaml.Node) { sched.Reconcile = p.cronSpec(v, k) },
 	})
+	if sched != (Schedule{}) {
+		cfg.Schedules[name] = sched
+	}
 	if fieldsNode != nil {
 		p.each(fieldsNode, key+".fields", func(f string, kn, tv *yaml.Node) {
 			if strings.HasPrefix(f, "@") {

@@ -60,6 +60,9 @@ func TestParseGood(t *testing.T) {
 	if e.Policy.For("first_name").String() != "prefer:salesforce" || e.Policy.For("email").Kind != policy.Newest {
 		t.Errorf("policy = %+v", e.Policy)
 	}
+	if got := cfg.Schedules["contact"]; got != (Schedule{Sync: "*/5 * * * *"}) {
+		t.Errorf("schedules = %+v", cfg.Schedules)
+	}
 	sf := e.System("salesforce")
 	if !sf.Reads("lifecycle") || sf.Writes("lifecycle") {
 		t.Error("direction in: read, never written")
