@@ -11,6 +11,7 @@ import (
 
 	"tandem"
 	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
@@ -35,7 +36,7 @@ func chunkEntityNamed(t *testing.T, policy, deletes, aName string) *mapping.Enti
 	if deletes == "" {
 		deletes = "{policy: propagate}"
 	}
-	cfg, err := mapping.Parse("test.yaml", []byte(`state: x.db
+	cfg, err := config.Parse("test.yaml", []byte(`state: x.db
 systems:
   a: {type: hubspot}
   b: {type: salesforce}

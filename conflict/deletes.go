@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"tandem"
+	"tandem/conflict/policy"
 	"tandem/mapping"
 	"tandem/state"
 )
@@ -61,7 +62,7 @@ func (d *decider) deleted(ent *mapping.Entity, sm *mapping.System, rec tandem.Re
 	if del != nil {
 		return d.deletedAgain(link.EntityID, del, sm.Name, rec.ID, at)
 	}
-	c := &tandem.Conflict{Entity: ent.Name, EntityID: link.EntityID, Kind: tandem.ConflictDelete, Policy: ent.Deletes.Policy,
+	c := &tandem.Conflict{Entity: ent.Name, EntityID: link.EntityID, Kind: tandem.ConflictDelete, Policy: string(ent.Deletes.Policy),
 		Values: map[string]tandem.SideValue{sm.Name: {Value: nil, ModifiedAt: at, RecordID: rec.ID}}}
 	if err := d.sidesOf(ent, link.EntityID, c); err != nil {
 		return err
@@ -70,7 +71,7 @@ func (d *decider) deleted(ent *mapping.Entity, sm *mapping.System, rec tandem.Re
 	if err != nil {
 		return err
 	}
-	if by, ok := editedAfter(golden, sm.Name, at); ok && ent.Deletes.Policy != mapping.DeleteIgnore {
+	if by, ok := editedAfter(golden, sm.Name, at); ok && ent.Deletes.Policy != policy.Ignore {
 		// Edited elsewhere after the delete: the edit wins, and the
 		// record is created again where it was deleted.
 		c.Status, c.Decided = tandem.ConflictAuto, by
@@ -84,10 +85,10 @@ func (d *decider) deleted(ent *mapping.Entity, sm *mapping.System, rec tandem.Re
 	}
 	dl := &state.Delete{By: sm.Name, At: at}
 	switch ent.Deletes.Policy {
-	case mapping.DeleteIgnore:
+	case policy.Ignore:
 		c.Status, c.Decided = tandem.ConflictAuto, "ignored"
 		return d.addConflict(c)
-	case mapping.DeletePropagate:
+	case policy.Propagate:
 		c.Status, c.Decided = tandem.ConflictAuto, sm.Name
 		dl.State = state.DeleteDeleted
 	default:

@@ -9,11 +9,10 @@ package conflict
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"tandem"
-	"tandem/mapping"
+	"tandem/conflict/policy"
 )
 
 // Side is one system's fresh view of a record, with the snapshot of what
@@ -69,7 +68,7 @@ type Outcome struct {
 // that disagrees with a non-empty golden value is a conflict too. A held
 // field takes nothing until a person decides; a side that changes it again
 // adds its value to the open conflict.
-func Merge(entity, entityID string, golden tandem.Golden, side Side, fields []string, pol mapping.Policy) Outcome {
+func Merge(entity, entityID string, golden tandem.Golden, side Side, fields []string, pol policy.Conflict) Outcome {
 	out := Outcome{Golden: make(tandem.Golden, len(golden))}
 	for k, f := range golden {
 		out.Golden[k] = f
@@ -91,7 +90,7 @@ func Merge(entity, entityID string, golden tandem.Golden, side Side, fields []st
 		case g.Held:
 			if !hasBase || !tandem.Equal(v, base) {
 				c := conflictOf(entity, entityID, field, g, side, v)
-				c.Policy, c.Status, c.Decided = pol.For(field), tandem.ConflictOpen, "held: waiting for tandem resolve"
+				c.Policy, c.Status, c.Decided = pol.For(field).String(), tandem.ConflictOpen, "held: waiting for tandem resolve"
 				if hasBase {
 					c.Base = base
 				}
@@ -122,13 +121,13 @@ func Merge(entity, entityID string, golden tandem.Golden, side Side, fields []st
 		case side.Snapshot == nil && v == nil:
 			// new record lacks a value others have: keep it, write it there
 		default:
-			policy := pol.For(field)
+			rule := pol.For(field)
 			c := conflictOf(entity, entityID, field, g, side, v)
-			c.Policy = policy
+			c.Policy = rule.String()
 			if hasBase {
 				c.Base = base
 			}
-			switch won, why := Decide(policy, pol.ClockTolerance, g, side.field(field, v)); {
+			switch won, why := Decide(rule, pol.ClockTolerance, g, side.field(field, v)); {
 			case why != "":
 				c.Status, c.Decided = tandem.ConflictOpen, why
 				g.Held = true
@@ -164,9 +163,9 @@ func conflictOf(entity, entityID, field string, g tandem.Field, side Side, v any
 
 // outranks reports whether a system's assertion s of the golden value
 // should stand for it instead of g's source and time.
-func outranks(policy string, s, g tandem.Field) bool {
-	if list, ok := strings.CutPrefix(policy, "prefer:"); ok {
-		rs, rg := rank(list, s.Source), rank(list, g.Source)
+func outranks(rule policy.Rule, s, g tandem.Field) bool {
+	if rule.Kind == policy.Prefer {
+		rs, rg := rule.Rank(s.Source), rule.Rank(g.Source)
 		if rs >= 0 || rg >= 0 {
 			return rs >= 0 && (rg < 0 || rs < rg)
 		}
@@ -191,16 +190,6 @@ func later(s, g tandem.Field) time.Duration {
 	return gap
 }
 
-// rank is a system's place in a prefer list, or -1.
-func rank(list, system string) int {
-	for i, s := range strings.Split(list, ",") {
-		if strings.TrimSpace(s) == system {
-			return i
-		}
-	}
-	return -1
-}
-
 // Decide applies a policy to a field both the golden record (from
 // g.Source, set at g.Modified) and a system (s: from s.Source, set at
 // s.Modified) changed. It reports whether the system's value wins, or,
@@ -214,13 +203,13 @@ func rank(list, system string) int {
 //     Stamps whose precision spans overlap are ordered by the spans'
 //     middles (later).
 //   - manual — always held.
-func Decide(policy string, tolerance time.Duration, g, s tandem.Field) (bool, string) {
+func Decide(rule policy.Rule, tolerance time.Duration, g, s tandem.Field) (bool, string) {
 	system := s.Source
-	if policy == "manual" {
+	if rule.Kind == policy.Manual {
 		return false, "held: manual policy"
 	}
-	if list, ok := strings.CutPrefix(policy, "prefer:"); ok {
-		rs, rg := rank(list, system), rank(list, g.Source)
+	if rule.Kind == policy.Prefer {
+		rs, rg := rule.Rank(system), rule.Rank(g.Source)
 		switch {
 		case rs >= 0 && (rg < 0 || rs < rg):
 			return true, ""

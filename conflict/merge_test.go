@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"tandem"
-	"tandem/mapping"
+	"tandem/conflict/policy"
 )
 
 var (
@@ -17,12 +17,12 @@ var (
 func gold(fields map[string]tandem.Field) tandem.Golden { return tandem.Golden(fields) }
 
 func TestMerge(t *testing.T) {
-	newest := mapping.Policy{Default: "newest"}
+	newest := policy.Conflict{Default: policy.MustParse("newest")}
 	tests := []struct {
 		name      string
 		golden    tandem.Golden
 		side      Side
-		pol       mapping.Policy
+		pol       policy.Conflict
 		want      tandem.Values // golden values after
 		wantFrom  map[string]string
 		conflicts int
@@ -46,7 +46,7 @@ func TestMerge(t *testing.T) {
 			name:   "emptied on one side with empty_never_overwrites: kept",
 			golden: gold(map[string]tandem.Field{"phone": {Value: "1", Modified: t0, Source: "sf"}}),
 			side:   Side{System: "hs", View: tandem.Values{"phone": nil}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1},
-			pol:    mapping.Policy{Default: "newest", EmptyNeverOverwrites: true},
+			pol:    policy.Conflict{Default: policy.MustParse("newest"), EmptyNeverOverwrites: true},
 			want:   tandem.Values{"phone": "1"}, wantFrom: map[string]string{"phone": "sf"},
 		},
 		{
@@ -77,7 +77,7 @@ func TestMerge(t *testing.T) {
 			name:   "both changed to the same value under prefer: the preferred system stands for it",
 			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
 			side:   Side{System: "hs", View: tandem.Values{"phone": "3"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t2},
-			pol:    mapping.Policy{Default: "prefer:sf,hs"},
+			pol:    policy.Conflict{Default: policy.MustParse("prefer:sf,hs")},
 			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
 		},
 		{
@@ -98,7 +98,7 @@ func TestMerge(t *testing.T) {
 			name:   "prefer overrides newest per field",
 			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t2, Source: "sf"}}),
 			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1},
-			pol:    mapping.Policy{Default: "newest", Fields: map[string]string{"phone": "prefer:hs,sf"}},
+			pol:    policy.Conflict{Default: policy.MustParse("newest"), Fields: map[string]policy.Rule{"phone": policy.MustParse("prefer:hs,sf")}},
 			want:   tandem.Values{"phone": "2"}, wantFrom: map[string]string{"phone": "hs"},
 			conflicts: 1, decided: "hs",
 		},
@@ -164,7 +164,7 @@ func TestMerge(t *testing.T) {
 			name:   "manual holds the field: golden stays, conflict open",
 			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
 			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t2},
-			pol:    mapping.Policy{Default: "newest", Fields: map[string]string{"phone": "manual"}},
+			pol:    policy.Conflict{Default: policy.MustParse("newest"), Fields: map[string]policy.Rule{"phone": policy.MustParse("manual")}},
 			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
 			conflicts: 1, decided: "held: manual policy", held: true,
 		},
@@ -173,7 +173,7 @@ func TestMerge(t *testing.T) {
 			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}, "title": {Value: "CTO", Modified: t0, Source: "sf"}}),
 			side: Side{System: "hs", View: tandem.Values{"phone": "2", "title": "CEO"},
 				Snapshot: tandem.Values{"phone": "1", "title": "CTO"}, Modified: t2},
-			pol:       mapping.Policy{Default: "newest", Fields: map[string]string{"phone": "manual"}},
+			pol:       policy.Conflict{Default: policy.MustParse("newest"), Fields: map[string]policy.Rule{"phone": policy.MustParse("manual")}},
 			want:      tandem.Values{"phone": "3", "title": "CEO"},
 			wantFrom:  map[string]string{"phone": "sf", "title": "hs"},
 			conflicts: 1, decided: "held: manual policy", held: true,
@@ -182,7 +182,7 @@ func TestMerge(t *testing.T) {
 			name:   "newest within clock tolerance: held",
 			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
 			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1.Add(1500 * time.Millisecond)},
-			pol:    mapping.Policy{Default: "newest", ClockTolerance: 2 * time.Second},
+			pol:    policy.Conflict{Default: policy.MustParse("newest"), ClockTolerance: 2 * time.Second},
 			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
 			conflicts: 1, decided: "held: edits 1.5s apart, within clock_tolerance 2s", held: true,
 		},
@@ -190,7 +190,7 @@ func TestMerge(t *testing.T) {
 			name:   "newest within clock tolerance, the other way round: held",
 			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
 			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1.Add(-2 * time.Second)},
-			pol:    mapping.Policy{Default: "newest", ClockTolerance: 2 * time.Second},
+			pol:    policy.Conflict{Default: policy.MustParse("newest"), ClockTolerance: 2 * time.Second},
 			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
 			conflicts: 1, decided: "held: edits 2s apart, within clock_tolerance 2s", held: true,
 		},
@@ -198,7 +198,7 @@ func TestMerge(t *testing.T) {
 			name:   "newest beyond clock tolerance: decided",
 			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
 			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1.Add(2001 * time.Millisecond)},
-			pol:    mapping.Policy{Default: "newest", ClockTolerance: 2 * time.Second},
+			pol:    policy.Conflict{Default: policy.MustParse("newest"), ClockTolerance: 2 * time.Second},
 			want:   tandem.Values{"phone": "2"}, wantFrom: map[string]string{"phone": "hs"},
 			conflicts: 1, decided: "hs",
 		},
@@ -206,7 +206,7 @@ func TestMerge(t *testing.T) {
 			name:   "prefer decides inside the clock tolerance",
 			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
 			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1},
-			pol:    mapping.Policy{Default: "prefer:sf", ClockTolerance: time.Minute},
+			pol:    policy.Conflict{Default: policy.MustParse("prefer:sf"), ClockTolerance: time.Minute},
 			want:   tandem.Values{"phone": "3"}, wantFrom: map[string]string{"phone": "sf"},
 			conflicts: 1, decided: "sf",
 		},
@@ -214,7 +214,7 @@ func TestMerge(t *testing.T) {
 			name:   "prefer list: neither system listed falls back to newest",
 			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t1, Source: "sf"}}),
 			side:   Side{System: "hs", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t2},
-			pol:    mapping.Policy{Default: "prefer:db"},
+			pol:    policy.Conflict{Default: policy.MustParse("prefer:db")},
 			want:   tandem.Values{"phone": "2"}, wantFrom: map[string]string{"phone": "hs"},
 			conflicts: 1, decided: "hs",
 		},
@@ -222,7 +222,7 @@ func TestMerge(t *testing.T) {
 			name:   "prefer list: a listed system beats an unlisted one even when older",
 			golden: gold(map[string]tandem.Field{"phone": {Value: "3", Modified: t2, Source: "sf"}}),
 			side:   Side{System: "db", View: tandem.Values{"phone": "2"}, Snapshot: tandem.Values{"phone": "1"}, Modified: t1},
-			pol:    mapping.Policy{Default: "prefer:hs,db"},
+			pol:    policy.Conflict{Default: policy.MustParse("prefer:hs,db")},
 			want:   tandem.Values{"phone": "2"}, wantFrom: map[string]string{"phone": "db"},
 			conflicts: 1, decided: "db",
 		},
@@ -304,7 +304,7 @@ func TestMergeThreeSystems(t *testing.T) {
 		g := base
 		var conflicts []tandem.Conflict
 		for _, i := range order {
-			out := Merge("contact", "e1", g, sides[i], []string{"phone"}, mapping.Policy{Default: "newest"})
+			out := Merge("contact", "e1", g, sides[i], []string{"phone"}, policy.Conflict{Default: policy.MustParse("newest")})
 			g, conflicts = out.Golden, append(conflicts, out.Conflicts...)
 		}
 		if f := g["phone"]; f.Value != "sf" || f.Source != "sf" {
@@ -334,7 +334,7 @@ func TestMergeEqualEditsKeepTheLatestTime(t *testing.T) {
 	for _, order := range [][]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}} {
 		g := base
 		for _, i := range order {
-			g = Merge("contact", "e1", g, sides[i], []string{"title"}, mapping.Policy{Default: "newest"}).Golden
+			g = Merge("contact", "e1", g, sides[i], []string{"title"}, policy.Conflict{Default: policy.MustParse("newest")}).Golden
 		}
 		if f := g["title"]; f.Value != "CEO" || !f.Modified.Equal(t2) {
 			t.Errorf("order %v: title = %+v, want CEO as of b's edit", order, f)
@@ -356,7 +356,7 @@ func TestMergeNewRecordsAgreeingKeepTheLatestTime(t *testing.T) {
 	for _, order := range [][]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}} {
 		var g tandem.Golden
 		for _, i := range order {
-			g = Merge("contact", "e1", g, sides[i], []string{"first_name"}, mapping.Policy{Default: "newest"}).Golden
+			g = Merge("contact", "e1", g, sides[i], []string{"first_name"}, policy.Conflict{Default: policy.MustParse("newest")}).Golden
 		}
 		if f := g["first_name"]; f.Value != "Ann" || !f.Modified.Equal(t2) {
 			t.Errorf("order %v: first_name = %+v, want Ann as of b's record", order, f)
@@ -393,7 +393,7 @@ func TestDecideWithinPrecision(t *testing.T) {
 			// golden from one side, the other side deciding; then the other way round
 			for _, pair := range [][2]tandem.Field{{tc.sf, tc.hs}, {tc.hs, tc.sf}} {
 				g, s := pair[0], pair[1]
-				won, why := Decide("newest", 0, g, s)
+				won, why := Decide(policy.MustParse("newest"), 0, g, s)
 				if why != "" {
 					t.Fatalf("held: %s", why)
 				}

@@ -6,14 +6,16 @@ import (
 	"testing"
 
 	"tandem"
+	"tandem/conflict/policy"
 	"tandem/mapping"
+	"tandem/mapping/config"
 )
 
 // lossySystem is a system that holds a full name in one value and reads an
 // email-like code lower-cased: neither round-trips.
 func lossySystem(t *testing.T) *mapping.System {
 	t.Helper()
-	cfg, err := mapping.Parse("test.yaml", []byte(`systems:
+	cfg, err := config.Parse("test.yaml", []byte(`systems:
   crm: { type: test }
 entities:
   contact:
@@ -65,7 +67,7 @@ func TestMergeBaseOfALossySystem(t *testing.T) {
 	golden := gold(map[string]tandem.Field{"first": {Value: "Ann Marie", Source: "sf", Modified: t0}, "last": {Value: "Lee", Source: "sf", Modified: t0},
 		"code": {Value: "AB", Source: "sf", Modified: t0}})
 	snap := tandem.Values{"first": "Ann", "last": "Marie Lee", "code": "ab"}
-	newest := mapping.Policy{Default: "newest"}
+	newest := policy.Conflict{Default: policy.MustParse("newest")}
 	merge := func(view tandem.Values) Outcome {
 		side := Side{System: "crm", View: view, Snapshot: mergeBase(sm, golden, view, snap), Modified: t1}
 		return Merge("contact", "e1", golden, side, []string{"first", "last", "code"}, newest)
@@ -96,7 +98,7 @@ func TestMergeBaseOfALossySystem(t *testing.T) {
 }
 
 func TestFirstLink(t *testing.T) {
-	cfg, err := mapping.Parse("test.yaml", []byte(`systems:
+	cfg, err := config.Parse("test.yaml", []byte(`systems:
   crm: { type: test }
   sf: { type: test }
 entities:

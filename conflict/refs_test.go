@@ -13,7 +13,7 @@ import (
 
 	"tandem"
 	"tandem/connectors"
-	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
@@ -56,7 +56,7 @@ var _ connectors.Fetcher = (*refSystem)(nil)
 // reference; unreadable, nothing said of the field (never null, which
 // would clear it everywhere).
 func TestRefsIn(t *testing.T) {
-	cfg, err := mapping.Parse("test.yaml", []byte(`state: x.db
+	cfg, err := config.Parse("test.yaml", []byte(`state: x.db
 systems: { a: {type: t} }
 entities:
   contact:

@@ -10,6 +10,7 @@ import (
 
 	"tandem"
 	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
@@ -25,7 +26,7 @@ type bench struct {
 
 func newBench(t *testing.T, match, policy string) *bench {
 	t.Helper()
-	cfg, err := mapping.Parse("test.yaml", []byte(`state: x.db
+	cfg, err := config.Parse("test.yaml", []byte(`state: x.db
 systems:
   a: {type: hubspot}
   b: {type: salesforce}

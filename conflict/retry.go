@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
@@ -68,7 +69,7 @@ func (e *Engine) Requeue(ctx context.Context, ent *mapping.Entity, id, actor str
 // push or inbox run does it. actor is who asked, for the audit trail
 // (written in the same transaction); the answer says what was done, for a
 // person.
-func (e *Engine) Retry(ctx context.Context, cfg *mapping.Config, d state.DeadLetter, actor string) (string, error) {
+func (e *Engine) Retry(ctx context.Context, cfg *config.Config, d state.DeadLetter, actor string) (string, error) {
 	ent := EntityOf(cfg, d)
 	if ent == nil {
 		return "", fmt.Errorf("dead letter %s: no entity of %s has %s %s (discard it, or put the system back in the config)", d.ID, cfg.File, d.System, d.Object)
@@ -126,7 +127,7 @@ func (e *Engine) Discard(ctx context.Context, actor string, ids ...string) error
 
 // EntityOf is the entity whose config has the dead letter's system and
 // object; nil when none has.
-func EntityOf(cfg *mapping.Config, d state.DeadLetter) *mapping.Entity {
+func EntityOf(cfg *config.Config, d state.DeadLetter) *mapping.Entity {
 	for _, e := range cfg.Entities {
 		if d.Entity != "" && e.Name != d.Entity {
 			continue
@@ -140,7 +141,7 @@ func EntityOf(cfg *mapping.Config, d state.DeadLetter) *mapping.Entity {
 
 // MaskDeadLetter masks, in a dead letter, the values of the fields marked
 // sensitive: those a write sent, and their paths in a record's payload.
-func MaskDeadLetter(cfg *mapping.Config, d *state.DeadLetter) {
+func MaskDeadLetter(cfg *config.Config, d *state.DeadLetter) {
 	e := EntityOf(cfg, *d)
 	if e == nil {
 		return

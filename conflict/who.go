@@ -7,7 +7,7 @@ import (
 
 	"tandem"
 	"tandem/conflict/report"
-	"tandem/mapping"
+	"tandem/mapping/config"
 )
 
 // Goldens reads entities' golden records (a *state.Store).
@@ -18,7 +18,7 @@ type Goldens interface {
 // WhoIs names the records of the conflicts, by entity id, for the
 // report's cards and the console: the display fields of each entity's
 // golden record (name and email), sensitive ones masked.
-func WhoIs(ctx context.Context, store Goldens, cfg *mapping.Config, cs []tandem.Conflict) (map[string]string, error) {
+func WhoIs(ctx context.Context, store Goldens, cfg *config.Config, cs []tandem.Conflict) (map[string]string, error) {
 	who := map[string]string{}
 	for _, c := range cs {
 		if c.EntityID == "" || who[c.EntityID] != "" {

@@ -94,7 +94,7 @@ func (c Config) Decode(v any, required ...string) error {
 // RecordURL is the address of a record in the system's own UI, from the
 // section's record_url template ({object} and {id} replaced, the id
 // escaped as a path segment); "" when the section has none. The config
-// loader checks the template (mapping.Parse).
+// loader checks the template (config.Parse, tandem/mapping/config).
 func (c Config) RecordURL(object, id string) string {
 	n := Child(c.Node, "record_url")
 	if n == nil || n.Kind != yaml.ScalarNode || n.Value == "" || id == "" {

@@ -36,6 +36,7 @@ import (
 	"tandem"
 	"tandem/conflict"
 	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/schedules"
 	"tandem/state"
 )
@@ -62,7 +63,7 @@ type Store interface {
 // paths (a *conflict.Engine over the daemon's state file).
 type Actions interface {
 	Resolve(ctx context.Context, ent *mapping.Entity, id int64, d conflict.Decision) (*tandem.Conflict, error)
-	Retry(ctx context.Context, cfg *mapping.Config, d state.DeadLetter, actor string) (string, error)
+	Retry(ctx context.Context, cfg *config.Config, d state.DeadLetter, actor string) (string, error)
 	Discard(ctx context.Context, actor string, ids ...string) error
 }
 
@@ -73,7 +74,7 @@ var (
 
 // Console serves the console's pages. Make one with New.
 type Console struct {
-	cfg     *mapping.Config
+	cfg     *config.Config
 	store   Store
 	actions Actions
 	health  func(*http.Request) schedules.Healthz
@@ -103,7 +104,7 @@ const cookieName = "tandem_console"
 // Options are a console's parts. Config, Store, Actions and Token are
 // required.
 type Options struct {
-	Config  *mapping.Config
+	Config  *config.Config
 	Store   Store
 	Actions Actions
 	// Health is the daemon's status (schedules.Daemon.Health); nil: the

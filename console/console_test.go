@@ -20,6 +20,7 @@ import (
 	"tandem"
 	"tandem/conflict"
 	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
@@ -50,7 +51,7 @@ const hostile = `<script>document.title='pwned'</script><img src=x onerror="aler
 type world struct {
 	srv   *httptest.Server
 	store *state.Store
-	cfg   *mapping.Config
+	cfg   *config.Config
 	// field, hostileField, taxField and dead are what the state file
 	// holds: open field conflicts on name (one with hostile values), one
 	// on the sensitive tax_id, and a record set aside.
@@ -62,7 +63,7 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "t.db")
-	cfg, err := mapping.Parse("t.yaml", []byte(strings.Replace(testConfig, "%s", path, 1)), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse("t.yaml", []byte(strings.Replace(testConfig, "%s", path, 1)), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func (w *world) login(t *testing.T, c *http.Client) string {
 
 func TestNeedsAToken(t *testing.T) {
 	for _, tok := range []string{"", "short"} {
-		if _, err := New(Options{Config: &mapping.Config{}, Store: (*state.Store)(nil), Actions: &conflict.Engine{}, Token: tok}); err == nil || !strings.Contains(err.Error(), TokenEnv) {
+		if _, err := New(Options{Config: &config.Config{}, Store: (*state.Store)(nil), Actions: &conflict.Engine{}, Token: tok}); err == nil || !strings.Contains(err.Error(), TokenEnv) {
 			t.Errorf("token %q: %v, want an error naming %s", tok, err, TokenEnv)
 		}
 	}

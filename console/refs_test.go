@@ -12,7 +12,7 @@ import (
 
 	"tandem"
 	"tandem/conflict"
-	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
@@ -21,7 +21,7 @@ import (
 // its id, not by the id alone.
 func TestConflictsNameReferences(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.db")
-	cfg, err := mapping.Parse("t.yaml", []byte(`
+	cfg, err := config.Parse("t.yaml", []byte(`
 state: `+path+`
 systems:
   crm: { type: fake }

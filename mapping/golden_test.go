@@ -20,7 +20,7 @@ func goldenEntity(t testing.TB) *Entity {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Parse(file, data, env(nil))
+	cfg, err := parse(file, data, env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,9 @@
+// Package mapping turns a system's raw payloads into canonical values and
+// back, as an entity's compiled field mappings say: raw payload ->
+// canonical view (gjson paths), canonical -> payload (sjson paths), value
+// tables and other transforms, canonical types, directions and match-key
+// normalisation. The config file is read, and the mappings compiled from
+// it, by package tandem/mapping/config.
 package mapping
 
 import (
@@ -37,16 +43,16 @@ type FieldMap struct {
 	Dir    Direction
 	Format string // the system's layout of a date or datetime: a Go layout, epoch_ms or epoch_s
 
-	steps    []step
-	split    string // split/join entry: the separator of the parts, each way
-	join     string
-	constant any // written when Tandem creates a record
-	isConst  bool
-	types    []*Type // split/join entry: the type of each field
+	Steps     []Step // the transforms, in config order
+	Split     string // split/join entry: the separator of the parts, each way
+	Join      string
+	Constant  any     // written when Tandem creates a record
+	IsConst   bool    // a constant: written on create, never read
+	PartTypes []*Type // split/join entry: the type of each field
 }
 
-// names lists the canonical fields an entry maps.
-func (f *FieldMap) names() []string {
+// Names lists the canonical fields an entry maps.
+func (f *FieldMap) Names() []string {
 	if f.Field != "" {
 		return []string{f.Field}
 	}
@@ -66,7 +72,7 @@ func (s *System) Paths() []string {
 func (s *System) SourcePaths(field string) []string {
 	var ps []string
 	for _, f := range s.reads {
-		if slices.Contains(f.names(), field) {
+		if slices.Contains(f.Names(), field) {
 			ps = append(ps, f.Path)
 		}
 	}
@@ -76,7 +82,7 @@ func (s *System) SourcePaths(field string) []string {
 // Reads reports whether the field is read from this system.
 func (s *System) Reads(field string) bool {
 	for _, f := range s.reads {
-		if slices.Contains(f.names(), field) {
+		if slices.Contains(f.Names(), field) {
 			return true
 		}
 	}
@@ -93,7 +99,7 @@ func (s *System) writer(field string) *FieldMap {
 		return nil
 	}
 	for _, f := range s.Fields {
-		if f.Dir != In && !f.isConst && slices.Contains(f.names(), field) {
+		if f.Dir != In && !f.IsConst && slices.Contains(f.Names(), field) {
 			return f
 		}
 	}
@@ -164,8 +170,8 @@ func (s *System) in(raw []byte, first bool) (tandem.Values, []*FieldError, error
 			continue
 		}
 		if err := f.in(found[i], env, v); err != nil {
-			bad = append(bad, &FieldError{System: s.Name, Object: s.Object, Path: f.Path, Fields: f.names(), Value: found[i], Err: err})
-			for _, n := range f.names() {
+			bad = append(bad, &FieldError{System: s.Name, Object: s.Object, Path: f.Path, Fields: f.Names(), Value: found[i], Err: err})
+			for _, n := range f.Names() {
 				delete(v, n) // a split entry may have set some parts
 			}
 			if first {
@@ -414,7 +420,7 @@ func valueEnd(raw string, i int) int {
 // the canonical fields it yields in v.
 func (f *FieldMap) in(val any, env *exprEnv, v tandem.Values) error {
 	var err error
-	for _, st := range f.steps {
+	for _, st := range f.Steps {
 		if val, err = st.in(val, env); err != nil {
 			return fmt.Errorf("%s: %w", st.name, err)
 		}
@@ -436,7 +442,7 @@ func (f *FieldMap) in(val any, env *exprEnv, v tandem.Values) error {
 			return err
 		}
 		if s != "" {
-			parts = strings.SplitN(strings.TrimSpace(s.(string)), f.split, len(f.Fields))
+			parts = strings.SplitN(strings.TrimSpace(s.(string)), f.Split, len(f.Fields))
 		}
 	}
 	for i, name := range f.Fields {
@@ -444,7 +450,7 @@ func (f *FieldMap) in(val any, env *exprEnv, v tandem.Values) error {
 		if i < len(parts) {
 			p = strings.TrimSpace(parts[i])
 		}
-		c, err := f.types[i].in(p, f.Format)
+		c, err := f.PartTypes[i].in(p, f.Format)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -459,8 +465,8 @@ func (f *FieldMap) out(values tandem.Values, env *exprEnv) (any, error) {
 	var val any
 	var err error
 	switch {
-	case f.isConst:
-		return f.constant, nil
+	case f.IsConst:
+		return f.Constant, nil
 	case f.Field != "":
 		if val, err = f.Type.out(values[f.Field], f.Format); err != nil {
 			return nil, err
@@ -468,7 +474,7 @@ func (f *FieldMap) out(values tandem.Values, env *exprEnv) (any, error) {
 	default:
 		var parts []string
 		for i, name := range f.Fields {
-			p, err := f.types[i].out(values[name], f.Format)
+			p, err := f.PartTypes[i].out(values[name], f.Format)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
@@ -484,12 +490,12 @@ func (f *FieldMap) out(values tandem.Values, env *exprEnv) (any, error) {
 			}
 		}
 		if len(parts) > 0 {
-			val = strings.Join(parts, f.join)
+			val = strings.Join(parts, f.Join)
 		}
 	}
-	for i := len(f.steps) - 1; i >= 0; i-- {
-		if val, err = f.steps[i].out(val, env); err != nil {
-			return nil, fmt.Errorf("%s: %w", f.steps[i].name, err)
+	for i := len(f.Steps) - 1; i >= 0; i-- {
+		if val, err = f.Steps[i].out(val, env); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Steps[i].name, err)
 		}
 	}
 	return val, nil
@@ -510,9 +516,9 @@ func (s *System) Out(values tandem.Values, fields []string, create bool) (json.R
 		if f.Dir == In {
 			continue
 		}
-		want := f.isConst && create
-		if !f.isConst {
-			for _, n := range f.names() {
+		want := f.IsConst && create
+		if !f.IsConst {
+			for _, n := range f.Names() {
 				if _, has := values[n]; has && slices.Contains(fields, n) {
 					want = true
 				}
@@ -523,12 +529,12 @@ func (s *System) Out(values tandem.Values, fields []string, create bool) (json.R
 		}
 		v, err := f.out(values, env)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s %s: %s (%s): %w", s.Name, s.Object, f.Path, strings.Join(f.names(), ", "), err)
+			return nil, nil, fmt.Errorf("%s %s: %s (%s): %w", s.Name, s.Object, f.Path, strings.Join(f.Names(), ", "), err)
 		}
 		if payload, err = sjson.SetBytes(payload, f.Path, v); err != nil {
 			return nil, nil, fmt.Errorf("%s %s: setting %s: %w", s.Name, s.Object, f.Path, err)
 		}
-		set = append(set, f.names()...)
+		set = append(set, f.Names()...)
 	}
 	return payload, set, nil
 }

@@ -43,8 +43,8 @@ func (s *System) ReadBack(values tandem.Values, fields []string) (tandem.Values,
 // the field alone. An edit of that value is an edit of all of them.
 func (s *System) Entry(field string) []string {
 	for _, f := range s.reads {
-		if slices.Contains(f.names(), field) {
-			return f.names()
+		if slices.Contains(f.Names(), field) {
+			return f.Names()
 		}
 	}
 	return []string{field}
@@ -63,7 +63,7 @@ func (s *System) Lossy() []string { return s.lossy(nil) }
 // reading the field applies on the way in loses nothing, since no
 // canonical value can then have spaces around it, or capitals.
 func (e *Entity) Lossy(s *System) []string {
-	return s.lossy(func(f *FieldMap, st step) bool {
+	return s.lossy(func(f *FieldMap, st Step) bool {
 		if f.Field == "" || (st.name != "trim" && st.name != "lower" && st.name != "upper") {
 			return false
 		}
@@ -84,7 +84,7 @@ func (s *System) appliesIn(field, name string) bool {
 	for _, f := range s.reads {
 		switch {
 		case f.Field == field:
-			return slices.ContainsFunc(f.steps, func(st step) bool { return st.name == name })
+			return slices.ContainsFunc(f.Steps, func(st Step) bool { return st.name == name })
 		case f.Field == "" && slices.Contains(f.Fields, field):
 			return name == "trim" // a split trims every part
 		}
@@ -93,20 +93,20 @@ func (s *System) appliesIn(field, name string) bool {
 }
 
 // lossy is Lossy, skipping the steps harmless says lose nothing.
-func (s *System) lossy(harmless func(*FieldMap, step) bool) []string {
+func (s *System) lossy(harmless func(*FieldMap, Step) bool) []string {
 	if s.ReadOnly {
 		return nil
 	}
 	var out []string
 	for _, f := range s.Fields {
-		if f.Dir != Both || f.isConst {
+		if f.Dir != Both || f.IsConst {
 			continue
 		}
-		where := fmt.Sprintf("%s (%s)", f.Path, strings.Join(f.names(), ", "))
+		where := fmt.Sprintf("%s (%s)", f.Path, strings.Join(f.Names(), ", "))
 		if f.Field == "" {
 			out = append(out, fmt.Sprintf("%s: split/join: %s", where, s.splitExample(f)))
 		}
-		for _, st := range f.steps {
+		for _, st := range f.Steps {
 			if st.lossy != "" && !enumCovered(f, st) && (harmless == nil || !harmless(f, st)) {
 				out = append(out, fmt.Sprintf("%s: transform %s: %s", where, st.name, st.lossy))
 			}
@@ -118,7 +118,7 @@ func (s *System) lossy(harmless func(*FieldMap, step) bool) []string {
 // enumCovered reports whether a map step reads back every value of the
 // enum it maps to: each is listed in the table or is its default, so no
 // canonical value is lost, whatever system values read as the default.
-func enumCovered(f *FieldMap, st step) bool {
+func enumCovered(f *FieldMap, st Step) bool {
 	if st.name != "map" || f.Type == nil || f.Type.Name != "enum" {
 		return false
 	}
@@ -135,17 +135,17 @@ func enumCovered(f *FieldMap, st step) bool {
 func (s *System) splitExample(f *FieldMap) string {
 	v := tandem.Values{}
 	for i, n := range f.Fields {
-		v[n] = []string{"Ann" + f.join + "Marie", "Lee", "Jr"}[min(i, 2)]
+		v[n] = []string{"Ann" + f.Join + "Marie", "Lee", "Jr"}[min(i, 2)]
 	}
 	back, err := s.ReadBack(v, f.Fields)
 	payload, _, err2 := s.Out(v, f.Fields, false)
 	if err != nil || err2 != nil {
-		return fmt.Sprintf("a part holding %q moves to the next field on the way back", f.join)
+		return fmt.Sprintf("a part holding %q moves to the next field on the way back", f.Join)
 	}
 	var was, is []string
 	for _, n := range f.Fields {
 		was, is = append(was, fmt.Sprintf("%q", v[n])), append(is, fmt.Sprintf("%q", back[n]))
 	}
 	return fmt.Sprintf("a part holding %q moves to the next field on the way back (%s is written as %s and reads back as %s)",
-		f.join, strings.Join(was, " + "), gjson.GetBytes(payload, f.Path).Raw, strings.Join(is, " + "))
+		f.Join, strings.Join(was, " + "), gjson.GetBytes(payload, f.Path).Raw, strings.Join(is, " + "))
 }

@@ -519,7 +519,7 @@ func TestRoundTripCanonicalRandom(t *testing.T) {
 			t.Fatalf("seed %d, record %d: reading back %v: %v", seed, i, once, err)
 		}
 		for _, f := range s.Fields {
-			for _, n := range f.names() {
+			for _, n := range f.Names() {
 				if !lossy[f.Path] && !reflect.DeepEqual(once[n], v[n]) {
 					t.Errorf("seed %d, record %d: %s = %#v reads back as %#v, and Lossy does not warn of %s", seed, i, n, v[n], once[n], f.Path)
 				}

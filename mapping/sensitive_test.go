@@ -38,7 +38,7 @@ entities:
 	}
 	c := tandem.Conflict{Entity: "contact", Field: "ssn", Base: "000", Values: map[string]tandem.SideValue{
 		"crm": {Value: "123-45-6789", RecordID: "1"}, "other": {Value: "987-65-4321"}}}
-	for _, m := range cfg.MaskConflicts([]tandem.Conflict{c}) {
+	for _, m := range []tandem.Conflict{e.MaskConflict(c)} {
 		if m.Base != Masked || m.Values["crm"].Value != Masked || m.Values["other"].Value != Masked || m.Values["crm"].RecordID != "1" {
 			t.Errorf("masked conflict %+v", m)
 		}
@@ -47,7 +47,7 @@ entities:
 		t.Errorf("masking changed the conflict it was given: %+v", c)
 	}
 	other := tandem.Conflict{Entity: "contact", Field: "email", Values: map[string]tandem.SideValue{"crm": {Value: "a@x.com"}}}
-	if m := cfg.MaskConflicts([]tandem.Conflict{other})[0]; m.Values["crm"].Value != "a@x.com" {
+	if m := e.MaskConflict(other); m.Values["crm"].Value != "a@x.com" {
 		t.Errorf("a field not sensitive was masked: %+v", m)
 	}
 	raw := string(e.System("crm").MaskRaw(e, []byte(`{"props":{"email":"a@x.com","ssn":"123-45-6789"}}`)))
@@ -76,7 +76,7 @@ entities:
 `)
 	c := tandem.Conflict{Entity: "contact", Kind: tandem.ConflictIdentity, Values: map[string]tandem.SideValue{
 		"crm": {Value: map[string]any{"email": "a@x.com", "ssn": "123-45-6789"}}}}
-	m := cfg.MaskConflicts([]tandem.Conflict{c})[0]
+	m := cfg.Entities[0].MaskConflict(c)
 	view := m.Values["crm"].Value.(map[string]any)
 	if view["ssn"] != Masked || view["email"] != "a@x.com" {
 		t.Errorf("masked view %v", view)

@@ -8,11 +8,11 @@ import (
 	"github.com/expr-lang/expr"
 )
 
-// A step is one transform of a field's pipeline. On the way in a field's
+// A Step is one transform of a field's pipeline. On the way in a field's
 // steps run in config order, from the system's value towards the
 // canonical one; on the way out they run in reverse, each undoing itself
 // where it can.
-type step struct {
+type Step struct {
 	name    string
 	targets []string // map: the canonical values it yields, to check against an enum
 	sources []string // map: the system values it knows, to check against the system's options
@@ -46,22 +46,24 @@ func onText(f func(string) string) func(any, *exprEnv) (any, error) {
 	}
 }
 
-// transformNames are the transforms written by name alone.
-var transformNames = []string{"trim", "lower", "upper", "e164"}
+// TransformNames are the transforms written by name alone.
+var TransformNames = []string{"trim", "lower", "upper", "e164"}
 
-// argTransforms are the transforms that take an argument.
-var argTransforms = []string{"map", "default", "split", "join", "expr"}
+// ArgTransforms are the transforms that take an argument.
+var ArgTransforms = []string{"map", "default", "split", "join", "expr"}
 
-func namedStep(name, region string) (step, bool) {
+// NamedStep is the transform written by name alone (trim, lower, upper,
+// e164); region is the default region of e164's phone numbers.
+func NamedStep(name, region string) (Step, bool) {
 	switch name {
 	case "trim":
-		return step{name: name, in: onText(strings.TrimSpace), out: onText(strings.TrimSpace),
+		return Step{name: name, in: onText(strings.TrimSpace), out: onText(strings.TrimSpace),
 			lossy: `a value with spaces around it (" Ann ") is written and read back without them ("Ann")`}, true
 	case "lower":
-		return step{name: name, in: onText(strings.ToLower), out: pass,
+		return Step{name: name, in: onText(strings.ToLower), out: pass,
 			lossy: `a value is written as it is ("Ann") and read back in lower case ("ann")`}, true
 	case "upper":
-		return step{name: name, in: onText(strings.ToUpper), out: pass,
+		return Step{name: name, in: onText(strings.ToUpper), out: pass,
 			lossy: `a value is written as it is ("Ann") and read back in upper case ("ANN")`}, true
 	case "e164":
 		norm := func(v any, _ *exprEnv) (any, error) {
@@ -74,9 +76,9 @@ func namedStep(name, region string) (step, bool) {
 			}
 			return e164(s.(string), region)
 		}
-		return step{name: name, in: norm, out: norm}, true
+		return Step{name: name, in: norm, out: norm}, true
 	}
-	return step{}, false
+	return Step{}, false
 }
 
 // valueMap is a value table: system value -> canonical value, and back.
@@ -87,7 +89,7 @@ type valueMap struct {
 	passthrough bool // unmapped values pass unchanged (both ways)
 }
 
-func (m *valueMap) step() step {
+func (m *valueMap) step() Step {
 	lookup := func(table map[string]string, dir string, useDef bool) func(any, *exprEnv) (any, error) {
 		return func(v any, _ *exprEnv) (any, error) {
 			if v == nil {
@@ -109,7 +111,7 @@ func (m *valueMap) step() step {
 			return nil, fmt.Errorf("%s value %q is not in the map (add it, a default, or passthrough: true)", dir, s)
 		}
 	}
-	st := step{name: "map", in: lookup(m.in, "system", true), out: lookup(m.out, "canonical", false)}
+	st := Step{name: "map", in: lookup(m.in, "system", true), out: lookup(m.out, "canonical", false)}
 	if m.hasDef {
 		// Not one-to-one: every system value the table does not list reads
 		// as the default, so a canonical value it does not list, written
@@ -131,21 +133,21 @@ func (m *valueMap) step() step {
 	return st
 }
 
-// defaultStep fills an empty value (null or ""), both ways.
-func defaultStep(def any) step {
+// DefaultStep fills an empty value (null or ""), both ways.
+func DefaultStep(def any) Step {
 	f := func(v any, _ *exprEnv) (any, error) {
 		if v == nil || v == "" {
 			return def, nil
 		}
 		return v, nil
 	}
-	return step{name: "default", in: f, out: f, lossy: fmt.Sprintf("an empty value is written, and read back, as %v", def)}
+	return Step{name: "default", in: f, out: f, lossy: fmt.Sprintf("an empty value is written, and read back, as %v", def)}
 }
 
-// splitStep reads a delimited string as a list; it does nothing on the
+// SplitStep reads a delimited string as a list; it does nothing on the
 // way out (join does).
-func splitStep(sep string) step {
-	return step{name: "split", out: pass, lossy: fmt.Sprintf("an item holding %q, empty, or with spaces around it does not read back as the same items", sep), in: func(v any, _ *exprEnv) (any, error) {
+func SplitStep(sep string) Step {
+	return Step{name: "split", out: pass, lossy: fmt.Sprintf("an item holding %q, empty, or with spaces around it does not read back as the same items", sep), in: func(v any, _ *exprEnv) (any, error) {
 		if v == nil {
 			return nil, nil
 		}
@@ -166,10 +168,10 @@ func splitStep(sep string) step {
 	}}
 }
 
-// joinStep writes a list as a delimited string; it does nothing on the way
+// JoinStep writes a list as a delimited string; it does nothing on the way
 // in (split does).
-func joinStep(sep string) step {
-	return step{name: "join", in: pass, out: func(v any, _ *exprEnv) (any, error) {
+func JoinStep(sep string) Step {
+	return Step{name: "join", in: pass, out: func(v any, _ *exprEnv) (any, error) {
 		items, ok := v.([]any)
 		if !ok {
 			return v, nil
@@ -186,14 +188,14 @@ func joinStep(sep string) step {
 	}}
 }
 
-// exprStep evaluates an expression compiled once at load. It is one-way:
+// ExprStep evaluates an expression compiled once at load. It is one-way:
 // the field must be mapped in or out, and the step runs that way only.
 // On the way in it sees value and record (the system's whole payload); on
 // the way out value and fields (the canonical values).
-func exprStep(src string, dir Direction) (step, error) {
+func ExprStep(src string, dir Direction) (Step, error) {
 	prog, err := expr.Compile(src, expr.Env(exprVars{}))
 	if err != nil {
-		return step{}, err
+		return Step{}, err
 	}
 	usesRecord := strings.Contains(src, "record")
 	run := func(v any, e *exprEnv) (any, error) {
@@ -210,7 +212,7 @@ func exprStep(src string, dir Direction) (step, error) {
 		}
 		return jsonValue(out)
 	}
-	s := step{name: "expr", in: pass, out: pass}
+	s := Step{name: "expr", in: pass, out: pass}
 	if dir == In {
 		s.in = run
 	} else {

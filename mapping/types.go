@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
-	"go.yaml.in/yaml/v3"
 )
 
 // Canonical values are JSON values, so they survive the state file
@@ -21,8 +20,8 @@ import (
 // record it points to (the engine translates it to and from each system's
 // record id through links; at this level it is the value as read).
 //
-// Type names the canonical types an entity's fields can have.
-var typeNames = []string{"string", "email", "phone", "number", "bool", "date", "datetime", "enum", "list", "ref"}
+// TypeNames names the canonical types an entity's fields can have.
+var TypeNames = []string{"string", "email", "phone", "number", "bool", "date", "datetime", "enum", "list", "ref"}
 
 // Type is a canonical field's type: how a value read from a system is
 // normalised, and how a canonical value is formatted for a system.
@@ -38,8 +37,6 @@ type Type struct {
 	// to a person (conflicts and reports, plans, replays, dead letters);
 	// its changes sync as any field's.
 	Sensitive bool
-
-	node *yaml.Node // a ref's entity: key, for errors
 }
 
 // Layouts of dates and datetimes. Canonical dates are DateLayout; canonical

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"tandem/conflict"
-	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
@@ -46,7 +46,7 @@ func (d *Daemon) backfillLoop(ctx context.Context, stop <-chan struct{}) {
 // first (a shutdown), the backfill stays running, to resume from its last
 // page; another failure marks it failed, and asking again resumes it from
 // there too.
-func Backfill(ctx context.Context, cfg *mapping.Config, store *state.Store, eng *conflict.Engine, log *slog.Logger,
+func Backfill(ctx context.Context, cfg *config.Config, store *state.Store, eng *conflict.Engine, log *slog.Logger,
 	b *state.Backfill, progress func(state.Backfill)) (state.Run, error) {
 	ent, ok := cfg.Entity(b.Entity)
 	if !ok {

@@ -12,7 +12,7 @@ import (
 
 	"tandem"
 	"tandem/connectors"
-	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
@@ -33,7 +33,7 @@ type Metrics struct {
 // NewMetrics registers the daemon's metrics. The gauges read at scrape
 // time come from store and from the systems' clients (systems may be
 // filled in later: it is read at each scrape).
-func NewMetrics(cfg *mapping.Config, store *state.Store, systems map[string]connectors.Connector) *Metrics {
+func NewMetrics(cfg *config.Config, store *state.Store, systems map[string]connectors.Connector) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.pulled = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tandem_records_pulled_total",
 		Help: "Records read from a system, by entity, system and kind of run (sync, reconcile, backfill, webhook)."},
@@ -102,7 +102,7 @@ func (m *Metrics) delivery(system, result string) {
 
 // scraped reads, at each scrape, what the state file and the clients know.
 type scraped struct {
-	cfg     *mapping.Config
+	cfg     *config.Config
 	store   *state.Store
 	systems map[string]connectors.Connector
 }

@@ -28,12 +28,13 @@ import (
 
 	"tandem/conflict"
 	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
 // Daemon runs Tandem as a service. Set the exported fields, then Run.
 type Daemon struct {
-	Config  *mapping.Config
+	Config  *config.Config
 	Store   *state.Store
 	Engine  *conflict.Engine // its Systems are the daemon's
 	Log     *slog.Logger
@@ -204,12 +205,13 @@ func (d *Daemon) cronInit() {
 // schedule adds each entity's cron jobs.
 func (d *Daemon) schedule(work context.Context) error {
 	for _, ent := range d.Config.Entities {
+		sched := d.Config.Schedules[ent.Name]
 		for _, j := range []struct {
 			kind, spec string
 			run        func(context.Context, *mapping.Entity) error
 		}{
-			{state.RunSync, ent.Schedule, d.pass},
-			{state.RunReconcile, ent.Reconcile, d.reconcile},
+			{state.RunSync, sched.Sync, d.pass},
+			{state.RunReconcile, sched.Reconcile, d.reconcile},
 		} {
 			if j.spec == "" {
 				continue

@@ -20,7 +20,7 @@ import (
 	"tandem"
 	"tandem/conflict"
 	"tandem/connectors"
-	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
@@ -68,7 +68,7 @@ func newDaemon(t *testing.T) *Daemon {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "t.db")
-	cfg, err := mapping.Parse("t.yaml", []byte(strings.Replace(testConfig, "%s", path, 1)), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse("t.yaml", []byte(strings.Replace(testConfig, "%s", path, 1)), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestHealthz(t *testing.T) {
 		return rec.Code, h
 	}
 	d.cron = nil
-	d.Config.Entities[0].Schedule = "@every 1h"
+	setSync(d, "@every 1h")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	d.cronInit()
@@ -182,7 +182,7 @@ func TestShutdownIsBounded(t *testing.T) {
 	d := newDaemon(t)
 	started := make(chan struct{})
 	d.Engine.Systems["crm"] = blockingSystem{started: started}
-	d.Config.Entities[0].Schedule = "@every 1s"
+	setSync(d, "@every 1s")
 	d.Grace = 300 * time.Millisecond
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -342,4 +342,12 @@ func TestAdminListener(t *testing.T) {
 	if rec := post(t, d.Handler(), "/webhooks/crm", "ok:1", map[string]string{"X-Sig": "a1"}); rec.Code != 200 {
 		t.Errorf("public webhook: %d", rec.Code)
 	}
+}
+
+// setSync sets the first entity's incremental schedule.
+func setSync(d *Daemon, spec string) {
+	name := d.Config.Entities[0].Name
+	s := d.Config.Schedules[name]
+	s.Sync = spec
+	d.Config.Schedules[name] = s
 }

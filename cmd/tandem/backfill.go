@@ -15,6 +15,7 @@ import (
 
 	"tandem/conflict"
 	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/schedules"
 	"tandem/state"
 )
@@ -145,7 +146,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 }
 
 // handOver asks the running daemon for the backfills and follows them.
-func (g *globals) handOver(ctx context.Context, cfg *mapping.Config, ent *mapping.Entity, sms []*mapping.System, since time.Time, format string) error {
+func (g *globals) handOver(ctx context.Context, cfg *config.Config, ent *mapping.Entity, sms []*mapping.System, since time.Time, format string) error {
 	store, err := openStore(cfg.State)
 	if err != nil {
 		return err
@@ -197,7 +198,7 @@ func (g *globals) handOver(ctx context.Context, cfg *mapping.Config, ent *mappin
 
 // backfillDryRun runs the backfills on a copy of the state file, writing
 // nothing to any system, and lists what they would write.
-func (g *globals) backfillDryRun(ctx context.Context, cfg *mapping.Config, ent *mapping.Entity, sms []*mapping.System, since time.Time, format string) error {
+func (g *globals) backfillDryRun(ctx context.Context, cfg *config.Config, ent *mapping.Entity, sms []*mapping.System, since time.Time, format string) error {
 	eng, store, done, err := g.onCopy(cfg)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 
 	"tandem/conflict"
 	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
@@ -44,7 +45,7 @@ they need none of the systems' credentials; neither does retry --queue.`,
 // readStore opens the config's state file read-only, for the commands
 // that change nothing: they need neither the credentials of any system
 // nor write access to the file or its directory.
-func (g *globals) readStore() (*mapping.Config, *state.Store, error) {
+func (g *globals) readStore() (*config.Config, *state.Store, error) {
 	cfg, err := loadOffline(g)
 	if err != nil {
 		return nil, nil, err

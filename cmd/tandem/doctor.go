@@ -12,7 +12,7 @@ import (
 
 	"tandem/connectors"
 	"tandem/console"
-	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
@@ -110,8 +110,8 @@ func doctor(ctx context.Context, path string, out func(doctorCheck)) (failed int
 		failed++
 		out(doctorCheck{Status: "fail", Check: what, Error: err.Error()})
 	}
-	cfg, err := mapping.Load(path)
-	if errs, ok := mapping.AsConfigErrors(err); ok {
+	cfg, err := config.Load(path)
+	if errs, ok := config.AsConfigErrors(err); ok {
 		for _, e := range errs {
 			out(doctorCheck{Status: "fail", Check: e.Error()})
 		}
@@ -171,7 +171,7 @@ func doctor(ctx context.Context, path string, out func(doctorCheck)) (failed int
 			if fields == nil {
 				continue
 			}
-			problems := sm.Check(fields)
+			problems := config.Check(sm, fields)
 			for _, p := range problems {
 				report(errors.New(p), "entity %s, system %s", e.Name, sc.Name)
 			}
@@ -195,7 +195,7 @@ func doctor(ctx context.Context, path string, out func(doctorCheck)) (failed int
 
 // diagnose runs a connector's own checks (connectors.Diagnoser) once per
 // object its system syncs, printing the fix of each that fails.
-func diagnose(ctx context.Context, c connectors.Connector, system string, cfg *mapping.Config, report func(error, string, ...any)) {
+func diagnose(ctx context.Context, c connectors.Connector, system string, cfg *config.Config, report func(error, string, ...any)) {
 	dg, ok := c.(connectors.Diagnoser)
 	if !ok {
 		return

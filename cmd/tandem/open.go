@@ -8,19 +8,19 @@ import (
 
 	"tandem/conflict"
 	"tandem/connectors"
-	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
 // app is a loaded config with its state file and open connectors.
 type app struct {
-	cfg    *mapping.Config
+	cfg    *config.Config
 	store  *state.Store
 	engine *conflict.Engine
 }
 
 func (g *globals) open() (*app, error) {
-	cfg, err := mapping.Load(g.config)
+	cfg, err := config.Load(g.config)
 	if err != nil {
 		return nil, err
 	}
@@ -42,9 +42,9 @@ func (g *globals) engine(store *state.Store, systems map[string]connectors.Conne
 
 // openSystems opens a connector for every configured system; the config
 // errors of all of them come back together.
-func (g *globals) openSystems(cfg *mapping.Config) (map[string]connectors.Connector, error) {
+func (g *globals) openSystems(cfg *config.Config) (map[string]connectors.Connector, error) {
 	systems := map[string]connectors.Connector{}
-	var errs mapping.Errors
+	var errs config.Errors
 	for _, sc := range cfg.Systems {
 		sc.Logger, sc.Observe = g.log, g.observe
 		c, err := connectors.Open(sc)
@@ -66,15 +66,15 @@ func (g *globals) openSystems(cfg *mapping.Config) (map[string]connectors.Connec
 
 func (a *app) Close() error { return a.store.Close() }
 
-func loadConfig(g *globals) (*mapping.Config, error) { return mapping.Load(g.config) }
+func loadConfig(g *globals) (*config.Config, error) { return config.Load(g.config) }
 
 // loadOffline loads the config for a command that contacts no system
 // (status, conflicts, deadletters list): the credentials of the systems
 // are not needed there, so a ${VAR} left unset inside a system's section
 // is no error. One unset anywhere else (state:, say) still is.
-func loadOffline(g *globals) (*mapping.Config, error) {
-	cfg, err := mapping.Load(g.config)
-	errs, ok := mapping.AsConfigErrors(err)
+func loadOffline(g *globals) (*config.Config, error) {
+	cfg, err := config.Load(g.config)
+	errs, ok := config.AsConfigErrors(err)
 	if !ok {
 		return cfg, err
 	}
@@ -91,7 +91,7 @@ func loadOffline(g *globals) (*mapping.Config, error) {
 	if rerr != nil {
 		return nil, err
 	}
-	return mapping.Parse(g.config, data, func(name string) (string, bool) {
+	return config.Parse(g.config, data, func(name string) (string, bool) {
 		if v, ok := os.LookupEnv(name); ok {
 			return v, true
 		}

@@ -9,6 +9,7 @@ import (
 
 	"tandem/conflict"
 	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
@@ -92,7 +93,7 @@ the guard, 1 when a system could not be read. With --format json: one object
 // file in a temporary directory, for the commands that run the merge but
 // promise to change nothing (plan, backfill --dry-run). done removes the
 // copy.
-func (g *globals) onCopy(cfg *mapping.Config) (eng *conflict.Engine, store *state.Store, done func(), err error) {
+func (g *globals) onCopy(cfg *config.Config) (eng *conflict.Engine, store *state.Store, done func(), err error) {
 	systems, err := g.openSystems(cfg)
 	if err != nil {
 		return nil, nil, nil, err

@@ -13,6 +13,7 @@ import (
 	"tandem"
 	"tandem/conflict"
 	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/state"
 )
 
@@ -34,7 +35,7 @@ type planReport struct {
 	// (tandem resolve ID decides one); the pass changes nothing of them.
 	Held []planConflict `json:"held"`
 
-	cfg *mapping.Config // masks the fields marked sensitive
+	cfg *config.Config // masks the fields marked sensitive
 }
 
 type planConflict struct {

@@ -13,7 +13,7 @@ import (
 
 	"tandem/connectors"
 	"tandem/console"
-	"tandem/mapping"
+	"tandem/mapping/config"
 	"tandem/schedules"
 	"tandem/state"
 )
@@ -139,9 +139,9 @@ Logs are JSON lines on stderr when it is not a terminal.`,
 }
 
 // warnUnscheduled says when the daemon has nothing on its clock.
-func warnUnscheduled(g *globals, cfg *mapping.Config) {
+func warnUnscheduled(g *globals, cfg *config.Config) {
 	for _, e := range cfg.Entities {
-		if e.Schedule == "" {
+		if cfg.Schedules[e.Name].Sync == "" {
 			g.log.Warn("entity has no schedule: only webhooks, backfills and its reconcile sweeps bring its changes", "entity", e.Name)
 		}
 	}

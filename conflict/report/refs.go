@@ -11,6 +11,7 @@ import (
 
 	"tandem"
 	"tandem/mapping"
+	"tandem/mapping/config"
 )
 
 // Ref names the record a reference points to (a ref field's value is its
@@ -53,7 +54,7 @@ type Goldens interface {
 // in its golden record, masked when that field is sensitive; a target
 // merged away since, or with no name, is left out, and shows as its id.
 // One read per target, as for the conflicts' own records (conflict.WhoIs).
-func RefNames(ctx context.Context, store Goldens, cfg *mapping.Config, cs []tandem.Conflict) (map[string]Ref, error) {
+func RefNames(ctx context.Context, store Goldens, cfg *config.Config, cs []tandem.Conflict) (map[string]Ref, error) {
 	targets := map[string]*mapping.Entity{} // entity id -> its entity
 	add := func(t *mapping.Type, v any) {
 		if id, ok := v.(string); ok && id != "" && t != nil && t.Target != nil {

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"tandem"
-	"tandem/mapping"
+	"tandem/mapping/config"
 )
 
 const (
@@ -56,7 +56,7 @@ func (g goldens) Golden(_ context.Context, id string) (tandem.Golden, error) {
 // companies' golden records, by the company's display field; a company
 // that is gone, or has no name, is left out.
 func TestRefNames(t *testing.T) {
-	cfg, err := mapping.Parse("tandem.yaml", []byte(`
+	cfg, err := config.Parse("tandem.yaml", []byte(`
 systems:
   hubspot: { type: hubspot, token: x }
   salesforce: { type: salesforce, client_id: x, client_secret: y, instance_url: "https://example.my.salesforce.com" }

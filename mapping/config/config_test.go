@@ -1,4 +1,4 @@
-package mapping
+package config
 
 import (
 	"fmt"
@@ -115,8 +115,8 @@ func TestUnknownTransformMessage(t *testing.T) {
 	}
 }
 
-// fieldConfig is fieldSystem's config: f's type on line 6, its entry on
-// line 11.
+// fieldConfig is a config of one entity with one field, f: its type on
+// line 6, its entry (mapped to the system crm) on line 11.
 func fieldConfig(typ, entry string) string {
 	return fmt.Sprintf(`systems:
   crm: { type: test }

@@ -1,4 +1,4 @@
-package mapping
+package config
 
 import (
 	"fmt"
@@ -6,13 +6,14 @@ import (
 	"strings"
 
 	"tandem/connectors"
+	"tandem/mapping"
 )
 
-// Check compares the system's mapped paths with the fields the system
+// Check compares a system's mapped paths with the fields the system
 // describes (connectors.Describer) and returns one problem per line: a
 // path that names no field, a field written that the system keeps
 // read-only, a value table that writes values the field does not allow.
-func (s *System) Check(described []connectors.FieldInfo) []string {
+func Check(s *mapping.System, described []connectors.FieldInfo) []string {
 	var problems []string
 	for _, f := range s.Fields {
 		fi, ok := fieldAt(f.Path, described)
@@ -24,14 +25,14 @@ func (s *System) Check(described []connectors.FieldInfo) []string {
 			problems = append(problems, msg)
 			continue
 		}
-		if fi.ReadOnly && f.Dir != In && !s.ReadOnly {
+		if fi.ReadOnly && f.Dir != mapping.In && !s.ReadOnly {
 			problems = append(problems, fmt.Sprintf("%s: %s keeps %s read-only, but it is mapped to be written; set direction: in", f.Path, s.Name, fi.Label+" ("+fi.Path+")"))
 		}
-		if len(fi.Options) == 0 || f.Dir == In || s.ReadOnly {
+		if len(fi.Options) == 0 || f.Dir == mapping.In || s.ReadOnly {
 			continue
 		}
-		for _, st := range f.steps {
-			for _, v := range st.sources {
+		for _, st := range f.Steps {
+			for _, v := range st.Sources() {
 				if !slices.Contains(fi.Options, v) {
 					problems = append(problems, fmt.Sprintf("%s: the map writes %q, which %s does not allow (allowed: %s)", f.Path, v, s.Name, strings.Join(fi.Options, ", ")))
 				}

@@ -1,4 +1,4 @@
-package mapping
+package config
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package mapping
+package config
 
 import (
 	"bytes"
@@ -20,11 +20,12 @@ import (
 // reads "file:line: key: message"; the same bytes give the same errors;
 // a config that parses names only systems it configures; and the HubSpot
 // and Salesforce connectors decode their sections of it with errors of
-// the same form. Seeds: the configs of the tests, the f.Add calls, and
-// testdata/fuzz/FuzzParse/ (the README's config, and the inputs that
-// found bugs); CI runs it for a bounded count (.ci/run).
+// the same form. Seeds: the configs of the tests (mapping's golden
+// config), the f.Add calls, and testdata/fuzz/FuzzParse/ (the README's
+// config, mapping's round-trip config, and the inputs that found bugs);
+// CI runs it for a bounded count (.ci/run).
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{good, badConfig, roundTripConfig, "", "\n", "---\n...\n", "# only a comment\n", "[]", "systems: {}\nentities: {}\n",
+	for _, s := range []string{good, badConfig, "", "\n", "---\n...\n", "# only a comment\n", "[]", "systems: {}\nentities: {}\n",
 		"systems:\n  a: {type: x}\nentities:\n  e:\n    fields: {email: email}\n    match: [email]\n    systems: {b: {object: o, fields: {email: email}}}\n",
 		"a: &x [*x]\n", "a: !!binary AAAA\n", "\tsystems:\n", "state: ${UNSET}\nlisten: ${LISTEN}\n", "? [a]\n: b\n",
 		"systems:\n  hs:\n    type: hubspot\n  hs:\n    type: hubspot\n",
@@ -33,7 +34,7 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	if b, err := os.ReadFile("testdata/golden/tandem.yaml"); err == nil {
+	if b, err := os.ReadFile("../testdata/golden/tandem.yaml"); err == nil {
 		f.Add(b)
 	}
 	// Every variable is set but those named UNSET…, to a value that would

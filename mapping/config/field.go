@@ -1,4 +1,4 @@
-package mapping
+package config
 
 import (
 	"fmt"
@@ -9,12 +9,14 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 	"go.yaml.in/yaml/v3"
+
+	"tandem/mapping"
 )
 
 // fieldType reads a canonical field's type: a name, or a mapping with the
 // name under type and the type's options (region, values).
-func (p *parser) fieldType(n *yaml.Node, key, region string) *Type {
-	t := &Type{Region: region}
+func (p *parser) fieldType(n *yaml.Node, key, region string) *mapping.Type {
+	t := &mapping.Type{Region: region}
 	if n.Kind == yaml.ScalarNode {
 		t.Name = n.Value
 	} else {
@@ -23,12 +25,12 @@ func (p *parser) fieldType(n *yaml.Node, key, region string) *Type {
 			"region":    func(k string, v *yaml.Node) { t.Region = p.region(v, k) },
 			"values":    func(k string, v *yaml.Node) { t.Values = p.strs(v, k) },
 			"sensitive": func(k string, v *yaml.Node) { t.Sensitive = p.boolean(v, k) },
-			"entity":    func(k string, v *yaml.Node) { t.Entity = p.str(v, k); t.node = v },
+			"entity":    func(k string, v *yaml.Node) { t.Entity = p.str(v, k); p.refNodes[t] = v },
 		})
 	}
 	switch {
-	case !slices.Contains(typeNames, t.Name):
-		p.errf(n, key, "unknown field type %q (known: %s)", t.Name, strings.Join(typeNames, ", "))
+	case !slices.Contains(mapping.TypeNames, t.Name):
+		p.errf(n, key, "unknown field type %q (known: %s)", t.Name, strings.Join(mapping.TypeNames, ", "))
 	case t.Name == "enum" && len(t.Values) == 0:
 		p.errf(n, key, "an enum needs its values: { type: enum, values: [...] }")
 	case t.Name != "enum" && t.Values != nil:
@@ -79,8 +81,8 @@ func (p *parser) scalar(n *yaml.Node, key string) any {
 	return n.Value
 }
 
-func (p *parser) system(e *Entity, name string, n *yaml.Node, key string) *System {
-	s := &System{Name: name}
+func (p *parser) system(e *mapping.Entity, name string, n *yaml.Node, key string) *mapping.System {
+	s := &mapping.System{Name: name}
 	p.mapping(n, key, map[string]func(string, *yaml.Node){
 		"object":    func(k string, v *yaml.Node) { s.Object = p.str(v, k) },
 		"read_only": func(k string, v *yaml.Node) { s.ReadOnly = p.boolean(v, k) },
@@ -101,40 +103,31 @@ func (p *parser) system(e *Entity, name string, n *yaml.Node, key string) *Syste
 	// One entry reads a field, and one writes it: two of either would race.
 	readBy, writtenBy := map[string]string{}, map[string]string{}
 	for _, f := range s.Fields {
-		if f.isConst {
+		if f.IsConst {
 			continue
 		}
-		for _, c := range f.names() {
-			if f.Dir != Out {
+		for _, c := range f.Names() {
+			if f.Dir != mapping.Out {
 				if prev, dup := readBy[c]; dup {
 					p.errf(n, key+".fields", "%s is read from both %s and %s; set direction on one of them", c, prev, f.Path)
 				}
 				readBy[c] = f.Path
 			}
-			if f.Dir != In {
+			if f.Dir != mapping.In {
 				if prev, dup := writtenBy[c]; dup {
 					p.errf(n, key+".fields", "%s is written to both %s and %s; set direction on one of them", c, prev, f.Path)
 				}
 				writtenBy[c] = f.Path
 			}
 		}
-		if f.Dir != Out {
-			s.reads = append(s.reads, f)
-		}
-		for _, st := range f.steps {
-			if st.name == "expr" && f.Dir == In {
-				s.needsRec = true
-			}
-		}
 	}
-	s.index, s.queries = indexPaths(s.reads)
-	return s
+	return mapping.NewSystem(s.Name, s.Object, s.ReadOnly, s.Fields)
 }
 
 // field compiles one entry of a system's fields: name is its key, a
 // canonical field except for split/join entries and constants.
-func (p *parser) field(e *Entity, name string, kn, n *yaml.Node, key string) *FieldMap {
-	fm := &FieldMap{Dir: Both}
+func (p *parser) field(e *mapping.Entity, name string, kn, n *yaml.Node, key string) *mapping.FieldMap {
+	fm := &mapping.FieldMap{Dir: mapping.Both}
 	type stepNode struct {
 		key string // the full key, ending in the transform's name
 		v   *yaml.Node
@@ -148,8 +141,8 @@ func (p *parser) field(e *Entity, name string, kn, n *yaml.Node, key string) *Fi
 		p.mapping(n, key, map[string]func(string, *yaml.Node){
 			"path": func(k string, v *yaml.Node) { fm.Path = p.str(v, k) },
 			"direction": func(k string, v *yaml.Node) {
-				switch d := Direction(p.str(v, k)); d {
-				case Both, In, Out:
+				switch d := mapping.Direction(p.str(v, k)); d {
+				case mapping.Both, mapping.In, mapping.Out:
 					fm.Dir = d
 				default:
 					p.errf(v, k, "unknown direction %q (known: both, in, out)", d)
@@ -175,10 +168,10 @@ func (p *parser) field(e *Entity, name string, kn, n *yaml.Node, key string) *Fi
 	region := ""
 	switch {
 	case constNode != nil:
-		if fm.Dir == In || fieldsNode != nil || len(stepNodes) > 0 || fm.Format != "" {
+		if fm.Dir == mapping.In || fieldsNode != nil || len(stepNodes) > 0 || fm.Format != "" {
 			p.errf(n, key, "a constant is written as it is: it takes path and constant only")
 		}
-		fm.Dir, fm.isConst, fm.constant = Out, true, p.scalar(constNode, key+".constant")
+		fm.Dir, fm.IsConst, fm.Constant = mapping.Out, true, p.scalar(constNode, key+".constant")
 	case fieldsNode != nil:
 		fm.Fields = p.strs(fieldsNode, key+".fields")
 		if len(fm.Fields) < 2 {
@@ -188,27 +181,27 @@ func (p *parser) field(e *Entity, name string, kn, n *yaml.Node, key string) *Fi
 			t, ok := e.Types[f]
 			if !ok {
 				p.errf(fieldsNode, key+".fields", "%q is not a declared field of entity %s", f, e.Name)
-				t = &Type{Name: "string"}
+				t = &mapping.Type{Name: "string"}
 			} else if slices.Contains([]string{"list", "bool", "number"}, t.Name) {
 				p.errf(fieldsNode, key+".fields", "%s is a %s: only text fields can be parts of a split value", f, t.Name)
 			}
-			fm.types = append(fm.types, t)
+			fm.PartTypes = append(fm.PartTypes, t)
 		}
 		// A many-to-one value needs its inverse: split to read it, join to
 		// write it back.
-		if fm.Dir != Out && splitNode == nil {
+		if fm.Dir != mapping.Out && splitNode == nil {
 			p.errf(n, key, "several fields read from one value need split: the separator between their parts (or direction: out)")
 		}
-		if fm.Dir != In && joinNode == nil {
+		if fm.Dir != mapping.In && joinNode == nil {
 			p.errf(n, key, "several fields written to one value need join: how to put the parts back together (or direction: in)")
 		}
 		if splitNode != nil {
-			fm.split = p.str(splitNode, key+".split")
+			fm.Split = p.str(splitNode, key+".split")
 		}
 		if joinNode != nil {
-			fm.join = p.str(joinNode, key+".join")
+			fm.Join = p.str(joinNode, key+".join")
 		}
-		if fm.split == "" && splitNode != nil {
+		if fm.Split == "" && splitNode != nil {
 			p.errf(splitNode, key+".split", "empty separator")
 		}
 		// Here split and join are the separators of the parts, not steps.
@@ -226,18 +219,18 @@ func (p *parser) field(e *Entity, name string, kn, n *yaml.Node, key string) *Fi
 		if fm.Format != "" {
 			p.checkLayout(n, key+".format", fm.Format)
 		}
-		if splitNode != nil && joinNode == nil && fm.Dir != In {
+		if splitNode != nil && joinNode == nil && fm.Dir != mapping.In {
 			p.errf(splitNode, key+".split", "split without join: the way back is unknown; add join, or direction: in")
 		}
 	}
 	if region == "" {
-		region = e.region
+		region = p.regions[e]
 	}
-	if fm.Dir != In && strings.ContainsAny(fm.Path, "#*?|") {
+	if fm.Dir != mapping.In && strings.ContainsAny(fm.Path, "#*?|") {
 		p.errf(n, key, "path %q is a query: it can be read, not written; set direction: in", fm.Path)
 	}
 	for _, n := range stepNodes {
-		fm.steps = append(fm.steps, p.steps(n.key, n.v, key, fm, region)...)
+		fm.Steps = append(fm.Steps, p.steps(n.key, n.v, key, fm, region)...)
 	}
 	if fm.Type != nil && fm.Type.Name == "enum" {
 		p.checkEnumMap(n, key, fm)
@@ -246,11 +239,11 @@ func (p *parser) field(e *Entity, name string, kn, n *yaml.Node, key string) *Fi
 }
 
 // steps compiles the transform under key k (a full key ending in its name).
-func (p *parser) steps(k string, v *yaml.Node, key string, fm *FieldMap, region string) []step {
+func (p *parser) steps(k string, v *yaml.Node, key string, fm *mapping.FieldMap, region string) []mapping.Step {
 	name := k[strings.LastIndexByte(k, '.')+1:]
 	switch name {
 	case "transform":
-		var out []step
+		var out []mapping.Step
 		items := []*yaml.Node{v}
 		if v.Kind == yaml.SequenceNode {
 			items = v.Content
@@ -262,12 +255,12 @@ func (p *parser) steps(k string, v *yaml.Node, key string, fm *FieldMap, region 
 			}
 			switch {
 			case it.Kind == yaml.ScalarNode:
-				if st, ok := namedStep(it.Value, region); ok {
+				if st, ok := mapping.NamedStep(it.Value, region); ok {
 					out = append(out, st)
-				} else if slices.Contains(argTransforms, it.Value) {
+				} else if slices.Contains(mapping.ArgTransforms, it.Value) {
 					p.errf(it, ik, "transform %q takes an argument: write { %s: ... }", it.Value, it.Value)
 				} else {
-					p.errf(it, key, "unknown transform %q (known: %s)", it.Value, strings.Join(append(slices.Clone(transformNames), argTransforms...), ", "))
+					p.errf(it, key, "unknown transform %q (known: %s)", it.Value, strings.Join(append(slices.Clone(mapping.TransformNames), mapping.ArgTransforms...), ", "))
 				}
 			case it.Kind == yaml.MappingNode && len(it.Content) == 2:
 				out = append(out, p.steps(ik+"."+it.Content[0].Value, it.Content[1], key, fm, region)...)
@@ -278,34 +271,34 @@ func (p *parser) steps(k string, v *yaml.Node, key string, fm *FieldMap, region 
 		return out
 	case "map":
 		m := p.valueMap(v, k)
-		if m.hasDef && !m.passthrough && fm.Dir != In {
+		if m.hasDef && !m.passthrough && fm.Dir != mapping.In {
 			if _, back := m.out[fmt.Sprint(m.def)]; !back {
 				p.errf(v, k+".default", "the default %v has no way back to a system value: map it, add passthrough: true, or set direction: in", m.def)
 			}
 		}
-		return []step{m.step()}
+		return []mapping.Step{m.step()}
 	case "default":
-		return []step{defaultStep(p.scalar(v, k))}
+		return []mapping.Step{mapping.DefaultStep(p.scalar(v, k))}
 	case "split":
-		return []step{splitStep(p.sep(v, k))}
+		return []mapping.Step{mapping.SplitStep(p.sep(v, k))}
 	case "join":
-		return []step{joinStep(p.sep(v, k))}
+		return []mapping.Step{mapping.JoinStep(p.sep(v, k))}
 	case "expr":
-		if fm.Dir == Both {
+		if fm.Dir == mapping.Both {
 			p.errf(v, k, "expr computes a value one way only: set direction: in or out")
 			return nil
 		}
-		st, err := exprStep(p.str(v, k), fm.Dir)
+		st, err := mapping.ExprStep(p.str(v, k), fm.Dir)
 		if err != nil {
 			p.errf(v, k, "%s", oneLine(err.Error()))
 			return nil
 		}
-		return []step{st}
+		return []mapping.Step{st}
 	}
-	if st, ok := namedStep(name, region); ok {
-		return []step{st}
+	if st, ok := mapping.NamedStep(name, region); ok {
+		return []mapping.Step{st}
 	}
-	p.errf(v, key, "unknown transform %q (known: %s)", name, strings.Join(append(slices.Clone(transformNames), argTransforms...), ", "))
+	p.errf(v, key, "unknown transform %q (known: %s)", name, strings.Join(append(slices.Clone(mapping.TransformNames), mapping.ArgTransforms...), ", "))
 	return nil
 }
 
@@ -319,6 +312,19 @@ func (p *parser) sep(v *yaml.Node, k string) string {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// valueMap is a value table as the file gives it: system value ->
+// canonical value, and back (mapping.MapStep).
+type valueMap struct {
+	in, out     map[string]string
+	def         any  // the canonical value of an unmapped system value, if set
+	hasDef      bool // def is set
+	passthrough bool // unmapped values pass unchanged (both ways)
+}
+
+func (m *valueMap) step() mapping.Step {
+	return mapping.MapStep(m.in, m.out, m.def, m.hasDef, m.passthrough)
+}
 
 // valueMap reads a value table: { a: A, b: B } or, with options,
 // { values: { a: A }, default: X, passthrough: true }.
@@ -348,9 +354,9 @@ func (p *parser) valueMap(n *yaml.Node, key string) *valueMap {
 
 // checkEnumMap reports map targets that are not values of the enum: they
 // would fail every record they meet.
-func (p *parser) checkEnumMap(n *yaml.Node, key string, fm *FieldMap) {
-	for _, st := range fm.steps {
-		for _, v := range st.targets {
+func (p *parser) checkEnumMap(n *yaml.Node, key string, fm *mapping.FieldMap) {
+	for _, st := range fm.Steps {
+		for _, v := range st.Targets() {
 			if !slices.Contains(fm.Type.Values, v) {
 				p.errf(n, key+".map", "maps to %q, which is not a value of enum %s (%s)", v, fm.Field, strings.Join(fm.Type.Values, ", "))
 			}
@@ -372,11 +378,11 @@ func (p *parser) checkPath(n *yaml.Node, key, path string) {
 // checkLayout validates a date format: a named one, or a Go layout that
 // round-trips a date.
 func (p *parser) checkLayout(n *yaml.Node, key, layout string) {
-	if layout == EpochMillis || layout == EpochSeconds {
+	if layout == mapping.EpochMillis || layout == mapping.EpochSeconds {
 		return
 	}
 	ref := time.Date(2024, 11, 5, 0, 0, 0, 0, time.UTC)
-	if back, err := time.Parse(layout, ref.Format(layout)); err != nil || !back.Equal(ref) && back.Format(DateLayout) != ref.Format(DateLayout) {
+	if back, err := time.Parse(layout, ref.Format(layout)); err != nil || !back.Equal(ref) && back.Format(mapping.DateLayout) != ref.Format(mapping.DateLayout) {
 		p.errf(n, key, "format %q is not a date layout (a Go layout such as 02/01/2006, or epoch_ms, epoch_s)", layout)
 	}
 }

@@ -1,8 +1,9 @@
-// Package mapping reads Tandem's config file and compiles each entity's
-// field mappings: raw payload -> canonical view (gjson paths), canonical ->
-// payload (sjson paths), value tables, directions and match-key
-// normalisation.
-package mapping
+// Package config reads Tandem's config file: the systems (each connector
+// decodes its own section), the admin listener, and the entities with
+// their canonical fields, their field mappings (compiled into package
+// mapping's form), their schedules and their policies. Every problem is
+// reported at once, each naming the file, the line and the key.
+package config
 
 import (
 	"bytes"
@@ -23,6 +24,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"tandem/connectors"
+	"tandem/mapping"
 )
 
 // Config is a loaded, validated config file.
@@ -36,7 +38,17 @@ type Config struct {
 	// stay on Listen.
 	Admin    Admin
 	Systems  []connectors.Config // in file order
-	Entities []*Entity           // in file order
+	Entities []*mapping.Entity   // in file order
+	// Schedules are the entities' clocks in the daemon, by entity name
+	// (an entity with neither schedule: nor reconcile: has none).
+	Schedules map[string]Schedule
+}
+
+// Schedule is an entity's cron specs, checked when the file is read; the
+// daemon runs them in UTC. "" is no job.
+type Schedule struct {
+	Sync      string // schedule: incremental passes
+	Reconcile string // reconcile: reconciliation sweeps
 }
 
 // System returns the named system's section.
@@ -50,7 +62,7 @@ func (c *Config) System(name string) (connectors.Config, bool) {
 }
 
 // Entity returns the named entity.
-func (c *Config) Entity(name string) (*Entity, bool) {
+func (c *Config) Entity(name string) (*mapping.Entity, bool) {
 	for _, e := range c.Entities {
 		if e.Name == name {
 			return e, true
@@ -90,7 +102,7 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, Errors{{File: file, Line: yamlLine(err, data), Key: "(file)", Msg: err.Error()}}
 	}
-	p := &parser{file: file}
+	p := &parser{file: file, regions: map[*mapping.Entity]string{}, refNodes: map[*mapping.Type]*yaml.Node{}}
 	if len(doc.Content) == 0 {
 		p.errf(&doc, "(file)", "empty config")
 		return nil, p.errs
@@ -105,7 +117,7 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 		return nil, p.errs
 	}
 	p.expand(root, "", lookup)
-	cfg := &Config{File: file, State: "tandem.db"}
+	cfg := &Config{File: file, State: "tandem.db", Schedules: map[string]Schedule{}}
 	p.mapping(root, "", map[string]func(k string, v *yaml.Node){
 		"state":  func(k string, v *yaml.Node) { cfg.State = p.str(v, k) },
 		"listen": func(k string, v *yaml.Node) { cfg.Listen = p.str(v, k) },
@@ -255,6 +267,11 @@ func (p *parser) recordURL(n *yaml.Node, key string) {
 type parser struct {
 	file string
 	errs Errors
+	// regions are the entities' phone_region, the default region of their
+	// phone fields; refNodes the entity: key of each ref field, for errors
+	// found once every entity is read.
+	regions  map[*mapping.Entity]string
+	refNodes map[*mapping.Type]*yaml.Node
 }
 
 func (p *parser) errf(n *yaml.Node, key, format string, args ...any) {
