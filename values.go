@@ -72,7 +72,14 @@ const (
 	ConflictField    = "field"    // one field changed differently in several systems
 	ConflictIdentity = "identity" // a record matches several entities, or shares a key in its system
 	ConflictDelete   = "delete"   // a record was deleted in one system
-	ConflictValue    = "value"    // a system holds a value its mapping cannot read: that field is held until it is fixed there
+	// ConflictValue: a system holds a value its mapping cannot read (policy
+	// "mapping"), or refuses the value Tandem would write to it (policy
+	// "write"): that field, for that system, is held until it is fixed
+	// there, the value changes, or a person decides.
+	ConflictValue = "value"
+	// PolicyWrite is the policy of a value conflict a write opened: the
+	// system refused the value (a text too long for its column).
+	PolicyWrite = "write"
 
 	ConflictOpen     = "open"     // held for a person (tandem resolve)
 	ConflictResolved = "resolved" // decided by a person

@@ -38,6 +38,9 @@ type planned struct {
 	// not done (behind).
 	golden tandem.Golden
 	del    *state.Delete
+	// held are the fields left out of the write because the mapping
+	// cannot write their values (outHeld): held when it is checkpointed.
+	held []writeHold
 }
 
 // push drains a system's outbox for one object in batches. A write is
@@ -217,6 +220,9 @@ func plan(v view, ent *mapping.Entity, sm *mapping.System, in state.Intent) (pla
 		return p, nil
 	}
 	fields, err := writable(v, sm, p.link, diff(ent, sm, golden, p.link))
+	if err == nil {
+		fields, err = heldOut(v, sm, in.EntityID, golden, fields)
+	}
 	if err != nil || len(fields) == 0 {
 		return p, err // nothing to write but held fields
 	}
@@ -225,12 +231,18 @@ func plan(v view, ent *mapping.Entity, sm *mapping.System, in state.Intent) (pla
 	if fields, waiting, p.waits, err = refsOut(v, ent, sm, values, fields); err != nil || len(fields) == 0 {
 		return p, err // nothing to write but a reference that waits
 	}
-	payload, set, err := sm.Out(values, fields, p.link == nil)
+	// A value the mapping cannot write (a value its map does not list, a
+	// wrong type) holds that field (unwritable.go); the others are written.
+	payload, set, fields, held, err := outHeld(ent, sm, values, fields, p.link == nil)
+	p.held = held
 	if err != nil {
-		// A value the mapping cannot write (an unmapped enum value, a
-		// wrong type): this write is set aside, the others go on.
+		// One that cannot be held alone: this write is set aside, the
+		// others go on.
 		p.mapErr = &tandem.Error{Op: "map out", System: sm.Name, Message: err.Error()}
 		return p, nil
+	}
+	if len(fields) == 0 {
+		return p, nil // nothing to write but the fields now held
 	}
 	p.sent = tandem.Values{}
 	for _, f := range set {
@@ -292,7 +304,7 @@ func (e *Engine) loadPlans(ctx context.Context, ent *mapping.Entity, sm *mapping
 			exts = append(exts, l.ExternalID)
 		}
 	}
-	if in.Conflicts, err = e.Store.ConflictsAbout(ctx, nil, "", sm.Name, sm.Object, exts, nil); err != nil {
+	if in.Conflicts, err = e.Store.ConflictsAbout(ctx, ids, "", sm.Name, sm.Object, exts, nil); err != nil {
 		return nil, err
 	}
 	return newWorkset(in, sm.Name, sm.Object, exts, nil), nil
@@ -392,6 +404,11 @@ func (d *decider) confirm(ent *mapping.Entity, sm *mapping.System, plans []plann
 		if p.deferred {
 			continue
 		}
+		if len(p.held) > 0 && (p.write == nil || results[i].Err == nil) {
+			if err := d.settleHolds(ent, sm, p, p.held, false); err != nil {
+				return written, failed, err
+			}
+		}
 		if p.write == nil && p.waits != "" {
 			if err := d.v.Retry(p.intent.ID, p.waits); err != nil {
 				return written, failed, err
@@ -402,6 +419,9 @@ func (d *decider) confirm(ent *mapping.Entity, sm *mapping.System, plans []plann
 			continue
 		}
 		if p.write == nil {
+			if err := d.settleHolds(ent, sm, p, nil, false); err != nil {
+				return written, failed, err
+			}
 			if err := d.v.Done(p.intent.ID); err != nil {
 				return written, failed, err
 			}
@@ -413,6 +433,12 @@ func (d *decider) confirm(ent *mapping.Entity, sm *mapping.System, plans []plann
 		res := results[i]
 		i++
 		if res.Err != nil {
+			if done, err := d.holdRefused(ent, sm, p, res.Err); done || err != nil {
+				if err != nil {
+					return written, failed, err
+				}
+				continue
+			}
 			if done, err := d.refused(ent, sm, p, res.Err); done || err != nil {
 				if err != nil {
 					return written, failed, err
@@ -431,6 +457,9 @@ func (d *decider) confirm(ent *mapping.Entity, sm *mapping.System, plans []plann
 			base = p.link.Snapshot
 		}
 		if err := d.confirmed(ent, sm, p, res); err != nil {
+			return written, failed, err
+		}
+		if err := d.settleHolds(ent, sm, p, nil, true); err != nil {
 			return written, failed, err
 		}
 		if err := d.mergeOverwritten(ent, sm, p, base, res); err != nil { // gap.go
