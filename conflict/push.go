@@ -58,6 +58,9 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 	if size <= 0 {
 		size = 100
 	}
+	if err := e.requeueMapped(ctx, ent, sm); err != nil {
+		return 0, 0, err
+	}
 	var after int64
 	for {
 		intents, err := e.Store.Pending(ctx, sm.Name, sm.Object, after, size)

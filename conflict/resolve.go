@@ -76,7 +76,7 @@ func (e *Engine) Resolve(ctx context.Context, ent *mapping.Entity, id int64, d D
 		case tandem.ConflictIdentity:
 			err = e.resolveIdentity(ctx, tx, ent, c, held, d)
 		case tandem.ConflictValue:
-			if c.Policy == writePolicy {
+			if c.HeldWrite() {
 				err = e.resolveHeldWrite(ctx, tx, ent, c, d)
 				break
 			}

@@ -1,6 +1,7 @@
 package conflict
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,17 +26,17 @@ import (
 // tandem resolve closes it too: --take SYSTEM writes the value again (a
 // column widened since), --value JSON sets another value everywhere.
 
-// writePolicy is the policy of a value conflict opened by a write.
-const writePolicy = tandem.PolicyWrite
-
 // writeHold is a field a write could not set, and why.
 type writeHold struct {
 	fields []string
 	reason string
+	policy string // tandem.PolicyWrite: the system refused it; PolicyMapOut: the mapping
 }
 
 // heldOut lists the fields of fs held back from a system's record because
-// the system cannot take their current golden value.
+// the system refused their current golden value. (A value the mapping
+// cannot write is found again by outHeld each time: once the mapping
+// is fixed, it is written.)
 func heldOut(v view, sm *mapping.System, entityID string, golden tandem.Golden, fs []string) ([]string, error) {
 	held, err := v.WriteHolds(entityID, sm.Name, sm.Object)
 	if err != nil || len(held) == 0 {
@@ -43,7 +44,7 @@ func heldOut(v view, sm *mapping.System, entityID string, golden tandem.Golden, 
 	}
 	return slices.DeleteFunc(fs, func(f string) bool {
 		return slices.ContainsFunc(held, func(c tandem.Conflict) bool {
-			return c.Field == f && tandem.Equal(c.Values[sm.Name].Value, golden[f].Value)
+			return c.Field == f && c.Policy == tandem.PolicyWrite && tandem.Equal(c.Values[sm.Name].Value, golden[f].Value)
 		})
 	}), nil
 }
@@ -61,7 +62,7 @@ func outHeld(ent *mapping.Entity, sm *mapping.System, values tandem.Values, fiel
 		if err == nil || !errors.As(err, &fe) || len(fe.Fields) == 0 || (create && identifying(ent, fe.Fields)) {
 			return payload, set, fields, held, err
 		}
-		held = append(held, writeHold{fields: fe.Fields, reason: fmt.Sprintf("%s %s: %s: %v", sm.Name, sm.Object, fe.Path, fe.Err)})
+		held = append(held, writeHold{fields: fe.Fields, reason: fmt.Sprintf("%s %s: %s: %v", sm.Name, sm.Object, fe.Path, fe.Err), policy: tandem.PolicyMapOut})
 		fields = slices.DeleteFunc(fields, func(f string) bool { return slices.Contains(fe.Fields, f) })
 		if len(fields) == 0 {
 			return nil, nil, nil, held, nil
@@ -96,7 +97,7 @@ func refusedFields(ent *mapping.Entity, sm *mapping.System, p planned, err error
 		if len(fs) == 0 || (p.write.Op == tandem.OpCreate && identifying(ent, fs)) {
 			return nil, false
 		}
-		hs = append(hs, writeHold{fields: fs, reason: fmt.Sprintf("%s %s: %s", sm.Name, sm.Object, u.Reason)})
+		hs = append(hs, writeHold{fields: fs, reason: fmt.Sprintf("%s %s: %s", sm.Name, sm.Object, u.Reason), policy: tandem.PolicyWrite})
 	}
 	return hs, true
 }
@@ -145,21 +146,20 @@ func (d *decider) settleHolds(ent *mapping.Entity, sm *mapping.System, p planned
 			if ent.Sensitive(f) {
 				reason = fmt.Sprintf("%s %s: the value of %s does not fit", sm.Name, sm.Object, f)
 			}
-			reason = fmt.Sprintf("held: cannot be written to %s (%s); the other fields are written. It is tried again when the value changes, "+
-				"or after tandem resolve (--take %s to write it again, --value JSON for another value)", sm.Name, reason, sm.Name)
+			reason = "held: cannot be written to " + reason + "; the record's other fields are written; tried again when the value changes (or tandem resolve)"
 			if c := byField[f]; c != nil {
 				delete(byField, f)
-				if c.Decided == reason && tandem.Equal(c.Values[sm.Name].Value, g.Value) {
+				if c.Decided == reason && c.Policy == h.policy && tandem.Equal(c.Values[sm.Name].Value, g.Value) {
 					continue
 				}
-				c.Values[sm.Name], c.Decided = side, reason
+				c.Values[sm.Name], c.Decided, c.Policy = side, reason, h.policy
 				if err := d.v.UpdateConflict(c); err != nil {
 					return err
 				}
 				continue
 			}
 			d.log.Warn("field held: its value cannot be written", "system", sm.Name, "object", sm.Object, "entity_id", p.intent.EntityID, "field", f, "why", h.reason)
-			c := &tandem.Conflict{Entity: ent.Name, EntityID: p.intent.EntityID, Kind: tandem.ConflictValue, Field: f, Policy: writePolicy,
+			c := &tandem.Conflict{Entity: ent.Name, EntityID: p.intent.EntityID, Kind: tandem.ConflictValue, Field: f, Policy: h.policy,
 				Status: tandem.ConflictOpen, Decided: reason, Values: map[string]tandem.SideValue{sm.Name: side}, Pass: d.pass, Created: d.now()}
 			if err := d.v.AddConflict(c, &state.Pending{System: sm.Name, Object: sm.Object}); err != nil {
 				return err
@@ -193,4 +193,34 @@ func shown(ent *mapping.Entity, f string, v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// requeueMapped queues again the entities whose values the mapping could
+// not write to a system and now can (the mapping was fixed): their held
+// fields are written by this push, which closes the holds.
+func (e *Engine) requeueMapped(ctx context.Context, ent *mapping.Entity, sm *mapping.System) error {
+	held, err := e.Store.HeldWrites(ctx, sm.Name, sm.Object, tandem.PolicyMapOut)
+	if err != nil || len(held) == 0 {
+		return err
+	}
+	var ids []string
+	for _, c := range held {
+		if c.Entity != ent.Name || !sm.Writes(c.Field) {
+			continue
+		}
+		if _, _, err := sm.Out(tandem.Values{c.Field: c.Values[sm.Name].Value}, []string{c.Field}, false); err == nil {
+			ids = append(ids, c.EntityID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return e.Store.Update(ctx, func(tx *state.Tx) error {
+		for _, id := range ids {
+			if err := tx.Enqueue(ctx, ent.Name, id, sm.Name, sm.Object); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -161,7 +161,7 @@ func choicesOf(card report.Card, cf tandem.Conflict) conflictView {
 			v.Identity = true
 		}
 	case tandem.ConflictValue:
-		if cf.Policy == tandem.PolicyWrite {
+		if cf.HeldWrite() {
 			for _, s := range systems {
 				v.Take = append(v.Take, side{s, "Write it to " + s + " again (its column was fixed)"})
 			}

@@ -105,7 +105,7 @@ func (q queries) AttentionSince(ctx context.Context, m Mark) (Attention, error) 
 		case tandem.ConflictDelete:
 			add("deletes quarantined", c.Entity, c.Decided)
 		case tandem.ConflictValue:
-			if c.Policy == tandem.PolicyWrite {
+			if c.HeldWrite() {
 				add("values held: a system cannot take them", c.Entity+" "+c.Field, c.Decided)
 			} else {
 				add("values held: they cannot be read", c.Entity+" "+c.Field, c.Decided)

@@ -242,3 +242,10 @@ func (q queries) WriteHolds(ctx context.Context, entityID, system, object string
 	return q.conflicts(ctx, `WHERE entity_id = ? AND system = ? AND object = ? AND external_id IS NULL AND kind = ? AND status = ?`,
 		entityID, system, object, tandem.ConflictValue, tandem.ConflictOpen)
 }
+
+// HeldWrites returns the open value conflicts of a policy that hold
+// fields back from a system's object (see WriteHolds).
+func (q queries) HeldWrites(ctx context.Context, system, object, policy string) ([]tandem.Conflict, error) {
+	return q.conflicts(ctx, `WHERE system = ? AND object = ? AND external_id IS NULL AND kind = ? AND status = ? AND policy = ?`,
+		system, object, tandem.ConflictValue, tandem.ConflictOpen, policy)
+}
