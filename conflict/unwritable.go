@@ -158,7 +158,7 @@ func (d *decider) settleHolds(ent *mapping.Entity, sm *mapping.System, p planned
 				}
 				continue
 			}
-			d.log.Warn("field held: its value cannot be written", "system", sm.Name, "object", sm.Object, "entity_id", p.intent.EntityID, "field", f, "why", h.reason)
+			d.log.Warn("field held: its value cannot be written", "system", sm.Name, "object", sm.Object, "entity_id", p.intent.EntityID, "field", f, "err", h.reason)
 			c := &tandem.Conflict{Entity: ent.Name, EntityID: p.intent.EntityID, Kind: tandem.ConflictValue, Field: f, Policy: h.policy,
 				Status: tandem.ConflictOpen, Decided: reason, Values: map[string]tandem.SideValue{sm.Name: side}, Pass: d.pass, Created: d.now()}
 			if err := d.v.AddConflict(c, &state.Pending{System: sm.Name, Object: sm.Object}); err != nil {
