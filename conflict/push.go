@@ -13,6 +13,10 @@ import (
 	"tandem/state"
 )
 
+// maxResend bounds how many times one push sends writes again without
+// the fields a system refused (unwritable.go).
+const maxResend = 3
+
 // planned is one intent turned into a write, or found to need none.
 type planned struct {
 	intent state.Intent
@@ -62,12 +66,30 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 		return 0, 0, err
 	}
 	var after int64
+	var again []string // entities whose writes a system refused fields of: sent again without them
+	resent := 0
 	for {
-		intents, err := e.Store.Pending(ctx, sm.Name, sm.Object, after, size)
+		var intents []state.Intent
+		var err error
+		if len(again) > 0 && resent < maxResend {
+			// Queued again by the checkpoint; bounded, in case the
+			// golden record keeps moving to values the system refuses.
+			resent++
+			intents, err = e.Store.PendingOf(ctx, sm.Name, sm.Object, again)
+		} else {
+			intents, err = e.Store.Pending(ctx, sm.Name, sm.Object, after, size)
+			if len(intents) > 0 {
+				after = max(after, intents[len(intents)-1].ID)
+			}
+		}
+		again = nil
 		if err != nil || len(intents) == 0 {
+			if err == nil && resent > 0 {
+				resent = 0
+				continue // the resend found nothing to do: on with the outbox
+			}
 			return written, failed, err
 		}
-		after = intents[len(intents)-1].ID
 		fresh, aside, err := e.refresh(ctx, ent, sm, conn, intents)
 		if err != nil {
 			return written, failed, err
@@ -123,6 +145,16 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 				return written, failed, err
 			}
 			e.readExisting(ctx, ent, sm, conn, plans, results)
+			i := 0
+			for _, p := range plans {
+				if p.write == nil {
+					continue
+				}
+				if _, ok := refusedFields(ent, sm, p, results[i].Err); ok {
+					again = append(again, p.intent.EntityID)
+				}
+				i++
+			}
 		}
 		w, f, err := e.checkpoint(ctx, ent, sm, plans, results)
 		written, failed = written+w, failed+f
