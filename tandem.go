@@ -149,6 +149,32 @@ func (e *ExistsError) Error() string {
 
 func (e *ExistsError) Unwrap() error { return ErrConflict }
 
+// UnwritableError is a write a system refused because of the values of
+// some of its fields alone, each of which cannot be written there as it
+// is (a text too long for its column, a number out of its range, a date
+// that does not parse), when the system can say which. The engine holds
+// those fields for that system (an open conflict of kind value) and
+// writes the others; a field that cannot be named makes the whole write
+// fail as before. It is permanent: the same values fail again.
+type UnwritableError struct {
+	Fields []Unwritable
+}
+
+// Unwritable is one value a write could not set.
+type Unwritable struct {
+	Path   string          // the payload path: "phone", "properties.phone"
+	Value  json.RawMessage // the value as the payload held it
+	Reason string          // why it does not fit: "column phone (character varying(20)): holds at most 20 characters, got 42"
+}
+
+func (e *UnwritableError) Error() string {
+	var parts []string
+	for _, f := range e.Fields {
+		parts = append(parts, f.Reason)
+	}
+	return "cannot be written: " + strings.Join(parts, "; ")
+}
+
 // RejectedError is what a read by id (connectors.Fetcher) returns beside
 // the records it could parse, when some it was asked for came back but
 // could not be parsed (no modified time, say). Each is named by the id it

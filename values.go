@@ -72,12 +72,27 @@ const (
 	ConflictField    = "field"    // one field changed differently in several systems
 	ConflictIdentity = "identity" // a record matches several entities, or shares a key in its system
 	ConflictDelete   = "delete"   // a record was deleted in one system
-	ConflictValue    = "value"    // a system holds a value its mapping cannot read: that field is held until it is fixed there
+	// ConflictValue: a system holds a value its mapping cannot read (policy
+	// "mapping"), or refuses the value Tandem would write to it (policy
+	// "write"): that field, for that system, is held until it is fixed
+	// there, the value changes, or a person decides.
+	ConflictValue = "value"
+	// The policies of a value conflict a write opened: the system refused
+	// the value (a text too long for its column), or the mapping cannot
+	// write it there (a value its map does not list).
+	PolicyWrite  = "write"
+	PolicyMapOut = "map out"
 
 	ConflictOpen     = "open"     // held for a person (tandem resolve)
 	ConflictResolved = "resolved" // decided by a person
 	ConflictAuto     = "auto"     // decided by the policy
 )
+
+// HeldWrite reports whether the conflict holds a field back from a system
+// because its value cannot be written there (rather than read).
+func (c *Conflict) HeldWrite() bool {
+	return c.Kind == ConflictValue && (c.Policy == PolicyWrite || c.Policy == PolicyMapOut)
+}
 
 // SideValue is one system's value in a conflict.
 type SideValue struct {

@@ -13,6 +13,10 @@ import (
 	"tandem/state"
 )
 
+// maxResend bounds how many times one push sends writes again without
+// the fields a system refused (unwritable.go).
+const maxResend = 3
+
 // planned is one intent turned into a write, or found to need none.
 type planned struct {
 	intent state.Intent
@@ -38,6 +42,9 @@ type planned struct {
 	// not done (behind).
 	golden tandem.Golden
 	del    *state.Delete
+	// held are the fields left out of the write because the mapping
+	// cannot write their values (outHeld): held when it is checkpointed.
+	held []writeHold
 }
 
 // push drains a system's outbox for one object in batches. A write is
@@ -55,13 +62,34 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 	if size <= 0 {
 		size = 100
 	}
+	if err := e.requeueMapped(ctx, ent, sm); err != nil {
+		return 0, 0, err
+	}
 	var after int64
+	var again []string // entities whose writes a system refused fields of: sent again without them
+	resent := 0
 	for {
-		intents, err := e.Store.Pending(ctx, sm.Name, sm.Object, after, size)
+		var intents []state.Intent
+		var err error
+		if len(again) > 0 && resent < maxResend {
+			// Queued again by the checkpoint; bounded, in case the
+			// golden record keeps moving to values the system refuses.
+			resent++
+			intents, err = e.Store.PendingOf(ctx, sm.Name, sm.Object, again)
+		} else {
+			intents, err = e.Store.Pending(ctx, sm.Name, sm.Object, after, size)
+			if len(intents) > 0 {
+				after = max(after, intents[len(intents)-1].ID)
+			}
+		}
+		again = nil
 		if err != nil || len(intents) == 0 {
+			if err == nil && resent > 0 {
+				resent = 0
+				continue // the resend found nothing to do: on with the outbox
+			}
 			return written, failed, err
 		}
-		after = intents[len(intents)-1].ID
 		fresh, aside, err := e.refresh(ctx, ent, sm, conn, intents)
 		if err != nil {
 			return written, failed, err
@@ -117,6 +145,16 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 				return written, failed, err
 			}
 			e.readExisting(ctx, ent, sm, conn, plans, results)
+			i := 0
+			for _, p := range plans {
+				if p.write == nil {
+					continue
+				}
+				if _, ok := refusedFields(ent, sm, p, results[i].Err); ok {
+					again = append(again, p.intent.EntityID)
+				}
+				i++
+			}
 		}
 		w, f, err := e.checkpoint(ctx, ent, sm, plans, results)
 		written, failed = written+w, failed+f
@@ -217,6 +255,9 @@ func plan(v view, ent *mapping.Entity, sm *mapping.System, in state.Intent) (pla
 		return p, nil
 	}
 	fields, err := writable(v, sm, p.link, diff(ent, sm, golden, p.link))
+	if err == nil {
+		fields, err = heldOut(v, sm, in.EntityID, golden, fields)
+	}
 	if err != nil || len(fields) == 0 {
 		return p, err // nothing to write but held fields
 	}
@@ -225,12 +266,18 @@ func plan(v view, ent *mapping.Entity, sm *mapping.System, in state.Intent) (pla
 	if fields, waiting, p.waits, err = refsOut(v, ent, sm, values, fields); err != nil || len(fields) == 0 {
 		return p, err // nothing to write but a reference that waits
 	}
-	payload, set, err := sm.Out(values, fields, p.link == nil)
+	// A value the mapping cannot write (a value its map does not list, a
+	// wrong type) holds that field (unwritable.go); the others are written.
+	payload, set, fields, held, err := outHeld(ent, sm, values, fields, p.link == nil)
+	p.held = held
 	if err != nil {
-		// A value the mapping cannot write (an unmapped enum value, a
-		// wrong type): this write is set aside, the others go on.
+		// One that cannot be held alone: this write is set aside, the
+		// others go on.
 		p.mapErr = &tandem.Error{Op: "map out", System: sm.Name, Message: err.Error()}
 		return p, nil
+	}
+	if len(fields) == 0 {
+		return p, nil // nothing to write but the fields now held
 	}
 	p.sent = tandem.Values{}
 	for _, f := range set {
@@ -292,7 +339,7 @@ func (e *Engine) loadPlans(ctx context.Context, ent *mapping.Entity, sm *mapping
 			exts = append(exts, l.ExternalID)
 		}
 	}
-	if in.Conflicts, err = e.Store.ConflictsAbout(ctx, nil, "", sm.Name, sm.Object, exts, nil); err != nil {
+	if in.Conflicts, err = e.Store.ConflictsAbout(ctx, ids, "", sm.Name, sm.Object, exts, nil); err != nil {
 		return nil, err
 	}
 	return newWorkset(in, sm.Name, sm.Object, exts, nil), nil
@@ -392,6 +439,11 @@ func (d *decider) confirm(ent *mapping.Entity, sm *mapping.System, plans []plann
 		if p.deferred {
 			continue
 		}
+		if len(p.held) > 0 && (p.write == nil || results[i].Err == nil) {
+			if err := d.settleHolds(ent, sm, p, p.held, false); err != nil {
+				return written, failed, err
+			}
+		}
 		if p.write == nil && p.waits != "" {
 			if err := d.v.Retry(p.intent.ID, p.waits); err != nil {
 				return written, failed, err
@@ -402,6 +454,9 @@ func (d *decider) confirm(ent *mapping.Entity, sm *mapping.System, plans []plann
 			continue
 		}
 		if p.write == nil {
+			if err := d.settleHolds(ent, sm, p, nil, false); err != nil {
+				return written, failed, err
+			}
 			if err := d.v.Done(p.intent.ID); err != nil {
 				return written, failed, err
 			}
@@ -413,6 +468,12 @@ func (d *decider) confirm(ent *mapping.Entity, sm *mapping.System, plans []plann
 		res := results[i]
 		i++
 		if res.Err != nil {
+			if done, err := d.holdRefused(ent, sm, p, res.Err); done || err != nil {
+				if err != nil {
+					return written, failed, err
+				}
+				continue
+			}
 			if done, err := d.refused(ent, sm, p, res.Err); done || err != nil {
 				if err != nil {
 					return written, failed, err
@@ -431,6 +492,9 @@ func (d *decider) confirm(ent *mapping.Entity, sm *mapping.System, plans []plann
 			base = p.link.Snapshot
 		}
 		if err := d.confirmed(ent, sm, p, res); err != nil {
+			return written, failed, err
+		}
+		if err := d.settleHolds(ent, sm, p, nil, true); err != nil {
 			return written, failed, err
 		}
 		if err := d.mergeOverwritten(ent, sm, p, base, res); err != nil { // gap.go

@@ -76,6 +76,10 @@ func (e *Engine) Resolve(ctx context.Context, ent *mapping.Entity, id int64, d D
 		case tandem.ConflictIdentity:
 			err = e.resolveIdentity(ctx, tx, ent, c, held, d)
 		case tandem.ConflictValue:
+			if c.HeldWrite() {
+				err = e.resolveHeldWrite(ctx, tx, ent, c, d)
+				break
+			}
 			// Tandem cannot read the value, so it cannot take it; the
 			// system's own record is where it is fixed.
 			err = fmt.Errorf("%s; the next pass that reads it fixed closes this conflict", c.Decided)
@@ -137,6 +141,25 @@ func (e *Engine) resolveField(ctx context.Context, tx *state.Tx, ent *mapping.En
 			return err
 		}
 	}
+	return e.over(ctx, tx).enqueue(ent, c.EntityID)
+}
+
+// resolveHeldWrite decides a value a system refused (unwritable.go):
+// --take that system writes the value to it again (its column was
+// widened, say), --value JSON sets another value everywhere. Either way
+// the hold closes and the entity is queued; a value refused again is
+// held again.
+func (e *Engine) resolveHeldWrite(ctx context.Context, tx *state.Tx, ent *mapping.Entity, c *tandem.Conflict, d Decision) error {
+	switch {
+	case d.HasValue:
+		return e.resolveField(ctx, tx, ent, c, d)
+	case d.Link || d.Split || d.Take == "":
+		return fmt.Errorf("a value a system refused is decided with --take %s (write it again) or --value JSON (write another value)", strings.Join(sides(c), "|"))
+	}
+	if _, ok := c.Values[d.Take]; !ok {
+		return fmt.Errorf("--take %q: the value was refused by %s; --take %s writes it again", d.Take, strings.Join(sides(c), ", "), strings.Join(sides(c), "|"))
+	}
+	c.Decided = "write again to " + d.Take
 	return e.over(ctx, tx).enqueue(ent, c.EntityID)
 }
 

@@ -24,6 +24,7 @@ type view interface {
 	Candidates(entity string, keys map[string]string) ([]string, error)
 	InFlight(entityID, system, object string) (state.InFlight, error)
 	OpenValues(system, object, externalID string) ([]tandem.Conflict, error)
+	WriteHolds(entityID, system, object string) ([]tandem.Conflict, error)
 	OpenIdentity(system, object, externalID string) (*tandem.Conflict, error)
 	OpenConflict(entityID, kind, field string) (*tandem.Conflict, error)
 	PassConflict(pass, entityID, field string) (*tandem.Conflict, error)
@@ -83,6 +84,9 @@ func (t txView) InFlight(entityID, system, object string) (state.InFlight, error
 }
 func (t txView) OpenValues(system, object, externalID string) ([]tandem.Conflict, error) {
 	return t.tx.OpenValues(t.ctx, system, object, externalID)
+}
+func (t txView) WriteHolds(entityID, system, object string) ([]tandem.Conflict, error) {
+	return t.tx.WriteHolds(t.ctx, entityID, system, object)
 }
 func (t txView) OpenIdentity(system, object, externalID string) (*tandem.Conflict, error) {
 	return t.tx.OpenIdentity(t.ctx, system, object, externalID)

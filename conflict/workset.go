@@ -257,6 +257,16 @@ func (w *workset) OpenValues(system, object, externalID string) ([]tandem.Confli
 	}), nil
 }
 
+func (w *workset) WriteHolds(entityID, system, object string) ([]tandem.Conflict, error) {
+	if _, ok := w.entities[entityID]; !ok {
+		return nil, fmt.Errorf("write holds of entity %s: %w", entityID, errNotLoaded)
+	}
+	return w.find(func(c *wsConflict) bool {
+		return c.c.EntityID == entityID && c.rec.System == system && c.rec.Object == object && c.rec.ExternalID == "" &&
+			c.c.Kind == tandem.ConflictValue && c.c.Status == tandem.ConflictOpen
+	}), nil
+}
+
 func (w *workset) OpenIdentity(system, object, externalID string) (*tandem.Conflict, error) {
 	if err := w.record(system, object, externalID); err != nil {
 		return nil, err

@@ -161,6 +161,14 @@ func choicesOf(card report.Card, cf tandem.Conflict) conflictView {
 			v.Identity = true
 		}
 	case tandem.ConflictValue:
+		if cf.HeldWrite() {
+			for _, s := range systems {
+				v.Take = append(v.Take, side{s, "Write it to " + s + " again (its column was fixed)"})
+			}
+			v.Value = true
+			v.Note = "The system refused this value: the record's other fields are still written. Fix the value anywhere (a new value is tried again), or widen the column and write it again."
+			break
+		}
 		v.Note = "Tandem cannot read this value: fix it in the system's own record; the next pass that reads it fixed closes this conflict."
 	}
 	return v

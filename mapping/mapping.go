@@ -89,6 +89,19 @@ func (s *System) Reads(field string) bool {
 	return false
 }
 
+// FieldsAt lists the canonical fields written at a payload path, or
+// inside it (a path into a jsonb column is inside the column's path): a
+// system that refuses a value names it by its path.
+func (s *System) FieldsAt(path string) []string {
+	var fs []string
+	for _, f := range s.Fields {
+		if f.Dir != In && !f.IsConst && (f.Path == path || strings.HasPrefix(f.Path, path+".")) {
+			fs = append(fs, f.Names()...)
+		}
+	}
+	return fs
+}
+
 // Writes reports whether the field is written to this system.
 func (s *System) Writes(field string) bool {
 	return s.writer(field) != nil
@@ -529,7 +542,11 @@ func (s *System) Out(values tandem.Values, fields []string, create bool) (json.R
 		}
 		v, err := f.out(values, env)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s %s: %s (%s): %w", s.Name, s.Object, f.Path, strings.Join(f.Names(), ", "), err)
+			var held any
+			if len(f.Names()) == 1 {
+				held = values[f.Names()[0]]
+			}
+			return nil, nil, &FieldError{System: s.Name, Object: s.Object, Path: f.Path, Fields: f.Names(), Value: held, Err: err}
 		}
 		if payload, err = sjson.SetBytes(payload, f.Path, v); err != nil {
 			return nil, nil, fmt.Errorf("%s %s: setting %s: %w", s.Name, s.Object, f.Path, err)

@@ -105,7 +105,11 @@ func (q queries) AttentionSince(ctx context.Context, m Mark) (Attention, error) 
 		case tandem.ConflictDelete:
 			add("deletes quarantined", c.Entity, c.Decided)
 		case tandem.ConflictValue:
-			add("values held: they cannot be read", c.Entity+" "+c.Field, c.Decided)
+			if c.HeldWrite() {
+				add("values held: a system cannot take them", c.Entity+" "+c.Field, c.Decided)
+			} else {
+				add("values held: they cannot be read", c.Entity+" "+c.Field, c.Decided)
+			}
 		default:
 			add(c.Kind+" conflicts opened", c.Entity, c.Decided)
 		}

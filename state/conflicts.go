@@ -233,3 +233,19 @@ func (q queries) AnyOpenValue(ctx context.Context, system, object string) (bool,
 		system, object, tandem.ConflictValue, tandem.ConflictOpen).Scan(&n)
 	return n == 1, err
 }
+
+// WriteHolds returns the open value conflicts that hold fields of an
+// entity back from a system because the system refused their values (one
+// per field): they name the system and object but no record, since a
+// create can be refused before the record exists.
+func (q queries) WriteHolds(ctx context.Context, entityID, system, object string) ([]tandem.Conflict, error) {
+	return q.conflicts(ctx, `WHERE entity_id = ? AND system = ? AND object = ? AND external_id IS NULL AND kind = ? AND status = ?`,
+		entityID, system, object, tandem.ConflictValue, tandem.ConflictOpen)
+}
+
+// HeldWrites returns the open value conflicts of a policy that hold
+// fields back from a system's object (see WriteHolds).
+func (q queries) HeldWrites(ctx context.Context, system, object, policy string) ([]tandem.Conflict, error) {
+	return q.conflicts(ctx, `WHERE system = ? AND object = ? AND external_id IS NULL AND kind = ? AND status = ? AND policy = ?`,
+		system, object, tandem.ConflictValue, tandem.ConflictOpen, policy)
+}

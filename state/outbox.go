@@ -46,6 +46,30 @@ func (q queries) Pending(ctx context.Context, system, object string, after int64
 	return out, rows.Err()
 }
 
+// PendingOf returns the pending intents of some entities for (system,
+// object), oldest first.
+func (q queries) PendingOf(ctx context.Context, system, object string, entityIDs []string) ([]Intent, error) {
+	var out []Intent
+	err := eachPart(entityIDs, func(part []string, args []any) error {
+		rows, err := q.db.QueryContext(ctx, `SELECT id, entity, entity_id, system, object, attempts FROM outbox
+			WHERE system = ? AND object = ? AND status = 'pending' AND entity_id IN (`+inList(len(part))+`) ORDER BY id`,
+			append([]any{system, object}, args...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var in Intent
+			if err := rows.Scan(&in.ID, &in.Entity, &in.EntityID, &in.System, &in.Object, &in.Attempts); err != nil {
+				return err
+			}
+			out = append(out, in)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
 // Done removes a finished intent.
 func (t *Tx) Done(ctx context.Context, id int64) error {
 	_, err := t.db.ExecContext(ctx, `DELETE FROM outbox WHERE id = ?`, id)

@@ -227,7 +227,7 @@ func artifacts(t *testing.T) string {
 // wrong token, and a POST without the session's CSRF token.
 func TestConsoleDeadLetters(t *testing.T) {
 	w, _, admin := consoleWorld(t)
-	w.editConfig(t, "              evangelist: Evangelist\n", "")
+	w.editConfig(t, "              evangelist: Evangelist\n", "              prospect: Evangelist\n") // HubSpot has no such stage
 	w.sync(t)
 	a, b := "dennis.backus.31@example.com", "margaret.allen.42@example.com"
 	for _, e := range []string{a, b} {
@@ -248,7 +248,7 @@ func TestConsoleDeadLetters(t *testing.T) {
 			}
 		}
 	}
-	w.editConfig(t, "              other: Other\n", "              evangelist: Evangelist\n              other: Other\n")
+	w.editConfig(t, "              prospect: Evangelist\n", "              evangelist: Evangelist\n")
 	d := startDaemon(t, w, admin)
 	defer d.stop(t)
 

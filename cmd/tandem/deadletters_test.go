@@ -24,14 +24,14 @@ func (w *world) deadLetters(t *testing.T) []state.DeadLetter {
 	return ds
 }
 
-// TestDeadlettersRetryReplans: two writes fail for good (a value the
-// mapping cannot write); they are listed and shown; one record then
+// TestDeadlettersRetryReplans: two writes fail for good (HubSpot refuses
+// the stage the mapping writes); they are listed and shown; one record then
 // changes so that it needs no write, the mapping is fixed, and retry
 // plans each afresh from the current record: the other is written with
 // its value now, the first is no longer needed. Nothing stale is sent.
 func TestDeadlettersRetryReplans(t *testing.T) {
 	w := newWorld(t)
-	w.editConfig(t, "              evangelist: Evangelist\n", "")
+	w.editConfig(t, "              evangelist: Evangelist\n", "              prospect: Evangelist\n") // HubSpot has no such stage
 	w.sync(t)
 	a, b := "dennis.backus.31@example.com", "margaret.allen.42@example.com"
 	for _, e := range []string{a, b} {
@@ -45,7 +45,7 @@ func TestDeadlettersRetryReplans(t *testing.T) {
 		t.Fatalf("dead letters = %+v, want the 2 writes", ds)
 	}
 	for _, d := range ds {
-		if d.Kind != state.DeadWrite || d.System != "hubspot" || d.RecordID == "" || !strings.Contains(d.Reason, `"Evangelist" is not in the map`) {
+		if d.Kind != state.DeadWrite || d.System != "hubspot" || d.RecordID == "" || !strings.Contains(d.Reason, "prospect was not one of the allowed options") {
 			t.Errorf("dead letter %+v: want a hubspot write with its reason", d)
 		}
 	}
@@ -54,7 +54,7 @@ func TestDeadlettersRetryReplans(t *testing.T) {
 		t.Errorf("deadletters list: exit %d\n%s", code, out)
 	}
 	code, out, _ = run("deadletters", "show", ds[0].ID, "--config", w.config)
-	if code != 0 || !strings.Contains(out, "reason:") || !strings.Contains(out, "Evangelist") || !strings.Contains(out, "nothing was sent") {
+	if code != 0 || !strings.Contains(out, "reason:") || !strings.Contains(out, "Evangelist") || !strings.Contains(out, "values sent, by field") {
 		t.Errorf("deadletters show: exit %d\n%s", code, out)
 	}
 	if code, _, errs := run("deadletters", "show", "12", "--config", w.config); code != 1 || !strings.Contains(errs, "w<number>") {
@@ -69,7 +69,7 @@ func TestDeadlettersRetryReplans(t *testing.T) {
 	if got := w.hsByEmail(t, b).Properties["lifecyclestage"]; got != "customer" {
 		t.Fatalf("b's stage in HubSpot = %q, want customer", got)
 	}
-	w.editConfig(t, "              other: Other\n", "              evangelist: Evangelist\n              other: Other\n")
+	w.editConfig(t, "              prospect: Evangelist\n", "              evangelist: Evangelist\n")
 	before := w.hs.Writes()
 	code, out, errs := run("deadletters", "retry", "--all", "--config", w.config)
 	if code != 0 {

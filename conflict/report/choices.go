@@ -51,6 +51,11 @@ func choices(c tandem.Conflict, config string) []string {
 			out = append(out, cmd("--link"), cmd("--split"))
 		}
 	case tandem.ConflictValue:
+		if c.HeldWrite() { // a value a system refused: write it again there, or another
+			for _, sys := range systems(c) {
+				out = append(out, cmd("--take "+shellQuote(sys)))
+			}
+		}
 		out = append(out, cmd("--value '\"…\"'"))
 	}
 	return out

@@ -104,7 +104,8 @@ func locked(err error) bool {
 func isTandem(err error) bool {
 	var te *tandem.Error
 	var xe *tandem.ExistsError
-	return errors.As(err, &te) || errors.As(err, &xe)
+	var ue *tandem.UnwritableError
+	return errors.As(err, &te) || errors.As(err, &xe) || errors.As(err, &ue)
 }
 
 // write makes one write. after, when set, runs once the batch commits.
@@ -175,6 +176,7 @@ func (c *Client) payloadColumns(t *table, w tandem.Write) ([]string, error) {
 	}
 	var cols []string
 	var errs []string
+	var unfit []tandem.Unwritable
 	gjson.ParseBytes(w.Payload).ForEach(func(k, v gjson.Result) bool {
 		name := k.String()
 		col, ok := t.cols[name]
@@ -187,7 +189,7 @@ func (c *Client) payloadColumns(t *table, w tandem.Write) ([]string, error) {
 			errs = append(errs, fmt.Sprintf("column %s is not written (the key, or generated)", name))
 		default:
 			if err := fit(col, v); err != nil {
-				errs = append(errs, err.Error())
+				unfit = append(unfit, tandem.Unwritable{Path: name, Value: json.RawMessage(v.Raw), Reason: err.Error()})
 			} else if !slices.Contains(cols, name) {
 				cols = append(cols, name)
 			}
@@ -195,7 +197,15 @@ func (c *Client) payloadColumns(t *table, w tandem.Write) ([]string, error) {
 		return true
 	})
 	if len(errs) > 0 {
+		for _, u := range unfit {
+			errs = append(errs, u.Reason)
+		}
 		return nil, bad("%s", strings.Join(errs, "; "))
+	}
+	if len(unfit) > 0 {
+		// Only values that do not fit their columns: the engine holds
+		// those fields and writes the others.
+		return nil, &tandem.UnwritableError{Fields: unfit}
 	}
 	return cols, nil
 }
@@ -254,6 +264,9 @@ func (c *Client) explain(ctx context.Context, tx pgx.Tx, t *table, w tandem.Writ
 	}
 	if pe.Code == "42P10" { // no unique index on tandem_id for ON CONFLICT
 		return bad("column %s of %s is not unique, so creates cannot be made safe to repeat; make it so: CREATE UNIQUE INDEX ON %s (%s);", t.tandemID, t.qname, t.qname, quote(t.tandemID))
+	}
+	if ue := c.unfit(ctx, tx, t, w, pe); ue != nil {
+		return ue
 	}
 	if pe.Code != "23505" || pe.ConstraintName == "" {
 		return err

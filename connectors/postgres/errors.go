@@ -57,7 +57,8 @@ func retryable(err error) bool {
 	}
 	var p *permanent
 	var x *tandem.ExistsError
-	if errors.As(err, &p) || errors.As(err, &x) || errors.Is(err, errNoTable) || errors.Is(err, context.Canceled) {
+	var u *tandem.UnwritableError
+	if errors.As(err, &p) || errors.As(err, &x) || errors.As(err, &u) || errors.Is(err, errNoTable) || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var pe *pgconn.PgError

@@ -35,6 +35,8 @@ type column struct {
 	NotNull   bool
 	Generated bool // an identity or generated column: not written
 	MaxLen    int  // varchar(n), char(n): n; else 0
+	// Precision and Scale of a numeric(p,s); 0 for an unbounded numeric.
+	Precision, Scale int
 }
 
 func quote(id string) string { return `"` + strings.ReplaceAll(id, `"`, `""`) + `"` }
@@ -106,7 +108,9 @@ func (c *Client) loadTable(ctx context.Context, object string) (*table, error) {
 	rows, err := c.pool.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod),
 			CASE WHEN t.typelem <> 0 AND t.typlen = -1 THEN e.typname ELSE t.typname END,
 			t.typelem <> 0 AND t.typlen = -1, a.attnotnull, a.attidentity <> '' OR a.attgenerated <> '',
-			CASE WHEN a.atttypmod > 4 AND COALESCE(e.typname, t.typname) IN ('varchar', 'bpchar') THEN a.atttypmod - 4 ELSE 0 END
+			CASE WHEN a.atttypmod > 4 AND COALESCE(e.typname, t.typname) IN ('varchar', 'bpchar') THEN a.atttypmod - 4 ELSE 0 END,
+			CASE WHEN a.atttypmod > 4 AND COALESCE(e.typname, t.typname) = 'numeric' THEN ((a.atttypmod - 4) >> 16) & 65535 ELSE 0 END,
+			CASE WHEN a.atttypmod > 4 AND COALESCE(e.typname, t.typname) = 'numeric' THEN (a.atttypmod - 4) & 65535 ELSE 0 END
 		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type e ON e.oid = t.typelem
 		WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, oid)
 	if err != nil {
@@ -114,7 +118,7 @@ func (c *Client) loadTable(ctx context.Context, object string) (*table, error) {
 	}
 	for rows.Next() {
 		var col column
-		if err := rows.Scan(&col.Name, &col.Type, &col.Base, &col.Array, &col.NotNull, &col.Generated, &col.MaxLen); err != nil {
+		if err := rows.Scan(&col.Name, &col.Type, &col.Base, &col.Array, &col.NotNull, &col.Generated, &col.MaxLen, &col.Precision, &col.Scale); err != nil {
 			rows.Close()
 			return nil, err
 		}

@@ -3,8 +3,10 @@ package postgres
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -49,6 +51,27 @@ func fit(col column, v gjson.Result) error {
 	if err := fitScalar(col.Base, col.MaxLen, v); err != nil {
 		return fmt.Errorf("column %s (%s): %v", col.Name, col.Type, err)
 	}
+	if col.Base == "numeric" && col.Precision > 0 && col.Scale <= col.Precision {
+		if err := fitDigits(col.Precision, col.Scale, numberText(v)); err != nil {
+			return fmt.Errorf("column %s (%s): %v", col.Name, col.Type, err)
+		}
+	}
+	return nil
+}
+
+// fitDigits checks a number against numeric(p,s): rounded to s decimals,
+// as the server rounds it, it keeps at most p-s digits before the point.
+func fitDigits(p, s int, text string) error {
+	r, ok := new(big.Rat).SetString(text)
+	if !ok {
+		return nil // fitScalar said what it takes
+	}
+	limit := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(p-s)), nil))
+	// |r| rounded half away from zero to s decimals must stay below 10^(p-s).
+	half := new(big.Rat).SetFrac(big.NewInt(5), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(s+1)), nil))
+	if new(big.Rat).Add(new(big.Rat).Abs(r), half).Cmp(limit) >= 0 {
+		return fmt.Errorf("holds at most %d digits before the point, got %s", p-s, clip(text))
+	}
 	return nil
 }
 
@@ -61,6 +84,9 @@ func fitScalar(base string, maxLen int, v gjson.Result) error {
 			return fmt.Errorf("takes text, got %s", clip(v.Raw))
 		}
 		s := v.String()
+		if strings.ContainsRune(s, 0) {
+			return fmt.Errorf("cannot hold the NUL character (\\u0000)")
+		}
 		if maxLen > 0 && utf8.RuneCountInString(s) > maxLen {
 			return fmt.Errorf("holds at most %d characters, got %d", maxLen, utf8.RuneCountInString(s))
 		}
@@ -85,6 +111,10 @@ func fitScalar(base string, maxLen int, v gjson.Result) error {
 	case "timestamptz", "timestamp":
 		if _, err := time.Parse(time.RFC3339Nano, v.String()); err != nil || v.Type != gjson.String {
 			return fmt.Errorf("takes a time like 2024-05-06T07:08:09Z, got %s", clip(v.Raw))
+		}
+	case "jsonb":
+		if strings.Contains(v.Raw, `\u0000`) {
+			return fmt.Errorf("cannot hold the NUL character (\\u0000)")
 		}
 	case "uuid":
 		if v.Type != gjson.String || !uuidRE.MatchString(v.String()) {
