@@ -31,7 +31,10 @@ type Source interface {
 // into batches its API accepts. A write the system refuses because another
 // record holds a unique value it sets fails with a *tandem.ExistsError
 // naming that record, when the API names it: the engine merges or holds on
-// it instead of setting the write aside.
+// it instead of setting the write aside. A write refused only because some
+// values do not fit their fields fails with a *tandem.UnwritableError
+// naming each by its payload path, when the system can tell: the engine
+// holds those fields and sends the others again.
 // Where its API allows, it guards the write gap (an edit made between
 // the engine's re-read and the write): it makes an update conditional on
 // Write.Unmodified (a refusal is a retryable error wrapping

@@ -64,7 +64,17 @@ func (g *globals) openSystems(cfg *config.Config) (map[string]connectors.Connect
 	return systems, nil
 }
 
-func (a *app) Close() error { return a.store.Close() }
+// Close closes the state file and the connectors that hold connections
+// of their own (a database's pool): a command run in a process that goes
+// on (the tests, the console) leaves none open.
+func (a *app) Close() error {
+	for _, c := range a.engine.Systems {
+		if cl, ok := c.(interface{ Close() }); ok {
+			cl.Close()
+		}
+	}
+	return a.store.Close()
+}
 
 func loadConfig(g *globals) (*config.Config, error) { return config.Load(g.config) }
 

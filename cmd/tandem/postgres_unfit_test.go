@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -112,6 +113,30 @@ func TestPostgresValueTooLongHeld(t *testing.T) {
 	}
 	if cs := holds(); len(cs) != 0 {
 		t.Errorf("still open: %+v", cs)
+	}
+	w.check(t, 80)
+
+	// Held again; the column widened, a person has the value written
+	// again with tandem resolve --take db.
+	_, phone = edit(99)
+	settle("held again")
+	cs := holds()
+	if len(cs) != 1 {
+		t.Fatalf("held again: %+v", cs)
+	}
+	id := fmt.Sprint(cs[0].ID)
+	var out2, errb bytes.Buffer
+	if code := execute([]string{"resolve", id, "--take", "hubspot", "--config", w.config}, &out2, &errb); code == 0 || !strings.Contains(errb.String(), "--take db") {
+		t.Errorf("resolve --take hubspot: exit %d, %s", code, errb.String())
+	}
+	w.sql(t, "ALTER TABLE contacts ALTER COLUMN phone TYPE varchar(20)")
+	w.run(t, "resolve", id, "--take", "db")
+	settle("resolved")
+	if _, _, p := row(); p != phone {
+		t.Errorf("after resolve --take db the table's phone is %s, want %s", p, phone)
+	}
+	if cs := holds(); len(cs) != 0 {
+		t.Errorf("still open after resolve: %+v", cs)
 	}
 	w.check(t, 80)
 }

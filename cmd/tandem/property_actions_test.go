@@ -159,15 +159,18 @@ func (p *propTest) edit(sys propSystem) {
 	}
 	raw := p.rawOf(field, value, p.rng)
 	var stamp time.Time
-	if sf, ok := sys.(*salesforceSystem); ok && p.faults.on["late"] && !p.passAt.IsZero() && p.rng.IntN(100) < 8 &&
-		rec.modified.Before(sf.stamp(p.passAt.Add(-time.Second))) {
+	if lc, ok := sys.(lateCommitter); ok && p.faults.on["late"] && !p.passAt.IsZero() && p.rng.IntN(100) < 8 &&
+		rec.modified.Before(sys.stamp(p.passAt.Add(-time.Second))) {
 		// A transaction that began before the last pass's query and
 		// commits now: stamped before records that query returned. (Not
 		// on a record modified since it began: its row lock would have
 		// held that write until it committed.)
-		how, stamp = "late", sf.stamp(p.passAt.Add(-time.Second))
+		how, stamp = "late", sys.stamp(p.passAt.Add(-time.Second))
 		p.faults.add("late")
-		err := sf.commitLate(rec.id, field, raw, stamp)
+		if _, pg := sys.(*postgresSystem); pg {
+			p.faults.add("late: db")
+		}
+		err := lc.commitLate(rec.id, field, raw, stamp)
 		if err != nil {
 			p.fail(fmt.Sprintf("step %d: editing %s %s in %s late: %v", p.step, email, field, sys.name(), err))
 		}
@@ -242,9 +245,19 @@ func (p *propTest) createSameKey(sys propSystem) {
 	p.record(propAction{kind: "create", system: sys.name(), email: a.email, id: id, how: canonical(raw).String() + " (samekey)"})
 }
 
+// lateCommitter is a system where an edit can be committed late, stamped
+// at the start of its transaction (Salesforce, the table).
+type lateCommitter interface {
+	commitLate(id, field, raw string, began time.Time) error
+}
+
 // remove deletes a live record: archived in HubSpot, to the recycle bin
-// in Salesforce.
+// in Salesforce. The table's people edit instead (see postgresSystem).
 func (p *propTest) remove(sys propSystem) {
+	if _, pg := sys.(*postgresSystem); pg {
+		p.edit(sys)
+		return
+	}
 	rec, ok := p.pick(sys)
 	if !ok {
 		p.create(sys)

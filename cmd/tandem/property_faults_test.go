@@ -36,7 +36,7 @@ var propFaultClasses = []struct{ name, what string }{
 	{"lost", "a write is applied but its answer is lost (a 503 or a reset connection)"},
 	{"crash", "tandem sync is SIGKILLed between a write and its checkpoint"},
 	{"lag", "HubSpot's search index trails the writes by seconds"},
-	{"late", "a Salesforce transaction commits after Tandem's query, stamped before it"},
+	{"late", "a Salesforce (or table) transaction commits after Tandem's query, stamped before it"},
 	{"lossy", "hubspot_b reads the job title in upper case (a mapping that does not round-trip)"},
 	{"undelete", "a Salesforce record deleted by a person is undeleted"},
 	{"samekey", "a person created in one system is created in another with the same email before a pass"},

@@ -191,5 +191,8 @@ func (p *propTest) replay() string {
 	if *propertyOff != "" {
 		cmd += " -property.off=" + *propertyOff
 	}
+	if propertyWithPostgres() {
+		cmd += " -property.postgres"
+	}
 	return cmd + " -v"
 }

@@ -111,6 +111,7 @@ func (f *propFaults) isMid(how string) bool {
 // write applied, its checkpoint not made. It reports whether it was
 // killed (a pass with fewer writes ends first).
 func (p *propTest) crashSync(n int) bool {
+	p.beforeSync()
 	cmd := exec.Command(os.Args[0], "sync", "--config", p.config, "--log-level", "info")
 	cmd.Env = append(os.Environ(), "TANDEM_TEST_MAIN=1", "TANDEM_TEST_CRASH_POINT=push:after-apply", "TANDEM_TEST_CRASH_AT="+strconv.Itoa(n))
 	var out bytes.Buffer

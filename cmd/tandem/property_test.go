@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -232,10 +233,29 @@ func newPropTest(t *testing.T, seed uint64, steps int) *propTest {
 	for i, h := range []http.Handler{hsA, hsB, sf, crm} {
 		urls[i] = p.serve(p.systems[i], h)
 	}
-	if err := os.WriteFile(p.config, []byte(propertyConfig(p.state, urls[0], urls[1], urls[2], urls[3], faults.on["lossy"])), 0o600); err != nil {
+	cfg := propertyConfig(p.state, urls[0], urls[1], urls[2], urls[3], faults.on["lossy"])
+	if propertyWithPostgres() {
+		pg, dsn := newPostgresSystem(t, c.Now)
+		t.Setenv("TANDEM_PROPERTY_PG_DSN", dsn)
+		p.systems = append(p.systems, pg)
+		system, mapping := postgresSections()
+		cfg = strings.Replace(cfg, "entities:\n", system+"entities:\n", 1)
+		cfg = strings.Replace(cfg, "    conflict: {", mapping+"    conflict: {", 1)
+	}
+	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// beforeSync tells the systems that stamp Tandem's writes themselves (the
+// table) the time of the coming pass.
+func (p *propTest) beforeSync() {
+	for _, s := range p.systems {
+		if b, ok := s.(interface{ beforePass(time.Time) }); ok {
+			b.beforePass(p.now())
+		}
+	}
 }
 
 func (p *propTest) run() {
@@ -376,6 +396,7 @@ func (p *propTest) normVals(s propSystem, v propVals) propVals {
 
 // sync runs one `tandem sync` in this process, keeping its log.
 func (p *propTest) sync() {
+	p.beforeSync()
 	var out, errb bytes.Buffer
 	code := execute([]string{"sync", "--config", p.config, "--log-level", "info"}, &out, &errb)
 	p.log += errb.String()
