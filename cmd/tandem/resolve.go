@@ -46,6 +46,12 @@ Identity conflicts of a match key held because another entity holds it
 (policy unique; the field is held):
   --value JSON    this value wins, as for a field conflict
 
+Value conflicts of a value a system could not take (policy write or map out;
+the field is held for that system alone):
+  --take SYSTEM   that system: its held value is written to it again (once
+                  it can take it: a column widened, a mapping fixed)
+  --value JSON    this value wins everywhere, as for a field conflict
+
 Several at once: give several IDs, or --all for every open conflict, narrowed
 by --kind (field, delete, identity), --entity and --field. The same decision
 is applied to each, each in its own transaction; one that cannot take it (a
