@@ -288,7 +288,7 @@ func (p *parser) expand(n *yaml.Node, key string, lookup func(string) (string, b
 			name := ref[2 : len(ref)-1]
 			v, ok := lookup(name)
 			if !ok {
-				p.errf(n, key, "environment variable %s is not set", name)
+				p.errf(n, keyOr(key), "environment variable %s is not set", name)
 			}
 			return v
 		})
