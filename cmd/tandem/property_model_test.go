@@ -58,6 +58,24 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 		}
 		return pullEdit[[2]string{sys, email}]
 	}
+	createdAt := map[[2]string]time.Time{} // (system, email) -> its create
+	// mayWin adds to a contest every value a pass that met a record
+	// before its last edit may have decided: that record's time then lies
+	// between the field's last edit (fieldAt) and the record's, and any
+	// system that can be the newest so may win.
+	mayWin := func(email string, fc *propFieldConflict, fieldAt func(sys string) time.Time) {
+		for _, sys := range sortedKeys(fc.values) {
+			can := true
+			for o := range fc.values {
+				if o != sys && !lastEdit[[2]string{sys, email}].After(fieldAt(o)) {
+					can = false
+				}
+			}
+			if can || sys == fc.winner {
+				fc.ok = append(fc.ok, fc.values[sys])
+			}
+		}
+	}
 	for _, a := range p.window {
 		k := [2]string{a.system, a.email}
 		after := a.kind == "edit" && p.faults.isMid(a.how) && a.how != "midpass"
@@ -79,6 +97,7 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 			}
 			if a.kind == "create" {
 				created[a.email] = append(created[a.email], a.system)
+				createdAt[k] = a.stamp
 			}
 			if a.kind == "undelete" {
 				delete(deleted[a.email], a.system)
@@ -165,17 +184,7 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 					// pull): its time then lies between the field's last
 					// edit and the record's. Any system that can be the
 					// newest so may win.
-					for _, sys := range sortedKeys(fc.values) {
-						can := true
-						for o := range fc.values {
-							if o != sys && !lastEdit[[2]string{sys, email}].After(fieldLast[[3]string{o, email, f}]) {
-								can = false
-							}
-						}
-						if can || sys == fc.winner {
-							fc.ok = append(fc.ok, fc.values[sys])
-						}
-					}
+					mayWin(email, fc, func(sys string) time.Time { return fieldLast[[3]string{sys, email, f}] })
 					// An undo the lag may have hidden: the contest
 					// without it may have been the one decided.
 					alt := ""
@@ -205,7 +214,21 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 		}
 	}
 	for _, email := range sortedKeys(created) {
-		p.expectCreated(e, email, created[email], deleted[email], timeOf, func(sys, email, f string) bool { return postPull[[3]string{sys, email, f}] })
+		// Edited during the pass, a new record may have been met before
+		// or after that edit: its field's time is its create, or its
+		// field's last edit in the window.
+		var mid func(f string, fc *propFieldConflict)
+		if midTouched[email] {
+			mid = func(f string, fc *propFieldConflict) {
+				mayWin(email, fc, func(sys string) time.Time {
+					if t, ok := fieldLast[[3]string{sys, email, f}]; ok {
+						return t
+					}
+					return createdAt[[2]string{sys, email}]
+				})
+			}
+		}
+		p.expectCreated(e, email, created[email], deleted[email], timeOf, func(sys, email, f string) bool { return postPull[[3]string{sys, email, f}] }, mid)
 	}
 	return e
 }
@@ -219,8 +242,12 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 //
 // A field edited after the pull (during the pass) is an edit of a linked
 // record, not a record's first value: emptied, it still takes part.
+// mid, set when the person was edited during the pass, widens a contest
+// to the values a pass that met a record before that edit may have
+// decided (Salesforce stamps a record, not a field: an edit of another
+// field moves the time newest compares).
 func (p *propTest) expectCreated(e *propExpect, email string, creators []string, dels map[string]time.Time,
-	timeOf func(sys, email, f string) time.Time, postPull func(sys, email, f string) bool) {
+	timeOf func(sys, email, f string) time.Time, postPull func(sys, email, f string) bool, mid func(f string, fc *propFieldConflict)) {
 	var live []string
 	for _, sys := range creators {
 		if _, gone := dels[sys]; !gone {
@@ -296,7 +323,10 @@ func (p *propTest) expectCreated(e *propExpect, email string, creators []string,
 			}
 			v[f] = win.rep
 			e.conflicts[[2]string{email, f}] = fc
-			if lossyPair {
+			if mid != nil {
+				mid(f, fc)
+			}
+			if lossyPair || len(fc.ok) > 1 {
 				e.loose[[2]string{email, f}] = true
 			}
 		}

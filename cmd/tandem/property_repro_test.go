@@ -101,3 +101,42 @@ func TestModelUndoDuringPass(t *testing.T) {
 		t.Errorf("with the search lag: conflict %+v, want either value allowed", fc)
 	}
 }
+
+// TestModelNewRecordEditedDuringPass: two systems created one person in
+// a window with different first names (Salesforce first, hubspot_a
+// later), and Salesforce's record had its last name edited while the
+// pass ran, in the second it was read. Salesforce stamps the record, not
+// the field, so a pass that met the record after that edit compares its
+// new stamp, which is newer than hubspot_a's create, and may rightly
+// take Salesforce's first name. The model wanted hubspot_a's only. Found
+// by TestPropertyConvergence -property.seed=260197 (samesecond class,
+// step 40).
+func TestModelNewRecordEditedDuringPass(t *testing.T) {
+	p := newPropTest(t, 1, 0)
+	const email = "p33@example.com"
+	t0 := time.Date(2026, 12, 6, 1, 52, 9, 501e6, time.UTC)
+	p.base = map[string]propVals{}
+	p.window = []propAction{
+		{kind: "create", system: "salesforce", email: email, stamp: t0.Truncate(time.Second)},
+		{kind: "create", system: "hubspot_a", email: email, how: "samekey", stamp: t0.Add(5 * time.Second)},
+	}
+	sf := propVals{"email": email, "first_name": "F33", "last_name": "L33", "phone": "", "title": ""}
+	hs := propVals{"email": email, "first_name": "F38", "last_name": "L33", "phone": "", "title": ""}
+	cur := map[string]map[string]propRec{}
+	for _, s := range p.systems {
+		cur[s.name()] = map[string]propRec{}
+	}
+	cur["salesforce"][email] = propRec{id: "003", v: sf}
+	cur["hubspot_a"][email] = propRec{id: "65", v: hs}
+	k := [2]string{email, "first_name"}
+	exp := p.expect(cur)
+	if fc := exp.conflicts[k]; fc == nil || fc.winner != "hubspot_a" || exp.loose[k] {
+		t.Fatalf("without an edit during the pass: conflict %+v (loose %v), want one won by hubspot_a's newer create", fc, exp.loose[k])
+	}
+	p.window = append(p.window, propAction{kind: "edit", system: "salesforce", email: email, field: "last_name", value: "Ml4", how: "samesecond",
+		stamp: t0.Add(6 * time.Second).Truncate(time.Second)})
+	exp = p.expect(cur)
+	if fc := exp.conflicts[k]; fc == nil || !slices.Contains(fc.ok, "F33") || !slices.Contains(fc.ok, "F38") || !exp.loose[k] {
+		t.Errorf("with Salesforce's record edited during the pass: conflict %+v, want either first name allowed", fc)
+	}
+}
