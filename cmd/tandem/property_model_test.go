@@ -200,6 +200,9 @@ func (p *propTest) expect(cur map[string]map[string]propRec) *propExpect {
 						e.loose[[2]string{email, f}] = true
 					}
 				}
+				if e.loose[[2]string{email, f}] && p.mayAgree(email, f, fc) {
+					fc.optional = true
+				}
 			}
 		}
 		e.merged[email] = v
@@ -413,4 +416,35 @@ func (p *propTest) seenBeforeDelete(e *propExpect, email string, dels map[string
 		fc.ok = append(fc.ok, a.value)
 		e.loose[k] = true
 	}
+}
+
+// mayAgree reports whether a pass may have met a loose field in a state
+// the window passed through in which the systems agreed, and so had no
+// contest to record: each system's value as seen is one it set in the
+// window (its last, or an earlier one the search lag or an edit during
+// the pass kept from the pull).
+// hubspot_b set F994, hubspot_a copied it, hubspot_b set F1000: a pull
+// that saw hubspot_b's first edit only found both at F994.
+func (p *propTest) mayAgree(email, f string, fc *propFieldConflict) bool {
+	seen := map[string][]string{}
+	for sys, v := range fc.values {
+		seen[sys] = []string{v}
+	}
+	for _, a := range p.window {
+		if a.kind == "edit" && a.email == email && a.field == f && seen[a.system] != nil {
+			seen[a.system] = append(seen[a.system], p.systemNamed(a.system).norm(f, a.value))
+		}
+	}
+	for _, vs := range seen {
+		for _, v := range vs {
+			agree := true
+			for _, other := range seen {
+				agree = agree && slices.Contains(other, v)
+			}
+			if agree {
+				return true
+			}
+		}
+	}
+	return false
 }

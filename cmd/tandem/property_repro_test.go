@@ -140,3 +140,54 @@ func TestModelNewRecordEditedDuringPass(t *testing.T) {
 		t.Errorf("with Salesforce's record edited during the pass: conflict %+v, want either first name allowed", fc)
 	}
 }
+
+// TestModelAgreementOnTheWay: hubspot_b set a first name, hubspot_a
+// copied it, hubspot_b changed it again. A pull that met hubspot_b's
+// record through the search lag, as it was after its first edit, found
+// the two agreeing and had nothing to contest; the next pass took
+// hubspot_b's later edit as an edit over the agreed value. The model
+// demanded a conflict. Found by TestPropertyConvergence
+// -property.seed=971035 (step 1,001). Where no state the window passed
+// through agrees, the conflict is still required.
+func TestModelAgreementOnTheWay(t *testing.T) {
+	const email = "p657@example.com"
+	t0 := time.Date(2026, 12, 6, 2, 29, 13, 501e6, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		copied   string // what hubspot_a set
+		optional bool
+	}{
+		{"hubspot_a copied hubspot_b's first edit", "F994", true},
+		{"hubspot_a set a value of its own", "F995", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPropTest(t, 1, 0)
+			base := propVals{"email": email, "first_name": "", "last_name": "L657", "phone": "+15550000657", "title": "Seat657"}
+			p.base = map[string]propVals{email: base}
+			p.window = []propAction{
+				{kind: "edit", system: "hubspot_b", email: email, field: "first_name", value: "F994", how: "unique", stamp: t0},
+				{kind: "edit", system: "hubspot_a", email: email, field: "first_name", value: tc.copied, how: "copy", stamp: t0.Add(time.Second)},
+				{kind: "edit", system: "hubspot_b", email: email, field: "first_name", value: "F1000", how: "unique", stamp: t0.Add(6 * time.Second)},
+			}
+			cur := map[string]map[string]propRec{}
+			for _, s := range p.systems {
+				v := p.normVals(s, base)
+				switch s.name() {
+				case "hubspot_a":
+					v["first_name"] = tc.copied
+				case "hubspot_b":
+					v["first_name"] = "F1000"
+				}
+				cur[s.name()] = map[string]propRec{email: {id: "1", v: v}}
+			}
+			exp := p.expect(cur)
+			fc := exp.conflicts[[2]string{email, "first_name"}]
+			if fc == nil || fc.winner != "hubspot_b" || exp.alive[email]["first_name"] != "F1000" {
+				t.Fatalf("conflict %+v, first name %q: want hubspot_b's last edit to win", fc, exp.alive[email]["first_name"])
+			}
+			if fc.optional != tc.optional {
+				t.Errorf("conflict optional = %v, want %v", fc.optional, tc.optional)
+			}
+		})
+	}
+}
