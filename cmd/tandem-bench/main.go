@@ -56,7 +56,8 @@ type options struct {
 	duration    time.Duration
 	tandem      string
 	out         string
-	rateRecords int // ratelimited's data set; 0: records/4, at most 20,000
+	rateRecords int    // ratelimited's data set; 0: records/4, at most 20,000
+	profile     string // a directory for the tandem commands' CPU profiles, "" for none
 }
 
 // bench is one invocation: its options, the binaries it runs, and where
@@ -88,6 +89,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer os.RemoveAll(b.dir)
+	if o.profile != "" {
+		if b.profile, err = filepath.Abs(o.profile); err == nil {
+			err = os.MkdirAll(b.profile, 0o755)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "tandem-bench: --profile:", err)
+			return 1
+		}
+	}
 	if err := b.binaries(ctx); err != nil {
 		fmt.Fprintln(stderr, "tandem-bench:", err)
 		return 1
@@ -157,6 +167,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "webhook: how long deliveries are sent")
 	fs.StringVar(&o.tandem, "tandem", "", "the tandem binary (default: built from this module into a temporary directory)")
 	fs.StringVar(&o.out, "out", "", "also write the JSON lines to this file")
+	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of each tandem command run (the webhook scenario's daemon excepted) into this directory, as <scenario>-<id>-<n>-<command>.pprof")
 	fs.IntVar(&o.rateRecords, "ratelimited-records", 0, "ratelimited: its data set (default N/4, at least 2000 and at most 20000)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: tandem-bench [flags]\n\nScenarios: %s\n\n", strings.Join(allScenarios, ", "))

@@ -41,6 +41,7 @@ type world struct {
 	union           int
 	listen          string // the daemon's address, when it has one
 	limited         bool
+	runs            int // tandem commands run on it, to name their profiles
 }
 
 // kind of world.
@@ -375,7 +376,13 @@ func (b *bench) runChild(ctx context.Context, env []string, name string, args ..
 
 // tandemRun runs a tandem command on the world's config.
 func (b *bench) tandemRun(ctx context.Context, w *world, args ...string) child {
-	return b.runChild(ctx, nil, b.tandem, append(args, "--config", w.config)...)
+	args = append(args, "--config", w.config)
+	if b.profile != "" {
+		w.runs++
+		name := fmt.Sprintf("%s-%d-%s.pprof", filepath.Base(w.dir), w.runs, args[0])
+		args = append(args, "--cpuprofile", filepath.Join(b.profile, name))
+	}
+	return b.runChild(ctx, nil, b.tandem, args...)
 }
 
 // sync runs an unmeasured tandem sync, for the state a scenario starts

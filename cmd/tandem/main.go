@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -46,9 +47,10 @@ func main() {
 }
 
 type globals struct {
-	config    string
-	logLevel  string
-	logFormat string
+	config     string
+	logLevel   string
+	logFormat  string
+	cpuProfile string // --cpuprofile: where the command's CPU profile goes
 	// notes writes the command's own lines to stderr as JSON
 	// (--log-format json); nil: as text.
 	notes  *slog.Logger
@@ -63,6 +65,7 @@ type globals struct {
 
 func execute(args []string, stdout, stderr io.Writer) int {
 	g := &globals{stdout: stdout, stderr: stderr}
+	var profile *os.File // the CPU profile being written, if any
 	root := &cobra.Command{
 		Use:   "tandem",
 		Short: "Two-way sync of CRM records between HubSpot, Salesforce and more",
@@ -100,6 +103,17 @@ Try it without any account:  tandem sync --sandbox`,
 				h = g.agg
 			}
 			g.log = slog.New(h)
+			if g.cpuProfile != "" {
+				f, err := os.Create(g.cpuProfile)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					f.Close()
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				profile = f
+			}
 			return nil
 		},
 	}
@@ -110,12 +124,19 @@ Try it without any account:  tandem sync --sandbox`,
 	root.PersistentFlags().StringVar(&g.config, "config", def, "config file (or set $TANDEM_CONFIG)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "auto", "stderr format: json (every line, the final error too), text, or auto (the log as text on a terminal, else JSON)")
+	root.PersistentFlags().StringVar(&g.cpuProfile, "cpuprofile", "", "write the command's CPU profile to this file, for go tool pprof")
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.AddCommand(runCmd(g), backfillCmd(g), syncCmd(g), statusCmd(g), deadlettersCmd(g), planCmd(g), resolveCmd(g), replayCmd(g), doctorCmd(g), sandboxCmd(g), conflictsCmd(g), auditCmd(g), rekeyCmd(g), versionCmd(g))
 	err := root.Execute()
+	if profile != nil {
+		pprof.StopCPUProfile()
+		if cerr := profile.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("--cpuprofile: %w", cerr)
+		}
+	}
 	if g.agg != nil {
 		final := ""
 		if err != nil {

@@ -230,3 +230,24 @@ func TestSandboxCompanies(t *testing.T) {
 		t.Errorf("status lists %v, want company and contact", slices.Sorted(maps.Keys(seen)))
 	}
 }
+
+// TestCPUProfile: --cpuprofile writes the command's CPU profile (a
+// gzipped pprof protobuf) where it is told, and a path it cannot create
+// fails the command before it runs, naming the flag.
+func TestCPUProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	var out, errb bytes.Buffer
+	if code := execute([]string{"version", "--cpuprofile", path}, &out, &errb); code != 0 {
+		t.Fatalf("version --cpuprofile: exit %d: %s", code, errb.String())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("the profile: %d bytes, %v; want a gzipped profile", len(b), err)
+	}
+	out.Reset()
+	errb.Reset()
+	bad := filepath.Join(t.TempDir(), "no such dir", "cpu.pprof")
+	if code := execute([]string{"version", "--cpuprofile", bad}, &out, &errb); code == 0 || !strings.Contains(errb.String(), "--cpuprofile") || out.Len() != 0 {
+		t.Errorf("--cpuprofile into a missing directory: exit %d, stdout %q, stderr %q; want a failure naming the flag", code, out.String(), errb.String())
+	}
+}
