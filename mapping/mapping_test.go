@@ -1,43 +1,16 @@
 package mapping
 
 import (
+	"os"
 	"testing"
 
 	"tandem"
 )
 
-const good = `state: t.db
-systems:
-  hubspot:
-    type: hubspot
-    token: ${HS_TOKEN}
-  salesforce:
-    type: salesforce
-entities:
-  contact:
-    match: [email]
-    fields:
-      email: email
-      first_name: string
-      lifecycle: string
-      note: string
-    systems:
-      hubspot:
-        object: contacts
-        fields:
-          email: properties.email
-          first_name: properties.firstname
-          lifecycle: { path: properties.lifecyclestage, map: { lead: Lead, customer: Customer } }
-          note: { path: properties.note, direction: out }
-      salesforce:
-        object: Contact
-        fields:
-          email: Email
-          first_name: FirstName
-          lifecycle: { path: Lifecycle__c, direction: in }
-    conflict: { policy: newest, fields: { first_name: "prefer:salesforce" } }
-    schedule: "*/5 * * * *"
-`
+// good is a config of one entity, contact, in two systems, with a value
+// map, an out-only and an in-only field and a per-field policy (shared
+// with package config's tests).
+var good = readTestdata("testdata/contact.yaml")
 
 func env(vars map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
@@ -148,4 +121,12 @@ entities:
 	if _, _, err := s.InFields([]byte(`{`)); err == nil {
 		t.Error("InFields of a payload that is not JSON: no error")
 	}
+}
+
+func readTestdata(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
