@@ -20,6 +20,7 @@ import (
 type bench struct {
 	t   *testing.T
 	e   *Engine
+	cfg *config.Config
 	ent *mapping.Entity
 	now time.Time
 }
@@ -47,7 +48,7 @@ entities:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	b := &bench{t: t, ent: cfg.Entities[0], now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	b := &bench{t: t, cfg: cfg, ent: cfg.Entities[0], now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	b.e = &Engine{Store: st, Now: func() time.Time { return b.now }}
 	return b
 }
