@@ -189,9 +189,9 @@ func TestDeadRecordRetried(t *testing.T) {
 	}
 }
 
-// deadConfig has a contact (phone sensitive) in a and b, and a company in
-// a only.
-func deadConfig(t *testing.T) *config.Config {
+// maskConfig has a contact (name and phone sensitive) in a and b, and a
+// company in a only.
+func maskConfig(t *testing.T) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(`state: x.db
 systems:
@@ -200,9 +200,9 @@ systems:
 entities:
   contact:
     match: [email]
-    fields: {email: email, phone: {type: string, sensitive: true}}
+    fields: {email: email, name: {type: string, sensitive: true}, phone: {type: string, sensitive: true}}
     systems:
-      a: {object: A, fields: {email: email, phone: props.phone}}
+      a: {object: A, fields: {email: email, name: name, phone: props.phone}}
       b: {object: B, fields: {email: email, phone: phone}}
   company:
     match: [domain]
@@ -220,7 +220,7 @@ entities:
 // (and its entity, when it names one); none when the config no longer
 // maps them, which a retry reports instead of guessing.
 func TestEntityOfDeadLetter(t *testing.T) {
-	cfg := deadConfig(t)
+	cfg := maskConfig(t)
 	for _, tc := range []struct {
 		d    state.DeadLetter
 		want string
@@ -251,7 +251,7 @@ func TestEntityOfDeadLetter(t *testing.T) {
 // value a write sent (an empty one stays empty), and their paths in a
 // record's payload; the others are shown as they are.
 func TestMaskDeadLetter(t *testing.T) {
-	cfg := deadConfig(t)
+	cfg := maskConfig(t)
 	d := state.DeadLetter{System: "a", Object: "A",
 		Sent: state.InFlight{"phone": {"555-1234", nil}, "email": {"ann@x.com"}},
 		Raw:  []byte(`{"email":"ann@x.com","props":{"phone":"555-1234"}}`)}
