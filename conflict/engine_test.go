@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"tandem"
+	"tandem/connectors"
 	"tandem/state"
 )
 
@@ -289,5 +290,34 @@ func TestMatchKeyOntoAnotherPersons(t *testing.T) {
 	}
 	if cs := w.conflictsOf(tandem.ConflictIdentity); cs[0].Status == tandem.ConflictOpen {
 		t.Errorf("the identity conflict is still open: %+v", cs[0])
+	}
+}
+
+// healthy is a memSystem whose client reports its health, as an HTTP
+// connector's does.
+type healthy struct {
+	*memSystem
+	h connectors.Health
+}
+
+func (h healthy) Health() connectors.Health { return h.h }
+
+// A pass keeps, for tandem status, how each system's client did: b's
+// breaker open after its failures; a, which tells nothing, has none.
+func TestPassRecordsHealth(t *testing.T) {
+	w := newEchoWorld(t, "{policy: newest}")
+	w.e.Systems["b"] = healthy{w.b, connectors.Health{Breaker: "open", Failures: 3, RateSource: "config", Rate: 10}}
+	w.sync()
+	ctx := context.Background()
+	st, err := w.e.Store.Status(ctx, "b", "B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h connectors.Health
+	if err := json.Unmarshal(st.Health, &h); err != nil || h.Breaker != "open" || h.Failures != 3 || h.Rate != 10 {
+		t.Errorf("b's health = %s (%v), want the breaker open after 3 failures", st.Health, err)
+	}
+	if st, err := w.e.Store.Status(ctx, "a", "A"); err != nil || st.Health != nil {
+		t.Errorf("a's health = %s, %v; want none", st.Health, err)
 	}
 }
