@@ -38,6 +38,9 @@ type memSystem struct {
 	// refuse, when set, is the system's answer to a write it refuses
 	// (nil: applied).
 	refuse func(w tandem.Write) error
+	// answer returns with each write the record as written
+	// (tandem.Result.Record), as HubSpot's batch writes do.
+	answer bool
 }
 
 type memRecord struct {
@@ -214,6 +217,10 @@ func (m *memSystem) Apply(_ context.Context, _ string, ws []tandem.Write) ([]tan
 				r.deleted = m.clock()
 			}
 			res[i].ID = w.ID
+		}
+		if r := m.recs[res[i].ID]; m.answer && r != nil && w.Op != tandem.OpDelete {
+			rec := m.record(res[i].ID, r)
+			res[i].Record = &rec
 		}
 	}
 	hook := m.applied
