@@ -27,7 +27,7 @@ type bench struct {
 
 func newBench(t *testing.T, match, policy string) *bench {
 	t.Helper()
-	cfg, err := config.Parse("test.yaml", []byte(`state: x.db
+	return benchOf(t, `state: x.db
 systems:
   a: {type: hubspot}
   b: {type: salesforce}
@@ -39,7 +39,14 @@ entities:
       a: {object: A, fields: {email: email, name: name, phone: phone}}
       b: {object: B, fields: {email: email, name: name, phone: phone}}
     conflict: `+policy+`
-`), func(string) (string, bool) { return "", false })
+`)
+}
+
+// benchOf is a bench over the first entity of a config (systems a and b,
+// objects A and B).
+func benchOf(t *testing.T, yaml string) *bench {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
