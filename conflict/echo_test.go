@@ -23,7 +23,13 @@ type echoWorld struct {
 type crashed struct{}
 
 func newEchoWorld(t *testing.T, policy string) *echoWorld {
-	w := &echoWorld{bench: newBench(t, "[email]", policy)}
+	return echoWorldOf(t, newBench(t, "[email]", policy))
+}
+
+// echoWorldOf is echoWorld over a bench of another config (its entity
+// has email, name and phone at least).
+func echoWorldOf(t *testing.T, b *bench) *echoWorld {
+	w := &echoWorld{bench: b}
 	clock := func() time.Time { return w.now }
 	w.a, w.b = newMemSystem(clock), newMemSystem(clock)
 	w.e.Systems = map[string]connectors.Connector{"a": w.a, "b": w.b}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"tandem"
+	"tandem/connectors"
 	"tandem/state"
 )
 
@@ -289,5 +290,94 @@ func TestMatchKeyOntoAnotherPersons(t *testing.T) {
 	}
 	if cs := w.conflictsOf(tandem.ConflictIdentity); cs[0].Status == tandem.ConflictOpen {
 		t.Errorf("the identity conflict is still open: %+v", cs[0])
+	}
+}
+
+// healthy is a memSystem whose client reports its health, as an HTTP
+// connector's does.
+type healthy struct {
+	*memSystem
+	h connectors.Health
+}
+
+func (h healthy) Health() connectors.Health { return h.h }
+
+// A pass keeps, for tandem status, how each system's client did: b's
+// breaker open after its failures; a, which tells nothing, has none.
+func TestPassRecordsHealth(t *testing.T) {
+	w := newEchoWorld(t, "{policy: newest}")
+	w.e.Systems["b"] = healthy{w.b, connectors.Health{Breaker: "open", Failures: 3, RateSource: "config", Rate: 10}}
+	w.sync()
+	ctx := context.Background()
+	st, err := w.e.Store.Status(ctx, "b", "B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h connectors.Health
+	if err := json.Unmarshal(st.Health, &h); err != nil || h.Breaker != "open" || h.Failures != 3 || h.Rate != 10 {
+		t.Errorf("b's health = %s (%v), want the breaker open after 3 failures", st.Health, err)
+	}
+	if st, err := w.e.Store.Status(ctx, "a", "A"); err != nil || st.Health != nil {
+		t.Errorf("a's health = %s, %v; want none", st.Health, err)
+	}
+}
+
+// A sweep passes over a record whose unreadable value stands as held, and
+// stages one whose held value moved: another unreadable value (the hold
+// follows it) or a readable one (the hold closes, the value syncs). The
+// edits are stamped before the cursor, so only the sweep sees them.
+func TestSweepOfHeldValues(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		stage   any // b's Stage edited to this; nil: left alone
+		drift   int
+		held    any // the open hold's value; nil: closed
+		aStage  any
+		decided string
+	}{
+		{name: "unchanged: not staged", drift: 0, held: "Weird"},
+		{name: "another unreadable value: the hold follows", stage: "Odd", drift: 1, held: "Odd"},
+		{name: "readable again: the hold closes", stage: "Lead", drift: 1, aStage: "lead", decided: `fixed in b: reads as "lead"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := echoWorldOf(t, benchOf(t, stageConfig("{Lead: lead}")))
+			bAnn := w.b.live()[0]
+			w.tick()
+			w.b.put(bAnn, map[string]any{"Stage": "Weird"})
+			w.sync()
+			if cs := w.conflictsOf(tandem.ConflictValue); len(cs) != 1 || cs[0].Policy != "mapping" || cs[0].Values["b"].Value != "Weird" {
+				t.Fatalf("value conflicts = %+v, want b's stage Weird held", cs)
+			}
+			if tc.stage != nil {
+				back := w.now
+				w.now = w.now.Add(-time.Hour)
+				w.b.put(bAnn, map[string]any{"Stage": tc.stage})
+				w.now = back
+			}
+			runs, err := w.e.Reconcile(context.Background(), w.ent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			drift := 0
+			for _, r := range runs {
+				drift += r.Drift
+			}
+			if drift != tc.drift {
+				t.Errorf("drift = %d, want %d", drift, tc.drift)
+			}
+			if _, err := w.e.Drain(context.Background(), w.ent, state.RunReconcile); err != nil {
+				t.Fatal(err)
+			}
+			c := w.conflictsOf(tandem.ConflictValue)[0]
+			switch {
+			case tc.held != nil && (c.Status != tandem.ConflictOpen || c.Values["b"].Value != tc.held):
+				t.Errorf("the hold = %s %v, want open on %v", c.Status, c.Values["b"].Value, tc.held)
+			case tc.held == nil && (c.Status != tandem.ConflictResolved || c.Decided != tc.decided):
+				t.Errorf("the hold = %s %q, want resolved %q", c.Status, c.Decided, tc.decided)
+			}
+			if got := w.a.get("1")["stage"]; got != tc.aStage {
+				t.Errorf("a's stage = %v, want %v", got, tc.aStage)
+			}
+		})
 	}
 }

@@ -27,7 +27,7 @@ type memSystem struct {
 	applied func()
 	// down fails every call.
 	down bool
-	// writes is every write applied, in order.
+	// writes is every write sent, in order (applied or refused).
 	writes []tandem.Write
 	// overwrote, when set, says what an update replaced that was set
 	// after its read (tandem.Result.Overwritten).
@@ -35,6 +35,12 @@ type memSystem struct {
 	// conditional refuses an update of a record modified after its
 	// Write.Unmodified, as Salesforce's If-Unmodified-Since does.
 	conditional bool
+	// refuse, when set, is the system's answer to a write it refuses
+	// (nil: applied).
+	refuse func(w tandem.Write) error
+	// answer returns with each write the record as written
+	// (tandem.Result.Record), as HubSpot's batch writes do.
+	answer bool
 }
 
 type memRecord struct {
@@ -177,6 +183,11 @@ func (m *memSystem) Apply(_ context.Context, _ string, ws []tandem.Write) ([]tan
 	res := make([]tandem.Result, len(ws))
 	m.writes = append(m.writes, ws...)
 	for i, w := range ws {
+		if m.refuse != nil {
+			if res[i].Err = m.refuse(w); res[i].Err != nil {
+				continue
+			}
+		}
 		var fields map[string]any
 		json.Unmarshal(w.Payload, &fields)
 		switch w.Op {
@@ -206,6 +217,10 @@ func (m *memSystem) Apply(_ context.Context, _ string, ws []tandem.Write) ([]tan
 				r.deleted = m.clock()
 			}
 			res[i].ID = w.ID
+		}
+		if r := m.recs[res[i].ID]; m.answer && r != nil && w.Op != tandem.OpDelete {
+			rec := m.record(res[i].ID, r)
+			res[i].Record = &rec
 		}
 	}
 	hook := m.applied

@@ -20,13 +20,14 @@ import (
 type bench struct {
 	t   *testing.T
 	e   *Engine
+	cfg *config.Config
 	ent *mapping.Entity
 	now time.Time
 }
 
 func newBench(t *testing.T, match, policy string) *bench {
 	t.Helper()
-	cfg, err := config.Parse("test.yaml", []byte(`state: x.db
+	return benchOf(t, `state: x.db
 systems:
   a: {type: hubspot}
   b: {type: salesforce}
@@ -38,7 +39,14 @@ entities:
       a: {object: A, fields: {email: email, name: name, phone: phone}}
       b: {object: B, fields: {email: email, name: name, phone: phone}}
     conflict: `+policy+`
-`), func(string) (string, bool) { return "", false })
+`)
+}
+
+// benchOf is a bench over the first entity of a config (systems a and b,
+// objects A and B).
+func benchOf(t *testing.T, yaml string) *bench {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +55,7 @@ entities:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	b := &bench{t: t, ent: cfg.Entities[0], now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	b := &bench{t: t, cfg: cfg, ent: cfg.Entities[0], now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	b.e = &Engine{Store: st, Now: func() time.Time { return b.now }}
 	return b
 }
@@ -209,5 +217,101 @@ func TestFieldTimesDecideNewest(t *testing.T) {
 	g, _ := b.e.Store.Golden(context.Background(), b.entityOf("a", "1"))
 	if g["phone"].Value != "2" {
 		t.Errorf("phone = %v, want b's 2: a's phone was set before it", g["phone"].Value)
+	}
+}
+
+// A name b refuses (its column too short) is held for b while the other
+// fields land; a person then decides: --take b writes it again (the
+// column was widened), --value sets another name everywhere. A decision
+// of another shape is refused, and the hold stays open.
+func TestResolveHeldWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		d        Decision
+		err      string // the refusal of a decision of the wrong shape
+		decided  string
+		wantA    string // a's name, then b's, after the next pass
+		wantB    string
+		widening bool // b takes the long name once decided
+	}{
+		{name: "--take b writes it again", d: Decision{Take: "b", Actor: "ops"}, widening: true,
+			decided: "write again to b", wantA: "Annabel-Louise", wantB: "Annabel-Louise"},
+		{name: "--value sets another name everywhere", d: Decision{Value: "Anna", HasValue: true, Actor: "ops"},
+			decided: "value", wantA: "Anna", wantB: "Anna"},
+		{name: "--take of a system that did not refuse it", d: Decision{Take: "a"}, err: "refused by b"},
+		{name: "--split", d: Decision{Split: true}, err: "--take b (write it again) or --value JSON"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newEchoWorld(t, "{policy: newest}")
+			bAnn := w.b.live()[0]
+			w.b.refuse = func(wr tandem.Write) error {
+				if strings.Contains(string(wr.Payload), "Annabel-Louise") {
+					return &tandem.Error{Op: "update", Err: &tandem.UnwritableError{Fields: []tandem.Unwritable{
+						{Path: "name", Value: []byte(`"Annabel-Louise"`), Reason: "column name: holds at most 10 characters"}}}}
+				}
+				return nil
+			}
+			w.tick()
+			w.a.put("1", map[string]any{"name": "Annabel-Louise", "phone": "2"})
+			w.sync()
+			if got := w.b.get(bAnn); got["name"] != "Ann" || got["phone"] != "2" {
+				t.Fatalf("b's record = %v: want the phone written, the name held", got)
+			}
+			cs := w.conflictsOf(tandem.ConflictValue)
+			if len(cs) != 1 || cs[0].Policy != tandem.PolicyWrite || cs[0].Field != "name" || cs[0].Status != tandem.ConflictOpen {
+				t.Fatalf("value conflicts = %+v, want b's name held", cs)
+			}
+			_, err := w.e.Resolve(context.Background(), w.ent, cs[0].ID, tc.d)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				if cs := w.conflictsOf(tandem.ConflictValue); cs[0].Status != tandem.ConflictOpen {
+					t.Errorf("a refused decision closed the hold: %+v", cs[0])
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.widening {
+				w.b.refuse = nil
+			}
+			w.sync()
+			if a, b := w.a.get("1")["name"], w.b.get(bAnn)["name"]; a != tc.wantA || b != tc.wantB {
+				t.Errorf("names: a %v, b %v; want %s, %s", a, b, tc.wantA, tc.wantB)
+			}
+			c := w.conflictsOf(tandem.ConflictValue)[0]
+			if c.Status != tandem.ConflictResolved || c.Decided != tc.decided {
+				t.Errorf("the hold = %s %q, want resolved %q", c.Status, c.Decided, tc.decided)
+			}
+			if a := w.lastAudit(); a.Actor != "ops" || a.Action != "resolve" || !strings.HasPrefix(a.Detail, tc.d.String(w.ent, "name")+": ") {
+				t.Errorf("audit = %+v", a)
+			}
+		})
+	}
+}
+
+// A decision as tandem resolve's flags say it (the audit trail's
+// detail), a sensitive field's value masked.
+func TestDecisionString(t *testing.T) {
+	ent := maskConfig(t).Entities[0] // contact: name and phone sensitive
+	for _, tc := range []struct {
+		d     Decision
+		field string
+		want  string
+	}{
+		{Decision{Take: "b"}, "phone", "--take b"},
+		{Decision{Value: "555", HasValue: true}, "phone", `--value "` + mapping.Masked + `"`},
+		{Decision{Value: "ann@y.com", HasValue: true}, "email", `--value "ann@y.com"`},
+		{Decision{Value: nil, HasValue: true}, "", "--value null"},
+		{Decision{Link: true, To: "e7"}, "", "--link --to e7"},
+		{Decision{Link: true}, "", "--link"},
+		{Decision{Split: true}, "", "--split"},
+		{Decision{}, "", ""},
+	} {
+		if got := tc.d.String(ent, tc.field); got != tc.want {
+			t.Errorf("%+v on %q = %q, want %q", tc.d, tc.field, got, tc.want)
+		}
 	}
 }

@@ -151,3 +151,52 @@ func TestWriteHolds(t *testing.T) {
 		})
 	}
 }
+
+// stageConfig is contact with a stage, which b maps through a picklist
+// of system values (keys) for the canonical values it lists.
+func stageConfig(picklist string) string {
+	return `state: x.db
+systems:
+  a: {type: hubspot}
+  b: {type: salesforce}
+entities:
+  contact:
+    match: [email]
+    fields: {email: email, name: string, phone: string, stage: string}
+    systems:
+      a: {object: A, fields: {email: email, name: name, phone: phone, stage: stage}}
+      b: {object: B, fields: {email: email, name: name, phone: phone, stage: {path: Stage, map: ` + picklist + `}}}
+`
+}
+
+// A stage b's picklist mapping does not list is held for b, and the
+// name edited with it lands; once the mapping lists it (the config
+// fixed), the next push writes it and the hold closes, with no edit
+// needed to bring it back.
+func TestMapOutHoldWrittenOnceMappingFixed(t *testing.T) {
+	w := echoWorldOf(t, benchOf(t, stageConfig("{Lead: lead}")))
+	bAnn := w.b.live()[0]
+	w.tick()
+	w.a.put("1", map[string]any{"name": "Annie", "stage": "partner"})
+	w.sync()
+	if got := w.b.get(bAnn); got["name"] != "Annie" || got["Stage"] != nil {
+		t.Fatalf("b's Ann = %v, want the name written, the stage held", got)
+	}
+	cs := w.conflictsOf(tandem.ConflictValue)
+	if len(cs) != 1 || cs[0].Policy != tandem.PolicyMapOut || cs[0].Field != "stage" || cs[0].Status != tandem.ConflictOpen ||
+		cs[0].Values["b"].Value != "partner" {
+		t.Fatalf("value conflicts = %+v, want b's stage partner held", cs)
+	}
+	w.sync()
+	if cs := w.conflictsOf(tandem.ConflictValue); cs[0].Status != tandem.ConflictOpen {
+		t.Fatalf("the hold closed with the mapping unchanged: %+v", cs[0])
+	}
+	w.ent = benchOf(t, stageConfig("{Lead: lead, Partner: partner}")).ent
+	w.sync()
+	if got := w.b.get(bAnn)["Stage"]; got != "Partner" {
+		t.Errorf("b's stage = %v, want Partner once the mapping lists it", got)
+	}
+	if c := w.conflictsOf(tandem.ConflictValue)[0]; c.Status != tandem.ConflictResolved || c.Decided != `written to b: "partner"` {
+		t.Errorf("the hold = %s %q, want resolved, written", c.Status, c.Decided)
+	}
+}
