@@ -253,6 +253,19 @@ func (e *Engine) holdDelete(ctx context.Context, ent *mapping.Entity, sm *mappin
 			n += len(ids)
 		}
 	}
+	if n == 0 {
+		// Cleared in the golden records, a reference may not be cleared
+		// in sm yet (the write that clears it failed, or is not made).
+		stale, err := e.staleReferrers(ctx, ent, sm, p.intent.EntityID)
+		if err != nil {
+			return err
+		}
+		if stale > 0 {
+			p.write = nil
+			p.waits = fmt.Sprintf("the delete waits until the %d records in %s that pointed to this %s are written without it", stale, sm.Name, ent.Name)
+			return nil
+		}
+	}
 	if n == 0 && p.intent.Attempts == 0 && referredIn(ent, sm) {
 		// What points to the entity is known as of the referring
 		// entities' last pull, which may be older than this delete: a
@@ -268,6 +281,38 @@ func (e *Engine) holdDelete(ctx context.Context, ent *mapping.Entity, sm *mappin
 	p.write, p.letGo = nil, held
 	p.waits = fmt.Sprintf("the delete waits until the %d records pointing to this %s point elsewhere (their reference is cleared first)", n, ent.Name)
 	return nil
+}
+
+// staleReferrers counts the records of sm whose reference to target was
+// cleared (letGo) but whose copy in sm, as last read or written, still
+// points to it: the write that clears it has not landed there.
+func (e *Engine) staleReferrers(ctx context.Context, ent *mapping.Entity, sm *mapping.System, target string) (int, error) {
+	n := 0
+	for _, r := range ent.Referrers {
+		rsm := r.Entity.System(sm.Name)
+		if rsm == nil || !rsm.Reads(r.Field) && !rsm.Writes(r.Field) {
+			continue
+		}
+		cleared, err := e.Store.ClearedReferences(ctx, r.Entity.Name, r.Field)
+		if err != nil {
+			return 0, err
+		}
+		seen := map[string]bool{}
+		for _, c := range cleared {
+			if c.Base != target || seen[c.EntityID] {
+				continue
+			}
+			seen[c.EntityID] = true
+			l, err := e.Store.LinkOf(ctx, c.EntityID, sm.Name, rsm.Object)
+			if err != nil {
+				return 0, err
+			}
+			if l != nil && l.Deleted.IsZero() && l.Snapshot[r.Field] == target {
+				n++
+			}
+		}
+	}
+	return n, nil
 }
 
 // referredIn reports whether a ref that sm maps points to ent.

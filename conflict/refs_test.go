@@ -348,3 +348,44 @@ func TestDeleteOfReferredCompanyWaits(t *testing.T) {
 		})
 	}
 }
+
+// A company's delete waits for the clearing of its references to land in
+// the system it is deleted from, not only in the golden records: while
+// b's contacts are down, b's Ann still points to X Corp, and deleting X
+// Corp from b then (Salesforce deletes an Account's Contacts with it)
+// would take her with it. Found by a helper's probe: the second company
+// pass deleted X Corp while b's Ann still had account n1.
+func TestDeleteOfReferredCompanyWaitsForTheClearToLand(t *testing.T) {
+	ctx := context.Background()
+	w := newRefWorld(t)
+	xCorp, _ := w.only(w.bCo)
+	w.tick()
+	w.aCo.remove("c1", false)
+	w.sync(w.company) // held; Ann's company cleared in the golden record
+	w.bPer.down = true
+	w.tick()
+	_, _ = w.e.Sync(ctx, w.contact) // the clear reaches a, not b
+	if _, ann := w.only(w.aPer); ann["company"] != nil {
+		t.Fatalf("a's Ann's company = %v, want cleared", ann["company"])
+	}
+	w.sync(w.company)
+	if w.bCo.get(xCorp) == nil {
+		t.Fatal("X Corp deleted from b while b's Ann still points to it")
+	}
+	plan, err := w.e.Planned(ctx, w.company)
+	want := "the delete waits until the 1 records in b that pointed to this company are written without it"
+	if err != nil || len(plan) != 1 || !strings.Contains(plan[0].Note, want) {
+		t.Errorf("plan = %+v, %v; want %q", plan, err, want)
+	}
+	w.bPer.down = false
+	w.sync(w.contact, w.company)
+	if _, ann := w.only(w.bPer); ann["account"] != nil {
+		t.Errorf("b's Ann's account = %v, want cleared", ann["account"])
+	}
+	if w.bCo.get(xCorp) != nil {
+		t.Errorf("X Corp is still in b once nothing there points to it: %v", w.bCo.live())
+	}
+	if len(w.bPer.live()) != 1 {
+		t.Errorf("b's people %v, want Ann still there", w.bPer.live())
+	}
+}

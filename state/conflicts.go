@@ -243,6 +243,13 @@ func (q queries) WriteHolds(ctx context.Context, entityID, system, object string
 		entityID, system, object, tandem.ConflictValue, tandem.ConflictOpen)
 }
 
+// ClearedReferences returns the conflicts that recorded an entity's ref
+// field cleared because the record it pointed to was deleted (policy
+// "reference"; the base is the target's entity id), oldest first.
+func (q queries) ClearedReferences(ctx context.Context, entity, field string) ([]tandem.Conflict, error) {
+	return q.conflicts(ctx, `WHERE entity = ? AND field = ? AND kind = ? AND policy = ?`, entity, field, tandem.ConflictField, "reference")
+}
+
 // HeldWrites returns the open value conflicts of a policy that hold
 // fields back from a system's object (see WriteHolds).
 func (q queries) HeldWrites(ctx context.Context, system, object, policy string) ([]tandem.Conflict, error) {
