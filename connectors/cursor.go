@@ -103,6 +103,10 @@ const DefaultMaxSeen = 1000
 // in a window of more seconds than this, the oldest are emitted again.
 const maxSums = 1200
 
+// pruneAbove is how many times MaxSeen versions a pull keeps before it
+// prunes (a test turns pruning off, to compare).
+var pruneAbove = 2
+
 // noOpen is Tracker.open before the first record and after Close.
 const noOpen = int64(-1 << 63)
 
@@ -150,6 +154,9 @@ type Tracker struct {
 	changed bool   // the open second holds more than it did: nothing is held
 	forgot  bool   // the watermark began with versions forgotten (digests)
 	from    int64  // where the read began, Unix ms: the seconds from it on are met whole
+	// dropped is the newest stamp of the versions prune forgot for being
+	// past MaxSeen (zero: none), so that Watermark knows it forgot them.
+	dropped time.Time
 }
 
 type held struct {
@@ -191,6 +198,7 @@ func (t *Tracker) Read(id string, stamp time.Time, sum string, payload any) []an
 	if t.open == noOpen || b > t.open {
 		out = t.closeOpen()
 		t.open, t.openSet, t.openSum = b, map[string]bool{}, Digest{}
+		t.prune()
 	}
 	k := id + "\x00" + sum
 	if b == t.open {
@@ -253,7 +261,35 @@ func (t *Tracker) closeOpen() []any {
 	return out
 }
 
+// prune keeps a long read's memory bounded (a full read of a million
+// records): past twice MaxSeen versions, it forgets those of the seconds
+// the read has left behind (it reads in stamp order and meets them no
+// more) that Watermark would not keep: stamped before From, or older
+// than the newest MaxSeen.
+func (t *Tracker) prune() {
+	if len(t.cur.Seen) <= pruneAbove*t.win.MaxSeen {
+		return
+	}
+	slices.SortStableFunc(t.cur.Seen, func(a, b Version) int { return a.Stamp.Compare(b.Stamp) })
+	from, over := t.cur.From(t.win), len(t.cur.Seen)-t.win.MaxSeen
+	kept := make([]Version, 0, t.win.MaxSeen)
+	for i, v := range t.cur.Seen {
+		behind := v.Stamp.Truncate(t.win.span()).UnixMilli() < t.open
+		if !behind || !v.Stamp.Before(from) && i >= over {
+			kept = append(kept, v)
+			continue
+		}
+		delete(t.seen, v.ID+"\x00"+v.Sum)
+		if !v.Stamp.Before(from) && v.Stamp.After(t.dropped) {
+			t.dropped = v.Stamp
+		}
+	}
+	t.cur.Seen = kept
+}
+
 func (t *Tracker) emit(v Version) {
+	// Copies: an id cut from a page would keep the whole page in memory.
+	v.ID, v.Sum = strings.Clone(v.ID), strings.Clone(v.Sum)
 	t.seen[v.ID+"\x00"+v.Sum] = true
 	t.cur.Seen = append(t.cur.Seen, v)
 	stamp := v.Stamp
@@ -277,7 +313,7 @@ func (t *Tracker) Watermark() Watermark {
 		}
 	}
 	slices.SortStableFunc(w.Seen, func(a, b Version) int { return a.Stamp.Compare(b.Stamp) })
-	forgot := len(w.Seen) > t.win.MaxSeen
+	forgot := len(w.Seen) > t.win.MaxSeen || !t.dropped.IsZero() && !t.dropped.Before(from)
 	if n := len(w.Seen) - t.win.MaxSeen; n > 0 {
 		w.Seen = w.Seen[n:]
 	}

@@ -219,3 +219,61 @@ func TestWatermarkJSON(t *testing.T) {
 		}
 	}
 }
+
+// A long pull (a full read of a million records) keeps a bounded number
+// of versions while it reads, not one per record, and comes to the same
+// payloads and the same watermark as a pull that kept them all: with
+// ties, records read twice (paging), late commits into earlier seconds,
+// and a watermark to start from.
+func TestTrackerPrunes(t *testing.T) {
+	win := Window{Overlap: 20 * time.Second, Precision: time.Second, MaxSeen: 40}
+	for seed := range 20 {
+		var reads []read
+		for i := range 3000 {
+			s := i / 25 // 120 seconds of 25 records each
+			id := fmt.Sprint("r", (i*7+seed)%1500)
+			// The bytes hold the stamp, as a record's do.
+			reads = append(reads, read{id, sec(s), fmt.Sprint("b", i%3, "@", s)})
+			switch {
+			case (i+seed)%97 == 0: // read again: a page boundary met twice
+				reads = append(reads, reads[len(reads)-1])
+			case (i+seed)%131 == 0 && s > 3: // committed late, stamped earlier
+				reads = append(reads, read{fmt.Sprint("late", i), sec(s - 3), "l"})
+			}
+		}
+		pull := func(w Watermark, prune bool) ([]string, Watermark, int) {
+			if !prune {
+				defer func(p int) { pruneAbove = p }(pruneAbove)
+				pruneAbove = 1 << 30
+			}
+			tr := w.Track(win, time.Time{})
+			var got []string
+			most := 0
+			for _, r := range reads {
+				for _, p := range tr.Read(r.id, r.stamp, Fingerprint([]byte(r.body)), r.id) {
+					got = append(got, p.(string))
+				}
+				most = max(most, len(tr.cur.Seen), len(tr.seen))
+			}
+			for _, p := range tr.Close() {
+				got = append(got, p.(string))
+			}
+			return got, tr.Watermark(), most
+		}
+		for _, start := range []Watermark{{}, {Stamp: sec(30)}} {
+			all, wAll, _ := pull(start, false)
+			got, w, most := pull(start, true)
+			if !slices.Equal(got, all) {
+				t.Fatalf("seed %d from %v: pruned pull emitted %d payloads, the full one %d", seed, start.Stamp, len(got), len(all))
+			}
+			if !sameWatermark(w, wAll) {
+				t.Fatalf("seed %d from %v: watermarks differ:\npruned %+v\nfull   %+v", seed, start.Stamp, w, wAll)
+			}
+			// Twice MaxSeen, and a second's worth more (the open second
+			// is never pruned), with room for a few out of order.
+			if bound := 2*win.MaxSeen + 60; most > bound {
+				t.Fatalf("seed %d: kept up to %d versions while reading %d, want at most %d", seed, most, len(reads), bound)
+			}
+		}
+	}
+}
