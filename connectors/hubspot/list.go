@@ -125,10 +125,12 @@ func (c *Client) pullList(ctx context.Context, op, object string, props, hist []
 			}
 			recs = append(recs, rec)
 			if ts >= from {
-				recent = append(recent, listed{rec.ID, ts, connectors.Fingerprint([]byte(obj.Raw))})
+				// A copy of the id: one cut from the page would keep the
+				// page in memory until the read ends.
+				recent = append(recent, listed{strings.Clone(rec.ID), ts, connectors.Fingerprint([]byte(obj.Raw))})
 			}
 		}
-		next := body.Get("paging.next.after").String()
+		next := strings.Clone(body.Get("paging.next.after").String()) // kept in seen: not a piece of the page
 		if next != "" && seen[next] {
 			return &tandem.Error{Op: op, System: c.name, Message: fmt.Sprintf("stopped listing records: paging token %q seen before", next)}
 		}
