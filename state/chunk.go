@@ -138,11 +138,13 @@ func (q queries) KeyOwners(ctx context.Context, entity string, values map[string
 
 // InFlights returns the values in flight (InFlight) to the records of the
 // entities of ids in (system, object), by entity id; an entity with
-// nothing in flight is absent.
+// nothing in flight is absent. By the entities' own rows: left to itself,
+// SQLite reads every pending row of (system, object) instead, for every
+// chunk (a quarter of a million-record initial sync's CPU).
 func (q queries) InFlights(ctx context.Context, system, object string, ids []string) (map[string]InFlight, error) {
 	out := map[string]InFlight{}
 	err := eachPart(ids, func(part []string, args []any) error {
-		rows, err := q.db.QueryContext(ctx, `SELECT entity_id, sent FROM outbox WHERE entity_id IN (`+inList(len(part))+`)
+		rows, err := q.db.QueryContext(ctx, `SELECT entity_id, sent FROM outbox INDEXED BY outbox_one_pending WHERE entity_id IN (`+inList(len(part))+`)
 			AND system = ? AND object = ? AND status = 'pending' AND sent IS NOT NULL`, append(args, system, object)...)
 		if err != nil {
 			return err

@@ -47,11 +47,11 @@ func (q queries) Pending(ctx context.Context, system, object string, after int64
 }
 
 // PendingOf returns the pending intents of some entities for (system,
-// object), oldest first.
+// object), oldest first, by the entities' own rows (see InFlights).
 func (q queries) PendingOf(ctx context.Context, system, object string, entityIDs []string) ([]Intent, error) {
 	var out []Intent
 	err := eachPart(entityIDs, func(part []string, args []any) error {
-		rows, err := q.db.QueryContext(ctx, `SELECT id, entity, entity_id, system, object, attempts FROM outbox
+		rows, err := q.db.QueryContext(ctx, `SELECT id, entity, entity_id, system, object, attempts FROM outbox INDEXED BY outbox_one_pending
 			WHERE system = ? AND object = ? AND status = 'pending' AND entity_id IN (`+inList(len(part))+`) ORDER BY id`,
 			append([]any{system, object}, args...)...)
 		if err != nil {
