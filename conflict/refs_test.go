@@ -155,7 +155,7 @@ type refWorld struct {
 
 func newRefWorld(t *testing.T) *refWorld {
 	t.Helper()
-	cfg, err := config.Parse("test.yaml", []byte(`state: x.db
+	b := benchOf(t, `state: x.db
 systems: { a: {type: hubspot}, b: {type: salesforce} }
 entities:
   contact:
@@ -171,15 +171,8 @@ entities:
       a: { object: companies, fields: { domain: domain, name: name } }
       b: { object: accounts, fields: { domain: domain, name: name } }
     deletes: { policy: propagate }
-`), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := state.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+`)
+	cfg, st := b.cfg, b.e.Store
 	w := &refWorld{t: t, cfg: cfg, company: cfg.Entities[0], contact: cfg.Entities[1], now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return w.now }
 	w.aCo, w.aPer, w.bCo, w.bPer = newMemSystem(clock), newMemSystem(clock), newMemSystem(clock), newMemSystem(clock)
