@@ -47,16 +47,8 @@ func fieldSystem(t testing.TB, typ, entry string) *System {
 // fieldConfig is fieldSystem's config: f's type on line 6, its entry on
 // line 11.
 func fieldConfig(typ, entry string) string {
-	return fmt.Sprintf(`systems:
-  crm: { type: test }
-entities:
-  contact:
-    fields:
-      f: %s
-    systems:
-      crm:
-        object: thing
-        fields:
-          f: %s
-`, typ, entry)
+	return fmt.Sprintf(fieldTemplate, typ, entry)
 }
+
+// fieldTemplate is fieldConfig's text (shared with package config's tests).
+var fieldTemplate = readTestdata("testdata/field.yaml.tmpl")

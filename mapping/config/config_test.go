@@ -118,19 +118,11 @@ func TestUnknownTransformMessage(t *testing.T) {
 // fieldConfig is a config of one entity with one field, f: its type on
 // line 6, its entry (mapped to the system crm) on line 11.
 func fieldConfig(typ, entry string) string {
-	return fmt.Sprintf(`systems:
-  crm: { type: test }
-entities:
-  contact:
-    fields:
-      f: %s
-    systems:
-      crm:
-        object: thing
-        fields:
-          f: %s
-`, typ, entry)
+	return fmt.Sprintf(fieldTemplate, typ, entry)
 }
+
+// fieldTemplate is fieldConfig's text (shared with package mapping's tests).
+var fieldTemplate = readTestdata("../testdata/field.yaml.tmpl")
 
 // One problem at a time: each gives exactly the error expected.
 func TestParseFieldErrors(t *testing.T) {
