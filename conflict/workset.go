@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/google/uuid"
 
 	"tandem"
 	"tandem/state"
@@ -89,7 +88,7 @@ func newWorkset(in *Loaded, system, object string, ids []string, newID func() st
 		byEntity: map[entKey]linkKey{}, entities: map[string]*wsEntity{}, keys: in.Keys, rekeyed: map[string]map[string]string{},
 		inFlight: in.InFlight, newID: newID, dirtyLinks: map[linkKey]bool{}, queued: map[entKey]bool{}}
 	if w.newID == nil {
-		w.newID = uuid.NewString
+		w.newID = state.NewEntityID
 	}
 	for _, id := range ids {
 		w.records[id] = true

@@ -114,10 +114,23 @@ func (q queries) Golden(ctx context.Context, entityID string) (tandem.Golden, er
 	return out, nil
 }
 
-// NewEntity creates an entity with a fresh random id (random, so a state
-// file rebuilt from scratch never reuses an id a system still holds).
+// NewEntityID returns a fresh entity id: a UUID version 7, random in its
+// last 74 bits (so a state file rebuilt from scratch never reuses an id a
+// system still holds) and ordered by time in its first 48, so the entities
+// a sync creates are appended to the indexes keyed by entity id (entities,
+// links_by_entity, match_keys_by_entity, outbox_one_pending) instead of
+// landing on a random page of each.
+func NewEntityID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// NewEntity creates an entity with a fresh id (NewEntityID).
 func (t *Tx) NewEntity(ctx context.Context, entity string, g tandem.Golden, keys map[string]string) (string, error) {
-	id := uuid.NewString()
+	id := NewEntityID()
 	if _, err := t.db.ExecContext(ctx, `INSERT INTO entities (id, entity, golden, created_at, updated_at) VALUES (?, ?, '{}', ?, ?)`,
 		id, entity, now(), now()); err != nil {
 		return "", err
