@@ -179,14 +179,18 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 	if !ok {
 		return nil, nil, nil
 	}
+	entityIDs := make([]string, len(intents))
+	for i, in := range intents {
+		entityIDs[i] = in.EntityID
+	}
+	all, err := e.Store.LinksOf(ctx, entityIDs)
+	if err != nil {
+		return nil, nil, err
+	}
 	links := map[string]*tandem.Link{}
 	var ids []string
-	for _, in := range intents {
-		l, err := e.Store.LinkOf(ctx, in.EntityID, sm.Name, sm.Object)
-		if err != nil {
-			return nil, nil, err
-		}
-		if l != nil && l.Deleted.IsZero() {
+	for _, l := range all {
+		if l.System == sm.Name && l.Object == sm.Object && l.Deleted.IsZero() {
 			links[l.ExternalID] = l
 			ids = append(ids, l.ExternalID)
 		}
@@ -203,20 +207,25 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 		return nil, nil, err
 	}
 	fresh = make(map[string]time.Time, len(recs))
+	var edited []tandem.Record
 	for _, rec := range recs {
 		fresh[rec.ID] = rec.Modified
+		l := links[rec.ID]
+		if l == nil {
+			continue // not asked for
+		}
+		delete(links, rec.ID)
+		view, _, err := sm.InFields(rec.Raw) // a field held unreadable does not hide the others' edits
+		if err != nil || !changedFrom(view, l.Snapshot) {
+			continue // unchanged (or not JSON: the pull sets it aside)
+		}
+		edited = append(edited, rec)
+	}
+	if len(edited) == 0 && len(gone) == 0 {
+		return fresh, aside, nil
 	}
 	return fresh, aside, e.Store.Update(ctx, func(tx *state.Tx) error {
-		for _, rec := range recs {
-			l := links[rec.ID]
-			if l == nil {
-				continue // not asked for
-			}
-			delete(links, rec.ID)
-			view, _, err := sm.InFields(rec.Raw) // a field held unreadable does not hide the others' edits
-			if err != nil || !changedFrom(view, l.Snapshot) {
-				continue // unchanged (or not JSON: the pull sets it aside)
-			}
+		for _, rec := range edited {
 			e.log().Info("edited since the last pull: merged before writing", "system", sm.Name, "object", sm.Object, "id", rec.ID)
 			if err := e.over(ctx, tx).stage(ent, sm, rec); err != nil {
 				return err
