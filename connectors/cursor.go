@@ -133,10 +133,21 @@ func (w Watermark) From(win Window) time.Time {
 // Fingerprint names a record's exact bytes, for Version.Sum: 64 bits of
 // SHA-256, so two versions of one record are told apart but by chance
 // once in 2^64.
-func Fingerprint(raw []byte) string {
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:8])
+func Fingerprint(raw []byte) string { return SumOf(raw).String() }
+
+// Sum is a Fingerprint in its 8 bytes, for a pull that keeps many (a full
+// read's versions) until it can offer them in stamp order: a quarter of
+// the memory of the text.
+type Sum [8]byte
+
+// SumOf is the Sum of a record's bytes.
+func SumOf(raw []byte) Sum {
+	h := sha256.Sum256(raw)
+	return Sum(h[:8])
 }
+
+// String is the Fingerprint.
+func (s Sum) String() string { return hex.EncodeToString(s[:]) }
 
 // Tracker is a watermark as one pull moves it. The pull offers it every
 // record it reads, in the order of its stamps (Read), and ends with Close.

@@ -1,13 +1,11 @@
 package hubspot
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,13 +33,6 @@ import (
 // emitted cost the engine a comparison with their snapshot. The recycle
 // bin is then read as after a first search (pullArchived, firstArch).
 
-// listed is a version of a record a full read emitted.
-type listed struct {
-	id  string
-	ts  int64 // the modified-date property, epoch ms
-	sum string
-}
-
 // listWatermark is the watermark after a full read that began at the
 // portal's time at: its stamp is at, and it vouches for the versions the
 // read emitted that the next search (from the lookback window before at)
@@ -49,14 +40,8 @@ type listed struct {
 // version it cannot vouch for (one listed before a resume, or one whose
 // second the next search finds changed) is emitted again: a comparison
 // with its snapshot for the engine, never an edit lost.
-func (c *Client) listWatermark(at time.Time, recent []listed) connectors.Watermark {
-	slices.SortFunc(recent, func(a, b listed) int { return cmp.Or(cmp.Compare(a.ts, b.ts), compareIDs(a.id, b.id)) })
-	tr := connectors.Watermark{}.Track(c.window(), at)
-	for _, v := range recent {
-		tr.Read(v.id, time.UnixMilli(v.ts).UTC(), v.sum, nil)
-	}
-	tr.Close()
-	w := tr.Watermark()
+func listWatermark(at time.Time, recent *connectors.Unordered) connectors.Watermark {
+	w := recent.Watermark(at)
 	if w.Stamp.Before(at) {
 		w.Stamp = at
 	}
@@ -87,7 +72,7 @@ func (c *Client) pullList(ctx context.Context, op, object string, props, hist []
 	path := "/crm/v3/objects/" + url.PathEscape(object)
 	q := url.Values{"limit": {strconv.Itoa(min(c.pageSize, listLimit))}, "properties": {strings.Join(props, ",")}}
 	seen := map[string]bool{pos.After: true}
-	var recent []listed // what the next pull's search will read again
+	recent := connectors.NewUnordered(c.window()) // what the next pull's search will read again
 	for pages := 0; ; pages++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -125,9 +110,7 @@ func (c *Client) pullList(ctx context.Context, op, object string, props, hist []
 			}
 			recs = append(recs, rec)
 			if ts >= from {
-				// A copy of the id: one cut from the page would keep the
-				// page in memory until the read ends.
-				recent = append(recent, listed{strings.Clone(rec.ID), ts, connectors.Fingerprint([]byte(obj.Raw))})
+				recent.Add(rec.ID, time.UnixMilli(ts).UTC(), connectors.SumOf([]byte(obj.Raw)))
 			}
 		}
 		next := strings.Clone(body.Get("paging.next.after").String()) // kept in seen: not a piece of the page
@@ -139,7 +122,7 @@ func (c *Client) pullList(ctx context.Context, op, object string, props, hist []
 		if next != "" {
 			after.List = &listPos{After: next, At: pos.At}
 		} else {
-			after.Live = c.listWatermark(time.UnixMilli(pos.At).UTC(), recent)
+			after.Live = listWatermark(time.UnixMilli(pos.At).UTC(), recent)
 		}
 		if len(recs) > 0 && len(hist) > 0 {
 			if err := c.addFieldTimes(ctx, op, object, recs, hist); err != nil {
