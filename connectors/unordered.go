@@ -24,6 +24,7 @@ type Unordered struct {
 	sums  map[int64]Digest // every second's versions, by its start (Unix ms)
 	kept  []Version        // the versions of the seconds from floor on
 	floor int64            // the oldest second kept one by one (noOpen: all)
+	next  int              // len(kept) past which to prune again
 }
 
 // NewUnordered starts gathering for a watermark read with win.
@@ -31,7 +32,7 @@ func NewUnordered(win Window) *Unordered {
 	if win.MaxSeen <= 0 {
 		win.MaxSeen = DefaultMaxSeen
 	}
-	return &Unordered{win: win, sums: map[int64]Digest{}, floor: noOpen}
+	return &Unordered{win: win, sums: map[int64]Digest{}, floor: noOpen, next: pruneAbove * win.MaxSeen}
 }
 
 // Add offers a version the read emitted. It keeps copies of id.
@@ -45,13 +46,15 @@ func (u *Unordered) Add(id string, stamp time.Time, sum Sum) {
 		return
 	}
 	u.kept = append(u.kept, Version{ID: strings.Clone(id), Stamp: stamp, Sum: s})
-	if len(u.kept) > pruneAbove*u.win.MaxSeen {
+	if len(u.kept) > u.next {
 		u.prune()
 	}
 }
 
 // prune forgets the versions of the oldest seconds, keeping whole seconds
-// that hold at least MaxSeen versions.
+// that hold at least MaxSeen versions. What it keeps sets when it prunes
+// again: at twice as many, so that a second holding more than MaxSeen (a
+// bulk load) costs a sort now and then, not one per version.
 func (u *Unordered) prune() {
 	u.sort()
 	at := len(u.kept) - u.win.MaxSeen
@@ -59,11 +62,11 @@ func (u *Unordered) prune() {
 	for at > 0 && !u.kept[at-1].Stamp.Before(first) {
 		at--
 	}
-	if at == 0 {
-		return // one second holds them all
+	if at > 0 {
+		u.kept = slices.Clone(u.kept[at:])
+		u.floor = first.UnixMilli()
 	}
-	u.kept = slices.Clone(u.kept[at:])
-	u.floor = first.UnixMilli()
+	u.next = max(pruneAbove*u.win.MaxSeen, 2*len(u.kept))
 }
 
 func (u *Unordered) sort() {
