@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -318,15 +319,25 @@ func (t *Tracker) emit(v Version) {
 func (t *Tracker) Watermark() Watermark {
 	w := Watermark{Stamp: t.cur.Stamp, Floor: t.cur.Floor}
 	from := w.From(t.win)
-	for _, v := range t.cur.Seen {
-		if !v.Stamp.Before(from) {
-			w.Seen = append(w.Seen, v)
-		}
+	// The versions from From on, oldest first, of which the newest
+	// MaxSeen are kept. A pull calls this for every page, and the second
+	// being read is never pruned (a bulk load: tens of thousands of
+	// versions), so only what is kept is copied: Seen is in stamp order
+	// already unless a record came out of order.
+	byStamp := func(a, b Version) int { return a.Stamp.Compare(b.Stamp) }
+	seen := t.cur.Seen
+	if !slices.IsSortedFunc(seen, byStamp) {
+		seen = slices.Clone(seen)
+		slices.SortStableFunc(seen, byStamp)
 	}
-	slices.SortStableFunc(w.Seen, func(a, b Version) int { return a.Stamp.Compare(b.Stamp) })
-	forgot := len(w.Seen) > t.win.MaxSeen || !t.dropped.IsZero() && !t.dropped.Before(from)
-	if n := len(w.Seen) - t.win.MaxSeen; n > 0 {
-		w.Seen = w.Seen[n:]
+	i, _ := slices.BinarySearchFunc(seen, from, func(v Version, at time.Time) int { return cmp.Or(v.Stamp.Compare(at), 1) })
+	seen = seen[i:]
+	forgot := len(seen) > t.win.MaxSeen || !t.dropped.IsZero() && !t.dropped.Before(from)
+	if n := len(seen) - t.win.MaxSeen; n > 0 {
+		seen = seen[n:]
+	}
+	if len(seen) > 0 {
+		w.Seen = slices.Clone(seen)
 	}
 	// The seconds read whole by this pull, and those it has not reached
 	// yet (the open one included) as the pull began. A second before the
