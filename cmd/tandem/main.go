@@ -43,6 +43,7 @@ var (
 )
 
 func main() {
+	tuneGC()
 	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
 }
 
