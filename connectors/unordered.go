@@ -35,7 +35,10 @@ func NewUnordered(win Window) *Unordered {
 	return &Unordered{win: win, sums: map[int64]Digest{}, floor: noOpen, next: pruneAbove * win.MaxSeen}
 }
 
-// Add offers a version the read emitted. It keeps copies of id.
+// Add offers a version the read emitted. It keeps copies of id. A
+// version offered twice (a list that served a record twice) counts twice
+// in its second's digest, which then matches no read of that second: the
+// next pull emits the second again, a comparison each, never a skip.
 func (u *Unordered) Add(id string, stamp time.Time, sum Sum) {
 	b := stamp.Truncate(u.win.span()).UnixMilli()
 	s := sum.String()
