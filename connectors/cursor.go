@@ -282,7 +282,7 @@ func (t *Tracker) prune() {
 	if len(t.cur.Seen) <= pruneAbove*t.win.MaxSeen {
 		return
 	}
-	slices.SortStableFunc(t.cur.Seen, func(a, b Version) int { return a.Stamp.Compare(b.Stamp) })
+	slices.SortStableFunc(t.cur.Seen, byStamp)
 	from, over := t.cur.From(t.win), len(t.cur.Seen)-t.win.MaxSeen
 	kept := make([]Version, 0, t.win.MaxSeen)
 	for i, v := range t.cur.Seen {
@@ -298,6 +298,9 @@ func (t *Tracker) prune() {
 	}
 	t.cur.Seen = kept
 }
+
+// byStamp orders versions by their stamps alone.
+func byStamp(a, b Version) int { return a.Stamp.Compare(b.Stamp) }
 
 func (t *Tracker) emit(v Version) {
 	// Copies: an id cut from a page would keep the whole page in memory.
@@ -324,7 +327,6 @@ func (t *Tracker) Watermark() Watermark {
 	// being read is never pruned (a bulk load: tens of thousands of
 	// versions), so only what is kept is copied: Seen is in stamp order
 	// already unless a record came out of order.
-	byStamp := func(a, b Version) int { return a.Stamp.Compare(b.Stamp) }
 	seen := t.cur.Seen
 	if !slices.IsSortedFunc(seen, byStamp) {
 		seen = slices.Clone(seen)

@@ -72,10 +72,13 @@ func (u *Unordered) prune() {
 	u.next = max(pruneAbove*u.win.MaxSeen, 2*len(u.kept))
 }
 
-func (u *Unordered) sort() {
-	slices.SortFunc(u.kept, func(a, b Version) int {
-		return cmp.Or(a.Stamp.Compare(b.Stamp), cmp.Compare(len(a.ID), len(b.ID)), strings.Compare(a.ID, b.ID))
-	})
+func (u *Unordered) sort() { slices.SortFunc(u.kept, byStampThenID) }
+
+// byStampThenID orders versions by stamp, and those of one stamp by id
+// (a shorter id first: numeric ids in their order), so that the versions
+// kept of a stamp are always the same ones.
+func byStampThenID(a, b Version) int {
+	return cmp.Or(byStamp(a, b), cmp.Compare(len(a.ID), len(b.ID)), strings.Compare(a.ID, b.ID))
 }
 
 // Watermark is the watermark after the read, whose ceiling is the

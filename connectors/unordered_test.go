@@ -1,11 +1,9 @@
 package connectors
 
 import (
-	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -49,9 +47,7 @@ func TestUnorderedIsATrackerInStampOrder(t *testing.T) {
 		got := u.Watermark(ceiling)
 
 		inOrder := slices.Clone(vs)
-		slices.SortFunc(inOrder, func(a, b Version) int {
-			return cmp.Or(a.Stamp.Compare(b.Stamp), cmp.Compare(len(a.ID), len(b.ID)), strings.Compare(a.ID, b.ID))
-		})
+		slices.SortFunc(inOrder, byStampThenID)
 		tr := Watermark{}.Track(win, ceiling)
 		for _, v := range inOrder {
 			tr.Read(v.ID, v.Stamp, v.Sum, nil)

@@ -120,13 +120,7 @@ func (q queries) Golden(ctx context.Context, entityID string) (tandem.Golden, er
 // a sync creates are appended to the indexes keyed by entity id (entities,
 // links_by_entity, match_keys_by_entity, outbox_one_pending) instead of
 // landing on a random page of each.
-func NewEntityID() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return uuid.NewString()
-	}
-	return id.String()
-}
+func NewEntityID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // NewEntity creates an entity with a fresh id (NewEntityID).
 func (t *Tx) NewEntity(ctx context.Context, entity string, g tandem.Golden, keys map[string]string) (string, error) {
