@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -50,14 +51,39 @@ func testdata() string {
 	return filepath.Join(filepath.Dir(file), "..", "testdata")
 }
 
-// start runs a server process until the test ends, and waits until ready
-// answers true (or fails the test with the server's output).
-func start(t testing.TB, name string, cmd *exec.Cmd, ready func() bool) {
+// serve runs a server process on a free port until the test ends, waits
+// until ready answers true, and returns the port. launch makes the command
+// and its readiness check for a port. A free port can be taken by another
+// process before the server binds it (go test runs packages side by side),
+// so a server that exits saying its address is in use is started again on
+// another port; any other early exit fails the test with its output.
+func serve(t testing.TB, name string, launch func(port int) (*exec.Cmd, func() bool)) int {
+	t.Helper()
+	for try := 1; ; try++ {
+		port := freePort(t)
+		cmd, ready := launch(port)
+		out, err := start(t, cmd, ready)
+		switch {
+		case err == nil:
+			return port
+		case errors.Is(err, errExited) && strings.Contains(out, "address already in use") && try < 5:
+			t.Logf("%s: port %d was taken before it bound it; trying another", name, port)
+		default:
+			t.Fatalf("%s %v:\n%s", name, err, out)
+		}
+	}
+}
+
+var errExited = errors.New("exited before it was ready")
+
+// start runs cmd, killed when the test ends, and waits until ready answers
+// true. It returns what the process printed and why it is not ready.
+func start(t testing.TB, cmd *exec.Cmd, ready func() bool) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", name, err)
+		return "", err
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
@@ -67,15 +93,17 @@ func start(t testing.TB, name string, cmd *exec.Cmd, ready func() bool) {
 	})
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		if ready() {
-			return
+			return "", nil
 		}
 		select {
 		case <-exited:
-			t.Fatalf("%s exited before it was ready:\n%s", name, out.String())
+			return out.String(), errExited
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready within 60s:\n%s", name, out.String())
+			cmd.Process.Kill()
+			<-exited
+			return out.String(), errors.New("not ready within 60s")
 		}
 	}
 }
@@ -103,13 +131,15 @@ func StartJSONServer(t testing.TB) *JSONServer {
 	if err := os.WriteFile(db, []byte(`{"contacts": [], "companies": []}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	s := &JSONServer{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Token: "json-server-test-token"}
-	cmd := exec.Command(node, filepath.Join(dir, "server.js"), fmt.Sprint(port), db)
-	cmd.Env = append(os.Environ(), "JSON_SERVER_TOKEN="+s.Token)
-	start(t, "json-server", cmd, func() bool {
-		st, _, _ := s.Do("GET", "/contacts", nil, nil)
-		return st == http.StatusOK
+	s := &JSONServer{Token: "json-server-test-token"}
+	serve(t, "json-server", func(port int) (*exec.Cmd, func() bool) {
+		s.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
+		cmd := exec.Command(node, filepath.Join(dir, "server.js"), fmt.Sprint(port), db)
+		cmd.Env = append(os.Environ(), "JSON_SERVER_TOKEN="+s.Token)
+		return cmd, func() bool {
+			st, _, _ := s.Do("GET", "/contacts", nil, nil)
+			return st == http.StatusOK
+		}
 	})
 	return s
 }
@@ -192,12 +222,13 @@ func StartPocketBase(t testing.TB) *PocketBase {
 	if out, err := exec.Command(bin, "superuser", "upsert", s.Email, s.Password, "--dir", dir).CombinedOutput(); err != nil {
 		t.Fatalf("pocketbase superuser upsert: %v\n%s", err, out)
 	}
-	port := freePort(t)
-	s.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	cmd := exec.Command(bin, "serve", "--http", fmt.Sprintf("127.0.0.1:%d", port), "--dir", dir)
-	start(t, "pocketbase", cmd, func() bool {
-		st, _, _ := do("GET", s.URL+"/api/health", nil, http.Header{})
-		return st == http.StatusOK
+	serve(t, "pocketbase", func(port int) (*exec.Cmd, func() bool) {
+		s.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
+		cmd := exec.Command(bin, "serve", "--http", fmt.Sprintf("127.0.0.1:%d", port), "--dir", dir)
+		return cmd, func() bool {
+			st, _, _ := do("GET", s.URL+"/api/health", nil, http.Header{})
+			return st == http.StatusOK
+		}
 	})
 	st, b, err := s.Do("POST", "/api/collections", json.RawMessage(contactsCollection))
 	if err != nil || st != http.StatusOK {
