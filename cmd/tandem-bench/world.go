@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"tandem/connectors/hubspot"
 	"tandem/connectors/hubspot/hubspottest"
 	"tandem/connectors/salesforce/salesforcetest"
+	"tandem/internal/loopback"
 )
 
 // The emulators' credentials: they open nothing else.
@@ -81,13 +81,12 @@ func (b *bench) newWorld(name string, n int, kind worldKind) (*world, error) {
 	w.hs = hubspottest.NewServer(hsOpts)
 	w.sf = salesforcetest.NewServer(sfOpts)
 	if kind == daemon {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port, err := loopback.Free()
 		if err != nil {
 			w.close()
 			return nil, err
 		}
-		w.listen = l.Addr().String()
-		l.Close()
+		w.listen = fmt.Sprintf("127.0.0.1:%d", port)
 	}
 	start := time.Now()
 	if err := w.seed(); err != nil {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +24,7 @@ import (
 
 	"tandem/connectors/hubspot/hubspottest"
 	"tandem/connectors/salesforce/salesforcetest"
+	"tandem/internal/loopback"
 )
 
 // The chaos suite's world: the two emulators on one clock, each served
@@ -402,13 +402,12 @@ func newChaosEnv(dir string, systems []string) (*chaosEnv, error) {
 		e.proxies[side.name()] = p
 		e.closers = append(e.closers, p.proxy.Stop)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopback.Free()
 	if err != nil {
 		e.close()
 		return nil, err
 	}
-	e.listen = l.Addr().String()
-	l.Close()
+	e.listen = fmt.Sprintf("127.0.0.1:%d", port)
 	return e, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"tandem/console"
+	"tandem/internal/loopback"
 	"tandem/state"
 )
 
@@ -32,12 +32,7 @@ const consoleToken = "console-test-token-0123456789"
 func consoleWorld(t *testing.T) (*world, string, string) {
 	t.Helper()
 	w, public := daemonWorld(t, "")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := loopback.Addr(t)
 	w.editConfig(t, "\nsystems:\n", "\nadmin: { listen: "+addr+" }\nsystems:\n")
 	t.Setenv(console.TokenEnv, consoleToken)
 	return w, public, "http://" + addr

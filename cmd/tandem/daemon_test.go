@@ -7,13 +7,13 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
+	"tandem/internal/loopback"
 	"testing"
 	"time"
 )
@@ -34,12 +34,7 @@ type daemon struct {
 func daemonWorld(t *testing.T, schedule string) (*world, string) {
 	t.Helper()
 	w := newWorld(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := loopback.Addr(t)
 	w.editConfig(t, "\nsystems:\n", "\nlisten: "+addr+"\nsystems:\n")
 	w.editConfig(t, "    token: ${E2E_HS_TOKEN}\n", "    token: ${E2E_HS_TOKEN}\n    webhook_secret: "+daemonSecret+"\n")
 	w.editConfig(t, `    schedule: "*/5 * * * *"`+"\n", schedule)

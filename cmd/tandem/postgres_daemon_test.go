@@ -1,9 +1,9 @@
 package main
 
 import (
-	"net"
 	"os"
 	"strings"
+	"tandem/internal/loopback"
 	"testing"
 	"time"
 )
@@ -14,12 +14,7 @@ import (
 func TestPostgresDaemonFollows(t *testing.T) {
 	w := newPGWorld(t, "replication")
 	w.run(t, "sync") // the first pass: reads the table, makes the slot
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := loopback.Addr(t)
 	cfg, err := os.ReadFile(w.config)
 	if err != nil {
 		t.Fatal(err)

@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"tandem/internal/loopback"
 	"testing"
 	"time"
 )
@@ -34,17 +34,6 @@ func missing(t testing.TB, what, install string) {
 	t.Skip("skipped: " + msg)
 }
 
-// freePort is a port nothing listens on now, on 127.0.0.1.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // testdata is connectors/rest/testdata, wherever the test runs from.
 func testdata() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -60,7 +49,7 @@ func testdata() string {
 func serve(t testing.TB, name string, launch func(port int) (*exec.Cmd, func() bool)) int {
 	t.Helper()
 	for try := 1; ; try++ {
-		port := freePort(t)
+		port := loopback.Port(t)
 		cmd, ready := launch(port)
 		out, err := start(t, cmd, ready)
 		switch {
