@@ -247,8 +247,13 @@ func (q queries) WriteHolds(ctx context.Context, entityID, system, object string
 // field cleared because the record it pointed to was deleted (policy
 // "reference"; the base is the target's entity id), oldest first.
 func (q queries) ClearedReferences(ctx context.Context, entity, field string) ([]tandem.Conflict, error) {
-	return q.conflicts(ctx, `WHERE entity = ? AND field = ? AND kind = ? AND policy = ?`, entity, field, tandem.ConflictField, "reference")
+	return q.conflicts(ctx, clearedReferences, entity, field, tandem.ConflictField)
 }
+
+// clearedReferences names the policy as a literal: SQLite uses the partial
+// index conflicts_cleared_references only for a query it can prove needs
+// no other rows.
+const clearedReferences = `WHERE entity = ? AND field = ? AND kind = ? AND policy = 'reference'`
 
 // HeldWrites returns the open value conflicts of a policy that hold
 // fields back from a system's object (see WriteHolds).
