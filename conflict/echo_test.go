@@ -373,3 +373,27 @@ func TestEditedSince(t *testing.T) {
 		}
 	}
 }
+
+// A record is re-read before a write to it, and only then: Bob, made an
+// entity from a and then found in b with the same values, still has the
+// create queued for b, but b's record already agrees and is not read
+// again; Ann's, edited in a, is read before it is written.
+func TestReReadOnlyWhatIsWritten(t *testing.T) {
+	w := newEchoWorld(t, "{policy: newest}")
+	ann := w.b.live()[0]
+	w.tick()
+	w.a.put("2", map[string]any{"email": "bob@x.com", "name": "Bob", "phone": "2"})
+	w.b.put("bob", map[string]any{"email": "bob@x.com", "name": "Bob", "phone": "2"})
+	w.a.put("1", map[string]any{"name": "Ann Lee"})
+	w.b.fetched, w.b.writes = nil, nil
+	w.sync()
+	if len(w.b.writes) != 1 || w.b.writes[0].ID != ann {
+		t.Errorf("writes to b: %+v, want Ann's update only", w.b.writes)
+	}
+	if len(w.b.fetched) != 1 || w.b.fetched[0] != ann {
+		t.Errorf("b re-read %v before writing, want Ann's record (%s) only", w.b.fetched, ann)
+	}
+	if got := w.b.live(); len(got) != 2 {
+		t.Errorf("b holds %v, want Ann and Bob", got)
+	}
+}

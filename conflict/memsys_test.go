@@ -41,6 +41,8 @@ type memSystem struct {
 	// answer returns with each write the record as written
 	// (tandem.Result.Record), as HubSpot's batch writes do.
 	answer bool
+	// fetched is every id Fetch was asked for, in order.
+	fetched []string
 }
 
 type memRecord struct {
@@ -150,6 +152,7 @@ func (m *memSystem) Fetch(_ context.Context, _ tandem.Query, ids []string) ([]ta
 	if m.down {
 		return nil, errDown
 	}
+	m.fetched = append(m.fetched, ids...)
 	var out []tandem.Record
 	for _, id := range ids {
 		if r := m.recs[id]; r != nil && r.deleted.IsZero() {

@@ -198,6 +198,9 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 	if len(ids) == 0 {
 		return nil, nil, nil
 	}
+	if ids, err = e.writing(ctx, ent, sm, intents, links); err != nil || len(ids) == 0 {
+		return nil, nil, err
+	}
 	recs, aside, err := e.fetch(ctx, ent, f, sm, tandem.Query{Object: sm.Object, Fields: sm.Paths()}, ids)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: re-read before writing: %w", sm.Name, sm.Object, err)
@@ -239,6 +242,40 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 		}
 		return nil
 	})
+}
+
+// writing returns the ids of the linked records (links, by id) that the
+// intents plan a write to, as planned from the state as it is. Only those
+// are re-read before writing: an intent that plans no write cannot
+// overwrite an edit. (One is queued when a record of another system made
+// an entity, and the record in sm was linked to it before the push: it
+// already holds the golden values.)
+func (e *Engine) writing(ctx context.Context, ent *mapping.Entity, sm *mapping.System, intents []state.Intent, links map[string]*tandem.Link) ([]string, error) {
+	linked := map[string]bool{}
+	for _, l := range links {
+		linked[l.EntityID] = true
+	}
+	var them []state.Intent
+	for _, in := range intents {
+		if linked[in.EntityID] {
+			them = append(them, in)
+		}
+	}
+	v, err := e.loadPlans(ctx, ent, sm, them)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, in := range them {
+		p, err := plan(v, ent, sm, in)
+		if err != nil {
+			return nil, err
+		}
+		if p.write != nil && p.link != nil && links[p.link.ExternalID] != nil {
+			ids = append(ids, p.link.ExternalID)
+		}
+	}
+	return ids, nil
 }
 
 // plan turns an intent into the write that brings the system's record up
