@@ -2,7 +2,9 @@ package conflict
 
 import (
 	"context"
+	"fmt"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -395,5 +397,38 @@ func TestReReadOnlyWhatIsWritten(t *testing.T) {
 	}
 	if got := w.b.live(); len(got) != 2 {
 		t.Errorf("b holds %v, want Ann and Bob", got)
+	}
+}
+
+// batched is a memSystem whose API takes writes n at a time
+// (connectors.Batcher); sizes is how many each Apply was sent.
+type batched struct {
+	*memSystem
+	n     int
+	sizes []int
+}
+
+func (b *batched) WriteBatch() int { return b.n }
+
+func (b *batched) Apply(ctx context.Context, o string, ws []tandem.Write) ([]tandem.Result, error) {
+	b.sizes = append(b.sizes, len(ws))
+	return b.memSystem.Apply(ctx, o, ws)
+}
+
+// A push sends a Batcher batches of its own size, not the default 100.
+func TestPushBatchesAsTheConnectorTakesThem(t *testing.T) {
+	w := newEchoWorld(t, "{policy: newest}")
+	b := &batched{memSystem: w.b, n: 150}
+	w.e.Systems["b"] = b
+	w.tick()
+	for i := range 320 {
+		w.a.put(fmt.Sprint("p", i), map[string]any{"email": fmt.Sprintf("p%d@x.com", i), "name": "P"})
+	}
+	w.sync()
+	if !slices.Equal(b.sizes, []int{150, 150, 20}) {
+		t.Errorf("b was sent batches of %v, want 150, 150, 20", b.sizes)
+	}
+	if got := len(w.b.live()); got != 321 {
+		t.Errorf("b holds %d records, want 321", got)
 	}
 }

@@ -24,7 +24,8 @@ type Engine struct {
 	Store   *state.Store
 	Systems map[string]connectors.Connector // by system name
 	Log     *slog.Logger
-	// BatchSize is how many intents one push step sends (default 100).
+	// BatchSize is how many intents one push step sends (default: the
+	// connector's connectors.Batcher size, or 100).
 	BatchSize int
 	// Overlap starts a system's writes as soon as its own pull is done,
 	// while the other systems are still pulled (tandem sync sets it). Off,

@@ -59,6 +59,9 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 		return 0, 0, err
 	}
 	size := e.BatchSize
+	if b, ok := conn.(connectors.Batcher); size <= 0 && ok {
+		size = b.WriteBatch()
+	}
 	if size <= 0 {
 		size = 100
 	}

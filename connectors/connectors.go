@@ -44,6 +44,14 @@ type Sink interface {
 	Apply(ctx context.Context, object string, writes []tandem.Write) ([]tandem.Result, error)
 }
 
+// Batcher is a Sink whose API takes a number of writes a call other than
+// the engine's default push batch (100): the engine sends it batches of
+// that size, so that one push step is one call (Salesforce's sObject
+// Collections take 200).
+type Batcher interface {
+	WriteBatch() int
+}
+
 // Connector is one configured system.
 type Connector interface {
 	Source

@@ -21,6 +21,12 @@ import (
 // maxBatch is the most records one sObject Collections call takes.
 const maxBatch = 200
 
+// WriteBatch is the push batch the engine sends Apply: one Collections
+// call's worth (connectors.Batcher).
+func (c *Client) WriteBatch() int { return maxBatch }
+
+var _ connectors.Batcher = (*Client)(nil)
+
 var idRE = regexp.MustCompile(`^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$`)
 
 // Apply writes to object through sObject Collections, 200 records a call,
