@@ -13,9 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"tandem/internal/loopback"
 	"testing"
 	"time"
+
+	"tandem/internal/loopback"
 )
 
 const daemonSecret = "hs-app-client-secret"

@@ -3,9 +3,10 @@ package main
 import (
 	"os"
 	"strings"
-	"tandem/internal/loopback"
 	"testing"
 	"time"
+
+	"tandem/internal/loopback"
 )
 
 // `tandem run` follows the table's replication slot: a row written by SQL

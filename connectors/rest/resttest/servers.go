@@ -13,9 +13,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"tandem/internal/loopback"
 	"testing"
 	"time"
+
+	"tandem/internal/loopback"
 )
 
 // The real servers the rest connector is tested against, started by the
