@@ -129,11 +129,11 @@ func withKey(k string, raw []byte, key string) []byte {
 // such a record too; this covers one the pull missed (HubSpot's search
 // lags writes). A create's first try, and one after a crash between the
 // write and its checkpoint (its attempts are not counted), cost nothing
-// here.
-func (e *Engine) refind(ctx context.Context, ent *mapping.Entity, sm *mapping.System, conn connectors.Connector, intents []state.Intent) error {
+// here. found says whether a record was found and staged.
+func (e *Engine) refind(ctx context.Context, ent *mapping.Entity, sm *mapping.System, conn connectors.Connector, intents []state.Intent) (found bool, err error) {
 	kf, ok := conn.(connectors.KeyFetcher)
 	if !ok || e.keyPath(sm) == "" {
-		return nil
+		return false, nil
 	}
 	var keys []string
 	for _, in := range intents {
@@ -141,25 +141,25 @@ func (e *Engine) refind(ctx context.Context, ent *mapping.Entity, sm *mapping.Sy
 			continue
 		}
 		if l, err := e.Store.LinkOf(ctx, in.EntityID, sm.Name, sm.Object); err != nil {
-			return err
+			return false, err
 		} else if l == nil {
 			keys = append(keys, in.EntityID)
 		}
 	}
 	if len(keys) == 0 {
-		return nil
+		return false, nil
 	}
 	recs, err := kf.FetchKeys(ctx, tandem.Query{Object: sm.Object, Fields: e.paths(sm)}, keys)
 	if err != nil || len(recs) == 0 {
 		if err != nil {
-			return fmt.Errorf("%s %s: look for the records of creates tried before: %w", sm.Name, sm.Object, err)
+			return false, fmt.Errorf("%s %s: look for the records of creates tried before: %w", sm.Name, sm.Object, err)
 		}
-		return nil
+		return false, nil
 	}
 	if err := e.refsIn(ctx, ent, sm, recs); err != nil {
-		return err
+		return false, err
 	}
-	return e.Store.Update(ctx, func(tx *state.Tx) error {
+	return true, e.Store.Update(ctx, func(tx *state.Tx) error {
 		for _, rec := range recs {
 			e.log().Info("a create tried before found its record: merged before writing", "system", sm.Name, "object", sm.Object, "id", rec.ID)
 			if err := e.over(ctx, tx).stage(ent, sm, rec); err != nil {

@@ -93,24 +93,27 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 			}
 			return written, failed, err
 		}
-		fresh, aside, err := e.refresh(ctx, ent, sm, conn, intents)
+		drafts, err := e.planAll(ctx, ent, sm, intents)
 		if err != nil {
 			return written, failed, err
 		}
-		if err := e.refind(ctx, ent, sm, conn, intents); err != nil {
+		fresh, aside, edited, err := e.refresh(ctx, ent, sm, conn, drafts)
+		if err != nil {
 			return written, failed, err
+		}
+		found, err := e.refind(ctx, ent, sm, conn, intents)
+		if err != nil {
+			return written, failed, err
+		}
+		if edited || found {
+			// What the system holds now was merged: plan from there.
+			if drafts, err = e.planAll(ctx, ent, sm, intents); err != nil {
+				return written, failed, err
+			}
 		}
 		plans := make([]planned, 0, len(intents))
 		var writes []tandem.Write
-		v, err := e.loadPlans(ctx, ent, sm, intents)
-		if err != nil {
-			return written, failed, err
-		}
-		for _, in := range intents {
-			p, err := plan(v, ent, sm, in)
-			if err != nil {
-				return written, failed, err
-			}
+		for _, p := range drafts {
 			if p.link != nil && aside[p.link.ExternalID] {
 				continue // unreadable in the re-read: the write waits in the outbox
 			}
@@ -168,52 +171,45 @@ func (e *Engine) push(ctx context.Context, ent *mapping.Entity, sm *mapping.Syst
 	}
 }
 
-// refresh re-reads, in one batch, the records the intents are about to
-// write, when the connector can (these systems have no optimistic
-// concurrency: a write would overwrite an edit made since the last pull).
-// A record edited since its snapshot is merged first, as a pull would; a
-// record gone is a delete. Then the writes are planned from what is fresh.
-// It returns each record's modified time as read, by id, for the writes'
-// Unmodified (the write gap, issue 11 case 13), and the ids of records
-// the system sent unreadable (set aside as dead letters): their writes
-// wait in the outbox, since they could only be planned blind.
-func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.System, conn connectors.Connector, intents []state.Intent) (fresh map[string]time.Time, aside map[string]bool, err error) {
+// refresh re-reads, in one batch, the records the drafts plan a write to,
+// when the connector can (these systems have no optimistic concurrency: a
+// write would overwrite an edit made since the last pull). An intent that
+// plans no write cannot overwrite an edit, and its record is not read (one
+// is queued when a record of another system made an entity and the record
+// in sm was linked to it before the push: it already agrees). A record
+// edited since its snapshot is merged first, as a pull would; a record
+// gone is a delete; edited says either happened, and the writes are then
+// planned again from what is fresh. It returns each record's modified
+// time as read, by id, for the writes' Unmodified (the write gap, issue 11
+// case 13), and the ids of records the system sent unreadable (set aside
+// as dead letters): their writes wait in the outbox, since they could only
+// be planned blind.
+func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.System, conn connectors.Connector, drafts []planned) (fresh map[string]time.Time, aside map[string]bool, edited bool, err error) {
 	f, ok := conn.(connectors.Fetcher)
 	if !ok {
-		return nil, nil, nil
-	}
-	entityIDs := make([]string, len(intents))
-	for i, in := range intents {
-		entityIDs[i] = in.EntityID
-	}
-	all, err := e.Store.LinksOf(ctx, entityIDs)
-	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, nil
 	}
 	links := map[string]*tandem.Link{}
 	var ids []string
-	for _, l := range all {
-		if l.System == sm.Name && l.Object == sm.Object && l.Deleted.IsZero() {
+	for _, p := range drafts {
+		if l := p.link; p.write != nil && l != nil && l.Deleted.IsZero() {
 			links[l.ExternalID] = l
 			ids = append(ids, l.ExternalID)
 		}
 	}
 	if len(ids) == 0 {
-		return nil, nil, nil
-	}
-	if ids, err = e.writing(ctx, ent, sm, intents, links); err != nil || len(ids) == 0 {
-		return nil, nil, err
+		return nil, nil, false, nil
 	}
 	recs, aside, err := e.fetch(ctx, ent, f, sm, tandem.Query{Object: sm.Object, Fields: sm.Paths()}, ids)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: re-read before writing: %w", sm.Name, sm.Object, err)
+		return nil, nil, false, fmt.Errorf("%s %s: re-read before writing: %w", sm.Name, sm.Object, err)
 	}
 	gone, err := e.gone(ctx, conn, sm, missingIDs(without(ids, aside), recs))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	fresh = make(map[string]time.Time, len(recs))
-	var edited []tandem.Record
+	var changed []tandem.Record
 	for _, rec := range recs {
 		fresh[rec.ID] = rec.Modified
 		l := links[rec.ID]
@@ -225,13 +221,13 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 		if err != nil || !changedFrom(view, l.Snapshot) {
 			continue // unchanged (or not JSON: the pull sets it aside)
 		}
-		edited = append(edited, rec)
+		changed = append(changed, rec)
 	}
-	if len(edited) == 0 && len(gone) == 0 {
-		return fresh, aside, nil
+	if len(changed) == 0 && len(gone) == 0 {
+		return fresh, aside, false, nil
 	}
-	return fresh, aside, e.Store.Update(ctx, func(tx *state.Tx) error {
-		for _, rec := range edited {
+	return fresh, aside, true, e.Store.Update(ctx, func(tx *state.Tx) error {
+		for _, rec := range changed {
 			e.log().Info("edited since the last pull: merged before writing", "system", sm.Name, "object", sm.Object, "id", rec.ID)
 			if err := e.over(ctx, tx).stage(ent, sm, rec); err != nil {
 				return err
@@ -247,38 +243,19 @@ func (e *Engine) refresh(ctx context.Context, ent *mapping.Entity, sm *mapping.S
 	})
 }
 
-// writing returns the ids of the linked records (links, by id) that the
-// intents plan a write to, as planned from the state as it is. Only those
-// are re-read before writing: an intent that plans no write cannot
-// overwrite an edit. (One is queued when a record of another system made
-// an entity, and the record in sm was linked to it before the push: it
-// already holds the golden values.)
-func (e *Engine) writing(ctx context.Context, ent *mapping.Entity, sm *mapping.System, intents []state.Intent, links map[string]*tandem.Link) ([]string, error) {
-	linked := map[string]bool{}
-	for _, l := range links {
-		linked[l.EntityID] = true
-	}
-	var them []state.Intent
-	for _, in := range intents {
-		if linked[in.EntityID] {
-			them = append(them, in)
-		}
-	}
-	v, err := e.loadPlans(ctx, ent, sm, them)
+// planAll plans every intent of a batch (plan) from one load (loadPlans).
+func (e *Engine) planAll(ctx context.Context, ent *mapping.Entity, sm *mapping.System, intents []state.Intent) ([]planned, error) {
+	v, err := e.loadPlans(ctx, ent, sm, intents)
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
-	for _, in := range them {
-		p, err := plan(v, ent, sm, in)
-		if err != nil {
+	plans := make([]planned, len(intents))
+	for i, in := range intents {
+		if plans[i], err = plan(v, ent, sm, in); err != nil {
 			return nil, err
 		}
-		if p.write != nil && p.link != nil && links[p.link.ExternalID] != nil {
-			ids = append(ids, p.link.ExternalID)
-		}
 	}
-	return ids, nil
+	return plans, nil
 }
 
 // plan turns an intent into the write that brings the system's record up
