@@ -62,12 +62,12 @@ func Free() (int, error) {
 // ephemeralStart is the first port of the kernel's ephemeral range
 // (Linux's default 32768 when it cannot be read).
 func ephemeralStart() int {
+	var lo int
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	var lo, hi int
-	if err != nil {
-		return 32768
+	if err == nil {
+		_, err = fmt.Sscan(string(b), &lo)
 	}
-	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil || lo <= 0 {
+	if err != nil || lo <= 0 {
 		return 32768
 	}
 	return lo
